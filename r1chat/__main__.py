@@ -1,0 +1,5 @@
+"""`python -m r1chat`."""
+
+from r1chat.cli.main import main
+
+raise SystemExit(main())

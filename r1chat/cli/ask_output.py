@@ -1,0 +1,194 @@
+"""How `r1chat ask` writes a reply: plain text for pipes, styled for a terminal, or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+from r1chat.events import AnswerDelta, Done, Event, Notice, ThinkingDelta, ThinkingDone
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+_FLUSH_EVERY = 0.05  # seconds: stream to the reader without a syscall per token
+
+
+def thought_line(done: ThinkingDone) -> str:
+    """`Thought for 14.1s · 402 tokens`, and why it was cut, if it was."""
+    if done.tokens == 0 and done.seconds == 0:
+        return "No reasoning (the model answered directly)"
+    line = f"Thought for {done.seconds:.1f}s · {done.tokens} tokens"
+    if done.stopped_by == "budget":
+        line += " · cut by the thinking budget"
+    elif done.stopped_by == "loop":
+        line += " · cut by the loop guard"
+    return line
+
+
+class _Writer:
+    """Writes to a stream, flushing at most every 50 ms."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._last = time.monotonic()
+        self.ends_with_newline = True
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        self.stream.write(text)
+        self.ends_with_newline = text.endswith("\n")
+        now = time.monotonic()
+        if now - self._last > _FLUSH_EVERY:
+            self.stream.flush()
+            self._last = now
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+class PlainOutput:
+    """The answer on stdout exactly as written; reasoning per `thinking` mode.
+
+    thinking: "hide"; "stderr" (reasoning on stderr); "show" (reasoning on stdout,
+    inside <think></think>, before the answer).
+    """
+
+    def __init__(self, thinking: str, stdout: TextIO, stderr: TextIO) -> None:
+        self.thinking = thinking
+        self.out = _Writer(stdout)
+        self.err = _Writer(stderr)
+        self._think = {"show": self.out, "stderr": self.err}.get(thinking)
+        self._opened = False
+
+    def event(self, e: Event) -> None:
+        if type(e) is AnswerDelta:
+            self.out.write(e.text)
+        elif type(e) is ThinkingDelta and self._think is not None:
+            if not self._opened and self.thinking == "show":
+                self._think.write("<think>\n")
+            self._opened = True
+            self._think.write(e.text)
+        elif type(e) is ThinkingDone and self._opened:
+            self._think.write("\n</think>\n\n" if self.thinking == "show" else "\n\n")  # type: ignore[union-attr]
+            self.err.flush()
+        elif type(e) is Notice:
+            self.out.flush()
+            self.err.write(f"warning: {e.message}\n")
+            self.err.flush()
+
+    def finish(self, done: Done, model: str) -> None:
+        if done.content and not self.out.ends_with_newline:
+            self.out.write("\n")
+        self.out.flush()
+        self.err.flush()
+
+
+class TerminalOutput:
+    """For a person at a terminal: dimmed reasoning, then the answer as Markdown."""
+
+    def __init__(self, thinking: str, stdout: TextIO, stderr: TextIO) -> None:
+        from rich.console import Console
+
+        self.color = not os.environ.get("NO_COLOR")
+        self.console = Console(file=stdout, highlight=False)
+        self.think_stream = {"show": stdout, "auto": stdout, "stderr": stderr}.get(thinking)
+        self.stderr = stderr
+        self._thinking_open = False
+        self._markdown = _MarkdownBlocks(self.console)
+
+    def _dim(self, text: str) -> str:
+        return f"{DIM}{text}{RESET}" if self.color else text
+
+    def event(self, e: Event) -> None:
+        out = self.think_stream
+        if type(e) is AnswerDelta:
+            self._markdown.feed(e.text)
+        elif type(e) is ThinkingDelta and out is not None:
+            if not self._thinking_open:
+                out.write(self._dim("Thinking…\n"))
+                self._thinking_open = True
+            out.write(self._dim(e.text))
+            out.flush()
+        elif type(e) is ThinkingDone and out is not None:
+            gap = "\n" if self._thinking_open else ""
+            out.write(gap + self._dim(f"── {thought_line(e)} ──") + "\n\n")
+            out.flush()
+        elif type(e) is Notice:
+            self.stderr.write(f"warning: {e.message}\n")
+
+    def finish(self, done: Done, model: str) -> None:
+        self._markdown.close()
+        if done.boxed is not None:
+            self.console.print(f"[bold]Final answer:[/bold] [reverse] {done.boxed} [/reverse]")
+
+
+class _MarkdownBlocks:
+    """Render streamed Markdown block by block (a block ends at a blank line outside code)."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.pending = ""
+
+    def feed(self, text: str) -> None:
+        self.pending += text
+        cut = self._last_block_end(self.pending)
+        if cut:
+            self._print(self.pending[:cut])
+            self.pending = self.pending[cut:]
+
+    @staticmethod
+    def _last_block_end(text: str) -> int:
+        end, fenced, pos = 0, False, 0
+        for line in text.splitlines(keepends=True):
+            pos += len(line)
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            elif not fenced and not line.strip() and line.endswith("\n"):
+                end = pos
+        return end
+
+    def _print(self, block: str) -> None:
+        from rich.markdown import Markdown
+
+        if block.strip():
+            self.console.print(Markdown(block))
+            self.console.print()
+
+    def close(self) -> None:
+        self._print(self.pending)
+        self.pending = ""
+
+
+class JsonOutput:
+    """One JSON object at the end, with DeepSeek API field names."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
+        self.stdout, self.stderr = stdout, stderr
+
+    def event(self, e: Event) -> None:
+        if type(e) is Notice:
+            self.stderr.write(f"warning: {e.message}\n")
+
+    def finish(self, done: Done, model: str) -> None:
+        obj = {
+            "model": model,
+            "reasoning_content": done.reasoning,
+            "content": done.content,
+            "finish_reason": done.finish_reason,
+            "boxed": done.boxed,
+            "stats": done.stats.to_dict(),
+        }
+        json.dump(obj, self.stdout, ensure_ascii=False)
+        self.stdout.write("\n")
+        self.stdout.flush()
+
+
+def choose_output(thinking: str, as_json: bool) -> PlainOutput | TerminalOutput | JsonOutput:
+    if as_json:
+        return JsonOutput(sys.stdout, sys.stderr)
+    if sys.stdout.isatty():
+        return TerminalOutput(thinking, sys.stdout, sys.stderr)
+    mode = "hide" if thinking == "auto" else thinking
+    return PlainOutput(mode, sys.stdout, sys.stderr)

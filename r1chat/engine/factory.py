@@ -1,0 +1,36 @@
+"""Open the engine a `Settings` asks for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1chat.engine.base import Engine
+from r1chat.errors import UsageError
+from r1chat.settings import Settings
+
+
+def model_path(spec: str) -> Path:
+    """A model given as a path, a catalog name (`r1:7b`) or an imported name."""
+    path = Path(spec).expanduser()
+    if path.exists() or "/" in spec or spec.endswith(".gguf"):
+        return path
+    from r1chat.store import resolve_model
+
+    return resolve_model(spec)
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Load the model (seconds to minutes): call it off the UI thread."""
+    if not settings.model:
+        raise UsageError(
+            "no model given: pass -m PATH_OR_NAME, or set a default with "
+            "`r1chat models default NAME`"
+        )
+    from r1chat.engine.local import DEFAULT_CTX, LocalEngine
+
+    return LocalEngine(
+        model_path(settings.model),
+        n_ctx=settings.n_ctx or DEFAULT_CTX,
+        gpu_layers=settings.gpu_layers,
+        threads=settings.threads,
+    )

@@ -1,0 +1,41 @@
+"""Send llama.cpp's own log to a file, never onto the user's terminal."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Any, TextIO
+
+_MAX_BYTES = 4 << 20
+_state: dict[str, Any] = {}  # keeps the ctypes callback and file alive
+
+
+def route_llama_log(path: Path) -> TextIO:
+    """Install a llama.cpp log callback writing to `path` (rotated at 4 MiB); return the file."""
+    if (current := _state.get("file")) is not None and _state.get("path") == path:
+        return current  # type: ignore[no-any-return]
+    import llama_cpp
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size > _MAX_BYTES:
+        path.replace(path.with_suffix(path.suffix + ".1"))
+    log = path.open("a", encoding="utf-8", errors="replace", buffering=1)
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def _write(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        log.write(text.decode("utf-8", errors="replace"))
+
+    llama_cpp.llama_log_set(_write, ctypes.c_void_p(0))
+    _state.update(file=log, path=path, callback=_write)
+    return log
+
+
+def tail(path: Path, lines: int = 40) -> list[str]:
+    """The last lines of the log (to explain a failed load)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 16384))
+            return f.read().decode("utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []

@@ -1,0 +1,86 @@
+"""Token-level view of a llama.cpp vocabulary: pieces, end tokens, and safe text encoding.
+
+User text must never turn into control or user-defined tokens: llama.cpp matches
+user-defined tokens such as `</think>` even with special parsing off, so a pasted
+`</think>` would end the model's reasoning (prompt injection). `encode_text` splits any
+such match apart and re-encodes the pieces as plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+ATTR_CONTROL = 1 << 3
+ATTR_USER_DEFINED = 1 << 4
+SPECIAL_ATTRS = ATTR_CONTROL | ATTR_USER_DEFINED
+
+
+class Vocab:
+    def __init__(self, llm: Any) -> None:
+        import llama_cpp
+
+        self._llm = llm
+        self._lib = llama_cpp
+        self._vocab = llm._model.vocab
+        self.bos: int = llm.token_bos()
+        self.eos: int = llm.token_eos()
+        self.add_bos: bool = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
+
+    def is_special(self, token: int) -> bool:
+        return bool(self._lib.llama_vocab_get_attr(self._vocab, token) & SPECIAL_ATTRS)
+
+    def is_eog(self, token: int) -> bool:
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = self._eog[token] = bool(self._lib.llama_vocab_is_eog(self._vocab, token))
+        return eog
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a generated token adds to the text (control tokens add nothing)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._llm.detokenize([token], special=False)
+        return piece
+
+    def render(self, tokens: list[int]) -> str:
+        """The exact text of `tokens`, special tokens spelled out."""
+        return self._llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
+
+    def special_id(self, text: str) -> int | None:
+        """The id of the special token spelled `text`, if the vocabulary has one."""
+        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        return ids[0] if len(ids) == 1 and self.is_special(ids[0]) else None
+
+    def encode_markup(self, text: str) -> list[int]:
+        """Encode text we wrote (template parts), special tokens allowed."""
+        return self._llm.tokenize(text.encode(), add_bos=False, special=True) if text else []
+
+    def encode_text(self, text: str) -> list[int]:
+        """Encode user-supplied text: never yields a control or user-defined token."""
+        if not text:
+            return []
+        ids: list[int] = self._llm.tokenize(text.encode(), add_bos=False, special=False)
+        specials = {t for t in ids if self.is_special(t)}
+        if not specials:
+            return ids
+        spelled = sorted({self.render([t]) for t in specials}, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(s) for s in spelled if s))
+        out: list[int] = []
+        pos = 0
+        for m in pattern.finditer(text):
+            out += self.encode_text(text[pos : m.start()])
+            out += self._encode_broken(m.group())
+            pos = m.end()
+        out += self.encode_text(text[pos:])
+        return out
+
+    def _encode_broken(self, spelled: str) -> list[int]:
+        """Encode a special token's spelling as two text halves, so it cannot match."""
+        if len(spelled) == 1:
+            ids = self._llm.tokenize(spelled.encode(), add_bos=False, special=False)
+            return [t for t in ids if not self.is_special(t)]
+        cut = 1 if len(spelled) < 4 else len(spelled) // 2
+        return self.encode_text(spelled[:cut]) + self.encode_text(spelled[cut:])

@@ -1,0 +1,13 @@
+"""Errors a user can cause; front ends print them as one line, never a traceback."""
+
+
+class R1ChatError(Exception):
+    """A failure with a message fit to show the user as `error: <message>` (exit code 1)."""
+
+    exit_code = 1
+
+
+class UsageError(R1ChatError):
+    """The command line or its input was wrong (exit code 2)."""
+
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""Tests for r1chat."""
