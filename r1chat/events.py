@@ -59,6 +59,19 @@ class ThinkingDone:
     seconds: float
     tokens: int
     stopped_by: str | None = None  # None (the model closed it), "budget" or "loop"
+    skipped: bool = False  # the reasoning was empty (the model answered directly)
+
+    @property
+    def title(self) -> str:
+        """`Thought for 14.1s · 402 tokens`, and what cut it, if anything did."""
+        if self.skipped:
+            return "No reasoning (the model answered directly)"
+        line = f"Thought for {self.seconds:.1f}s · {self.tokens} tokens"
+        if self.stopped_by == "budget":
+            line += " · cut by the thinking budget"
+        elif self.stopped_by == "loop":
+            line += " · cut by the loop guard"
+        return line
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,10 @@ class _Turn:
         start = self.first_token or time.perf_counter()
         seconds = time.perf_counter() - start if self.stats.thinking_tokens else 0.0
         self.stats.thinking_s = seconds
-        return ThinkingDone(seconds, self.stats.thinking_tokens, self.stats.thinking_stopped_by)
+        stats = self.stats
+        return ThinkingDone(
+            seconds, stats.thinking_tokens, stats.thinking_stopped_by, skipped=not self.reasoning
+        )
 
     def _guard(self, text: str) -> Iterator[Event]:
         s, g = self.stats, self.guards

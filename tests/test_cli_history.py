@@ -47,7 +47,7 @@ def ids(db: Path) -> dict[str, int]:
     return {"maths": maths, "birds": birds}
 
 
-def r1chat(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def r1chat(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "R1CHAT_HOME": str(home),
@@ -58,8 +58,7 @@ def r1chat(home: Path, *args: str, stdin: str | None = None) -> subprocess.Compl
     return subprocess.run(
         [sys.executable, "-m", "r1chat", *args],
         env=env,
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
@@ -70,6 +69,46 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
+
+
+def on_terminal(home: Path, *args: str, answer: bytes = b"") -> tuple[int, str]:
+    """Run `r1chat ARGS` with stdin and stdout on a pseudo-terminal, typing `answer`."""
+    import pty
+    import time
+
+    leader, follower = pty.openpty()
+    env = {
+        **os.environ,
+        "R1CHAT_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "COLUMNS": "100",
+        "TERM": "xterm-256color",
+    }
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "r1chat", *args],
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    sent = not answer
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not sent and b"[y/N]" in b"".join(chunks):
+            os.write(leader, answer)
+            sent = True
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO once the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
 
 
 def test_list(home: Path, ids: dict[str, int]) -> None:
@@ -125,37 +164,8 @@ def test_show_json(home: Path, ids: dict[str, int]) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_show_on_a_terminal_dims_the_reasoning(home: Path, ids: dict[str, int]) -> None:
-    import pty
-
-    leader, follower = pty.openpty()
-    env = {
-        **os.environ,
-        "R1CHAT_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "COLUMNS": "100",
-        "TERM": "xterm-256color",
-    }
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "r1chat", "history", "show", str(ids["maths"])],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO once the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
-    out = b"".join(chunks).decode()
+    code, out = on_terminal(home, "history", "show", str(ids["maths"]))
+    assert code == 0, out
     assert "\x1b[2mTwo plus two." in out  # reasoning dimmed
     assert "What is 2+2?" in out and "\x1b[1m4\x1b[0m" in out  # answer rendered as Markdown
 
@@ -198,6 +208,18 @@ def test_rm(home: Path, ids: dict[str, int], db: Path) -> None:
     with History(db) as h:
         assert [c.id for c in h.list_conversations()] == [ids["birds"]]
         assert h.search("plus") == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_rm_asks_on_a_terminal(home: Path, ids: dict[str, int], db: Path) -> None:
+    code, out = on_terminal(home, "history", "rm", str(ids["birds"]), answer=b"n\n")
+    assert code == 1 and "How do pelicans fly?" in out and "not deleted" in out
+    with History(db) as h:
+        assert len(h.list_conversations()) == 2
+    code, out = on_terminal(home, "history", "rm", str(ids["birds"]), answer=b"y\n")
+    assert code == 0 and f"deleted conversation {ids['birds']}" in out
+    with History(db) as h:
+        assert [c.id for c in h.list_conversations()] == [ids["maths"]]
 
 
 def test_search(home: Path, ids: dict[str, int]) -> None:

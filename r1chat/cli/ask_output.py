@@ -14,18 +14,6 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 _FLUSH_EVERY = 0.05  # seconds: stream to the reader without a syscall per token
 
 
-def thought_line(done: ThinkingDone) -> str:
-    """`Thought for 14.1s · 402 tokens`, and why it was cut, if it was."""
-    if done.tokens == 0 and done.seconds == 0:
-        return "No reasoning (the model answered directly)"
-    line = f"Thought for {done.seconds:.1f}s · {done.tokens} tokens"
-    if done.stopped_by == "budget":
-        line += " · cut by the thinking budget"
-    elif done.stopped_by == "loop":
-        line += " · cut by the loop guard"
-    return line
-
-
 class _Writer:
     """Writes to a stream, flushing at most every 50 ms."""
 
@@ -113,7 +101,7 @@ class TerminalOutput:
             out.flush()
         elif type(e) is ThinkingDone and out is not None:
             gap = "\n" if self._thinking_open else ""
-            out.write(gap + self._dim(f"── {thought_line(e)} ──") + "\n\n")
+            out.write(gap + self._dim(f"── {e.title} ──") + "\n\n")
             out.flush()
         elif type(e) is Notice:
             self.stderr.write(f"warning: {e.message}\n")
