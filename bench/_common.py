@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def r1chat(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[float, str]:
+def r1chat(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> tuple[float, str]:
     """Run `python -m r1chat ARGS`; return (wall seconds, stdout)."""
     start = time.perf_counter()
     out = subprocess.run(
@@ -40,6 +42,6 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     """A Markdown table."""
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(headers), sep, *map(line, cells)])

@@ -33,12 +33,7 @@ def load(path: Path, threads: int):
 
     return llama_cpp.Llama(
         model_path=str(path), n_ctx=8192, n_threads=threads, n_gpu_layers=-1, verbose=False
-    )
-
-
-def r1_prompt(llm) -> list[int]:
-    text = f"<｜begin▁of▁sentence｜><｜User｜>{PROMPT}<｜Assistant｜><think>\n"
-    return llm.tokenize(text.encode(), add_bos=False, special=True)
+    )  # the same context, threads and offload as `ask` below
 
 
 def bare_loop(llm, prompt: list[int], max_tokens: int = 100_000) -> tuple[int, float, float]:
@@ -97,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = write_long_model(Path(tmp), thinking_tokens=6000, answer_tokens=1500)
         llm = load(model.path, opts.threads)
-        prompt = r1_prompt(llm)
+        prompt = ask_json("--dry-run", "-m", str(model.path), PROMPT, env=env)["tokens"]
         bare, ours = [], []
         for _ in range(opts.runs):  # alternate, so both see the same machine load
             n, _ttft, secs = bare_loop(llm, prompt)
@@ -135,17 +130,15 @@ def main() -> None:
 
     if opts.smollm2 and opts.smollm2.exists():
         llm = load(opts.smollm2, opts.threads)
-        prompt = llm.tokenize(
-            b"<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n",
-            add_bos=False, special=True,
-        )  # fmt: skip
+        poem = "Write a short poem about the sea."
+        prompt = ask_json("--dry-run", "-m", str(opts.smollm2), poem, env=env)["tokens"]
         b_ttft, b_tps, o_ttft, o_tps = [], [], [], []
         for _ in range(opts.runs):
             n, ttft, secs = bare_loop(llm, prompt, max_tokens=200)
             b_ttft.append(ttft)
             b_tps.append(n / secs)
             stats = ask_json("-m", str(opts.smollm2), *threads, "--max-tokens", "200",
-                             "Write a short poem about the sea.", env=env)["stats"]  # fmt: skip
+                             poem, env=env)["stats"]  # fmt: skip
             o_ttft.append(stats["time_to_first_token_s"])
             o_tps.append(stats["tokens_per_s"])
         llm.close()

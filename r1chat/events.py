@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 
 class Channel(Enum):
@@ -115,4 +115,4 @@ class Done:
     boxed: str | None = None
 
 
-Event = Union[PromptProgress, ThinkingDelta, ThinkingDone, AnswerDelta, Notice, Done]
+Event = PromptProgress | ThinkingDelta | ThinkingDone | AnswerDelta | Notice | Done

@@ -55,8 +55,11 @@ class LoopDetector:
         while i != -1 and (period := n - 1 - i) <= rule.max_period:
             reps = max(rule.min_repeats, -(-rule.min_span // period))
             span = s[n - period :]
-            if reps * period <= n and s[n - 2 * period : n - period] == span:
-                if s[n - reps * period :] == span * reps:
-                    return True
+            if (
+                reps * period <= n
+                and s[n - 2 * period : n - period] == span
+                and s[n - reps * period :] == span * reps
+            ):
+                return True
             i = s.rfind(last, 0, i)
         return False

@@ -19,13 +19,11 @@ class Message:
 
 def strip_thinking(text: str) -> str:
     """Drop everything up to and including the first `</think>` (R1 re-sends answers only)."""
-    head, sep, tail = text.partition("</think>")
+    _, sep, tail = text.partition("</think>")
     return tail.lstrip() if sep else text
 
 
-def prepare(
-    messages: Sequence[Message], *, system: str = "", math: bool = False
-) -> list[Message]:
+def prepare(messages: Sequence[Message], *, system: str = "", math: bool = False) -> list[Message]:
     """Apply DeepSeek's advice: no system turn, answers without reasoning, maths suffix.
 
     System text (the `system` argument and any system messages) is folded into the first

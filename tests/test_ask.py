@@ -176,7 +176,7 @@ def test_ctrl_c_exits_130_after_flushing(loop_model: ScriptedModel):
     first = proc.stderr.read(40)  # reasoning is streaming
     assert first
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert b"Traceback" not in err
     assert (first + err).count(b"Wait") >= 1

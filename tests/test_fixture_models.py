@@ -202,15 +202,20 @@ def test_long_model_generates_its_whole_script(load: Loader, long_model: Scripte
     assert long_model.answer.count("```") % 2 == 0
 
 
-def test_long_model_lengths_are_parameters(tmp_path: Path, load: Loader) -> None:
-    model = write_long_model(tmp_path, thinking_tokens=300, answer_tokens=120)
-    assert model.path.name == "scripted-long-300-120.gguf"
+@pytest.mark.parametrize(("thinking", "answer"), [(300, 120), (60, 40), (1, 1), (0, 0)])
+def test_long_model_lengths_are_parameters(
+    tmp_path: Path, load: Loader, thinking: int, answer: int
+) -> None:
+    # 300 + 120: random embeddings; 60 + 40: one-hot, n_embd 128; 1 + 1, 0 + 0: degenerate.
+    model = write_long_model(tmp_path, thinking_tokens=thinking, answer_tokens=answer)
+    assert model.path.name == f"scripted-long-{thinking}-{answer}.gguf"
+    assert (model.thinking_tokens, model.answer_tokens) == (thinking, answer)
     llm = load(model.path, 1024)
     out, stopped = generate(llm, prompt_ids(llm), 1000)
     assert stopped
-    assert len(out) == 300 + 2 + 120
+    assert len(out) == thinking + 2 + answer
     assert detok(llm, out) == model.completion
-    assert detok(llm, out[:300]) == model.reasoning
+    assert detok(llm, out[:thinking]) == model.reasoning
 
 
 def test_token_types_match_the_real_r1_vocabulary(

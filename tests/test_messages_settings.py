@@ -84,4 +84,4 @@ def test_config_round_trip_and_bad_toml(tmp_path: Path):
 
 def test_dumps_nested_tables():
     text = dumps({"a": 1, "remotes": {"big": {"url": "http://x", "ok": True}}})
-    assert 'a = 1' in text and "[remotes.big]" in text and 'url = "http://x"' in text
+    assert "a = 1" in text and "[remotes.big]" in text and 'url = "http://x"' in text

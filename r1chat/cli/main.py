@@ -43,7 +43,9 @@ def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> l
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv), parser))
+    args = parser.parse_args(
+        _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
+    )
     try:
         return int(args.func(args) or 0)
     except R1ChatError as e:
@@ -62,4 +64,3 @@ def _silence_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-

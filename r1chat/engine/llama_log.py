@@ -13,7 +13,7 @@ _state: dict[str, Any] = {}  # keeps the ctypes callback and file alive
 def route_llama_log(path: Path) -> TextIO:
     """Install a llama.cpp log callback writing to `path` (rotated at 4 MiB); return the file."""
     if (current := _state.get("file")) is not None and _state.get("path") == path:
-        return current  # type: ignore[no-any-return]
+        return current
     import llama_cpp
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,7 +21,7 @@ def route_llama_log(path: Path) -> TextIO:
         path.replace(path.with_suffix(path.suffix + ".1"))
     log = path.open("a", encoding="utf-8", errors="replace", buffering=1)
 
-    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    @llama_cpp.llama_log_callback
     def _write(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         log.write(text.decode("utf-8", errors="replace"))
 

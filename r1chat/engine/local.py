@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +121,7 @@ class LocalEngine:
             limit = min(limit, s.max_tokens)
         yield from self._generate(prompt, limit, control, request)
 
-    def _evaluate_prompt(
-        self, prompt: list[int], control: Control
-    ) -> Iterator[PromptProgress]:
+    def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
         llm = self._llm
         cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt)
@@ -145,8 +143,8 @@ class LocalEngine:
         context = list(prompt)
         produced = 0
 
-        def tokens_from(ids: list[int]) -> Iterator[int]:
-            return self._llm.generate(  # type: ignore[no-any-return]
+        def tokens_from(ids: list[int]) -> Generator[int, None, None]:
+            return self._llm.generate(
                 ids, temp=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p
             )
 
@@ -168,7 +166,9 @@ class LocalEngine:
                 ids = ids[: max(0, limit - produced)]
                 produced += len(ids)
                 context += ids
-                yield Delta(decoder.decode(b"".join(vocab.piece(t) for t in ids)), len(ids), injected=True)
+                yield Delta(
+                    decoder.decode(b"".join(vocab.piece(t) for t in ids)), len(ids), injected=True
+                )
                 tokens.close()
                 tokens = tokens_from(context)
         tokens.close()
@@ -218,4 +218,3 @@ def _load_failure(path: Path, arch: str, log_path: Path, error: Exception) -> st
             detail = line.split(":", 1)[-1].strip() if ":" in line else line.strip()
             return f"cannot load {path.name}: {detail} (see {log_path})"
     return f"cannot load {path.name}: {error} (see {log_path})"
-

@@ -1,0 +1,472 @@
+"""`models pull`: download a catalog model's files from the Hugging Face Hub, resumably.
+
+How it combines huggingface_hub with its own transfer:
+
+- huggingface_hub does everything that is about the Hub: the file URL (`hf_hub_url`,
+  which honours HF_ENDPOINT), the HEAD request that yields size, LFS sha256 (the
+  `X-Linked-Etag`), commit and CDN location (`get_hf_file_metadata`), authentication
+  (`build_hf_headers`: HF_TOKEN or the stored login), offline mode (HF_HUB_OFFLINE),
+  and its error types (gated, not found, ...), which become one-line messages here.
+- The bytes travel over huggingface_hub's own HTTP client (`get_session()`, so proxies,
+  certificates and a custom client factory apply) but through our loop, because
+  `hf_hub_download` keeps its partial file in its cache and only resumes within one
+  process: we keep `<file>.part` next to the destination and ask for `Range: bytes=N-`,
+  so a pull resumes after Ctrl-C, a dropped connection or `kill -9`.
+- `<file>.part.json` records which remote object (etag, size) the partial bytes belong
+  to: if the file changed upstream, the stale partial is discarded, not spliced.
+- sha256 is computed while downloading, in a second thread fed by a bounded queue (on
+  resume it first re-reads the bytes already on disk). The digest is checked against
+  the catalog's sha256, else the Hub's LFS sha256; only a verified file is renamed to
+  its final name (atomically). A mismatch deletes that `.part` and says which file and
+  both hashes; files already verified are kept.
+- Free disk space is checked before the first byte; a lock file (flock) keeps a second
+  pull of the same file out; a dropped connection is retried from where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from r1chat import store
+from r1chat.errors import R1ChatError
+from r1chat.store import human
+
+if TYPE_CHECKING:
+    from r1chat.catalog import Entry
+
+CHUNK = 64 * 1024  # bytes per read from the socket
+SPACE_MARGIN = 64 << 20  # keep this much free beyond the download
+RETRIES = 5  # reconnects per file without progress before giving up
+_PROGRESS_EVERY = 0.1  # seconds between progress callbacks
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PullProgress:
+    """What a progress callback gets (at most every 0.1 s, and once at each file's end)."""
+
+    name: str  # the model
+    file: str  # the file being fetched
+    index: int  # 1-based, of `count`
+    count: int
+    done: int  # bytes on disk for all files
+    total: int  # bytes of all files
+    resumed: int  # bytes that were already on disk when this pull started
+    phase: str  # "download", "verify" or "done"
+
+
+ProgressFn = Callable[[PullProgress], None]
+
+
+@dataclass(slots=True)
+class Remote:
+    """One file as the Hub describes it."""
+
+    repo_path: str
+    local: Path
+    size: int
+    url: str
+    etag: str
+    commit: str
+    sha256: str | None  # what the bytes must hash to
+    git_sha1: str | None  # for a non-LFS file: its git blob id
+    headers: dict[str, str]
+
+
+class HashMismatch(R1ChatError):
+    pass
+
+
+# -- Hub access --------------------------------------------------------------------------
+
+
+def _hub_error(e: BaseException, entry: Entry, repo_path: str) -> R1ChatError:
+    """One line for whatever the Hub or the network said."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub import errors as hfe
+
+    repo, rev = entry.repo, entry.revision
+    endpoint = constants.ENDPOINT
+    if isinstance(e, hfe.GatedRepoError):
+        return R1ChatError(f"{repo} is gated: accept its terms at {endpoint}/{repo} and set "
+                           "HF_TOKEN to a token of that account (or run: hf auth login)")  # fmt: skip
+    if isinstance(e, hfe.RepositoryNotFoundError):
+        return R1ChatError(f"repository {repo} not found on {endpoint} (if it is private "
+                           "or gated, set HF_TOKEN)")  # fmt: skip
+    if isinstance(e, hfe.RevisionNotFoundError):
+        return R1ChatError(f"revision {rev!r} not found in {repo}")
+    if isinstance(e, hfe.RemoteEntryNotFoundError):
+        return R1ChatError(f"{repo_path} not found in {repo} (revision {rev})")
+    if isinstance(e, hfe.OfflineModeIsEnabled):
+        return _offline_error(entry)
+    if isinstance(e, hfe.HfHubHTTPError):
+        status = e.response.status_code if e.response is not None else "?"
+        hint = " (set HF_TOKEN?)" if status in (401, 403) else ""
+        return R1ChatError(f"the Hub answered HTTP {status} for {repo}/{repo_path}{hint}")
+    if isinstance(e, httpx2.TimeoutException):
+        return R1ChatError(f"timed out talking to {endpoint} for {repo_path}")
+    if isinstance(e, httpx2.HTTPError):
+        return R1ChatError(f"cannot reach {endpoint}: {e or type(e).__name__}")
+    return R1ChatError(f"download of {repo_path} failed: {e}")
+
+
+def _offline_error(entry: Entry) -> R1ChatError:
+    return R1ChatError(f"HF_HUB_OFFLINE is set, so {entry.name} cannot be downloaded; unset "
+                       "it, or register a file you have with: r1chat models import FILE")  # fmt: skip
+
+
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    import httpx2
+    from huggingface_hub import errors as hfe
+
+    return (hfe.HfHubHTTPError, hfe.OfflineModeIsEnabled, hfe.FileMetadataError,
+            httpx2.HTTPError, OSError)  # fmt: skip
+
+
+def resolve_remote(entry: Entry, index: int) -> Remote:
+    """HEAD one file on the Hub: size, sha256, commit and where to GET it."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
+
+    assert entry.repo is not None
+    repo_path = entry.repo_paths[index]
+    url = hf_hub_url(entry.repo, repo_path, revision=entry.revision)
+    try:
+        meta = get_hf_file_metadata(url, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except _hub_errors() as e:
+        raise _hub_error(e, entry, repo_path) from None
+    etag = (meta.etag or "").strip('"').lower()
+    if meta.size is None:
+        raise R1ChatError(f"the Hub did not say the size of {entry.repo}/{repo_path}")
+    if not meta.commit_hash:
+        raise R1ChatError(f"{constants.ENDPOINT} does not look like a Hugging Face Hub "
+                          f"(no X-Repo-Commit for {repo_path}); check HF_ENDPOINT")  # fmt: skip
+    pinned = entry.sha256[index] if index < len(entry.sha256) else None
+    hub_sha = etag if _HEX64.match(etag) else None
+    if pinned and hub_sha and pinned != hub_sha:
+        raise R1ChatError(f"{repo_path} on the Hub (sha256 {hub_sha}) is not the file the "
+                          f"catalog pins (sha256 {pinned}): the repo changed; pin a revision "
+                          "or update the sha256 in your catalog")  # fmt: skip
+    headers = build_hf_headers()
+    headers["Accept-Encoding"] = "identity"
+    if _origin(meta.location) != _origin(url):
+        headers.pop("authorization", None)  # never send the token to a CDN
+        headers.pop("Authorization", None)
+    return Remote(
+        repo_path=repo_path, local=store.entry_paths(entry)[index], size=int(meta.size),
+        url=meta.location, etag=etag, commit=meta.commit_hash, sha256=pinned or hub_sha,
+        git_sha1=etag if not (pinned or hub_sha) and _HEX40.match(etag) else None,
+        headers=headers,
+    )  # fmt: skip
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return (u.scheme, (u.hostname or "").lower(), u.port)
+
+
+# -- hashing in a second thread -----------------------------------------------------------
+
+
+class _Hasher:
+    """sha256 (and a git blob sha1 if wanted) of a file being written, off the main thread.
+
+    It first hashes the `start` bytes already in the file, then every chunk `feed()` gets.
+    """
+
+    def __init__(self, path: Path, start: int, size: int, git_sha1: bool) -> None:
+        self.sha256 = hashlib.sha256()
+        self.sha1 = hashlib.sha1(f"blob {size}\0".encode()) if git_sha1 else None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, start), daemon=True)
+        self._thread.start()
+
+    def _update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        if self.sha1 is not None:
+            self.sha1.update(data)
+
+    def _run(self, path: Path, start: int) -> None:
+        try:
+            if start:
+                with path.open("rb") as f:
+                    left = start
+                    while left and (block := f.read(min(left, 1 << 20))):
+                        self._update(block)
+                        left -= len(block)
+            while (chunk := self._queue.get()) is not None:
+                self._update(chunk)
+        except BaseException as e:  # reported by finish()
+            self._error = e
+            while self._queue.get() is not None:
+                pass
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def finish(self) -> tuple[str, str | None]:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise R1ChatError(f"cannot re-read the partial download: {self._error}")
+        return self.sha256.hexdigest(), self.sha1.hexdigest() if self.sha1 else None
+
+    def abandon(self) -> None:
+        self._queue.put(None)
+
+
+# -- the transfer ---------------------------------------------------------------------------
+
+
+class _Incomplete(Exception):
+    """The body ended early, or the server failed transiently: try again from here."""
+
+
+class _Restart(_Incomplete):
+    """The server ignored the Range request: the file starts over from byte 0."""
+
+
+class _Tracker:
+    def __init__(self, entry: Entry, count: int, total: int, done: int,
+                 progress: ProgressFn | None) -> None:  # fmt: skip
+        self.entry, self.count, self.total, self.done = entry, count, total, done
+        self.resumed = done
+        self.progress = progress
+        self.file, self.index, self._last = "", 0, 0.0
+
+    def report(self, phase: str = "download", force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= _PROGRESS_EVERY:
+            self._last = now
+            self.progress(PullProgress(self.entry.name, self.file, self.index, self.count,
+                                       self.done, self.total, self.resumed, phase))  # fmt: skip
+
+
+def _valid_part(remote: Remote) -> int:
+    """Bytes of a partial download that belong to this remote file (0 if none/stale)."""
+    part, meta = store.part_path(remote.local), store.part_meta_path(remote.local)
+    if not part.exists():
+        return 0
+    try:
+        saved = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    have = part.stat().st_size
+    if saved.get("etag") != remote.etag or saved.get("size") != remote.size or have > remote.size:
+        part.unlink()
+        return 0
+    return have
+
+
+def _write_part_meta(remote: Remote, entry: Entry) -> None:
+    meta = {"etag": remote.etag, "size": remote.size, "repo": entry.repo,
+            "path": remote.repo_path, "commit": remote.commit}  # fmt: skip
+    store.part_meta_path(remote.local).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _download(entry: Entry, index: int, remote: Remote, tracker: _Tracker, retries: int) -> Path:
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    part = store.part_path(remote.local)
+    have = _valid_part(remote)
+    _write_part_meta(remote, entry)
+    session = get_session()
+    hasher = _Hasher(part, have, remote.size, remote.git_sha1 is not None)
+    failures = 0
+    timeout = httpx2.Timeout(constants.HF_HUB_DOWNLOAD_TIMEOUT, connect=10)
+    try:
+        with part.open("ab") as out:
+            while out.tell() < remote.size:
+                start = out.tell()
+                try:
+                    _fetch(session, remote, out, start, hasher, tracker, timeout)
+                    if out.tell() < remote.size:
+                        raise _Incomplete(f"connection closed at {out.tell():,} of "
+                                          f"{remote.size:,} bytes")  # fmt: skip
+                except (httpx2.TransportError, _Incomplete, _Expired) as e:
+                    if isinstance(e, _Restart):
+                        hasher.abandon()
+                        hasher = _Hasher(part, 0, remote.size, remote.git_sha1 is not None)
+                        continue
+                    failures = 0 if out.tell() > start else failures + 1
+                    if failures > retries:
+                        raise R1ChatError(
+                            f"download of {remote.repo_path} interrupted ({_why(e)}); "
+                            f"{human(out.tell())} kept, run `r1chat models pull "
+                            f"{entry.name}` again to resume"
+                        ) from None
+                    time.sleep(min(0.2 * 2**failures, 10) if failures else 0)
+                    if isinstance(e, _Expired) or failures > 1:
+                        remote.url = _refresh_url(entry, index, remote)
+            out.flush()
+            os.fsync(out.fileno())
+            got_size = out.tell()
+    except BaseException:
+        hasher.abandon()
+        raise
+    tracker.report("verify", force=True)
+    digest, sha1 = hasher.finish()
+    if got_size != remote.size:
+        part.unlink(missing_ok=True)
+        raise R1ChatError(f"{remote.repo_path}: got {got_size:,} bytes, expected "
+                          f"{remote.size:,}; the download was deleted, pull again")  # fmt: skip
+    _verify(remote, digest, sha1)
+    os.replace(part, remote.local)
+    store.part_meta_path(remote.local).unlink(missing_ok=True)
+    _fsync_dir(remote.local.parent)
+    return remote.local
+
+
+class _Expired(Exception):
+    """The CDN refused a signed URL (expired): resolve it again."""
+
+
+def _why(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+def _fetch(session: Any, remote: Remote, out: BinaryIO, start: int, hasher: _Hasher,
+           tracker: _Tracker, timeout: Any) -> None:  # fmt: skip
+    headers = dict(remote.headers)
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    with session.stream("GET", remote.url, headers=headers, timeout=timeout,
+                        follow_redirects=True) as resp:  # fmt: skip
+        status = resp.status_code
+        if status == 416 and start >= remote.size:
+            return
+        if status in (401, 403, 410) and start:
+            raise _Expired(f"HTTP {status}")
+        if status == 429 or status >= 500:
+            raise _Incomplete(f"HTTP {status}")
+        if status >= 400:
+            raise R1ChatError(f"the server answered HTTP {status} for {remote.repo_path}")
+        if start and status == 200:  # the server ignored Range: start over
+            out.seek(0)
+            out.truncate()
+            tracker.done -= start
+            raise _Restart("server ignored the range request")
+        if start and status == 206:
+            crange = resp.headers.get("Content-Range", "")
+            m = re.match(r"bytes (\d+)-", crange)
+            if not m or int(m.group(1)) != start:
+                raise R1ChatError(f"bad Content-Range {crange!r} for {remote.repo_path}")
+        left = remote.size - start
+        for chunk in resp.iter_raw(CHUNK):
+            if len(chunk) > left:
+                raise R1ChatError(f"{remote.repo_path}: the server sent more than "
+                                  f"{remote.size:,} bytes")  # fmt: skip
+            out.write(chunk)
+            hasher.feed(chunk)
+            left -= len(chunk)
+            tracker.done += len(chunk)
+            tracker.report()
+
+
+def _refresh_url(entry: Entry, index: int, remote: Remote) -> str:
+    try:
+        fresh = resolve_remote(entry, index)
+    except R1ChatError:
+        return remote.url
+    if fresh.etag != remote.etag or fresh.size != remote.size:
+        raise R1ChatError(f"{remote.repo_path} changed on the Hub during the download; "
+                          "pull again")  # fmt: skip
+    remote.headers = fresh.headers
+    return fresh.url
+
+
+def _verify(remote: Remote, digest: str, sha1: str | None) -> None:
+    part = store.part_path(remote.local)
+    if remote.sha256 and digest != remote.sha256:
+        part.unlink(missing_ok=True)
+        store.part_meta_path(remote.local).unlink(missing_ok=True)
+        raise HashMismatch(f"sha256 mismatch for {remote.repo_path}: expected "
+                           f"{remote.sha256}, got {digest}; the download was deleted, "
+                           "pull again")  # fmt: skip
+    if remote.git_sha1 and sha1 != remote.git_sha1:
+        part.unlink(missing_ok=True)
+        store.part_meta_path(remote.local).unlink(missing_ok=True)
+        raise HashMismatch(f"git sha1 mismatch for {remote.repo_path}: expected "
+                           f"{remote.git_sha1}, got {sha1}; the download was deleted, "
+                           "pull again")  # fmt: skip
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # pragma: no cover
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- the whole pull ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    entry: Entry
+    paths: tuple[Path, ...]
+    downloaded: int  # bytes fetched by this pull
+    resumed: int  # bytes that were on disk already
+    seconds: float
+    already: bool  # everything was installed before
+
+
+def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RETRIES) -> PullResult:
+    """Download, verify and install `entry`'s files (resuming any partial ones)."""
+    from huggingface_hub import constants
+
+    if entry.remote or not entry.files:
+        raise R1ChatError(f"{entry.name} is remote-only: nothing to download ({entry.note})")
+    t0 = time.monotonic()
+    local = store.entry_paths(entry)
+    if all(p.is_file() for p in local):
+        return PullResult(entry, tuple(local), 0, 0, 0.0, True)
+    if constants.is_offline_mode():
+        raise _offline_error(entry)
+    folder = store.entry_dir(entry)
+    folder.mkdir(parents=True, exist_ok=True)
+    with store.entry_lock(entry):
+        remotes: list[Remote | None] = [
+            None if p.is_file() else resolve_remote(entry, i) for i, p in enumerate(local)
+        ]
+        sizes = [r.size if r else p.stat().st_size for r, p in zip(remotes, local, strict=True)]
+        have = [(_valid_part(r) if r else s) for r, s in zip(remotes, sizes, strict=True)]
+        needed = sum(s - h for s, h in zip(sizes, have, strict=True))
+        free = store.free_bytes(folder)
+        if needed + SPACE_MARGIN > free:
+            raise R1ChatError(f"not enough disk space in {folder}: {entry.name} needs "
+                              f"{human(needed)} more, {human(free)} free (R1CHAT_MODELS "
+                              "can move the models folder to a bigger disk)")  # fmt: skip
+        tracker = _Tracker(entry, len(local), sum(sizes), sum(have), progress)
+        for i, remote in enumerate(remotes):
+            if remote is None:
+                continue
+            tracker.file, tracker.index = remote.repo_path, i + 1
+            tracker.report(force=True)
+            _download(entry, i, remote, tracker, retries)
+        tracker.report("done", force=True)
+    return PullResult(entry, tuple(local), tracker.done - tracker.resumed, tracker.resumed,
+                      time.monotonic() - t0, False)  # fmt: skip

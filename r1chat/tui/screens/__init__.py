@@ -1,0 +1,1 @@
+"""Modal screens: settings, confirmation, text prompts."""

@@ -1,0 +1,39 @@
+"""The words on a reasoning pane's title line, live and final."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1chat.events import ThinkingDone
+
+WAITING = "Waiting to think…"
+NO_THINK = "Reasoning off (no-think mode)"
+
+
+def live(seconds: float, tokens: int) -> str:
+    """`Thinking… 12.4s · 318 tokens` while the reasoning streams."""
+    return f"Thinking… {seconds:.1f}s · {tokens} tokens"
+
+
+def final(done: ThinkingDone, *, think: bool = True, stopped: bool = False) -> str:
+    """`Thought for 14.1s · 402 tokens` (and what cut it), or why there is none."""
+    if done.skipped:
+        return NO_THINK if not think else done.title
+    if stopped:
+        return f"Stopped after {done.seconds:.1f}s · {done.tokens} tokens"
+    return done.title
+
+
+def stored(reasoning: str, stats: dict[str, Any] | None, finish_reason: str | None) -> str:
+    """The title of a reply loaded from history."""
+    if stats is None:
+        return "Reasoning (the reply was interrupted)" if reasoning else "No reasoning"
+    done = ThinkingDone(
+        float(stats.get("thinking_s") or 0.0),
+        int(stats.get("thinking_tokens") or 0),
+        stats.get("thinking_stopped_by"),
+    )
+    if done.skipped and reasoning:  # counted nothing but text is there (remote engines)
+        return "Reasoning"
+    stopped = finish_reason == "cancelled" and not done.skipped and done.stopped_by is None
+    return final(done, stopped=stopped and not stats.get("answer_tokens"))

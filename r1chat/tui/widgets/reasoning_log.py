@@ -1,0 +1,122 @@
+"""An append-only, word-wrapped text view for a streaming reasoning trace.
+
+A Line API widget: it keeps wrapped rows (see `r1chat.tui.wrap`) and paints only the rows
+on screen, so a 20,000-token trace costs no more per token than a short one. It scrolls
+inside its own box (max-height from CSS) and follows new text unless scrolled up.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.selection import Selection
+from textual.strip import Strip
+
+from r1chat.tui.wrap import WrappedText
+
+
+class ReasoningLog(ScrollView, can_focus=False):
+    DEFAULT_CSS = """
+    ReasoningLog {
+        height: auto;
+        max-height: 16;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self._wrapped = WrappedText(80)
+        self._cache: dict[int, Strip] = {}
+        if text:
+            self._wrapped.append(text)
+
+    @property
+    def text(self) -> str:
+        return self._wrapped.text
+
+    @property
+    def row_count(self) -> int:
+        return len(self._wrapped)
+
+    def _fit(self, width: int) -> None:
+        if width > 0 and width != self._wrapped.width:
+            self._wrapped.set_width(width)
+            self._cache.clear()
+            self.virtual_size = Size(width, len(self._wrapped))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        self._fit(width - self._gutter_width())
+        return len(self._wrapped)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return container.width
+
+    def _gutter_width(self) -> int:
+        return self.styles.scrollbar_size_vertical if self.styles.scrollbar_gutter == "stable" else 0
+
+    def on_resize(self) -> None:
+        self._fit(self.scrollable_content_region.width)
+
+    def append(self, text: str) -> None:
+        """Add text at the end; follows it if the view was at the bottom."""
+        if not text:
+            return
+        follow = self.scroll_y >= self.max_scroll_y
+        before = len(self._wrapped)
+        first = self._wrapped.append(text)
+        for y in range(first, before + 1):
+            self._cache.pop(y, None)
+        rows = len(self._wrapped)
+        self.virtual_size = Size(self._wrapped.width, rows)  # relayout only if rows changed
+        self.refresh_lines(first, rows - first)
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def render_line(self, y: int) -> Strip:
+        self._fit(self.scrollable_content_region.width)
+        index = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        style = self.rich_style
+        if index >= len(self._wrapped) or self.text_selection is not None:
+            if index >= len(self._wrapped):
+                return Strip.blank(width, style)
+            return self._selected_line(index, width)
+        strip = self._cache.get(index)
+        if strip is None:
+            strip = Strip([Segment(self._wrapped.row(index), style)]).extend_cell_length(
+                width, style
+            )
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[index] = strip
+        return strip.apply_offsets(0, index)
+
+    def _selected_line(self, index: int, width: int) -> Strip:
+        from rich.text import Text
+
+        line = Text(self._wrapped.row(index), style=self.rich_style, no_wrap=True)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(index)) is not None:
+            start, end = span
+            if end == -1:
+                end = len(line)
+            line.stylize(self.screen.get_component_rich_style("screen--selection"), start, end)
+        segments = list(line.render(self.app.console))
+        return Strip(segments).extend_cell_length(width, self.rich_style).apply_offsets(0, index)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        rows = [self._wrapped.row(i) for i in range(len(self._wrapped))]
+        return selection.extract("\n".join(rows)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
