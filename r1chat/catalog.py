@@ -45,6 +45,8 @@ _MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {
 _QUANT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "file": str, "files": list, "subfolder": str, "size": int, "sha256": (str, list),
 }  # fmt: skip
+_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false", dict: "a table",
+               list: "a list"}  # fmt: skip
 _REQUIRED_LOCAL = ("repo", "layers", "kv_heads", "head_dim", "context", "quants")
 
 
@@ -237,9 +239,8 @@ def _check_type(source: str, name: str, key: str, value: Any, want: Any,
     types = want if isinstance(want, tuple) else (want,)
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
-        names = " or ".join("table" if t is dict else "list" if t is list else t.__name__
-                            for t in types)  # fmt: skip
-        raise _fail(source, name, f"{key} must be a {names}, not {value!r}", quant)
+        names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+        raise _fail(source, name, f"{key} must be {names}, not {value!r}", quant)
 
 
 def _check_quant(source: str, name: str, quant: str, table: Any) -> None:
@@ -351,12 +352,13 @@ def _expand(source: str, name: str, t: dict[str, Any]) -> list[Entry]:
     )  # fmt: skip
     if t.get("remote", False):
         return [Entry(name=name, remote=True, is_default=True, **common)]
+    quants: dict[str, dict[str, Any]] = t.get("quants", {})
+    if not quants:
+        raise _fail(source, name, f"no quantizations (add a [models.{name!r}.quants.Q4_K_M] "
+                    "table with file and size)")  # fmt: skip
     for key in _REQUIRED_LOCAL:
         if key not in t:
             raise _fail(source, name, f"missing field {key!r}")
-    quants: dict[str, dict[str, Any]] = t["quants"]
-    if not quants:
-        raise _fail(source, name, "no quantizations (add a [models.\"NAME\".quants.Q4_K_M])")
     default = t.get("default_quant") or (DEFAULT_QUANT if DEFAULT_QUANT in quants
                                          else next(iter(quants)))  # fmt: skip
     if default not in quants:

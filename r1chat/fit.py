@@ -25,6 +25,7 @@ from r1chat.hardware import Hardware
 
 if TYPE_CHECKING:
     from r1chat.catalog import Catalog, Entry
+    from r1chat.gguf_meta import GGUFInfo
 
 MiB = 1 << 20
 COMPUTE_OVERHEAD = 512 * MiB
@@ -62,9 +63,7 @@ class Shape:
 
     @classmethod
     def from_gguf(cls, path: str | Path) -> Shape:
-        from r1chat.gguf_meta import read_gguf
-
-        info = read_gguf(path)
+        info = read_header(path)
         layers = info.block_count
         kv_heads = _max_int(info.arch_key("attention.head_count_kv"))
         heads = _max_int(info.arch_key("attention.head_count"))
@@ -74,6 +73,19 @@ class Shape:
         v_len = _max_int(info.arch_key("attention.value_length")) or k_len
         per_token = layers * kv_heads * (k_len + v_len) * 2
         return cls(split_total_size(Path(path), info.metadata), layers, per_token)
+
+
+def read_header(path: str | Path) -> GGUFInfo:
+    """The GGUF header, reading 16 MiB first (enough for a 152k-token vocabulary) and the
+    full default only if the header is longer, so listing models stays fast."""
+    from r1chat.gguf_meta import GGUFError, read_gguf
+
+    try:
+        return read_gguf(path, max_header=16 << 20)
+    except GGUFError:
+        if Path(path).is_file() and Path(path).stat().st_size > 16 << 20:
+            return read_gguf(path)
+        raise
 
 
 def _max_int(value: Any) -> int:

@@ -297,24 +297,31 @@ def llama_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def _loaded_lib(*names: str) -> ctypes.CDLL | None:
+    """One of llama-cpp-python's shared libraries, after llama_cpp has loaded them."""
+    try:
+        import llama_cpp  # noqa: F401  (loads libggml, its backends and libllama)
+    except ImportError:
+        return None
+    lib_dir = llama_lib_dir()
+    path = next((lib_dir / n for n in names if lib_dir and (lib_dir / n).exists()), None)
+    if path is None:
+        return None
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        return None
+
+
 def ggml_devices() -> list[Gpu]:
     """Non-CPU devices llama.cpp sees, with their memory (imports llama_cpp).
 
     Works for every backend (Vulkan and ROCm included), so it backs up the fast probes.
     """
-    try:
-        import llama_cpp  # noqa: F401  (loads libggml and its backends)
-    except ImportError:
-        return []
-    lib_dir = llama_lib_dir()
-    if lib_dir is None:
-        return []
-    names = ("libggml.so", "libggml.dylib", "ggml.dll")
-    lib_path = next((lib_dir / n for n in names if (lib_dir / n).exists()), None)
-    if lib_path is None:
+    g = _loaded_lib("libggml.so", "libggml.dylib", "ggml.dll")
+    if g is None:
         return []
     try:
-        g = ctypes.CDLL(str(lib_path))
         g.ggml_backend_dev_count.restype = ctypes.c_size_t
         g.ggml_backend_dev_get.restype = ctypes.c_void_p
         g.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
@@ -328,9 +335,7 @@ def ggml_devices() -> list[Gpu]:
         for i in range(g.ggml_backend_dev_count()):
             dev = g.ggml_backend_dev_get(i)
             name = (g.ggml_backend_dev_name(dev) or b"").decode(errors="replace")
-            if name.upper() in ("CPU", "BLAS", "AMX", "ACCELERATE") or name.upper().startswith(
-                "CPU"
-            ):
+            if name.upper().startswith(("CPU", "BLAS", "AMX", "ACCELERATE")):
                 continue
             desc = (g.ggml_backend_dev_description(dev) or b"").decode(errors="replace")
             free, total = ctypes.c_size_t(), ctypes.c_size_t()
@@ -340,6 +345,21 @@ def ggml_devices() -> list[Gpu]:
         return found
     except (OSError, AttributeError):
         return []
+
+
+def llama_build() -> str:
+    """"ggml 0.25.3 (commit 0c1e570)" for the installed llama.cpp (imports llama_cpp)."""
+    lib = _loaded_lib("libllama.so", "libllama.dylib", "llama.dll")
+    if lib is None:
+        return ""
+    try:
+        lib.ggml_version.restype = ctypes.c_char_p
+        lib.ggml_commit.restype = ctypes.c_char_p
+        version = (lib.ggml_version() or b"").decode(errors="replace")
+        commit = (lib.ggml_commit() or b"").decode(errors="replace")
+    except AttributeError:
+        return ""
+    return f"ggml {version}" + (f" (commit {commit})" if commit else "")
 
 
 def llama_system_info() -> str:

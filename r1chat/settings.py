@@ -34,6 +34,8 @@ class Settings:
     guards: Guards = field(default_factory=Guards)
     think: bool = True
     math: bool = False
+    endpoint: str | None = None  # an OpenAI-compatible server (then `model` is what it serves)
+    api_key_env: str | None = None  # the environment variable holding the server's API key
 
 
 def presets(config: Config) -> dict[str, dict[str, Any]]:
@@ -80,7 +82,8 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
     if n_ctx is not None and n_ctx < 64:
         raise UsageError(f"context size must be at least 64 tokens, not {n_ctx}")
     return Settings(
-        model=_first(cli.get("model"), model_cfg.get("default")),
+        # with --endpoint, -m names the served model: a local default would not do
+        model=_first(cli.get("model"), None if cli.get("endpoint") else model_cfg.get("default")),
         n_ctx=n_ctx,
         gpu_layers=_first(cli.get("gpu_layers"), model_cfg.get("gpu_layers")),
         threads=_first(cli.get("threads"), model_cfg.get("threads")),
@@ -90,6 +93,8 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
         guards=Guards(think_budget=budget, loop_guard=loop_guard),
         think=not cli.get("no_think", False),
         math=bool(cli.get("math", False)),
+        endpoint=cli.get("endpoint"),
+        api_key_env=cli.get("api_key_env"),
     )
 
 

@@ -230,11 +230,10 @@ def default_import_name(path: Path) -> str:
 def import_model(file: str | Path, *, name: str | None = None, copy: bool = False,
                  catalog: Catalog | None = None) -> Imported:  # fmt: skip
     """Register a GGUF already on disk under a name (copying it in if asked)."""
-    from r1chat.fit import split_files
-    from r1chat.gguf_meta import read_gguf
+    from r1chat.fit import read_header, split_files
 
     src = Path(file).expanduser().absolute()
-    info = read_gguf(src)  # clear errors: missing, not GGUF, truncated
+    info = read_header(src)  # clear errors: missing, not GGUF, truncated
     shards = split_files(src)
     if len(shards) > 1 or int(info.metadata.get("split.count", 1) or 1) > 1:
         missing = [p.name for p in shards if not p.exists()]
@@ -472,10 +471,9 @@ def human(n: float) -> str:
 
 def describe_path(path: Path) -> dict[str, Any]:
     """Facts about a local GGUF for `models info`."""
-    from r1chat.fit import split_total_size
-    from r1chat.gguf_meta import read_gguf
+    from r1chat.fit import read_header, split_total_size
 
-    info = read_gguf(path)
+    info = read_header(path)
     return {
         "path": str(path), "name": info.name, "architecture": info.architecture,
         "layers": info.block_count, "size": split_total_size(path, info.metadata),

@@ -70,6 +70,7 @@ class FakeHub:
 
     redirect: bool = True
     rate: int | None = None  # bytes per second for file bodies, None = as fast as possible
+    ignore_range: bool = False  # answer 200 with the whole file, like a server without ranges
     files: dict[tuple[str, str], HubFile] = field(default_factory=dict)
     gated: dict[str, str] = field(default_factory=dict)  # repo -> the token that may read it
     requests: list[Request] = field(default_factory=list)
@@ -80,12 +81,13 @@ class FakeHub:
 
     # -- content --------------------------------------------------------------------
 
-    def add(self, repo: str, path: str, data: bytes | Path) -> HubFile:
+    def add(self, repo: str, path: str, data: bytes | Path, *, sha256: str | None = None) -> HubFile:
+        """Serve `data` as `repo`/`path`; `sha256` advertises another digest (a corrupt CDN)."""
         if isinstance(data, Path):
-            sha = _sha256_file(data)
-            f = HubFile(repo, path, source=data, sha256=sha, size=data.stat().st_size)
+            f = HubFile(repo, path, source=data, sha256=sha256 or _sha256_file(data),
+                        size=data.stat().st_size)  # fmt: skip
         else:
-            f = HubFile(repo, path, data=data, sha256=hashlib.sha256(data).hexdigest(),
+            f = HubFile(repo, path, data=data, sha256=sha256 or hashlib.sha256(data).hexdigest(),
                         size=len(data))  # fmt: skip
         self.files[(repo, path)] = f
         return f
@@ -107,7 +109,7 @@ class FakeHub:
         for role in ("hub", "cdn"):
             server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self, role))
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
             self._servers.append(server)
         return self
 
@@ -208,7 +210,7 @@ def _make_handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
 
         def _cdn(self, path: str, head: bool) -> None:
             sha = path.rsplit("/", 1)[-1]
-            f = next((f for f in hub.files.values() if f.sha256 == sha), None)
+            f = next((f for f in list(hub.files.values()) if f.sha256 == sha), None)
             if f is None or not path.startswith("/cdn/"):
                 return self._error(404, None, "NoSuchKey", head)
             if (code := hub._status.get(f.path)) is not None:
@@ -233,7 +235,7 @@ def _make_handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
             start, end = 0, f.size
             rng = self.headers.get("Range")
             status = 200
-            if rng and rng.startswith("bytes="):
+            if rng and rng.startswith("bytes=") and not hub.ignore_range:
                 a, _, b = rng[6:].partition("-")
                 start = int(a) if a else 0
                 end = int(b) + 1 if b else f.size

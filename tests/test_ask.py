@@ -91,9 +91,10 @@ def test_no_think_and_math_change_the_prompt(answer_model: ScriptedModel):
     )
 
 
-def test_no_think_answers_directly(answer_model: ScriptedModel, nothink_model: ScriptedModel):
-    out = ask_json("-m", str(nothink_model.path), "--no-think", "Hello")
-    assert out["reasoning_content"] == "" and out["content"] == nothink_model.answer
+def test_no_think_answers_directly(answer_model: ScriptedModel):
+    out = ask_json("-m", str(answer_model.path), "--no-think", "2+2?")
+    assert out["reasoning_content"] == "" and out["content"] == answer_model.answer
+    assert out["stats"]["thinking_tokens"] == 0
 
 
 @pytest.mark.parametrize(

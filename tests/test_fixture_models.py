@@ -115,6 +115,8 @@ def test_answer_model_generates_its_script(
     assert stopped
     assert detok(llm, out) == answer_model.completion
     assert len(out) == answer_model.generated_tokens
+    # "✓" is split across the last two tokens: incremental decoding must buffer bytes.
+    assert [llm.detokenize([t]) for t in out[-2:]] == [b" \xe2\x9c", b"\x93"]
 
     # Older template: the prompt ends at <｜Assistant｜>; the model opens <think>\n itself.
     out, stopped = generate(llm, prompt_ids(llm, think=False), 100, **sampling)

@@ -1,14 +1,58 @@
-"""`r1chat chat` (work in progress)."""
+"""`r1chat chat` (the default command): the Textual chat UI.
+
+Textual is imported inside `run`, so `r1chat --help` and the other commands start fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from r1chat.cli.options import add_run_options
+from r1chat.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("chat", help="chat")
+    p = sub.add_parser(
+        "chat",
+        help="open the chat UI (the default command)",
+        description="Chat with a model: its reasoning streams beside the answer. "
+        "Conversations are saved as they stream; ctrl+s lists them, ctrl+p opens settings.",
+    )
+    g = p.add_argument_group("conversation")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("-c", "--continue", dest="resume", action="store_true",
+                   help="reopen the most recent conversation")  # fmt: skip
+    x.add_argument("--conversation", type=int, metavar="ID",
+                   help="open conversation ID (see `r1chat history list`)")  # fmt: skip
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise UsageError("the chat needs a terminal; for pipes and scripts use `r1chat ask`")
+    from r1chat.config import Config
+    from r1chat.history import History
+    from r1chat.tui.preferences import chat_settings
+
+    config = Config.load()
+    settings = chat_settings(config, vars(args))
+    history = History()
+    conversation_id: int | None = args.conversation
+    if conversation_id is not None:
+        history.conversation(conversation_id)  # "no conversation N" before the UI opens
+    elif args.resume:
+        latest = history.list_conversations(limit=1)
+        conversation_id = latest[0].id if latest else None
+
+    from r1chat.tui.app import ChatApp
+
+    app = ChatApp(settings, config=config, history=history, conversation_id=conversation_id)
+    try:
+        app.run()
+    finally:
+        history.close()
+    if app.return_code not in (None, 0):
+        return int(app.return_code or 1)
+    return 0

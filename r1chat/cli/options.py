@@ -11,13 +11,25 @@ if TYPE_CHECKING:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("-m", "--model", help="GGUF path, catalog name (r1:7b) or imported name")
+    g.add_argument("-m", "--model", help="GGUF path, catalog name (r1:7b), imported name, or a "
+                   "remote named in the config ([remotes.NAME])")  # fmt: skip
     g.add_argument("--ctx", dest="n_ctx", type=int, metavar="N", help="context size (8192)")
     g.add_argument(
         "--gpu-layers", type=int, metavar="N",
         help="layers to offload to the GPU (-1 all; default: all that fit, 0 without a GPU)",
     )  # fmt: skip
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (physical cores)")
+    g.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="use an OpenAI-compatible server (vLLM, SGLang, llama-server, DeepSeek's API) "
+        "instead of a local model; -m then names the served model",
+    )
+    g.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the server's API key (default: R1CHAT_API_KEY)",
+    )
 
 
 def add_sampling_options(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,10 @@ def model_path(spec: str) -> Path:
 
 def open_engine(settings: Settings) -> Engine:
     """Load the model (seconds to minutes): call it off the UI thread."""
+    from r1chat.engine.remotes import find_remote, open_remote
+
+    if (remote := find_remote(settings)) is not None:
+        return open_remote(remote)
     if not settings.model:
         raise UsageError(
             "no model given: pass -m PATH_OR_NAME, or set a default with "

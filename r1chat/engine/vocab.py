@@ -8,7 +8,9 @@ such match apart and re-encodes the pieces as plain text.
 
 from __future__ import annotations
 
+import ctypes
 import re
+from collections.abc import Iterable
 from typing import Any
 
 ATTR_CONTROL = 1 << 3
@@ -42,12 +44,23 @@ class Vocab:
         """The bytes a generated token adds to the text (control tokens add nothing)."""
         piece = self._pieces.get(token)
         if piece is None:
-            piece = self._pieces[token] = self._llm.detokenize([token], special=False)
+            piece = self._pieces[token] = self._to_piece(token, special=False)
         return piece
 
-    def render(self, tokens: list[int]) -> str:
+    def _to_piece(self, token: int, *, special: bool) -> bytes:
+        # llama-cpp-python's own detokenize garbles pieces over 32 bytes; ask for the size.
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = self._lib.llama_token_to_piece(self._vocab, token, buf, size, 0, special)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
+
+    def render(self, tokens: Iterable[int]) -> str:
         """The exact text of `tokens`, special tokens spelled out."""
-        return self._llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
+        data = b"".join(self._to_piece(t, special=True) for t in tokens)
+        return data.decode("utf-8", errors="replace")
 
     def special_id(self, text: str) -> int | None:
         """The id of the special token spelled `text`, if the vocabulary has one."""

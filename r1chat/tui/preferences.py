@@ -1,0 +1,130 @@
+"""The chat's settings: read from the config (over the command line), edited in the
+settings screen, and written back to the TOML config.
+
+Keys written: `[sampling] temperature, top_p, max_tokens`, `[model] default, ctx`,
+`[chat] system_prompt`, `[reasoning] display, think_budget, loop_guard, think, math`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from r1chat.config import Config
+from r1chat.settings import Settings, resolve
+from r1chat.turn import Guards
+
+DISPLAYS = ("show", "collapsed")
+_SAVED_SAMPLING = ("temperature", "top_p", "max_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPrefs:
+    """What the settings screen edits."""
+
+    model: str | None
+    temperature: float
+    top_p: float
+    max_tokens: int | None
+    n_ctx: int | None
+    system: str
+    display: str  # "show" | "collapsed"
+    think_budget: int | None
+    loop_guard: bool
+    think: bool
+    math: bool
+
+
+def display_of(config: Config) -> str:
+    value = config.get("reasoning", "display", "show")
+    return value if value in DISPLAYS else "show"
+
+
+def chat_settings(config: Config, cli: dict[str, Any]) -> Settings:
+    """`resolve()`, plus the values the settings screen saved where `resolve` does not
+    look: sampling values saved in `[sampling]` apply unless the command line sets them
+    or a preset is named (the built-in default preset would otherwise mask them), and
+    `[reasoning] think / math` apply unless `--no-think` / `--math` are given."""
+    settings = resolve(config, cli)
+    saved = config.section("sampling")
+    if not cli.get("preset") and not saved.get("preset"):
+        changes = {
+            k: saved[k] for k in _SAVED_SAMPLING if k in saved and cli.get(k) is None
+        }
+        if changes:
+            settings = replace(settings, sampling=replace(settings.sampling, **changes))
+    reasoning = config.section("reasoning")
+    if not cli.get("no_think") and reasoning.get("think") is False:
+        settings = replace(settings, think=False)
+    if not cli.get("math") and reasoning.get("math") is True:
+        settings = replace(settings, math=True)
+    return settings
+
+
+def prefs_of(settings: Settings, display: str) -> ChatPrefs:
+    s = settings.sampling
+    return ChatPrefs(
+        model=settings.model,
+        temperature=s.temperature,
+        top_p=s.top_p,
+        max_tokens=s.max_tokens,
+        n_ctx=settings.n_ctx,
+        system=settings.system,
+        display=display,
+        think_budget=settings.guards.think_budget,
+        loop_guard=settings.guards.loop_guard,
+        think=settings.think,
+        math=settings.math,
+    )
+
+
+def apply(settings: Settings, prefs: ChatPrefs) -> Settings:
+    return replace(
+        settings,
+        model=prefs.model,
+        n_ctx=prefs.n_ctx,
+        sampling=replace(
+            settings.sampling,
+            temperature=prefs.temperature,
+            top_p=prefs.top_p,
+            max_tokens=prefs.max_tokens,
+        ),
+        system=prefs.system,
+        guards=Guards(think_budget=prefs.think_budget, loop_guard=prefs.loop_guard),
+        think=prefs.think,
+        math=prefs.math,
+    )
+
+
+_KEYS = {
+    "temperature": ("sampling", "temperature"),
+    "top_p": ("sampling", "top_p"),
+    "max_tokens": ("sampling", "max_tokens"),
+    "model": ("model", "default"),
+    "n_ctx": ("model", "ctx"),
+    "system": ("chat", "system_prompt"),
+    "display": ("reasoning", "display"),
+    "think_budget": ("reasoning", "think_budget"),
+    "loop_guard": ("reasoning", "loop_guard"),
+    "think": ("reasoning", "think"),
+    "math": ("reasoning", "math"),
+}
+
+
+def save(config: Config, old: ChatPrefs, new: ChatPrefs) -> list[str]:
+    """Write the preferences the user changed to the config file (atomically; raises
+    OSError). Values that came from the command line and were left alone are not
+    written. Returns the names of the changed fields."""
+    changed = [name for name in _KEYS if getattr(old, name) != getattr(new, name)]
+    for name in changed:
+        section, key = _KEYS[name]
+        value = getattr(new, name)
+        config.set(section, key, value if value != "" else None)
+    if changed:
+        config.save()
+    return changed
+
+
+def save_display(config: Config, display: str) -> None:
+    config.set("reasoning", "display", display)
+    config.save()

@@ -1,0 +1,157 @@
+"""A prompt and a reply in the transcript.
+
+`AssistantTurn` renders one reply: the reasoning pane beside (or above) the answer pane.
+A live turn takes batched generation items through `apply` and `tick` (the title's timer);
+a stored turn is built finished, from History.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.content import Content
+from textual.widgets import Static
+
+from r1chat.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
+from r1chat.tui import titles
+from r1chat.tui.generation import Failed, Item, ThinkingChunk
+from r1chat.tui.widgets.answer_pane import AnswerPane
+from r1chat.tui.widgets.reasoning_pane import ReasoningPane
+
+FINISH_NOTES = {
+    "cancelled": ("■ Stopped", "stopped"),
+    "length": ("■ Cut: the token limit (max tokens or the context) was reached", "warning"),
+    "loop": ("■ Stopped: the answer was repeating itself", "warning"),
+    "error": ("■ The reply ended with an error", "error"),
+}
+
+
+class UserMessage(Static):
+    """The user's prompt, shown as typed (no markup)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(Content(text), classes="user-message")
+        self.text = text
+
+
+class AssistantTurn(Container):
+    def __init__(
+        self,
+        *,
+        reasoning_title: str = titles.WAITING,
+        reasoning: str = "",
+        answer: str = "",
+        collapsed: bool = False,
+        empty_reasoning: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.reasoning = ReasoningPane(
+            reasoning_title, reasoning, collapsed=collapsed, empty=empty_reasoning
+        )
+        self.answer = AnswerPane(answer)
+        self._clock = clock
+        self.live = False
+        self.think = True
+        self._thinking_tokens = 0
+        self._thinking_since: float | None = None
+        self._thinking_over = False
+        self._thinking_done: ThinkingDone | None = None
+        self.finish_reason: str | None = None
+        self.done: Done | None = None
+        self._restack()
+
+    def compose(self) -> ComposeResult:
+        yield self.reasoning
+        yield self.answer
+
+    # -- layout -----------------------------------------------------------------------
+
+    def _restack(self) -> None:
+        """Side by side only when there is reasoning to show beside the answer."""
+        self.set_class(self.reasoning.collapsed or self.reasoning.empty, "-stack")
+
+    def on_reasoning_pane_toggled(self, event: ReasoningPane.Toggled) -> None:
+        self._restack()
+
+    def set_collapsed(self, collapsed: bool) -> None:
+        self.reasoning.collapsed = collapsed
+        self._restack()
+
+    # -- streaming --------------------------------------------------------------------
+
+    def start(self, *, think: bool, waiting: str = "") -> None:
+        """Become the live turn of a new reply."""
+        self.live = True
+        self.think = think
+        if not think:
+            self.reasoning.set_title(titles.NO_THINK, empty=True)
+            self._thinking_over = True
+        self.answer.set_status(waiting or "Waiting for the model…", "info")
+        self._restack()
+
+    async def apply(self, item: Item) -> None:
+        """Show one batched generation item."""
+        if isinstance(item, ThinkingChunk):
+            if self._thinking_since is None:
+                self._thinking_since = self._clock()
+                self.answer.set_status("", "info")
+            self._thinking_tokens += item.count
+            self.reasoning.append(item.text)
+        elif isinstance(item, AnswerDelta):
+            if not self.answer.has_text:
+                self.answer.set_status("", "info")
+            await self.answer.write(item.text)
+        elif isinstance(item, ThinkingDone):
+            self._thinking_over = True
+            self._thinking_done = item
+            self.reasoning.set_title(titles.final(item, think=self.think), empty=item.skipped)
+            self._restack()
+        elif isinstance(item, PromptProgress):
+            if item.done < item.total and item.total - item.cached > 256:
+                share = (item.done - item.cached) / max(1, item.total - item.cached)
+                self.answer.set_status(
+                    f"Reading the prompt… {item.done:,}/{item.total:,} tokens ({share:.0%})"
+                )
+            elif self._thinking_since is None:
+                self.answer.set_status("")
+        elif isinstance(item, Notice):
+            self.answer.add_notice(item.message)
+        elif isinstance(item, Done):
+            await self.finish(item)
+        elif isinstance(item, Failed):
+            await self.fail(item.message)
+
+    def tick(self) -> None:
+        """Refresh the live title (`Thinking… 12.4s · 318 tokens`)."""
+        if self.live and not self._thinking_over and self._thinking_since is not None:
+            seconds = self._clock() - self._thinking_since
+            self.reasoning.set_title(titles.live(seconds, self._thinking_tokens))
+
+    async def finish(self, done: Done) -> None:
+        self.live = False
+        self.done = done
+        self.finish_reason = done.finish_reason
+        await self.answer.finish()
+        thinking = self._thinking_done
+        stopped = done.finish_reason == "cancelled" and not done.content
+        if thinking is not None and not thinking.skipped and stopped:
+            self.reasoning.set_title(titles.final(thinking, stopped=True))
+        elif thinking is None:
+            self.reasoning.set_title("No reasoning", empty=True)
+        self.answer.show_boxed(done.boxed)
+        note, kind = FINISH_NOTES.get(done.finish_reason, ("", "info"))
+        self.answer.set_status(note, kind)
+        self._restack()
+
+    async def fail(self, message: str) -> None:
+        self.live = False
+        self.finish_reason = "failed"
+        await self.answer.finish()
+        if self._thinking_since is None:
+            self.reasoning.set_title("No reasoning", empty=True)
+        self.answer.set_status(f"✖ {message}", "error")
+        self._restack()
