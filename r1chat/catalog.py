@@ -38,15 +38,35 @@ _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 _MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "title": str, "repo": str, "revision": str, "arch": str, "params": int, "layers": int,
-    "kv_heads": int, "head_dim": int, "context": int, "license": str, "default_quant": str,
-    "remote": bool, "note": str, "quants": dict,
-}  # fmt: skip
+    "title": str,
+    "repo": str,
+    "revision": str,
+    "arch": str,
+    "params": int,
+    "layers": int,
+    "kv_heads": int,
+    "head_dim": int,
+    "context": int,
+    "license": str,
+    "default_quant": str,
+    "remote": bool,
+    "note": str,
+    "quants": dict,
+}
 _QUANT_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "file": str, "files": list, "subfolder": str, "size": int, "sha256": (str, list),
-}  # fmt: skip
-_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false", dict: "a table",
-               list: "a list"}  # fmt: skip
+    "file": str,
+    "files": list,
+    "subfolder": str,
+    "size": int,
+    "sha256": (str, list),
+}
+_TYPE_NAMES = {
+    int: "an integer",
+    str: "a string",
+    bool: "true or false",
+    dict: "a table",
+    list: "a list",
+}
 _REQUIRED_LOCAL = ("repo", "layers", "kv_heads", "head_dim", "context", "quants")
 
 
@@ -127,13 +147,14 @@ class Catalog:
     def require(self, name: str) -> Entry:
         entry = self.get(name)
         if entry is None:
-            raise R1ChatError(f"unknown model {name!r}{suggest(name, self.entries)} "
-                              "(see: r1chat models)")  # fmt: skip
+            raise R1ChatError(
+                f"unknown model {name!r}{suggest(name, self.entries)} (see: r1chat models)"
+            )
         return entry
 
 
 def suggest(name: str, names: Iterable[str]) -> str:
-    """"; did you mean r1:7b?" for a near miss, else ""."""
+    """A hint such as `; did you mean r1:7b?` for a near miss, else an empty string."""
     import difflib
 
     close = difflib.get_close_matches(name.lower(), list(names), n=1, cutoff=0.6)
@@ -198,8 +219,10 @@ def parse(text: str, source: str) -> dict[str, Any]:
         raise CatalogError(f"catalog {source}: bad TOML: {e}") from None
     unknown = [k for k in data if k != "models"]
     if unknown:
-        raise CatalogError(f"catalog {source}: unknown top-level key {unknown[0]!r} "
-                           "(models go in [models.\"NAME\"] tables)")  # fmt: skip
+        raise CatalogError(
+            f"catalog {source}: unknown top-level key {unknown[0]!r} "
+            '(models go in [models."NAME"] tables)'
+        )
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise CatalogError(f"catalog {source}: 'models' must be a table")
@@ -215,8 +238,11 @@ def _fail(source: str, name: str, reason: str, quant: str | None = None) -> Cata
 
 def _check_fields(source: str, name: str, table: Any) -> None:
     if not _NAME.match(name):
-        raise _fail(source, name, "bad name (use lowercase letters, digits, '.', '-', '_' "
-                    "and one ':', like r1:7b)")  # fmt: skip
+        raise _fail(
+            source,
+            name,
+            "bad name (use lowercase letters, digits, '.', '-', '_' and one ':', like r1:7b)",
+        )
     if not isinstance(table, dict):
         raise _fail(source, name, "must be a table")
     for key, value in table.items():
@@ -234,8 +260,9 @@ def _check_fields(source: str, name: str, table: Any) -> None:
         _check_quant(source, name, quant, qtable)
 
 
-def _check_type(source: str, name: str, key: str, value: Any, want: Any,
-                quant: str | None = None) -> None:  # fmt: skip
+def _check_type(
+    source: str, name: str, key: str, value: Any, want: Any, quant: str | None = None
+) -> None:
     types = want if isinstance(want, tuple) else (want,)
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
@@ -335,32 +362,46 @@ def build(layers: list[tuple[str, dict[str, Any]]]) -> Catalog:
     for name, table in merged.items():
         for entry in _expand(owner[name], name, table):
             if entry.name in catalog.entries and catalog.entries[entry.name].model != name:
-                raise _fail(owner[name], name, f"name {entry.name} is already used by "
-                            f"{catalog.entries[entry.name].model}")  # fmt: skip
+                raise _fail(
+                    owner[name],
+                    name,
+                    f"name {entry.name} is already used by {catalog.entries[entry.name].model}",
+                )
             catalog.entries[entry.name] = entry
     return catalog
 
 
 def _expand(source: str, name: str, t: dict[str, Any]) -> list[Entry]:
     common: dict[str, Any] = dict(
-        model=name, title=t.get("title", name), repo=t.get("repo"),
-        revision=t.get("revision", "main"), params=t.get("params", 0),
-        layers=t.get("layers", 0), kv_heads=t.get("kv_heads", 0),
-        head_dim=t.get("head_dim", 0), context=t.get("context", 0),
-        license=t.get("license", ""), arch=t.get("arch", ""), note=t.get("note", ""),
+        model=name,
+        title=t.get("title", name),
+        repo=t.get("repo"),
+        revision=t.get("revision", "main"),
+        params=t.get("params", 0),
+        layers=t.get("layers", 0),
+        kv_heads=t.get("kv_heads", 0),
+        head_dim=t.get("head_dim", 0),
+        context=t.get("context", 0),
+        license=t.get("license", ""),
+        arch=t.get("arch", ""),
+        note=t.get("note", ""),
         source=source,
-    )  # fmt: skip
+    )
     if t.get("remote", False):
         return [Entry(name=name, remote=True, is_default=True, **common)]
     quants: dict[str, dict[str, Any]] = t.get("quants", {})
     if not quants:
-        raise _fail(source, name, f"no quantizations (add a [models.{name!r}.quants.Q4_K_M] "
-                    "table with file and size)")  # fmt: skip
+        raise _fail(
+            source,
+            name,
+            f"no quantizations (add a [models.{name!r}.quants.Q4_K_M] table with file and size)",
+        )
     for key in _REQUIRED_LOCAL:
         if key not in t:
             raise _fail(source, name, f"missing field {key!r}")
-    default = t.get("default_quant") or (DEFAULT_QUANT if DEFAULT_QUANT in quants
-                                         else next(iter(quants)))  # fmt: skip
+    default = t.get("default_quant") or (
+        DEFAULT_QUANT if DEFAULT_QUANT in quants else next(iter(quants))
+    )
     if default not in quants:
         raise _fail(source, name, f"default_quant {default} is not among its quants")
     entries: list[Entry] = []
@@ -372,13 +413,21 @@ def _expand(source: str, name: str, t: dict[str, Any]) -> list[Entry]:
         files = (q["file"],) if "file" in q else tuple(q["files"])
         sha = q.get("sha256")
         digests: tuple[str | None, ...] = (
-            (sha.lower(),) if isinstance(sha, str) else tuple(s.lower() for s in sha)
-        ) if sha else (None,) * len(files)  # fmt: skip
+            ((sha.lower(),) if isinstance(sha, str) else tuple(s.lower() for s in sha))
+            if sha
+            else (None,) * len(files)
+        )
         if len(digests) != len(files):
             raise _fail(source, name, f"{len(digests)} sha256 for {len(files)} files", quant)
-        variant = Entry(name=f"{name}-{quant.lower()}", quant=quant, files=files,
-                        sha256=digests, size=q["size"], subfolder=q.get("subfolder"),
-                        **common)  # fmt: skip
+        variant = Entry(
+            name=f"{name}-{quant.lower()}",
+            quant=quant,
+            files=files,
+            sha256=digests,
+            size=q["size"],
+            subfolder=q.get("subfolder"),
+            **common,
+        )
         if quant == default:
             entries.insert(0, replace(variant, name=name, is_default=True))
         entries.append(variant)

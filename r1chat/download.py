@@ -7,35 +7,46 @@ How it combines huggingface_hub with its own transfer:
   `X-Linked-Etag`), commit and CDN location (`get_hf_file_metadata`), authentication
   (`build_hf_headers`: HF_TOKEN or the stored login), offline mode (HF_HUB_OFFLINE),
   and its error types (gated, not found, ...), which become one-line messages here.
-- The bytes travel over huggingface_hub's own HTTP client (`get_session()`, so proxies,
-  certificates and a custom client factory apply) but through our loop, because
-  `hf_hub_download` keeps its partial file in its cache and only resumes within one
-  process: we keep `<file>.part` next to the destination and ask for `Range: bytes=N-`,
-  so a pull resumes after Ctrl-C, a dropped connection or `kill -9`.
+- The bytes come through our own loop, because `hf_hub_download` keeps its partial file
+  in its cache and only resumes within one process: we keep `<file>.part` next to the
+  destination and ask for `Range: bytes=N-`, so a pull resumes after Ctrl-C, a dropped
+  connection or `kill -9`, re-fetching at most the one buffer that was not yet written.
+  The GET goes through the standard library's http.client (with httpx2's SSL context,
+  the one huggingface_hub's client uses) reading straight into reused 1 MiB buffers:
+  on a loopback link that keeps up with curl, where huggingface_hub's httpx client
+  (several copies of every byte in Python) reaches about 60% of it. When a proxy is
+  configured (HTTPS_PROXY and friends) the GET goes through huggingface_hub's client
+  (`get_session()`), which knows proxies.
 - `<file>.part.json` records which remote object (etag, size) the partial bytes belong
   to: if the file changed upstream, the stale partial is discarded, not spliced.
-- sha256 is computed while downloading, in a second thread fed by a bounded queue (on
-  resume it first re-reads the bytes already on disk). The digest is checked against
-  the catalog's sha256, else the Hub's LFS sha256; only a verified file is renamed to
-  its final name (atomically). A mismatch deletes that `.part` and says which file and
-  both hashes; files already verified are kept.
+- sha256 is computed while downloading, in a second thread that is handed each buffer
+  after it is written (on resume it first re-reads the bytes already on disk). The
+  digest is checked against the catalog's sha256, else the Hub's LFS sha256; only a
+  verified file is renamed to its final name (atomically). A mismatch deletes that
+  `.part` and says which file and both hashes; files already verified are kept.
 - Free disk space is checked before the first byte; a lock file (flock) keeps a second
   pull of the same file out; a dropped connection is retried from where it stopped.
+- The data is not fsynced before the rename (nor by hf_hub_download or curl): on a fast
+  link that costs a quarter of the throughput. A process crash loses nothing (the bytes
+  are in the page cache); after a power cut a file may come back short, which the GGUF
+  header check catches: `pull` fetches such a file again and loading it says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urljoin, urlsplit
 
 from r1chat import store
 from r1chat.errors import R1ChatError
@@ -44,7 +55,8 @@ from r1chat.store import human
 if TYPE_CHECKING:
     from r1chat.catalog import Entry
 
-CHUNK = 64 * 1024  # bytes per read from the socket
+CHUNK = 1 << 20  # bytes per buffer: written, then hashed; at most this is fetched twice
+_BUFFERS = 8  # buffers in flight between the download and the hashing thread
 SPACE_MARGIN = 64 << 20  # keep this much free beyond the download
 RETRIES = 5  # reconnects per file without progress before giving up
 _PROGRESS_EVERY = 0.1  # seconds between progress callbacks
@@ -100,11 +112,14 @@ def _hub_error(e: BaseException, entry: Entry, repo_path: str) -> R1ChatError:
     repo, rev = entry.repo, entry.revision
     endpoint = constants.ENDPOINT
     if isinstance(e, hfe.GatedRepoError):
-        return R1ChatError(f"{repo} is gated: accept its terms at {endpoint}/{repo} and set "
-                           "HF_TOKEN to a token of that account (or run: hf auth login)")  # fmt: skip
+        return R1ChatError(
+            f"{repo} is gated: accept its terms at {endpoint}/{repo} and set "
+            "HF_TOKEN to a token of that account (or run: hf auth login)"
+        )
     if isinstance(e, hfe.RepositoryNotFoundError):
-        return R1ChatError(f"repository {repo} not found on {endpoint} (if it is private "
-                           "or gated, set HF_TOKEN)")  # fmt: skip
+        return R1ChatError(
+            f"repository {repo} not found on {endpoint} (if it is private or gated, set HF_TOKEN)"
+        )
     if isinstance(e, hfe.RevisionNotFoundError):
         return R1ChatError(f"revision {rev!r} not found in {repo}")
     if isinstance(e, hfe.RemoteEntryNotFoundError):
@@ -123,16 +138,23 @@ def _hub_error(e: BaseException, entry: Entry, repo_path: str) -> R1ChatError:
 
 
 def _offline_error(entry: Entry) -> R1ChatError:
-    return R1ChatError(f"HF_HUB_OFFLINE is set, so {entry.name} cannot be downloaded; unset "
-                       "it, or register a file you have with: r1chat models import FILE")  # fmt: skip
+    return R1ChatError(
+        f"HF_HUB_OFFLINE is set, so {entry.name} cannot be downloaded; unset "
+        "it, or register a file you have with: r1chat models import FILE"
+    )
 
 
 def _hub_errors() -> tuple[type[BaseException], ...]:
     import httpx2
     from huggingface_hub import errors as hfe
 
-    return (hfe.HfHubHTTPError, hfe.OfflineModeIsEnabled, hfe.FileMetadataError,
-            httpx2.HTTPError, OSError)  # fmt: skip
+    return (
+        hfe.HfHubHTTPError,
+        hfe.OfflineModeIsEnabled,
+        hfe.FileMetadataError,
+        httpx2.HTTPError,
+        OSError,
+    )
 
 
 def resolve_remote(entry: Entry, index: int) -> Remote:
@@ -151,25 +173,34 @@ def resolve_remote(entry: Entry, index: int) -> Remote:
     if meta.size is None:
         raise R1ChatError(f"the Hub did not say the size of {entry.repo}/{repo_path}")
     if not meta.commit_hash:
-        raise R1ChatError(f"{constants.ENDPOINT} does not look like a Hugging Face Hub "
-                          f"(no X-Repo-Commit for {repo_path}); check HF_ENDPOINT")  # fmt: skip
+        raise R1ChatError(
+            f"{constants.ENDPOINT} does not look like a Hugging Face Hub "
+            f"(no X-Repo-Commit for {repo_path}); check HF_ENDPOINT"
+        )
     pinned = entry.sha256[index] if index < len(entry.sha256) else None
     hub_sha = etag if _HEX64.match(etag) else None
     if pinned and hub_sha and pinned != hub_sha:
-        raise R1ChatError(f"{repo_path} on the Hub (sha256 {hub_sha}) is not the file the "
-                          f"catalog pins (sha256 {pinned}): the repo changed; pin a revision "
-                          "or update the sha256 in your catalog")  # fmt: skip
+        raise R1ChatError(
+            f"{repo_path} on the Hub (sha256 {hub_sha}) is not the file the "
+            f"catalog pins (sha256 {pinned}): the repo changed; pin a revision "
+            "or update the sha256 in your catalog"
+        )
     headers = build_hf_headers()
     headers["Accept-Encoding"] = "identity"
     if _origin(meta.location) != _origin(url):
         headers.pop("authorization", None)  # never send the token to a CDN
         headers.pop("Authorization", None)
     return Remote(
-        repo_path=repo_path, local=store.entry_paths(entry)[index], size=int(meta.size),
-        url=meta.location, etag=etag, commit=meta.commit_hash, sha256=pinned or hub_sha,
+        repo_path=repo_path,
+        local=store.entry_paths(entry)[index],
+        size=int(meta.size),
+        url=meta.location,
+        etag=etag,
+        commit=meta.commit_hash,
+        sha256=pinned or hub_sha,
         git_sha1=etag if not (pinned or hub_sha) and _HEX40.match(etag) else None,
         headers=headers,
-    )  # fmt: skip
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -185,18 +216,25 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 class _Hasher:
     """sha256 (and a git blob sha1 if wanted) of a file being written, off the main thread.
 
-    It first hashes the `start` bytes already in the file, then every chunk `feed()` gets.
+    The downloader takes a buffer with `buffer()`, fills and writes it, and hands it over
+    with `submit()`; the thread hashes it and returns it to the pool. Before that, the
+    thread hashes the `start` bytes already in the file (a resumed download).
     """
 
     def __init__(self, path: Path, start: int, size: int, git_sha1: bool) -> None:
         self.sha256 = hashlib.sha256()
         self.sha1 = hashlib.sha1(f"blob {size}\0".encode()) if git_sha1 else None
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
+        self._bufs = [bytearray(CHUNK) for _ in range(_BUFFERS)]
+        self._free: queue.Queue[int] = queue.Queue()
+        for i in range(_BUFFERS):
+            self._free.put(i)
+        self._work: queue.Queue[tuple[int, int] | None] = queue.Queue()
         self._error: BaseException | None = None
+        self._stop = False
         self._thread = threading.Thread(target=self._run, args=(path, start), daemon=True)
         self._thread.start()
 
-    def _update(self, data: bytes) -> None:
+    def _update(self, data: bytes | memoryview) -> None:
         self.sha256.update(data)
         if self.sha1 is not None:
             self.sha1.update(data)
@@ -206,28 +244,150 @@ class _Hasher:
             if start:
                 with path.open("rb") as f:
                     left = start
-                    while left and (block := f.read(min(left, 1 << 20))):
+                    while left and not self._stop and (block := f.read(min(left, CHUNK))):
                         self._update(block)
                         left -= len(block)
-            while (chunk := self._queue.get()) is not None:
-                self._update(chunk)
         except BaseException as e:  # reported by finish()
             self._error = e
-            while self._queue.get() is not None:
-                pass
+        while (item := self._work.get()) is not None:
+            i, n = item
+            if self._error is None and not self._stop:
+                self._update(memoryview(self._bufs[i])[:n])
+            self._free.put(i)
 
-    def feed(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
+    def buffer(self) -> tuple[int, memoryview]:
+        i = self._free.get()
+        return i, memoryview(self._bufs[i])
 
-    def finish(self) -> tuple[str, str | None]:
-        self._queue.put(None)
+    def submit(self, i: int, n: int) -> None:
+        self._work.put((i, n))
+
+    def give_back(self, i: int) -> None:
+        self._free.put(i)
+
+    def finish(self, check: bool = True) -> tuple[str, str | None]:
+        """Wait for the thread to hash everything submitted; the digests.
+        `check=False`: the download is abandoned; stop hashing, just end the thread."""
+        self._stop = self._stop or not check
+        self._work.put(None)
         self._thread.join()
-        if self._error is not None:
+        if check and self._error is not None:
             raise R1ChatError(f"cannot re-read the partial download: {self._error}")
         return self.sha256.hexdigest(), self.sha1.hexdigest() if self.sha1 else None
 
-    def abandon(self) -> None:
-        self._queue.put(None)
+
+# -- HTTP bodies --------------------------------------------------------------------------------
+
+
+class _Body(Protocol):
+    status: int
+
+    def header(self, name: str) -> str: ...
+
+    def readinto(self, buf: memoryview) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _StdlibBody:
+    """A GET through http.client, following redirects (the token stays on its origin)."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
+        origin = _origin(url)
+        for _ in range(6):
+            u = urlsplit(url)
+            if u.scheme == "https":
+                import httpx2
+
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    u.hostname or "",
+                    u.port,
+                    timeout=timeout,
+                    context=httpx2.create_ssl_context(),
+                )
+            else:
+                conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=timeout)
+            path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            location = resp.getheader("Location")
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                resp.close()
+                conn.close()
+                url = urljoin(url, location)
+                if _origin(url) != origin:
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                continue
+            self.status, self._resp, self._conn = resp.status, resp, conn
+            return
+        raise R1ChatError(f"too many redirects for {url}")
+
+    def header(self, name: str) -> str:
+        return self._resp.getheader(name) or ""
+
+    def readinto(self, buf: memoryview) -> int:
+        return self._resp.readinto(buf)
+
+    def close(self) -> None:
+        self._resp.close()
+        self._conn.close()
+
+
+class _SessionBody:
+    """A GET through huggingface_hub's httpx client (used when a proxy is configured)."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
+        import httpx2
+        from huggingface_hub.utils import get_session
+
+        self._cm = get_session().stream(
+            "GET",
+            url,
+            headers=headers,
+            follow_redirects=True,
+            timeout=httpx2.Timeout(timeout, connect=10),
+        )
+        self._resp = self._cm.__enter__()
+        self.status = self._resp.status_code
+        self._chunks: Iterator[bytes] = self._resp.iter_raw()  # as the network delivers
+        self._left = memoryview(b"")
+
+    def header(self, name: str) -> str:
+        return str(self._resp.headers.get(name, ""))
+
+    def readinto(self, buf: memoryview) -> int:
+        if not self._left:
+            self._left = memoryview(next(self._chunks, b""))
+        n = min(len(buf), len(self._left))
+        buf[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+def _uses_proxy(url: str) -> bool:
+    from urllib.request import getproxies, proxy_bypass
+
+    u = urlsplit(url)
+    proxies = getproxies()
+    if not (proxies.get(u.scheme) or proxies.get("all")):
+        return False
+    return not proxy_bypass(u.hostname or "")
+
+
+def _open(url: str, headers: dict[str, str], timeout: float) -> _Body:
+    if _uses_proxy(url):
+        return _SessionBody(url, headers, timeout)
+    return _StdlibBody(url, headers, timeout)
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    """Errors after which the download goes on from the bytes on disk."""
+    import httpx2
+
+    return (OSError, http.client.HTTPException, httpx2.TransportError, _Incomplete, _Expired)
 
 
 # -- the transfer ---------------------------------------------------------------------------
@@ -241,9 +401,14 @@ class _Restart(_Incomplete):
     """The server ignored the Range request: the file starts over from byte 0."""
 
 
+class _Expired(Exception):
+    """The CDN refused a signed URL (expired): resolve it again."""
+
+
 class _Tracker:
-    def __init__(self, entry: Entry, count: int, total: int, done: int,
-                 progress: ProgressFn | None) -> None:  # fmt: skip
+    def __init__(
+        self, entry: Entry, count: int, total: int, done: int, progress: ProgressFn | None
+    ) -> None:
         self.entry, self.count, self.total, self.done = entry, count, total, done
         self.resumed = done
         self.progress = progress
@@ -255,8 +420,18 @@ class _Tracker:
         now = time.monotonic()
         if force or now - self._last >= _PROGRESS_EVERY:
             self._last = now
-            self.progress(PullProgress(self.entry.name, self.file, self.index, self.count,
-                                       self.done, self.total, self.resumed, phase))  # fmt: skip
+            self.progress(
+                PullProgress(
+                    self.entry.name,
+                    self.file,
+                    self.index,
+                    self.count,
+                    self.done,
+                    self.total,
+                    self.resumed,
+                    phase,
+                )
+            )
 
 
 def _valid_part(remote: Remote) -> int:
@@ -276,36 +451,38 @@ def _valid_part(remote: Remote) -> int:
 
 
 def _write_part_meta(remote: Remote, entry: Entry) -> None:
-    meta = {"etag": remote.etag, "size": remote.size, "repo": entry.repo,
-            "path": remote.repo_path, "commit": remote.commit}  # fmt: skip
+    meta = {
+        "etag": remote.etag,
+        "size": remote.size,
+        "repo": entry.repo,
+        "path": remote.repo_path,
+        "commit": remote.commit,
+    }
     store.part_meta_path(remote.local).write_text(json.dumps(meta), encoding="utf-8")
 
 
 def _download(entry: Entry, index: int, remote: Remote, tracker: _Tracker, retries: int) -> Path:
-    import httpx2
     from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
 
     part = store.part_path(remote.local)
     have = _valid_part(remote)
     _write_part_meta(remote, entry)
-    session = get_session()
-    hasher = _Hasher(part, have, remote.size, remote.git_sha1 is not None)
+    timeout = float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
     failures = 0
-    timeout = httpx2.Timeout(constants.HF_HUB_DOWNLOAD_TIMEOUT, connect=10)
-    try:
-        with part.open("ab") as out:
-            while out.tell() < remote.size:
-                start = out.tell()
+    with part.open("ab", buffering=0) as out:
+        hasher = _Hasher(part, have, remote.size, remote.git_sha1 is not None)
+        try:
+            while (start := out.tell()) < remote.size:
                 try:
-                    _fetch(session, remote, out, start, hasher, tracker, timeout)
+                    _fetch(remote, out, start, hasher, tracker, timeout)
                     if out.tell() < remote.size:
-                        raise _Incomplete(f"connection closed at {out.tell():,} of "
-                                          f"{remote.size:,} bytes")  # fmt: skip
-                except (httpx2.TransportError, _Incomplete, _Expired) as e:
+                        raise _Incomplete(
+                            f"connection closed at {out.tell():,} of {remote.size:,} bytes"
+                        )
+                except _transient() as e:
                     if isinstance(e, _Restart):
-                        hasher.abandon()
-                        hasher = _Hasher(part, 0, remote.size, remote.git_sha1 is not None)
+                        hasher.finish(check=False)
+                        hasher = _Hasher(part, 0, remote.size, hasher.sha1 is not None)
                         continue
                     failures = 0 if out.tell() > start else failures + 1
                     if failures > retries:
@@ -317,18 +494,18 @@ def _download(entry: Entry, index: int, remote: Remote, tracker: _Tracker, retri
                     time.sleep(min(0.2 * 2**failures, 10) if failures else 0)
                     if isinstance(e, _Expired) or failures > 1:
                         remote.url = _refresh_url(entry, index, remote)
-            out.flush()
-            os.fsync(out.fileno())
-            got_size = out.tell()
-    except BaseException:
-        hasher.abandon()
-        raise
-    tracker.report("verify", force=True)
-    digest, sha1 = hasher.finish()
+        except BaseException:
+            hasher.finish(check=False)  # stop the thread before the file closes
+            raise
+        tracker.report("verify", force=True)
+        digest, sha1 = hasher.finish()
+        got_size = out.tell()
     if got_size != remote.size:
         part.unlink(missing_ok=True)
-        raise R1ChatError(f"{remote.repo_path}: got {got_size:,} bytes, expected "
-                          f"{remote.size:,}; the download was deleted, pull again")  # fmt: skip
+        raise R1ChatError(
+            f"{remote.repo_path}: got {got_size:,} bytes, expected {remote.size:,}; "
+            "the download was deleted, pull again"
+        )
     _verify(remote, digest, sha1)
     os.replace(part, remote.local)
     store.part_meta_path(remote.local).unlink(missing_ok=True)
@@ -336,23 +513,20 @@ def _download(entry: Entry, index: int, remote: Remote, tracker: _Tracker, retri
     return remote.local
 
 
-class _Expired(Exception):
-    """The CDN refused a signed URL (expired): resolve it again."""
-
-
 def _why(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     return text if len(text) < 120 else text[:117] + "..."
 
 
-def _fetch(session: Any, remote: Remote, out: BinaryIO, start: int, hasher: _Hasher,
-           tracker: _Tracker, timeout: Any) -> None:  # fmt: skip
+def _fetch(
+    remote: Remote, out: Any, start: int, hasher: _Hasher, tracker: _Tracker, timeout: float
+) -> None:
     headers = dict(remote.headers)
     if start:
         headers["Range"] = f"bytes={start}-"
-    with session.stream("GET", remote.url, headers=headers, timeout=timeout,
-                        follow_redirects=True) as resp:  # fmt: skip
-        status = resp.status_code
+    body = _open(remote.url, headers, timeout)
+    try:
+        status = body.status
         if status == 416 and start >= remote.size:
             return
         if status in (401, 403, 410) and start:
@@ -367,20 +541,52 @@ def _fetch(session: Any, remote: Remote, out: BinaryIO, start: int, hasher: _Has
             tracker.done -= start
             raise _Restart("server ignored the range request")
         if start and status == 206:
-            crange = resp.headers.get("Content-Range", "")
+            crange = body.header("Content-Range")
             m = re.match(r"bytes (\d+)-", crange)
             if not m or int(m.group(1)) != start:
                 raise R1ChatError(f"bad Content-Range {crange!r} for {remote.repo_path}")
-        left = remote.size - start
-        for chunk in resp.iter_raw(CHUNK):
-            if len(chunk) > left:
-                raise R1ChatError(f"{remote.repo_path}: the server sent more than "
-                                  f"{remote.size:,} bytes")  # fmt: skip
-            out.write(chunk)
-            hasher.feed(chunk)
-            left -= len(chunk)
-            tracker.done += len(chunk)
+        _copy(body, out, remote, hasher, tracker)
+    finally:
+        body.close()
+
+
+def _copy(body: _Body, out: Any, remote: Remote, hasher: _Hasher, tracker: _Tracker) -> None:
+    """Body -> file, a buffer at a time; each written buffer goes to the hasher. On an
+    error the bytes already read are written first, so a retry starts after them."""
+    left = remote.size - out.tell()
+    while left > 0:
+        i, buf = hasher.buffer()
+        n, error = 0, None
+        try:
+            want = min(len(buf), left)
+            while n < want:
+                k = body.readinto(buf[n:want])
+                if not k:
+                    break
+                n += k
+        except BaseException as e:
+            error = e
+        if n:
+            view = buf[:n]
+            try:
+                while view:  # a raw write may be partial
+                    view = view[out.write(view) :]
+            except OSError as e:
+                hasher.give_back(i)
+                raise R1ChatError(
+                    f"cannot write {out.name}: {e.strerror or e}; {human(out.tell())} kept"
+                ) from None
+            hasher.submit(i, n)
+            left -= n
+            tracker.done += n
             tracker.report()
+        else:
+            hasher.give_back(i)
+        if error is not None:
+            raise error
+        if n < want:
+            return  # the body ended early; the caller reconnects
+    # anything beyond the expected size is ignored: the sha256 check decides
 
 
 def _refresh_url(entry: Entry, index: int, remote: Remote) -> str:
@@ -389,8 +595,7 @@ def _refresh_url(entry: Entry, index: int, remote: Remote) -> str:
     except R1ChatError:
         return remote.url
     if fresh.etag != remote.etag or fresh.size != remote.size:
-        raise R1ChatError(f"{remote.repo_path} changed on the Hub during the download; "
-                          "pull again")  # fmt: skip
+        raise R1ChatError(f"{remote.repo_path} changed on the Hub during the download; pull again")
     remote.headers = fresh.headers
     return fresh.url
 
@@ -400,15 +605,29 @@ def _verify(remote: Remote, digest: str, sha1: str | None) -> None:
     if remote.sha256 and digest != remote.sha256:
         part.unlink(missing_ok=True)
         store.part_meta_path(remote.local).unlink(missing_ok=True)
-        raise HashMismatch(f"sha256 mismatch for {remote.repo_path}: expected "
-                           f"{remote.sha256}, got {digest}; the download was deleted, "
-                           "pull again")  # fmt: skip
+        raise HashMismatch(
+            f"sha256 mismatch for {remote.repo_path}: expected {remote.sha256}, got "
+            f"{digest}; the download was deleted, pull again"
+        )
     if remote.git_sha1 and sha1 != remote.git_sha1:
         part.unlink(missing_ok=True)
         store.part_meta_path(remote.local).unlink(missing_ok=True)
-        raise HashMismatch(f"git sha1 mismatch for {remote.repo_path}: expected "
-                           f"{remote.git_sha1}, got {sha1}; the download was deleted, "
-                           "pull again")  # fmt: skip
+        raise HashMismatch(
+            f"git sha1 mismatch for {remote.repo_path}: expected {remote.git_sha1}, got "
+            f"{sha1}; the download was deleted, pull again"
+        )
+
+
+def _intact(path: Path) -> bool:
+    """An installed file still reads as a whole GGUF (its header and tensor extent)."""
+    from r1chat.fit import read_header
+    from r1chat.gguf_meta import GGUFError
+
+    try:
+        read_header(path)
+    except GGUFError:
+        return False
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -430,8 +649,9 @@ class PullResult:
     paths: tuple[Path, ...]
     downloaded: int  # bytes fetched by this pull
     resumed: int  # bytes that were on disk already
-    seconds: float
+    seconds: float  # the whole pull, Hub requests included
     already: bool  # everything was installed before
+    transfer_seconds: float = 0.0  # first byte requested to last file verified and in place
 
 
 def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RETRIES) -> PullResult:
@@ -442,13 +662,16 @@ def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RET
         raise R1ChatError(f"{entry.name} is remote-only: nothing to download ({entry.note})")
     t0 = time.monotonic()
     local = store.entry_paths(entry)
-    if all(p.is_file() for p in local):
+    if all(p.is_file() and _intact(p) for p in local):
         return PullResult(entry, tuple(local), 0, 0, 0.0, True)
     if constants.is_offline_mode():
         raise _offline_error(entry)
     folder = store.entry_dir(entry)
     folder.mkdir(parents=True, exist_ok=True)
     with store.entry_lock(entry):
+        for p in local:
+            if p.is_file() and not _intact(p):
+                p.unlink()  # cut short (a crash before the OS wrote it all): fetch it again
         remotes: list[Remote | None] = [
             None if p.is_file() else resolve_remote(entry, i) for i, p in enumerate(local)
         ]
@@ -457,10 +680,13 @@ def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RET
         needed = sum(s - h for s, h in zip(sizes, have, strict=True))
         free = store.free_bytes(folder)
         if needed + SPACE_MARGIN > free:
-            raise R1ChatError(f"not enough disk space in {folder}: {entry.name} needs "
-                              f"{human(needed)} more, {human(free)} free (R1CHAT_MODELS "
-                              "can move the models folder to a bigger disk)")  # fmt: skip
+            raise R1ChatError(
+                f"not enough disk space in {folder}: {entry.name} needs "
+                f"{human(needed)} more, {human(free)} free (R1CHAT_MODELS "
+                "can move the models folder to a bigger disk)"
+            )
         tracker = _Tracker(entry, len(local), sum(sizes), sum(have), progress)
+        t1 = time.monotonic()
         for i, remote in enumerate(remotes):
             if remote is None:
                 continue
@@ -468,5 +694,13 @@ def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RET
             tracker.report(force=True)
             _download(entry, i, remote, tracker, retries)
         tracker.report("done", force=True)
-    return PullResult(entry, tuple(local), tracker.done - tracker.resumed, tracker.resumed,
-                      time.monotonic() - t0, False)  # fmt: skip
+    end = time.monotonic()
+    return PullResult(
+        entry,
+        tuple(local),
+        tracker.done - tracker.resumed,
+        tracker.resumed,
+        end - t0,
+        False,
+        end - t1,
+    )

@@ -175,8 +175,15 @@ def plan(shape: Shape, n_ctx: int, hw: Hardware) -> Fit:
             # unified memory: GPU and CPU parts come out of the same RAM
             cpu_part = need if hw.unified else need - on_gpu
             if cpu_part <= ram:
-                return Fit(Verdict.PARTIAL, n, units, need, kv,
-                           gpu_bytes=on_gpu + COMPUTE_OVERHEAD, cpu_bytes=need - on_gpu)  # fmt: skip
+                return Fit(
+                    Verdict.PARTIAL,
+                    n,
+                    units,
+                    need,
+                    kv,
+                    gpu_bytes=on_gpu + COMPUTE_OVERHEAD,
+                    cpu_bytes=need - on_gpu,
+                )
             return Fit(Verdict.NO, 0, units, need, kv)
     unknown = hw.offload and not hw.gpu_known
     if need <= ram:
@@ -228,8 +235,13 @@ def recommend(catalog: Catalog, hw: Hardware, n_ctx: int = 8192) -> tuple[Entry,
 
     return (
         biggest([x for x in fits if x[1].verdict is Verdict.GPU])
-        or biggest([x for x in fits if x[1].verdict is Verdict.PARTIAL
-                    and 2 * x[1].gpu_layers >= x[1].units])  # fmt: skip
+        or biggest(
+            [
+                x
+                for x in fits
+                if x[1].verdict is Verdict.PARTIAL and 2 * x[1].gpu_layers >= x[1].units
+            ]
+        )
         or biggest([x for x in fits if x[0].params <= CPU_FRIENDLY_PARAMS])
         or min(fits, key=lambda x: x[0].size)
     )

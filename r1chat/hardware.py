@@ -10,6 +10,7 @@ llama.cpp: for `r1chat doctor` and for the engine, which has loaded it anyway.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -23,8 +24,16 @@ from pathlib import Path
 GiB = 1 << 30
 
 # libggml-<name> files in llama_cpp/lib, in order of preference, and what to call them.
-_BACKEND_LIBS = (("cuda", "CUDA"), ("hip", "ROCm"), ("metal", "Metal"), ("vulkan", "Vulkan"),
-                 ("sycl", "SYCL"), ("opencl", "OpenCL"), ("musa", "MUSA"), ("cann", "CANN"))  # fmt: skip
+_BACKEND_LIBS = (
+    ("cuda", "CUDA"),
+    ("hip", "ROCm"),
+    ("metal", "Metal"),
+    ("vulkan", "Vulkan"),
+    ("sycl", "SYCL"),
+    ("opencl", "OpenCL"),
+    ("musa", "MUSA"),
+    ("cann", "CANN"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +135,17 @@ def _sysctl_int(name: str) -> int:
 
 
 class _MemStatus(ctypes.Structure):
-    _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
-                ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
-                ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
-                ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
-                ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]  # fmt: skip
+    _fields_ = [
+        ("dwLength", ctypes.c_ulong),
+        ("dwMemoryLoad", ctypes.c_ulong),
+        ("ullTotalPhys", ctypes.c_ulonglong),
+        ("ullAvailPhys", ctypes.c_ulonglong),
+        ("ullTotalPageFile", ctypes.c_ulonglong),
+        ("ullAvailPageFile", ctypes.c_ulonglong),
+        ("ullTotalVirtual", ctypes.c_ulonglong),
+        ("ullAvailVirtual", ctypes.c_ulonglong),
+        ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+    ]
 
 
 def _windows_memory() -> tuple[int, int]:
@@ -192,10 +207,8 @@ def _nvml_gpus() -> list[Gpu] | None:
     except Exception:
         return None
     finally:
-        try:
+        with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 def _nvidia_smi_gpus() -> list[Gpu] | None:
@@ -205,8 +218,10 @@ def _nvidia_smi_gpus() -> list[Gpu] | None:
     try:
         out = subprocess.run(
             [exe, "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=5,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return parse_nvidia_smi(out.stdout) if out.returncode == 0 else None
@@ -232,13 +247,21 @@ def _apple_gpus(total_ram: int) -> list[Gpu] | None:
         return None
     chip = ""
     try:
-        out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
-                             capture_output=True, text=True, timeout=2)  # fmt: skip
+        out = subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=2
+        )
         chip = out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return [Gpu(chip or "Apple Silicon GPU", total_ram, apple_gpu_budget(total_ram), "Apple",
-                unified=True)]  # fmt: skip
+    return [
+        Gpu(
+            chip or "Apple Silicon GPU",
+            total_ram,
+            apple_gpu_budget(total_ram),
+            "Apple",
+            unified=True,
+        )
+    ]
 
 
 def gpus(total_ram: int | None = None) -> list[Gpu]:
@@ -340,15 +363,23 @@ def ggml_devices() -> list[Gpu]:
             desc = (g.ggml_backend_dev_description(dev) or b"").decode(errors="replace")
             free, total = ctypes.c_size_t(), ctypes.c_size_t()
             g.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            found.append(Gpu(desc or name, int(total.value), int(free.value), name,
-                             unified=sys.platform == "darwin"))  # fmt: skip
+            found.append(
+                Gpu(
+                    desc or name,
+                    int(total.value),
+                    int(free.value),
+                    name,
+                    unified=sys.platform == "darwin",
+                )
+            )
         return found
     except (OSError, AttributeError):
         return []
 
 
 def llama_build() -> str:
-    """"ggml 0.25.3 (commit 0c1e570)" for the installed llama.cpp (imports llama_cpp)."""
+    """The installed llama.cpp's ggml version and commit, e.g. `ggml 0.25.3 (commit 0c1e570)`
+    (imports llama_cpp)."""
     lib = _loaded_lib("libllama.so", "libllama.dylib", "llama.dll")
     if lib is None:
         return ""
@@ -367,7 +398,7 @@ def llama_system_info() -> str:
     import llama_cpp
 
     info: bytes = llama_cpp.llama_print_system_info()
-    return info.decode("utf-8", errors="replace").strip()
+    return info.decode("utf-8", errors="replace").strip().rstrip("|").strip()
 
 
 # -- all together ------------------------------------------------------------------------

@@ -86,8 +86,13 @@ def _models(engine: RemoteEngine, checks: list[Check]) -> list[str] | None:
     if not engine.model:
         engine.model = names[0]
     elif engine.model not in names:
-        checks.append(Check("models", False, f"{engine.model!r} is not served; the server "
-                            f"lists: {', '.join(names[:8])}"))  # fmt: skip
+        checks.append(
+            Check(
+                "models",
+                False,
+                f"{engine.model!r} is not served; the server lists: {', '.join(names[:8])}",
+            )
+        )
         return None
     more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
     checks.append(Check("models", True, ", ".join(names[:8]) + more))
@@ -121,8 +126,13 @@ def _completion(engine: RemoteEngine, checks: list[Check]) -> None:
         Channel.ANSWER: "answer text",
         Channel.RAW: "inline text (reasoning in <think> tags)",
     }[first.channel]
-    checks.append(Check("completion", True, f"first token {first.text!r} in {ms:.0f} ms "
-                        f"as {where} (model {engine.model})"))  # fmt: skip
+    checks.append(
+        Check(
+            "completion",
+            True,
+            f"first token {first.text!r} in {ms:.0f} ms as {where} (model {engine.model})",
+        )
+    )
 
 
 def run_endpoint_check(

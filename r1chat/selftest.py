@@ -72,8 +72,15 @@ def write_gguf(path: Path, metadata: dict[str, Any], tensors: dict[str, np.ndarr
     return path
 
 
-def write_tiny_llama(path: Path, *, n_embd: int = 64, n_ff: int = 128, n_head: int = 4,
-                     n_ctx: int = 512, seed: int = 0) -> Path:  # fmt: skip
+def write_tiny_llama(
+    path: Path,
+    *,
+    n_embd: int = 64,
+    n_ff: int = 128,
+    n_head: int = 4,
+    n_ctx: int = 512,
+    seed: int = 0,
+) -> Path:
     """A 1-layer llama model with random weights and a byte-level vocabulary."""
     tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), "▁", "▁the", "▁a"]
     types = [2, 3, 3, *([6] * 256), 1, 1, 1]
@@ -147,8 +154,14 @@ def run_self_test(*, n_tokens: int = 64, gpu: bool | None = None) -> SelfTest:
         t0 = time.perf_counter()
         try:
             with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                llm = llama_cpp.Llama(model_path=str(model_path), n_ctx=256, n_batch=64,
-                                      n_gpu_layers=gpu_layers, seed=1, verbose=False)  # fmt: skip
+                llm = llama_cpp.Llama(
+                    model_path=str(model_path),
+                    n_ctx=256,
+                    n_batch=64,
+                    n_gpu_layers=gpu_layers,
+                    seed=1,
+                    verbose=False,
+                )
         except Exception as e:  # llama.cpp reports failures as ValueError/RuntimeError
             return SelfTest(False, offload, gpu_layers, error=f"load failed: {e}")
         load = time.perf_counter() - t0
@@ -167,8 +180,9 @@ def run_self_test(*, n_tokens: int = 64, gpu: bool | None = None) -> SelfTest:
             with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
                 llm.close() if hasattr(llm, "close") else None
                 del llm
-    return SelfTest(True, offload, gpu_layers, load, len(prompt), produced,
-                    produced / gen if gen > 0 else 0.0)  # fmt: skip
+    return SelfTest(
+        True, offload, gpu_layers, load, len(prompt), produced, produced / gen if gen > 0 else 0.0
+    )
 
 
 def _route_log(path: Path) -> Any:

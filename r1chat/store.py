@@ -146,8 +146,9 @@ class FileLock:
     def __enter__(self) -> FileLock:
         return self.acquire()
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
 
@@ -171,8 +172,10 @@ else:
 
 
 def entry_lock(entry: Entry, doing: str = "downloading") -> FileLock:
-    busy = (f"another r1chat is {doing} {entry.name} ({entry.files[0]}); "
-            "wait for it to finish or stop it")  # fmt: skip
+    busy = (
+        f"another r1chat is {doing} {entry.name} ({entry.files[0]}); "
+        "wait for it to finish or stop it"
+    )
     return FileLock(lock_path(entry), busy)
 
 
@@ -203,16 +206,24 @@ def load_index() -> dict[str, Imported]:
     out: dict[str, Imported] = {}
     for name, rec in (raw.get("models", {}) if isinstance(raw, dict) else {}).items():
         if isinstance(rec, dict) and isinstance(rec.get("path"), str):
-            out[name] = Imported(name, rec["path"], bool(rec.get("copied")),
-                                 int(rec.get("size", 0)), float(rec.get("added", 0)))  # fmt: skip
+            out[name] = Imported(
+                name,
+                rec["path"],
+                bool(rec.get("copied")),
+                int(rec.get("size", 0)),
+                float(rec.get("added", 0)),
+            )
     return out
 
 
 def save_index(index: dict[str, Imported]) -> None:
     path = index_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"models": {n: {k: v for k, v in asdict(r).items() if k != "name"}
-                       for n, r in sorted(index.items())}}  # fmt: skip
+    data = {
+        "models": {
+            n: {k: v for k, v in asdict(r).items() if k != "name"} for n, r in sorted(index.items())
+        }
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".imported-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
@@ -221,14 +232,18 @@ def save_index(index: dict[str, Imported]) -> None:
 
 
 def default_import_name(path: Path) -> str:
-    stem = re.sub(r"-\d{5}-of-\d{5}$", "", path.name[: -len(".gguf")] if
-                  path.name.lower().endswith(".gguf") else path.stem)  # fmt: skip
+    stem = re.sub(
+        r"-\d{5}-of-\d{5}$",
+        "",
+        path.name[: -len(".gguf")] if path.name.lower().endswith(".gguf") else path.stem,
+    )
     name = re.sub(r"[^a-z0-9._:-]+", "-", stem.lower()).strip("-.")
     return name or "model"
 
 
-def import_model(file: str | Path, *, name: str | None = None, copy: bool = False,
-                 catalog: Catalog | None = None) -> Imported:  # fmt: skip
+def import_model(
+    file: str | Path, *, name: str | None = None, copy: bool = False, catalog: Catalog | None = None
+) -> Imported:
     """Register a GGUF already on disk under a name (copying it in if asked)."""
     from r1chat.fit import read_header, split_files
 
@@ -241,8 +256,9 @@ def import_model(file: str | Path, *, name: str | None = None, copy: bool = Fals
             raise R1ChatError(f"{src.name} is one part of a split GGUF; missing {missing[0]}")
     name = (name or default_import_name(src)).strip().lower()
     if not _IMPORT_NAME.match(name):
-        raise UsageError(f"bad model name {name!r} (use lowercase letters, digits, '.', ':', "
-                         "'-', '_')")  # fmt: skip
+        raise UsageError(
+            f"bad model name {name!r} (use lowercase letters, digits, '.', ':', '-', '_')"
+        )
     if catalog is None:
         from r1chat.catalog import load_catalog
 
@@ -252,8 +268,10 @@ def import_model(file: str | Path, *, name: str | None = None, copy: bool = Fals
     index = load_index()
     old = index.get(name)
     if old and Path(old.path) != src and not (old.copied and copy):
-        raise UsageError(f"{name} is already imported ({old.path}); choose another --name "
-                         f"or run: r1chat models rm {name}")  # fmt: skip
+        raise UsageError(
+            f"{name} is already imported ({old.path}); choose another --name "
+            f"or run: r1chat models rm {name}"
+        )
     size = sum(p.stat().st_size for p in shards)
     path = src
     if copy:
@@ -261,8 +279,10 @@ def import_model(file: str | Path, *, name: str | None = None, copy: bool = Fals
         dest.mkdir(parents=True, exist_ok=True)
         free = free_bytes(dest)
         if free < size:
-            raise R1ChatError(f"not enough disk space in {dest} to copy {src.name}: "
-                              f"needs {human(size)}, {human(free)} free")  # fmt: skip
+            raise R1ChatError(
+                f"not enough disk space in {dest} to copy {src.name}: "
+                f"needs {human(size)}, {human(free)} free"
+            )
         for shard in shards:
             target = dest / shard.name
             if target.exists() and target.resolve() != shard.resolve():
@@ -281,8 +301,12 @@ def import_model(file: str | Path, *, name: str | None = None, copy: bool = Fals
 
 
 def _looks_like_path(spec: str) -> bool:
-    return ("/" in spec or os.sep in spec or spec.startswith((".", "~"))
-            or spec.lower().endswith(".gguf"))  # fmt: skip
+    return (
+        "/" in spec
+        or os.sep in spec
+        or spec.startswith((".", "~"))
+        or spec.lower().endswith(".gguf")
+    )
 
 
 def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
@@ -308,8 +332,10 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
     if imported is not None:
         p = Path(imported.path)
         if not p.is_file():
-            raise R1ChatError(f"imported model {key} points to a missing file {p}; "
-                              f"re-import it or run: r1chat models rm {key}")  # fmt: skip
+            raise R1ChatError(
+                f"imported model {key} points to a missing file {p}; "
+                f"re-import it or run: r1chat models rm {key}"
+            )
         return p
     if catalog is None:
         from r1chat.catalog import load_catalog
@@ -320,18 +346,23 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
         from r1chat.catalog import suggest
 
         names = [*catalog.entries, *load_index()]
-        raise R1ChatError(f"unknown model {spec!r}{suggest(key, names)}: give a catalog "
-                          "name (see: r1chat models), an imported name or a GGUF file path")  # fmt: skip
+        raise R1ChatError(
+            f"unknown model {spec!r}{suggest(key, names)}: give a catalog "
+            "name (see: r1chat models), an imported name or a GGUF file path"
+        )
     if entry.remote:
-        raise R1ChatError(f"{entry.name} ({entry.title}) is too big to run here: "
-                          "serve it with an OpenAI-compatible server and use a remote")  # fmt: skip
+        raise R1ChatError(
+            f"{entry.name} ({entry.title}) is too big to run here: "
+            "serve it with an OpenAI-compatible server and use a remote"
+        )
     if is_installed(entry):
         return entry_paths(entry)[0]
     st = state(entry)
     pct = st.have * 100 // entry.size if entry.size else 0
     note = f" (a download stopped at {min(pct, 99)}%)" if st.partial else ""
-    raise R1ChatError(f"model {entry.name} is not installed{note}; "
-                      f"run: r1chat models pull {entry.name}")  # fmt: skip
+    raise R1ChatError(
+        f"model {entry.name} is not installed{note}; run: r1chat models pull {entry.name}"
+    )
 
 
 def default_model(config: Config | None = None, catalog: Catalog | None = None) -> str:
@@ -402,8 +433,12 @@ def plan_removal(spec: str, *, catalog: Catalog | None = None) -> Removal:
             from r1chat.fit import split_files
 
             files = [s for s in split_files(p) if s.exists()]
-        return Removal(key, tuple(files), sum(f.stat().st_size for f in files if f.exists()),
-                       forget_only=not imported.copied)  # fmt: skip
+        return Removal(
+            key,
+            tuple(files),
+            sum(f.stat().st_size for f in files if f.exists()),
+            forget_only=not imported.copied,
+        )
     if catalog is None:
         from r1chat.catalog import load_catalog
 
@@ -475,11 +510,14 @@ def describe_path(path: Path) -> dict[str, Any]:
 
     info = read_header(path)
     return {
-        "path": str(path), "name": info.name, "architecture": info.architecture,
-        "layers": info.block_count, "size": split_total_size(path, info.metadata),
+        "path": str(path),
+        "name": info.name,
+        "architecture": info.architecture,
+        "layers": info.block_count,
+        "size": split_total_size(path, info.metadata),
         "context": int(info.arch_key("context_length", 0) or 0),
         "kv_heads": info.arch_key("attention.head_count_kv"),
         "heads": info.arch_key("attention.head_count"),
         "embedding": info.arch_key("embedding_length"),
         "file_type": info.metadata.get("general.file_type"),
-    }  # fmt: skip
+    }

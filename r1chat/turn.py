@@ -81,7 +81,7 @@ class _Turn:
                     pieces = self.splitter.feed_thinking(item.text)
                 else:
                     pieces = self.splitter.feed_answer(item.text)
-                self._count(before, pieces, item.tokens)
+                self._count(item.channel, before, pieces, item.tokens)
                 yield from self._pieces(pieces)
                 if not item.injected:
                     yield from self._guard(item.text)
@@ -95,10 +95,12 @@ class _Turn:
             yield self._thinking_done()
         yield self._done()
 
-    def _count(self, before: State, pieces: list[Piece], tokens: int) -> None:
+    def _count(self, channel: Channel, before: State, pieces: list[Piece], tokens: int) -> None:
         """Attribute a delta's tokens to the reasoning or the answer."""
         s = self.stats
-        if before is State.ANSWER:
+        if channel is Channel.THINKING:
+            s.thinking_tokens += tokens
+        elif before is State.ANSWER or channel is Channel.ANSWER:
             s.answer_tokens += tokens
         elif self.splitter.state is State.THINKING or any(k == END for k, _ in pieces):
             s.thinking_tokens += tokens + self.undecided_tokens

@@ -81,14 +81,26 @@ class FakeHub:
 
     # -- content --------------------------------------------------------------------
 
-    def add(self, repo: str, path: str, data: bytes | Path, *, sha256: str | None = None) -> HubFile:
+    def add(
+        self, repo: str, path: str, data: bytes | Path, *, sha256: str | None = None
+    ) -> HubFile:
         """Serve `data` as `repo`/`path`; `sha256` advertises another digest (a corrupt CDN)."""
         if isinstance(data, Path):
-            f = HubFile(repo, path, source=data, sha256=sha256 or _sha256_file(data),
-                        size=data.stat().st_size)  # fmt: skip
+            f = HubFile(
+                repo,
+                path,
+                source=data,
+                sha256=sha256 or _sha256_file(data),
+                size=data.stat().st_size,
+            )
         else:
-            f = HubFile(repo, path, data=data, sha256=sha256 or hashlib.sha256(data).hexdigest(),
-                        size=len(data))  # fmt: skip
+            f = HubFile(
+                repo,
+                path,
+                data=data,
+                sha256=sha256 or hashlib.sha256(data).hexdigest(),
+                size=len(data),
+            )
         self.files[(repo, path)] = f
         return f
 
@@ -140,8 +152,11 @@ class FakeHub:
         """The GET requests that fetched bytes of `path` (on the CDN or the resolve URL)."""
         f = next((f for (r, p), f in self.files.items() if p == path), None)
         keys = {f"/cdn/{f.sha256}"} if f else set()
-        return [r for r in self.requests if r.method == "GET" and
-                (r.path in keys or r.path.endswith("/" + path))]  # fmt: skip
+        return [
+            r
+            for r in self.requests
+            if r.method == "GET" and (r.path in keys or r.path.endswith("/" + path))
+        ]
 
 
 def _sha256_file(path: Path) -> str:
@@ -172,19 +187,22 @@ def _make_handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization", "")
             token = auth[7:] if auth.startswith("Bearer ") else None
             with hub._lock:
-                hub.requests.append(Request(self.command, path, self.headers.get("Range"),
-                                            token, role))  # fmt: skip
+                hub.requests.append(
+                    Request(self.command, path, self.headers.get("Range"), token, role)
+                )
             if role == "cdn":
                 return self._cdn(path, head)
             parts = path.lstrip("/").split("/")
             if len(parts) < 5 or parts[2] != "resolve":
                 return self._error(404, "RepoNotFound", "Repository not found", head)
-            repo, revision, fpath = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+            repo, _revision, fpath = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
             if not any(r == repo for r, _ in hub.files) and repo not in hub.gated:
                 return self._error(401, "RepoNotFound", "Repository not found", head)
             if repo in hub.gated and token != hub.gated[repo]:
-                msg = (f"Access to model {repo} is restricted. You must have access to it "
-                       "and be authenticated to access it. Please log in.")  # fmt: skip
+                msg = (
+                    f"Access to model {repo} is restricted. You must have access to it "
+                    "and be authenticated to access it. Please log in."
+                )
                 return self._error(401, "GatedRepo", msg, head)
             if (code := hub._status.get(fpath)) is not None:
                 return self._error(code, None, f"status {code}", head)
@@ -295,16 +313,20 @@ def make_gguf_bytes(size: int, seed: int = 0) -> bytes:
     return (header + rnd)[:size] if size > len(header) else header[:size]
 
 
-if __name__ == "__main__":  # manual use: serve a file, print the endpoint
+if __name__ == "__main__":  # serve one file: print its URL, log requests to stderr
     import sys
 
     hub = FakeHub().start()
     target = Path(sys.argv[1])
     hub.add("test/repo", target.name, target)
     print(hub.url("test/repo", target.name), flush=True)
+    seen = 0
     try:
         while True:
-            time.sleep(3600)
+            time.sleep(0.05)
+            for r in hub.requests[seen:]:
+                print(f"{r.method} {r.host} {r.path} {r.range or '-'}", file=sys.stderr, flush=True)
+            seen = len(hub.requests)
     except KeyboardInterrupt:
         hub.stop()
     os._exit(0)

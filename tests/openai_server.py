@@ -32,8 +32,21 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-REASONING = ("Okay", ",", " the", " user", " wants", " two", " plus", " two", ".", " That", " is",
-             " four", ".")  # fmt: skip
+REASONING = (
+    "Okay",
+    ",",
+    " the",
+    " user",
+    " wants",
+    " two",
+    " plus",
+    " two",
+    ".",
+    " That",
+    " is",
+    " four",
+    ".",
+)
 ANSWER = ("The", " answer", " is", " **", "4", "**", ".")
 
 
@@ -56,6 +69,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.monotonic)
 
 
 class OpenAIServer:
@@ -91,10 +105,12 @@ class OpenAIServer:
         class Handler(_Handler):
             owner = server
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -120,6 +136,14 @@ class OpenAIServer:
         self.httpd.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away
+            super().handle_error(request, client_address)
+
+
 def chat_chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     return {
         "id": "chatcmpl-1",
@@ -132,6 +156,36 @@ def chat_chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, An
 
 def event(obj: Any) -> bytes:
     return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+BURST_WORDS = ("alpha", "beta", "gamma", "delta", "sigma", "omega", "kappa", "theta", "lambda")
+
+
+def burst_word(i: int) -> str:
+    return f" {BURST_WORDS[i % len(BURST_WORDS)]}{i}"
+
+
+def burst_payload(n: int, inline: bool) -> bytes:
+    """A whole event stream of n deltas (varied words, so no loop guard trips): the first
+    half reasoning, the second half answer; then finish, usage and [DONE]."""
+    half = n // 2
+    parts = [event(chat_chunk({"role": "assistant", "content": ""}))]
+    for i in range(n):
+        text = burst_word(i)
+        if inline:
+            if i == 0:
+                text = "<think>\n" + text
+            elif i == half:
+                text = "\n</think>\n\n" + text
+            delta = {"content": text}
+        else:
+            delta = {"reasoning_content": text} if i < half else {"content": text}
+        parts.append(event(chat_chunk(delta)))
+    parts.append(event(chat_chunk({}, "stop")))
+    usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5}
+    parts.append(event({"choices": [], "usage": usage}))
+    parts.append(b"data: [DONE]\n\n")
+    return b"".join(parts)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -221,9 +275,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path.rstrip("/") == "/v1/models":
-            data = [{"id": m, "object": "model", "owned_by": "test", "max_model_len": 163840}
-                    for m in self.owner.models]  # fmt: skip
-            self._send(200, "application/json", json.dumps({"object": "list", "data": data}).encode())
+            data = [
+                {"id": m, "object": "model", "owned_by": "test", "max_model_len": 163840}
+                for m in self.owner.models
+            ]
+            self._send(
+                200, "application/json", json.dumps({"object": "list", "data": data}).encode()
+            )
         else:
             self._send(404, "application/json", b'{"detail":"Not Found"}')
 
@@ -298,8 +356,12 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(o.delta_gap)
         self._chunk(event(chat_chunk({}, "stop")), chunked)
         if o.usage and (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 11, "completion_tokens": len(deltas) + 1,
-                     "total_tokens": 12 + len(deltas), "prompt_tokens_details": {"cached_tokens": 3}}  # fmt: skip
+            usage = {
+                "prompt_tokens": 11,
+                "completion_tokens": len(deltas) + 1,
+                "total_tokens": 12 + len(deltas),
+                "prompt_tokens_details": {"cached_tokens": 3},
+            }
             self._chunk(event({"id": "chatcmpl-1", "choices": [], "usage": usage}), chunked)
         self._chunk(b"data: [DONE]\n\n", chunked)
         self._end(chunked)
@@ -311,8 +373,11 @@ class _Handler(BaseHTTPRequestHandler):
             if limit is not None and i == limit:
                 self._misbehave(fault, True)
                 return
-            obj = {"id": "cmpl-1", "object": "text_completion",
-                   "choices": [{"index": 0, "text": t, "finish_reason": None}]}  # fmt: skip
+            obj = {
+                "id": "cmpl-1",
+                "object": "text_completion",
+                "choices": [{"index": 0, "text": t, "finish_reason": None}],
+            }
             self._chunk(event(obj))
         obj = {"id": "cmpl-1", "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}
         self._chunk(event(obj))

@@ -95,7 +95,9 @@ size = 2500000000
     assert mine.quant == "Q6_K" and mine.is_default and cat.require("mine:3b-q6_k")
 
 
-def test_catalog_from_env_and_from_argument(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catalog_from_env_and_from_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = tmp_path / "a.toml", tmp_path / "b.toml"
     a.write_text('[models."r1:7b"]\ntitle = "from env"\n')
     b.write_text('[models."r1:7b"]\ntitle = "from argument"\n')
@@ -120,43 +122,79 @@ context = 512
     ("text", "reason"),
     [
         ('[models."x:1b"\nrepo = 1', "bad TOML: "),
-        (MODEL.replace('repo = "me/X-GGUF"\n', "") + '[models."x:1b".quants.Q4_K_M]\n'
-         'file = "x.gguf"\nsize = 1\n', "entry 'x:1b': missing field 'repo'"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = -5\n',
-         "entry 'x:1b' quant Q4_K_M: negative size -5"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = 0\n',
-         "entry 'x:1b' quant Q4_K_M: size must be positive"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\n',
-         "entry 'x:1b' quant Q4_K_M: missing field 'size'"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "sub/x.gguf"\nsize = 1\n',
-         "file name 'sub/x.gguf' contains a path separator"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "../x.gguf"\nsize = 1\n',
-         "file name '../x.gguf' contains a path separator"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "..gguf"\nsize = 1\n',
-         "file name '..gguf' contains '..'"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "/etc/x.gguf"\nsize = 1\n',
-         "file name '/etc/x.gguf' is an absolute path"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "C:\\\\x.gguf"\nsize = 1\n',
-         "is an absolute path"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.bin"\nsize = 1\n',
-         "does not end in .gguf"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = 1\nsubfolder = "../up"\n',
-         "bad subfolder '../up'"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = 1\nsha256 = "abc"\n',
-         "bad sha256 'abc'"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = "big"\n',
-         "size must be an integer, not 'big'"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = true\n',
-         "size must be an integer, not True"),
-        (MODEL + 'sizee = 3\n', "entry 'x:1b': unknown field 'sizee'"),
+        (
+            MODEL.replace('repo = "me/X-GGUF"\n', "") + '[models."x:1b".quants.Q4_K_M]\n'
+            'file = "x.gguf"\nsize = 1\n',
+            "entry 'x:1b': missing field 'repo'",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = -5\n',
+            "entry 'x:1b' quant Q4_K_M: negative size -5",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = 0\n',
+            "entry 'x:1b' quant Q4_K_M: size must be positive",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\n',
+            "entry 'x:1b' quant Q4_K_M: missing field 'size'",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "sub/x.gguf"\nsize = 1\n',
+            "file name 'sub/x.gguf' contains a path separator",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "../x.gguf"\nsize = 1\n',
+            "file name '../x.gguf' contains a path separator",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "..gguf"\nsize = 1\n',
+            "file name '..gguf' contains '..'",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "/etc/x.gguf"\nsize = 1\n',
+            "file name '/etc/x.gguf' is an absolute path",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "C:\\\\x.gguf"\nsize = 1\n',
+            "is an absolute path",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.bin"\nsize = 1\n',
+            "does not end in .gguf",
+        ),
+        (
+            MODEL
+            + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = 1\nsubfolder = "../up"\n',
+            "bad subfolder '../up'",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = 1\nsha256 = "abc"\n',
+            "bad sha256 'abc'",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = "big"\n',
+            "size must be an integer, not 'big'",
+        ),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\nsize = true\n',
+            "size must be an integer, not True",
+        ),
+        (MODEL + "sizee = 3\n", "entry 'x:1b': unknown field 'sizee'"),
         (MODEL.replace('"me/X-GGUF"', '"../etc"'), "bad repo id '../etc'"),
         (MODEL.replace("layers = 2", "layers = -2"), "layers must be positive, not -2"),
         (MODEL, "entry 'x:1b': no quantizations"),
         ('[models."Bad Name"]\nrepo = "a/b"\n', "entry 'Bad Name': bad name"),
-        (MODEL + '[models."x:1b".quants.Q4_K_M]\nfiles = ["a.gguf", "b.gguf"]\nsize = 2\n'
-         'sha256 = ["' + "a" * 64 + '"]\n', "1 sha256 for 2 files"),
-        (MODEL + 'default_quant = "Q8_0"\n[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\n'
-         "size = 1\n", "default_quant Q8_0 is not among its quants"),
+        (
+            MODEL + '[models."x:1b".quants.Q4_K_M]\nfiles = ["a.gguf", "b.gguf"]\nsize = 2\n'
+            'sha256 = ["' + "a" * 64 + '"]\n',
+            "1 sha256 for 2 files",
+        ),
+        (
+            MODEL + 'default_quant = "Q8_0"\n[models."x:1b".quants.Q4_K_M]\nfile = "x.gguf"\n'
+            "size = 1\n",
+            "default_quant Q8_0 is not among its quants",
+        ),
     ],
 )
 def test_bad_catalogs_are_rejected_in_one_line(tmp_path: Path, text: str, reason: str) -> None:

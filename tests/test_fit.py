@@ -31,24 +31,41 @@ from pathlib import Path
 import pytest
 
 from r1chat.catalog import load_catalog
-from r1chat.fit import (COMPUTE_OVERHEAD, Shape, Verdict, auto_gpu_layers, memory_needed, plan,
-                        plan_entry, recommend)  # fmt: skip
+from r1chat.fit import (
+    COMPUTE_OVERHEAD,
+    Shape,
+    Verdict,
+    auto_gpu_layers,
+    memory_needed,
+    plan,
+    plan_entry,
+    recommend,
+)
 from r1chat.hardware import Gpu, Hardware, apple_gpu_budget
 
 GiB = 1 << 30
 
 
 def machine(ram_gib: float, vram_gib: float | None = None, backend: str = "CUDA") -> Hardware:
-    gpus = () if vram_gib is None else (Gpu("Test GPU", int(vram_gib * GiB),
-                                            int(vram_gib * GiB), "NVIDIA"),)  # fmt: skip
-    return Hardware(int(ram_gib * GiB), int(ram_gib * GiB), 8, gpus,
-                    backend if vram_gib is not None else "CPU")  # fmt: skip
+    gpus = (
+        ()
+        if vram_gib is None
+        else (Gpu("Test GPU", int(vram_gib * GiB), int(vram_gib * GiB), "NVIDIA"),)
+    )
+    return Hardware(
+        int(ram_gib * GiB), int(ram_gib * GiB), 8, gpus, backend if vram_gib is not None else "CPU"
+    )
 
 
 def apple(ram_gib: int) -> Hardware:
     total = ram_gib * GiB
-    return Hardware(total, total, 8, (Gpu("M2", total, apple_gpu_budget(total), "Apple",
-                                          unified=True),), "Metal")  # fmt: skip
+    return Hardware(
+        total,
+        total,
+        8,
+        (Gpu("M2", total, apple_gpu_budget(total), "Apple", unified=True),),
+        "Metal",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +147,17 @@ def test_recommendation() -> None:
 # -- from a GGUF header ------------------------------------------------------------------
 
 
-def write_header(path: Path, *, arch: str, layers: int, heads: int, kv_heads: int, embd: int,
-                 size: int, extra: dict[str, int] | None = None) -> Path:  # fmt: skip
+def write_header(
+    path: Path,
+    *,
+    arch: str,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    embd: int,
+    size: int,
+    extra: dict[str, int] | None = None,
+) -> Path:
     """A GGUF with only metadata, padded (sparse) to `size` bytes like a real model."""
     import gguf
 
@@ -153,8 +179,15 @@ def write_header(path: Path, *, arch: str, layers: int, heads: int, kv_heads: in
 
 
 def test_auto_gpu_layers_from_the_gguf_header(tmp_path: Path) -> None:
-    path = write_header(tmp_path / "r7b.gguf", arch="qwen2", layers=28, heads=28, kv_heads=4,
-                        embd=3584, size=4_683_075_271)  # fmt: skip
+    path = write_header(
+        tmp_path / "r7b.gguf",
+        arch="qwen2",
+        layers=28,
+        heads=28,
+        kv_heads=4,
+        embd=3584,
+        size=4_683_075_271,
+    )
     shape = Shape.from_gguf(path)
     assert shape == Shape(4_683_075_271, 28, 57_344)
     assert auto_gpu_layers(path, 8192, hw=machine(16, 8)) == -1
@@ -164,9 +197,16 @@ def test_auto_gpu_layers_from_the_gguf_header(tmp_path: Path) -> None:
 
 
 def test_split_ggufs_count_every_shard(tmp_path: Path) -> None:
-    first = write_header(tmp_path / "m-00001-of-00002.gguf", arch="llama", layers=80,
-                         heads=64, kv_heads=8, embd=8192, size=30_000_000_000,
-                         extra={"split.count": 2})  # fmt: skip
+    first = write_header(
+        tmp_path / "m-00001-of-00002.gguf",
+        arch="llama",
+        layers=80,
+        heads=64,
+        kv_heads=8,
+        embd=8192,
+        size=30_000_000_000,
+        extra={"split.count": 2},
+    )
     with (tmp_path / "m-00002-of-00002.gguf").open("wb") as f:
         f.truncate(12_520_000_000)
     shape = Shape.from_gguf(first)

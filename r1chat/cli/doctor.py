@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -10,16 +11,33 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "doctor", help="check this installation (llama.cpp build, GPU, paths) and self-test",
+        "doctor",
+        help="check this installation (llama.cpp build, GPU, paths) and self-test",
         description="Report versions, the llama.cpp backend and GPU offload support, memory, "
         "where files live and which model suits this machine; then load a tiny generated "
         "GGUF through llama.cpp (on the GPU when possible) to prove the build works.",
-    )  # fmt: skip
-    p.add_argument("--no-self-test", dest="self_test", action="store_false",
-                   help="skip loading the tiny test model")  # fmt: skip
-    p.add_argument("--ctx", type=int, default=8192, metavar="N",
-                   help="context size for the recommendation (8192)")  # fmt: skip
+    )
+    p.add_argument(
+        "--no-self-test",
+        dest="self_test",
+        action="store_false",
+        help="skip loading the tiny test model",
+    )
+    p.add_argument(
+        "--ctx",
+        type=int,
+        default=8192,
+        metavar="N",
+        help="context size for the recommendation (8192)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="check an OpenAI-compatible server (or a [remotes.NAME]) instead",
+    )
+    p.add_argument("--api-key-env", metavar="NAME", help="variable holding its API key")
+    p.add_argument("-m", "--model", help="with --endpoint: the served model to try")
     p.set_defaults(func=run)
 
 
@@ -29,8 +47,11 @@ def _versions() -> dict[str, str]:
 
     from r1chat import __version__
 
-    out = {"r1chat": __version__, "python": platform.python_version(),
-           "platform": f"{platform.system()} {platform.machine()}"}  # fmt: skip
+    out = {
+        "r1chat": __version__,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
     for dist in ("llama-cpp-python", "huggingface-hub", "textual"):
         try:
             out[dist] = metadata.version(dist)
@@ -60,31 +81,38 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         problems.append(f"llama-cpp-python does not load: {e}")
     hw = hardware.detect(deep=True)
     facts["hardware"] = {
-        "cores": hw.cores, "ram_total": hw.ram_total, "ram_available": hw.ram_available,
+        "cores": hw.cores,
+        "ram_total": hw.ram_total,
+        "ram_available": hw.ram_available,
         "backend": hw.backend,
-        "gpus": [{"name": g.name, "total": g.total, "free": g.free, "unified": g.unified}
-                 for g in hw.gpus],
-    }  # fmt: skip
+        "gpus": [
+            {"name": g.name, "total": g.total, "free": g.free, "unified": g.unified}
+            for g in hw.gpus
+        ],
+    }
     nvidia = any(g.vendor == "NVIDIA" for g in hw.gpus)
     if nvidia and not facts["llama_cpp"].get("offload"):
-        facts["hint"] = ("an NVIDIA GPU is present but this llama.cpp build cannot use it; "
-                         'reinstall with: CMAKE_ARGS="-DGGML_CUDA=on" pip install '
-                         "--force-reinstall --no-cache-dir llama-cpp-python")  # fmt: skip
+        facts["hint"] = (
+            "an NVIDIA GPU is present but this llama.cpp build cannot use it; "
+            'reinstall with: CMAKE_ARGS="-DGGML_CUDA=on" pip install '
+            "--force-reinstall --no-cache-dir llama-cpp-python"
+        )
     models = paths.models_dir()
     facts["paths"] = {
-        "config": str(paths.config_file()), "data": str(paths.data_dir()),
-        "models": str(models), "logs": str(paths.log_dir()),
-        "llama_log": str(paths.llama_log_file()), "history": str(paths.history_db()),
-    }  # fmt: skip
-    try:
+        "config": str(paths.config_file()),
+        "data": str(paths.data_dir()),
+        "models": str(models),
+        "logs": str(paths.log_dir()),
+        "llama_log": str(paths.llama_log_file()),
+        "history": str(paths.history_db()),
+    }
+    with contextlib.suppress(OSError):
         facts["models_disk_free"] = store.free_bytes(models)
-    except OSError:
-        pass
     facts["hub"] = {
         "endpoint": os.environ.get("HF_ENDPOINT", "https://huggingface.co"),
         "token": "set" if os.environ.get("HF_TOKEN") else "not set (public models only)",
         "offline": bool(os.environ.get("HF_HUB_OFFLINE")),
-    }  # fmt: skip
+    }
     try:
         from r1chat.catalog import load_catalog
 
@@ -93,9 +121,13 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         best = recommend(catalog, hw, args.ctx)
         if best:
             entry, fit = best
-            facts["recommended"] = {"name": entry.name, "size": entry.size,
-                                    "verdict": fit.label, "context": args.ctx,
-                                    "installed": store.is_installed(entry)}  # fmt: skip
+            facts["recommended"] = {
+                "name": entry.name,
+                "size": entry.size,
+                "verdict": fit.label,
+                "context": args.ctx,
+                "installed": store.is_installed(entry),
+            }
         installed = store.installed_entries(catalog)
         facts["installed"] = [e.name for e in installed] + sorted(store.load_index())
     except R1ChatError as e:
@@ -105,10 +137,13 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
         result = run_self_test()
         facts["self_test"] = {
-            "ok": result.ok, "gpu_layers": result.gpu_layers,
-            "load_seconds": round(result.load_seconds, 3), "tokens": result.tokens,
-            "tokens_per_second": round(result.tokens_per_second, 1), "error": result.error,
-        }  # fmt: skip
+            "ok": result.ok,
+            "gpu_layers": result.gpu_layers,
+            "load_seconds": round(result.load_seconds, 3),
+            "tokens": result.tokens,
+            "tokens_per_second": round(result.tokens_per_second, 1),
+            "error": result.error,
+        }
         if not result.ok:
             problems.append(f"self-test failed: {result.error} (see {paths.llama_log_file()})")
     return facts, problems
@@ -116,6 +151,13 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from r1chat.store import human
+
+    if args.endpoint:
+        from r1chat.remote_check import run_endpoint_check
+
+        return run_endpoint_check(
+            args.endpoint, model=args.model, api_key_env=args.api_key_env, as_json=args.json
+        )
 
     facts, problems = _gather(args)
     if args.json:
@@ -127,9 +169,11 @@ def run(args: argparse.Namespace) -> int:
     hw = facts["hardware"]
     out: list[tuple[str, str]] = [
         ("r1chat", f"{v['r1chat']} (Python {v['python']}, {v['platform']})"),
-        ("llama-cpp-python", f"{v['llama-cpp-python']}" + (f", {lc['build']}" if
-                                                           lc.get("build") else "")),
-    ]  # fmt: skip
+        (
+            "llama-cpp-python",
+            f"{v['llama-cpp-python']}" + (f", {lc['build']}" if lc.get("build") else ""),
+        ),
+    ]
     if "error" in lc:
         out.append(("llama.cpp", f"ERROR: {lc['error']}"))
     else:
@@ -141,35 +185,62 @@ def run(args: argparse.Namespace) -> int:
     out.append(("RAM", f"{human(hw['ram_total'])} ({human(hw['ram_available'])} available)"))
     if hw["gpus"]:
         for g in hw["gpus"]:
-            mem = (f"{human(g['total'])} unified, {human(g['free'])} usable by the GPU"
-                   if g["unified"] else f"{human(g['total'])} ({human(g['free'])} free)")  # fmt: skip
+            mem = (
+                f"{human(g['total'])} unified, {human(g['free'])} usable by the GPU"
+                if g["unified"]
+                else f"{human(g['total'])} ({human(g['free'])} free)"
+            )
             out.append(("GPU", f"{g['name']}: {mem}"))
     else:
         out.append(("GPU", "none found"))
     if "hint" in facts:
         out.append(("hint", facts["hint"]))
     p = facts["paths"]
-    out += [("config", p["config"]), ("data", p["data"]), ("models", p["models"] + (
-        f" ({human(facts['models_disk_free'])} free)" if "models_disk_free" in facts else "")),
-        ("logs", p["logs"])]  # fmt: skip
+    out += [
+        ("config", p["config"]),
+        ("data", p["data"]),
+        (
+            "models",
+            p["models"]
+            + (
+                f" ({human(facts['models_disk_free'])} free)" if "models_disk_free" in facts else ""
+            ),
+        ),
+        ("logs", p["logs"]),
+    ]
     hub = facts["hub"]
-    out.append(("hub", f"{hub['endpoint']}; HF_TOKEN {hub['token']}" +
-                ("; offline" if hub["offline"] else "")))  # fmt: skip
+    out.append(
+        (
+            "hub",
+            f"{hub['endpoint']}; HF_TOKEN {hub['token']}" + ("; offline" if hub["offline"] else ""),
+        )
+    )
     if "catalog" in facts:
         out.append(("catalog", ", ".join(facts["catalog"])))
         out.append(("installed", ", ".join(facts["installed"]) or "none"))
     if rec := facts.get("recommended"):
         how = "installed" if rec["installed"] else f"pull with: r1chat models pull {rec['name']}"
-        out.append(("recommended", f"{rec['name']} ({human(rec['size'])}): {rec['verdict']} at "
-                    f"{rec['context']:,} tokens; {how}"))  # fmt: skip
+        out.append(
+            (
+                "recommended",
+                f"{rec['name']} ({human(rec['size'])}): {rec['verdict']} at "
+                f"{rec['context']:,} tokens; {how}",
+            )
+        )
     elif "catalog" in facts:
         out.append(("recommended", "no local model fits this machine; use a remote server"))
     if st := facts.get("self_test"):
         if st["ok"]:
             where = "GPU (all layers)" if st["gpu_layers"] else "CPU"
-            out.append(("self-test", f"ok: tiny GGUF loaded on {where} in "
-                        f"{st['load_seconds'] * 1000:.0f} ms, {st['tokens']} tokens at "
-                        f"{st['tokens_per_second']:.0f} tokens/s"))  # fmt: skip
+            out.append(
+                (
+                    "self-test",
+                    f"ok: tiny GGUF loaded on {where} in "
+                    f"{st['load_seconds'] * 1000:.0f} ms, {st['tokens']} tokens at "
+                    f"{st['tokens_per_second']:.0f} tokens/s (a 1-layer test model: this "
+                    "checks the build, it does not measure a real model's speed)",
+                )
+            )
         else:
             out.append(("self-test", f"FAILED: {st['error']}"))
     width = max(len(k) for k, _ in out)

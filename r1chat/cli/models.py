@@ -13,30 +13,54 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from r1chat.catalog import Catalog, Entry
+    from r1chat.catalog import Catalog
     from r1chat.download import PullProgress
     from r1chat.fit import Fit
     from r1chat.hardware import Hardware
 
 EXIT_INTERRUPTED = 130
+_EXAMPLES = """examples:
+  r1chat models                          the list, sized for this machine at 8192 tokens
+  r1chat models --ctx 32768              ... at 32k tokens of context
+  r1chat models pull r1:14b              download (resumable, sha256-verified)
+  r1chat models info r1:7b-q8_0          every field, local path, fit at several contexts
+  r1chat models import ./x.gguf --name x register a file you have; then: r1chat -m x
+  r1chat models path r1:7b               the file, for scripts
+  r1chat models default r1:14b           what r1chat uses without -m
+  r1chat models rm r1:7b --yes           delete it
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--catalog", metavar="FILE", default=argparse.SUPPRESS,
-                        help="user catalog to merge over the built-in one "
-                        "(default: $R1CHAT_CATALOG or models.toml in the config folder)")  # fmt: skip
+    common.add_argument(
+        "--catalog",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="user catalog to merge over the built-in one "
+        "(default: $R1CHAT_CATALOG or models.toml in the config folder)",
+    )
     listing = argparse.ArgumentParser(add_help=False)
-    listing.add_argument("--ctx", type=int, metavar="N", default=argparse.SUPPRESS,
-                         help="context size to size models for (default: config or 8192)")  # fmt: skip
-    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                         help="machine-readable output")  # fmt: skip
+    listing.add_argument(
+        "--ctx",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="context size to size models for (default: config or 8192)",
+    )
+    listing.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
 
     p = sub.add_parser(
-        "models", parents=[common, listing], help="list, download and manage models",
+        "models",
+        parents=[common, listing],
+        help="list, download and manage models",
         description="The model catalog and the models on this machine. Without a "
         "subcommand: the list, with sizes and whether each fits this machine.",
-    )  # fmt: skip
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.set_defaults(func=run_list)
     msub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND", title="subcommands")
 
@@ -98,33 +122,43 @@ def _params(n: int) -> str:
     if not n:
         return "?"
     b = n / 1e9
-    return f"{b:.0f}B" if b >= 10 else f"{b:.1f}B"
+    return f"{b:.0f}B" if b >= 100 else f"{b:.1f}B"
 
 
 def _hw_line(hw: Hardware) -> str:
     from r1chat.store import human
 
     if hw.gpus:
-        gpu = ", ".join(f"{g.name} {human(g.total)}" + ("" if g.unified else
-                        f" ({human(g.free)} free)") for g in hw.gpus)  # fmt: skip
+        gpu = ", ".join(
+            f"{g.name} {human(g.total)}" + ("" if g.unified else f" ({human(g.free)} free)")
+            for g in hw.gpus
+        )
     else:
         gpu = "no GPU found"
-    offload = f"llama.cpp: {hw.backend}" + ("" if hw.offload else ", CPU only build")
+    offload = f"llama.cpp: {hw.backend}" if hw.offload else "llama.cpp: CPU-only build"
     return f"RAM {human(hw.ram_total)} · {gpu} · {offload}"
 
 
 def _table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [head, *rows]]  # fmt: skip
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [head, *rows]
+    ]
     return "\n".join(lines)
 
 
 def _fit_dict(fit: Fit | None) -> dict[str, Any] | None:
     if fit is None:
         return None
-    return {"verdict": fit.verdict.name.lower(), "label": fit.label, "gpu_layers": fit.gpu_layers,
-            "layers": fit.units, "memory": fit.need, "kv_cache": fit.kv}  # fmt: skip
+    return {
+        "verdict": fit.verdict.name.lower(),
+        "label": fit.label,
+        "gpu_layers": fit.gpu_layers,
+        "layers": fit.units,
+        "memory": fit.need,
+        "kv_cache": fit.kv,
+    }
 
 
 def _imported_fit(path: str, ctx: int, hw: Hardware) -> tuple[Fit | None, int]:
@@ -158,29 +192,64 @@ def run_list(args: argparse.Namespace) -> int:
         fit = plan_entry(e, ctx, hw)
         st = store.state(e)
         status = "remote only" if e.remote else st.describe(e.size)
-        rows.append([
-            ("* " if e.name == default else "  ") + e.name, _params(e.params), e.quant or "-",
-            human(e.size) if e.size else "-", fit.label if fit else "needs a server",
-            "" if status == "-" else status,
-        ])  # fmt: skip
-        records.append({
-            "name": e.name, "title": e.title, "quant": e.quant, "params": e.params,
-            "size": e.size, "repo": e.repo, "files": list(e.files), "remote": e.remote,
-            "installed": st.installed, "partial": st.partial, "bytes_on_disk": st.have,
-            "default": e.name == default, "fit": _fit_dict(fit),
-        })  # fmt: skip
+        rows.append(
+            [
+                ("* " if e.name == default else "  ") + e.name,
+                _params(e.params),
+                e.quant or "-",
+                human(e.size) if e.size else "-",
+                fit.label if fit else "needs a server",
+                "" if status == "-" else status,
+            ]
+        )
+        records.append(
+            {
+                "name": e.name,
+                "title": e.title,
+                "quant": e.quant,
+                "params": e.params,
+                "size": e.size,
+                "repo": e.repo,
+                "files": list(e.files),
+                "remote": e.remote,
+                "installed": st.installed,
+                "partial": st.partial,
+                "bytes_on_disk": st.have,
+                "default": e.name == default,
+                "fit": _fit_dict(fit),
+            }
+        )
     imp_rows, imp_records = [], []
     for name, rec in sorted(imported.items()):
         fit, size = _imported_fit(rec.path, ctx, hw)
-        imp_rows.append([("* " if name == default else "  ") + name, "-", "-",
-                         human(size or rec.size), fit.label if fit else "? (unreadable)",
-                         rec.path])  # fmt: skip
-        imp_records.append({"name": name, "path": rec.path, "copied": rec.copied,
-                            "size": size or rec.size, "default": name == default,
-                            "fit": _fit_dict(fit)})  # fmt: skip
+        imp_rows.append(
+            [
+                ("* " if name == default else "  ") + name,
+                "-",
+                "-",
+                human(size or rec.size),
+                fit.label if fit else "? (unreadable)",
+                rec.path,
+            ]
+        )
+        imp_records.append(
+            {
+                "name": name,
+                "path": rec.path,
+                "copied": rec.copied,
+                "size": size or rec.size,
+                "default": name == default,
+                "fit": _fit_dict(fit),
+            }
+        )
     if getattr(args, "json", False):
-        out = {"context": ctx, "hardware": _hw_dict(hw), "default": default,
-               "models": records, "imported": imp_records}  # fmt: skip
+        out = {
+            "context": ctx,
+            "hardware": _hw_dict(hw),
+            "default": default,
+            "models": records,
+            "imported": imp_records,
+        }
         print(json.dumps(out, indent=2))
         return 0
     print(_hw_line(hw) + f" · context {ctx:,}")
@@ -191,23 +260,31 @@ def run_list(args: argparse.Namespace) -> int:
         print()
         print(_table(imp_rows, ["  IMPORTED", "", "", "SIZE", "FIT", "PATH"]))
     print()
-    print(f"* default ({default}). Pull one with: r1chat models pull NAME; "
-          "details: r1chat models info NAME")  # fmt: skip
+    print(
+        f"* default ({default}). Pull one with: r1chat models pull NAME; "
+        "details: r1chat models info NAME"
+    )
     return 0
 
 
 def _hw_dict(hw: Hardware) -> dict[str, Any]:
-    return {"ram_total": hw.ram_total, "ram_available": hw.ram_available, "cores": hw.cores,
-            "backend": hw.backend, "offload": hw.offload,
-            "gpus": [{"name": g.name, "total": g.total, "free": g.free, "unified": g.unified}
-                     for g in hw.gpus]}  # fmt: skip
+    return {
+        "ram_total": hw.ram_total,
+        "ram_available": hw.ram_available,
+        "cores": hw.cores,
+        "backend": hw.backend,
+        "offload": hw.offload,
+        "gpus": [
+            {"name": g.name, "total": g.total, "free": g.free, "unified": g.unified}
+            for g in hw.gpus
+        ],
+    }
 
 
 # -- info ---------------------------------------------------------------------------------
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from r1chat import hardware, store
     from r1chat.fit import CONTEXTS, Shape, plan, plan_entry
@@ -228,8 +305,7 @@ def run_info(args: argparse.Namespace) -> int:
             print(json.dumps(facts, indent=2))
             return 0
         print(f"{args.name}  {facts['name']}")
-        for key in ("path", "architecture", "layers", "heads", "kv_heads", "embedding",
-                    "context"):  # fmt: skip
+        for key in ("path", "architecture", "layers", "heads", "kv_heads", "embedding", "context"):
             print(f"  {key:<13}{facts[key]}")
         print(f"  {'size':<13}{human(facts['size'])} ({facts['size']:,} bytes)")
         print(f"  {'KV cache':<13}{human(shape.kv_bytes_per_token)} per token (f16)")
@@ -243,17 +319,33 @@ def run_info(args: argparse.Namespace) -> int:
     local = [str(p) for p in store.entry_paths(entry)] if not entry.remote else []
     if getattr(args, "json", False):
         data: dict[str, Any] = {
-            "name": entry.name, "variant": entry.variant, "title": entry.title,
-            "quant": entry.quant, "repo": entry.repo, "revision": entry.revision,
-            "subfolder": entry.subfolder, "files": list(entry.files),
-            "sha256": list(entry.sha256), "size": entry.size, "params": entry.params,
-            "arch": entry.arch, "layers": entry.layers, "kv_heads": entry.kv_heads,
-            "head_dim": entry.head_dim, "kv_bytes_per_token": entry.kv_bytes_per_token,
-            "context": entry.context, "license": entry.license, "remote": entry.remote,
-            "note": entry.note, "source": entry.source, "installed": st.installed,
-            "partial": st.partial, "bytes_on_disk": st.have, "paths": local,
+            "name": entry.name,
+            "variant": entry.variant,
+            "title": entry.title,
+            "quant": entry.quant,
+            "repo": entry.repo,
+            "revision": entry.revision,
+            "subfolder": entry.subfolder,
+            "files": list(entry.files),
+            "sha256": list(entry.sha256),
+            "size": entry.size,
+            "params": entry.params,
+            "arch": entry.arch,
+            "layers": entry.layers,
+            "kv_heads": entry.kv_heads,
+            "head_dim": entry.head_dim,
+            "kv_bytes_per_token": entry.kv_bytes_per_token,
+            "context": entry.context,
+            "license": entry.license,
+            "remote": entry.remote,
+            "note": entry.note,
+            "source": entry.source,
+            "installed": st.installed,
+            "partial": st.partial,
+            "bytes_on_disk": st.have,
+            "paths": local,
             "fit": {str(c): _fit_dict(f) for c, f in fits_e},
-        }  # fmt: skip
+        }
         print(json.dumps(data, indent=2))
         return 0
     quant = f" ({entry.quant})" if entry.quant else ""
@@ -266,28 +358,38 @@ def run_info(args: argparse.Namespace) -> int:
             ("repo", f"{entry.repo} @ {entry.revision}"),
             ("files", ", ".join(entry.repo_paths)),
             ("size", f"{human(entry.size)} ({entry.size:,} bytes)"),
-            ("sha256", ", ".join(s or "from the Hub's LFS metadata at download"
-                                 for s in entry.sha256)),  # fmt: skip
+            (
+                "sha256",
+                ", ".join(s or "from the Hub's LFS metadata at download" for s in entry.sha256),
+            ),
         ]
     lines += [("params", _params(entry.params) + (f" ({entry.params:,})" if entry.params else ""))]
     if entry.layers:
         arch = f"{entry.arch}, " if entry.arch else ""
-        lines.append(("layers", f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x "
-                      f"{entry.head_dim}"))  # fmt: skip
+        lines.append(
+            ("layers", f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}")
+        )
     if entry.kv_bytes_per_token:
         lines.append(("KV cache", f"{entry.kv_bytes_per_token // 1024} KiB per token (f16)"))
-    lines += [("context", f"{entry.context:,} tokens (native)" if entry.context else "?"),
-              ("license", entry.license or "?")]  # fmt: skip
+    lines += [
+        ("context", f"{entry.context:,} tokens (native)" if entry.context else "?"),
+        ("license", entry.license or "?"),
+    ]
     others = [e.name for e in catalog.listed() if e.model == entry.model and e.name != entry.name]
     if others:
         lines.append(("other quants", ", ".join(others)))
     if not entry.remote:
         if st.installed:
-            lines.append(("installed", local[0] + (f" (+{len(local) - 1} more)" if
-                          len(local) > 1 else "")))  # fmt: skip
+            more = f" (+{len(local) - 1} more)" if len(local) > 1 else ""
+            lines.append(("installed", f"{local[0]}{more}, {human(st.have)} on disk"))
         elif st.partial:
-            lines.append(("status", f"partial download, {human(st.have)} on disk; resume with: "
-                          f"r1chat models pull {entry.name}"))  # fmt: skip
+            lines.append(
+                (
+                    "status",
+                    f"partial download, {human(st.have)} on disk; resume with: "
+                    f"r1chat models pull {entry.name}",
+                )
+            )
         else:
             lines.append(("status", f"not installed; run: r1chat models pull {entry.name}"))
     if entry.note:
@@ -329,14 +431,20 @@ class _PlainProgress:
             self.base = p.done
         if p.phase == "download" and now - self.last < 2 and p.done < p.total:
             return
-        self.last = now
         rate = (p.done - self.base) / max(now - self.t0, 1e-6)
+        speed = f" at {human(rate)}/s" if rate > 0 else ""
         eta = f", ETA {_eta((p.total - p.done) / rate)}" if rate > 0 and p.done < p.total else ""
         pct = p.done * 100 // p.total if p.total else 100
         word = {"verify": "verifying", "done": "done"}.get(p.phase, "downloading")
-        print(f"{p.name}: {word} {p.file} [{p.index}/{p.count}] {pct}% "
-              f"{human(p.done)}/{human(p.total)} at {human(rate)}/s{eta}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        first = self.base is not None and self.last == 0.0
+        resumed = f" (resuming from {human(p.resumed)})" if p.resumed and first else ""
+        print(
+            f"{p.name}: {word} {p.file} [{p.index}/{p.count}] {pct}% "
+            f"{human(p.done)}/{human(p.total)}{speed}{eta}{resumed}",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.last = now
 
 
 def _eta(seconds: float) -> str:
@@ -347,14 +455,24 @@ def _eta(seconds: float) -> str:
 class _RichProgress:
     def __init__(self, name: str) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)  # fmt: skip
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=False,
-        )  # fmt: skip
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self.task = self.progress.add_task(name, total=None)
         self.name = name
         self.progress.start()
@@ -382,9 +500,6 @@ def run_pull(args: argparse.Namespace) -> int:
     for entry in entries:
         if entry.remote:
             raise R1ChatError(f"{entry.name} is too big to download and run here: {entry.note}")
-        if store.is_installed(entry):
-            print(f"{entry.name} is already installed: {store.entry_paths(entry)[0]}")
-            continue
         bar: Any = _RichProgress(entry.name) if sys.stderr.isatty() else _PlainProgress()
         try:
             result = download.pull(entry, progress=bar, retries=retries)
@@ -392,16 +507,25 @@ def run_pull(args: argparse.Namespace) -> int:
             if isinstance(bar, _RichProgress):
                 bar.stop()
             have = store.state(entry).have
-            print(f"interrupted: {human(have)} of {entry.name} kept; run `r1chat models pull "
-                  f"{entry.name}` to resume", file=sys.stderr)  # fmt: skip
+            print(
+                f"interrupted: {human(have)} of {entry.name} kept; run `r1chat models pull "
+                f"{entry.name}` to resume",
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
         finally:
             if isinstance(bar, _RichProgress):
                 bar.stop()
-        rate = result.downloaded / result.seconds if result.seconds else 0
+        if result.already:
+            print(f"{entry.name} is already installed: {result.paths[0]}")
+            continue
+        took = result.transfer_seconds
+        rate = result.downloaded / took if took else 0
         resumed = f", resumed after {human(result.resumed)}" if result.resumed else ""
-        print(f"pulled {entry.name}: {result.paths[0]} ({human(result.downloaded)} in "
-              f"{result.seconds:.1f} s, {human(rate)}/s{resumed}; sha256 verified)")  # fmt: skip
+        print(
+            f"pulled {entry.name}: {result.paths[0]} ({human(result.downloaded)} in "
+            f"{took:.2f} s, {human(rate)}/s{resumed}; sha256 verified)"
+        )
     return 0
 
 
@@ -419,8 +543,7 @@ def run_rm(args: argparse.Namespace) -> int:
         if removal.forget_only:
             what = f"forget imported model {removal.name} (its file stays)"
         else:
-            what = (f"delete {removal.name}: {len(removal.paths)} file(s), "
-                    f"{human(removal.bytes)}")  # fmt: skip
+            what = f"delete {removal.name}: {len(removal.paths)} file(s), {human(removal.bytes)}"
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError(f"would {what}; add --yes to confirm (stdin is not a terminal)")

@@ -88,6 +88,8 @@ class Control:
             self._injection = (self._injection or "") + text
 
     def take_injection(self) -> str | None:
+        if self._injection is None:  # checked once per token: skip the lock when empty
+            return None
         with self._lock:
             text, self._injection = self._injection, None
             return text

@@ -13,6 +13,11 @@ R1's chat template deletes reasoning from assistant messages). `--no-think` uses
 same route to prefill an empty reasoning. Where the server has no `/completions` for the
 model (DeepSeek's API), the reasoning still runs on the server but is no longer shown,
 and the answer follows when it comes.
+
+Failures before the first delta that may pass (429, 5xx, a dropped connection) are
+retried with backoff; after it, the reply is kept and the error ends it (`run_turn` then
+adds a notice and finishes with "error"). One delta counts as one token; a `usage` chunk
+(asked for with `stream_options`) corrects the total and gives the prompt size.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ RETRIES = 3
 BACKOFF_S = 0.5  # first retry delay; doubled each time, with jitter
 MAX_RETRY_AFTER_S = 30.0
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504, 529})
+BURST = 48
+"""More deltas than this in one network read: the server is far ahead of us, so runs of
+deltas on one channel go out merged (up to GROUP server deltas per Delta). Live
+generation arrives a few deltas per read and goes out one Delta per server delta."""
+GROUP = 16
 
 USER, ASSISTANT = "<｜User｜>", "<｜Assistant｜>"
 EOS = "<｜end▁of▁sentence｜>"
@@ -62,6 +72,9 @@ _SAMPLING_DEFAULTS = Sampling()
 _NO_MODEL = re.compile(
     r"model.{0,80}(does ?n[o']t exist|not exist|not found)|(unknown|no such|invalid) model", re.I
 )
+
+
+_Piece = tuple[Channel, str, int]  # channel, text, tokens (0: a marker, no text counted)
 
 
 class RemoteError(R1ChatError):
@@ -91,6 +104,7 @@ class _Reply:
     raw: list[str] = field(default_factory=list)  # inline-mode content so far
     closed: bool = False  # r1chat closed the reasoning (budget, loop guard, --no-think)
     degraded: bool = False  # closed, but the server could not continue: reasoning hidden
+    answering: bool = False  # field mode: the answer has started
     hiding: bool = False  # reasoning goes on but is not shown (no continuation possible)
     hidden: str = ""  # inline text held while hiding, to find `</think>`
     finish: str | None = None
@@ -134,7 +148,11 @@ class RemoteEngine:
         self._completions = True  # /completions works for continuations (until it fails)
         n_ctx = 0
         if model is None:
-            model, n_ctx = self._pick_model(prefer)
+            try:
+                model, n_ctx = self._pick_model(prefer)
+            except BaseException:
+                self._client.close()
+                raise
         self.model = model
         self.info = EngineInfo(model=model, backend="remote", n_ctx=n_ctx)
         self.finish_reason = "stop"
@@ -259,14 +277,30 @@ class RemoteEngine:
         try:
             while True:
                 switched = False
-                for obj in source:
-                    for channel, text in self._deltas(obj, reply, chat):
+                for batch in source:
+                    pieces: list[_Piece] = []
+                    for obj in batch:
+                        pieces += self._deltas(obj, reply, chat)
+                    if len(pieces) > BURST:
+                        pieces = _coalesce(pieces)
+                    i = 0
+                    while i < len(pieces):
+                        channel, text, tokens = pieces[i]
+                        i += 1
                         if not reply.progress_sent:
                             reply.progress_sent = True
                             yield PromptProgress(0, 0)
-                        reply.deltas += 1
-                        reply.stream_deltas += 1
-                        yield Delta(text, 1, channel)
+                        if not tokens:  # closes the reasoning; counts for neither part
+                            yield Delta(text, 0, channel)
+                            continue
+                        reply.deltas += tokens
+                        reply.stream_deltas += tokens
+                        if not reply.closed:
+                            if channel is Channel.THINKING:
+                                reply.reasoning.append(text)
+                            elif channel is Channel.RAW:
+                                reply.raw.append(text)
+                        yield Delta(text, tokens, channel)
                         if control.cancelled:
                             return
                         injection = control.take_injection()
@@ -279,6 +313,7 @@ class RemoteEngine:
                             return
                         if nxt is None:  # degrade: the old stream goes on, unshown
                             reply.hiding = reply.degraded = True
+                            pieces[i:] = self._hide(pieces[i:], reply)
                             continue
                         source.close()
                         source, chat, switched = self._objects(nxt, control, reply), False, True
@@ -294,72 +329,84 @@ class RemoteEngine:
         finally:
             source.close()
 
+    def _hide(self, pieces: list[_Piece], reply: _Reply) -> list[_Piece]:
+        """Pieces classified before the reasoning was closed, as they read after it."""
+        out: list[_Piece] = []
+        for channel, text, tokens in pieces:
+            if channel is Channel.ANSWER:
+                reply.hiding = False
+                out.append((channel, text, tokens))
+            elif channel is Channel.RAW and reply.hiding:
+                out += self._unhide(reply, text)
+            elif channel is Channel.RAW:
+                out.append((Channel.ANSWER, text, tokens))
+        return out
+
     def _finish(self, reply: _Reply) -> Iterator[Delta | PromptProgress]:
         usage = reply.usage or {}
         completion = usage.get("completion_tokens")
         if isinstance(completion, int) and reply.stream_deltas and not reply.degraded:
             extra = completion - reply.stream_deltas
-            if extra > 0:  # a server that sends several tokens per event
+            if extra > 0:  # tokens no delta carried (several per event, end of sequence)
+                # an empty raw delta adds to whichever part is current, ending nothing
                 yield Delta("", extra, Channel.RAW)
         prompt = usage.get("prompt_tokens")
         if isinstance(prompt, int) and prompt > 0 and not reply.closed:
             yield PromptProgress(prompt, prompt, _cached(usage))
         self.finish_reason = "length" if reply.finish == "length" else "stop"
 
-    def _deltas(self, obj: dict[str, Any], reply: _Reply, chat: bool) -> list[tuple[Channel, str]]:
-        """The (channel, text) pieces of one streamed chunk; records finish and usage."""
-        usage = obj.get("usage")
-        if isinstance(usage, dict):
-            reply.usage = usage
+    def _deltas(self, obj: dict[str, Any], reply: _Reply, chat: bool) -> list[_Piece]:
+        """The (channel, text, tokens) pieces of one streamed chunk; records finish and usage."""
         choices = obj.get("choices")
-        if not choices:
-            if choices is None and usage is None:
+        if choices:
+            choice = choices[0]
+            if not isinstance(choice, dict):
+                raise RemoteError(self._not_openai("a streamed chunk had no choices"))
+        else:
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                reply.usage = usage
+            elif choices is None:
                 raise RemoteError(self._not_openai("a streamed chunk had no choices"))
             return []
-        choice = choices[0]
-        if not isinstance(choice, dict):
-            raise RemoteError(self._not_openai("a streamed chunk had no choices"))
+        if obj.get("usage"):
+            reply.usage = obj["usage"]
         if choice.get("finish_reason"):
             reply.finish = str(choice["finish_reason"])
-        out: list[tuple[Channel, str]] = []
         if not chat:  # /completions: everything is answer (the reasoning was closed)
             text = choice.get("text")
-            if isinstance(text, str) and text:
-                out.append((Channel.ANSWER, text))
-            return out
+            return [(Channel.ANSWER, text, 1)] if isinstance(text, str) and text else []
         delta = choice.get("delta")
         if not isinstance(delta, dict):
-            message = choice.get("message")  # a server that ignored stream=true
-            if not isinstance(message, dict):
+            delta = choice.get("message")  # a server that ignored stream=true
+            if not isinstance(delta, dict):
                 raise RemoteError(self._not_openai("a streamed chunk had no delta"))
-            delta = message
+        out: list[_Piece] = []
         thought = delta.get("reasoning_content")
         if thought is None:
             thought = delta.get("reasoning")
         if isinstance(thought, str):
             reply.field_mode = True
             if thought:
-                if reply.closed:  # reasoning after r1chat closed it: answer or unshown
-                    if not reply.hiding:
-                        out.append((Channel.ANSWER, thought))
-                else:
-                    reply.reasoning.append(thought)
-                    out.append((Channel.THINKING, thought))
+                if not reply.closed:
+                    out.append((Channel.THINKING, thought, 1))
+                elif not reply.hiding:  # reasoning after r1chat closed it
+                    out.append((Channel.ANSWER, thought, 1))
         text = delta.get("content")
         if isinstance(text, str) and text:
             if reply.field_mode:
-                reply.hiding = False
-                out.append((Channel.ANSWER, text))
+                if not reply.answering and not reply.closed:
+                    out.append((Channel.ANSWER, "", 0))
+                reply.hiding, reply.answering = False, True
+                out.append((Channel.ANSWER, text, 1))
             elif reply.hiding:
                 out += self._unhide(reply, text)
             else:
-                if not reply.closed:
-                    reply.raw.append(text)
-                out.append((Channel.RAW, text))
+                out.append((Channel.RAW, text, 1))
         return out
 
     @staticmethod
-    def _unhide(reply: _Reply, text: str) -> list[tuple[Channel, str]]:
+    def _unhide(reply: _Reply, text: str) -> list[_Piece]:
         """Inline text while hiding: drop it up to the model's own `</think>`."""
         held = reply.hidden + text
         end = held.find(THINK_CLOSE)
@@ -368,17 +415,18 @@ class RemoteEngine:
             return []
         reply.hiding, reply.hidden = False, ""
         rest = held[end + len(THINK_CLOSE) :]
-        return [(Channel.ANSWER, rest)] if rest else []
+        return [(Channel.ANSWER, rest, 1)] if rest else []
 
     def _objects(
         self, reader: ResponseReader, control: Control, reply: _Reply
-    ) -> Generator[dict[str, Any], None, None]:
-        """The JSON objects of an event stream, up to `[DONE]`; closes the reader at the end."""
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        """The JSON objects of an event stream, a list per network read, up to `[DONE]`;
+        closes the reader at the end."""
         if reader.content_type.startswith("application/json"):
             yield from self._whole_json(reader, control)
             return
         decoder = SSEDecoder()
-        loads = json.loads
+        loads = _loads
         try:
             while True:
                 item = reader.get(lambda: control.cancelled)
@@ -396,19 +444,31 @@ class RemoteEngine:
                     raise self._failure(value, reply)
                 else:  # pragma: no cover - HEAD comes once, before
                     continue
-                for event in events:
-                    data = event.data
-                    if data == "[DONE]":
-                        return
+                batch: list[dict[str, Any]] = []
+                done = False
+                for name, data in events:
+                    if data == b"[DONE]":
+                        done = True
+                        break
                     try:
                         obj = loads(data)
                     except ValueError:
+                        if batch:
+                            yield batch
                         raise self._garbage(data, reply) from None
-                    if not isinstance(obj, dict):
+                    if type(obj) is not dict:
+                        if batch:
+                            yield batch
                         raise self._garbage(data, reply)
-                    if obj.get("error") or event.event == "error":
+                    if obj.get("error") or name != "message":
+                        if batch:
+                            yield batch
                         raise self._stream_error(obj, reply)
-                    yield obj
+                    batch.append(obj)
+                if batch:
+                    yield batch
+                if done:
+                    return
                 if kind == END:
                     if reply.finish is not None:
                         return  # a server that does not send [DONE]
@@ -419,7 +479,9 @@ class RemoteEngine:
         finally:
             reader.close()
 
-    def _whole_json(self, reader: ResponseReader, control: Control) -> Iterator[dict[str, Any]]:
+    def _whole_json(
+        self, reader: ResponseReader, control: Control
+    ) -> Iterator[list[dict[str, Any]]]:
         """A server that ignored `stream: true` and sent the whole reply as one document."""
         try:
             body = reader.read_body(lambda: control.cancelled, limit=64 * 1024 * 1024)
@@ -435,7 +497,7 @@ class RemoteEngine:
             raise RemoteError(self._not_openai("its reply was not a JSON object"))
         if obj.get("error"):
             raise RemoteError(f"{self.endpoint.host} failed: {error_detail(body, self.scrub)}")
-        yield obj
+        yield [obj]
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -539,8 +601,9 @@ class RemoteEngine:
             f"{self.endpoint.host} closed the stream mid-reply; the answer is incomplete"
         )
 
-    def _garbage(self, data: str, reply: _Reply) -> Exception:
-        what = f"it streamed {self.scrub(data, 60)!r} where JSON was expected"
+    def _garbage(self, data: bytes, reply: _Reply) -> Exception:
+        text = self.scrub(data.decode("utf-8", errors="replace"), 60)
+        what = f"it streamed {text!r} where JSON was expected"
         if reply.deltas:
             return RemoteError(
                 f"{self.endpoint.host} sent a malformed event mid-reply ({what}); "
@@ -603,6 +666,44 @@ class RemoteEngine:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+_scan: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(data: bytes) -> Any:
+    """`json.loads` for one event's data, without its per-call overhead (thousands a second)."""
+    text = data.decode("utf-8")
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration:
+        return json.loads(text)  # leading white space, or not JSON: the full parser decides
+    if end != len(text) and text[end:].strip():
+        return json.loads(text)  # raises
+    return obj
+
+
+def _coalesce(pieces: list[_Piece]) -> list[_Piece]:
+    """Merge runs of same-channel pieces, GROUP at most; zero-token markers stay apart."""
+    out: list[_Piece] = []
+    texts: list[str] = []
+    channel: Channel | None = None
+    count = 0
+    for piece in pieces:
+        if piece[0] is channel and piece[2] == 1 and count < GROUP:
+            texts.append(piece[1])
+            count += 1
+            continue
+        if texts:
+            out.append((channel, "".join(texts), count))  # type: ignore[arg-type]
+        if piece[2] == 1:
+            channel, texts, count = piece[0], [piece[1]], 1
+        else:
+            out.append(piece)
+            channel, texts, count = None, [], 0
+    if texts:
+        out.append((channel, "".join(texts), count))  # type: ignore[arg-type]
+    return out
 
 
 def neutralize(text: str) -> str:
