@@ -95,9 +95,20 @@ class Remote:
     git_sha1: str | None  # for a non-LFS file: its git blob id
     headers: dict[str, str]
 
+    @property
+    def check(self) -> str:
+        """How the bytes are verified: "sha256", "git sha1", or only "size"."""
+        return "sha256" if self.sha256 else "git sha1" if self.git_sha1 else "size"
+
 
 class HashMismatch(R1ChatError):
     pass
+
+
+class PullCancelled(R1ChatError):
+    """`cancel` was set: the partial file is kept for the next pull to resume."""
+
+    exit_code = 130
 
 
 # -- Hub access --------------------------------------------------------------------------
@@ -204,8 +215,6 @@ def resolve_remote(entry: Entry, index: int) -> Remote:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    from urllib.parse import urlsplit
-
     u = urlsplit(url)
     return (u.scheme, (u.hostname or "").lower(), u.port)
 
@@ -407,9 +416,16 @@ class _Expired(Exception):
 
 class _Tracker:
     def __init__(
-        self, entry: Entry, count: int, total: int, done: int, progress: ProgressFn | None
+        self,
+        entry: Entry,
+        count: int,
+        total: int,
+        done: int,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.entry, self.count, self.total, self.done = entry, count, total, done
+        self.cancel = cancel
         self.resumed = done
         self.progress = progress
         self.file, self.index, self._last = "", 0, 0.0
@@ -552,14 +568,22 @@ def _fetch(
 
 def _copy(body: _Body, out: Any, remote: Remote, hasher: _Hasher, tracker: _Tracker) -> None:
     """Body -> file, a buffer at a time; each written buffer goes to the hasher. On an
-    error the bytes already read are written first, so a retry starts after them."""
+    error (or a cancel) the bytes already read are written first, so a retry starts
+    after them."""
+    cancel = tracker.cancel
     left = remote.size - out.tell()
     while left > 0:
         i, buf = hasher.buffer()
-        n, error = 0, None
+        n, want = 0, min(len(buf), left)
+        error: BaseException | None = None
         try:
-            want = min(len(buf), left)
             while n < want:
+                if cancel is not None and cancel.is_set():
+                    error = PullCancelled(
+                        f"pull of {tracker.entry.name} cancelled; {remote.repo_path} kept "
+                        "for the next pull to resume"
+                    )
+                    break
                 k = body.readinto(buf[n:want])
                 if not k:
                     break
@@ -652,10 +676,21 @@ class PullResult:
     seconds: float  # the whole pull, Hub requests included
     already: bool  # everything was installed before
     transfer_seconds: float = 0.0  # first byte requested to last file verified and in place
+    checks: tuple[str, ...] = ()  # how each fetched file was verified ("sha256", ...)
 
 
-def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RETRIES) -> PullResult:
-    """Download, verify and install `entry`'s files (resuming any partial ones)."""
+def pull(
+    entry: Entry,
+    *,
+    progress: ProgressFn | None = None,
+    retries: int = RETRIES,
+    cancel: threading.Event | None = None,
+) -> PullResult:
+    """Download, verify and install `entry`'s files (resuming any partial ones).
+
+    Blocking; a UI runs it in a worker thread, shows `progress` (called from that
+    thread) and sets `cancel` to stop it (PullCancelled; the partial file is kept).
+    """
     from huggingface_hub import constants
 
     if entry.remote or not entry.files:
@@ -685,14 +720,16 @@ def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RET
                 f"{human(needed)} more, {human(free)} free (R1CHAT_MODELS "
                 "can move the models folder to a bigger disk)"
             )
-        tracker = _Tracker(entry, len(local), sum(sizes), sum(have), progress)
+        tracker = _Tracker(entry, len(local), sum(sizes), sum(have), progress, cancel)
         t1 = time.monotonic()
+        checks: list[str] = []
         for i, remote in enumerate(remotes):
             if remote is None:
                 continue
             tracker.file, tracker.index = remote.repo_path, i + 1
             tracker.report(force=True)
             _download(entry, i, remote, tracker, retries)
+            checks.append(remote.check)
         tracker.report("done", force=True)
     end = time.monotonic()
     return PullResult(
@@ -703,4 +740,5 @@ def pull(entry: Entry, *, progress: ProgressFn | None = None, retries: int = RET
         end - t0,
         False,
         end - t1,
+        tuple(checks),
     )

@@ -39,6 +39,7 @@ class HubFile:
     source: Path | None = None  # on disk (large benchmark files, served with sendfile)
     sha256: str = ""
     size: int = 0
+    lfs: bool = True  # False: a plain git file (ETag is its git blob sha1, no redirect)
 
     def read(self, start: int, end: int) -> bytes:
         if self.data is not None:
@@ -82,9 +83,16 @@ class FakeHub:
     # -- content --------------------------------------------------------------------
 
     def add(
-        self, repo: str, path: str, data: bytes | Path, *, sha256: str | None = None
+        self,
+        repo: str,
+        path: str,
+        data: bytes | Path,
+        *,
+        sha256: str | None = None,
+        lfs: bool = True,
     ) -> HubFile:
-        """Serve `data` as `repo`/`path`; `sha256` advertises another digest (a corrupt CDN)."""
+        """Serve `data` as `repo`/`path`; `sha256` advertises another digest (a corrupt CDN);
+        `lfs=False` serves it like a small file kept in git."""
         if isinstance(data, Path):
             f = HubFile(
                 repo,
@@ -101,6 +109,7 @@ class FakeHub:
                 sha256=sha256 or hashlib.sha256(data).hexdigest(),
                 size=len(data),
             )
+        f.lfs = lfs
         self.files[(repo, path)] = f
         return f
 
@@ -216,6 +225,11 @@ def _make_handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
                 "X-Linked-Size": str(f.size),
                 "Accept-Ranges": "bytes",
             }
+            if not f.lfs:
+                blob = f.read(0, f.size)
+                git = hashlib.sha1(b"blob %d\0" % len(blob) + blob).hexdigest()
+                common = {"X-Repo-Commit": COMMIT, "ETag": f'"{git}"', "Accept-Ranges": "bytes"}
+                return self._body(f, head, common)
             if hub.redirect:
                 self.send_response(302)
                 for k, v in common.items():

@@ -279,3 +279,45 @@ def test_through_huggingface_hubs_client_when_a_proxy_is_set(
     download.pull(entry)
     assert store.entry_paths(entry)[0].read_bytes() == data
     assert [g.range for g in hub.gets(FILE)] == [None, "bytes=1000000-"]
+
+
+def test_a_plain_git_file_is_checked_against_its_git_blob_sha1(hub: FakeHub) -> None:
+    small = make_gguf_bytes(50_000, seed=3)
+    hub.add(REPO, FILE, small, lfs=False)
+    entry = catalog_for().require("tiny:1b")
+    result = download.pull(entry)
+    assert result.checks == ("git sha1",)
+    assert store.entry_paths(entry)[0].read_bytes() == small
+
+
+def test_without_redirect_the_token_goes_to_the_hub(
+    hub: FakeHub, data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.redirect = False
+    hub.add(REPO, FILE, data)
+    hub.gate(REPO, "hf_ok")
+    monkeypatch.setenv("HF_TOKEN", "hf_ok")
+    result = download.pull(catalog_for().require("tiny:1b"))
+    assert result.checks == ("sha256",)
+    assert [g.token for g in hub.gets(FILE)] == ["hf_ok"]
+
+
+def test_cancel_from_another_thread_keeps_the_partial_file(hub: FakeHub, data: bytes) -> None:
+    import threading
+
+    hub.add(REPO, FILE, data)
+    hub.rate = 2_000_000
+    entry = catalog_for().require("tiny:1b")
+    cancel = threading.Event()
+
+    def on_progress(p: download.PullProgress) -> None:
+        if p.done >= 500_000:
+            cancel.set()
+
+    with pytest.raises(download.PullCancelled, match="cancelled"):
+        download.pull(entry, progress=on_progress, cancel=cancel)
+    kept = store.part_path(store.entry_paths(entry)[0]).stat().st_size
+    assert kept >= 500_000
+    hub.rate = None
+    result = download.pull(entry)
+    assert result.resumed == kept and store.entry_paths(entry)[0].read_bytes() == data

@@ -524,9 +524,18 @@ def run_pull(args: argparse.Namespace) -> int:
         resumed = f", resumed after {human(result.resumed)}" if result.resumed else ""
         print(
             f"pulled {entry.name}: {result.paths[0]} ({human(result.downloaded)} in "
-            f"{took:.2f} s, {human(rate)}/s{resumed}; sha256 verified)"
+            f"{took:.3f} s, {human(rate)}/s{resumed}; {_checked(result.checks)})"
         )
     return 0
+
+
+def _checked(checks: tuple[str, ...]) -> str:
+    kinds = set(checks)
+    if kinds <= {"sha256"}:
+        return "sha256 verified"
+    if "size" in kinds:
+        return "size checked only: the server published no sha256"
+    return " and ".join(sorted(kinds)) + " verified"
 
 
 # -- rm, import, path, default ----------------------------------------------------------------

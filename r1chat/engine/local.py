@@ -21,8 +21,9 @@ from r1chat.engine.prompt import PromptBuilder
 from r1chat.engine.vocab import Vocab
 from r1chat.errors import R1ChatError
 from r1chat.events import Delta, PromptProgress
+from r1chat.fit import auto_gpu_layers
 from r1chat.gguf_meta import read_gguf
-from r1chat.hardware import physical_cores
+from r1chat.hardware import llama_backend, physical_cores
 from r1chat.messages import prepare
 
 DEFAULT_CTX = 8192
@@ -49,7 +50,7 @@ class LocalEngine:
         log = route_llama_log(log_path)
         offload = bool(llama_cpp.llama_supports_gpu_offload())
         if gpu_layers is None:
-            gpu_layers = _auto_gpu_layers(path, n_ctx) if offload else 0
+            gpu_layers = auto_gpu_layers(path, n_ctx) if offload else 0
         threads = threads or physical_cores()
         log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers})\n")
         try:
@@ -73,7 +74,7 @@ class LocalEngine:
         n_layer = int(llama_cpp.llama_model_n_layer(self._llm._model.model))
         self.info = EngineInfo(
             model=name or meta.name,
-            backend=_backend(llama_cpp) if offload and gpu_layers != 0 else "CPU",
+            backend=_backend_name() if offload and gpu_layers != 0 else "CPU",
             n_ctx=self._llm.n_ctx(),
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
@@ -188,22 +189,10 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
-def _auto_gpu_layers(path: Path, n_ctx: int) -> int:
-    """All layers on the GPU, unless the model and its cache would not fit there."""
-    try:
-        from r1chat.fit import auto_gpu_layers
-    except ImportError:  # pragma: no cover - fit arrives with the model manager
-        return -1
-    return auto_gpu_layers(path, n_ctx)
-
-
-def _backend(llama_cpp: Any) -> str:
-    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").upper()
-    for key, name in (("CUDA", "CUDA"), ("METAL", "Metal"), ("VULKAN", "Vulkan"),
-                      ("HIP", "ROCm"), ("SYCL", "SYCL")):  # fmt: skip
-        if key in info:
-            return name
-    return "GPU"
+def _backend_name() -> str:
+    """The offload backend's name for the status line (`CUDA`, `Metal`, ...)."""
+    name = llama_backend()
+    return "GPU" if name == "CPU" else name
 
 
 def _load_failure(path: Path, arch: str, log_path: Path, error: Exception) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
@@ -71,7 +72,7 @@ def _default_open_engine(settings: Settings) -> Engine:
 
 
 class ChatApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "r1chat"
     ENABLE_COMMAND_PALETTE = True
 

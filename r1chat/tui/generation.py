@@ -76,8 +76,17 @@ class ThinkingChunk:
     count: int
 
 
-Item = Union[Event, Loading, Loaded, LoadFailed, Failed, ContextUsed, JobEnded, ThinkingChunk]
-Inbox = "queue.SimpleQueue[tuple[int, Item]]"
+@dataclass(frozen=True, slots=True)
+class AnswerChunk:
+    """Several `AnswerDelta`s joined; `count` of them."""
+
+    text: str
+    count: int
+
+
+Item = Union[  # noqa: UP007 - a runtime alias
+    Event, Loading, Loaded, LoadFailed, Failed, ContextUsed, JobEnded, ThinkingChunk, AnswerChunk
+]
 
 
 def batch(items: Iterable[tuple[int, Item]]) -> list[tuple[int, Item]]:
@@ -92,7 +101,7 @@ def batch(items: Iterable[tuple[int, Item]]) -> list[tuple[int, Item]]:
         if run_kind == "thinking":
             out.append((run_job, ThinkingChunk("".join(texts), len(texts))))
         elif run_kind == "answer":
-            out.append((run_job, AnswerDelta("".join(texts))))
+            out.append((run_job, AnswerChunk("".join(texts), len(texts))))
         texts.clear()
         run_kind = ""
 

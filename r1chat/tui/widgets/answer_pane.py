@@ -1,5 +1,10 @@
 """The answer pane: Markdown streamed with `MarkdownStream`, the boxed final answer
-(math mode), and a status line (reading the prompt, stopped, notices, errors)."""
+(math mode), notices, and a status line (reading the prompt, stopped, errors).
+
+A long answer is a column of `Markdown` segments (see `r1chat.tui.segments`): tokens
+stream into the last one only, so a batch costs the same at the end of a long answer as
+at its start.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +14,77 @@ from textual.content import Content
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
+from r1chat.tui.segments import Segmenter, split
+
+
+class AnswerSegment(Markdown):
+    """One independent piece of a long answer."""
+
 
 class AnswerPane(Vertical):
     def __init__(self, text: str = "", *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
-        self._markdown = Markdown(text or None, classes="answer")
+        self._segments = [AnswerSegment(piece) for piece in split(text)] if text else []
         self._boxed = Static("", classes="boxed")
         self._notices = Static("", classes="notices")
         self._status = Static("", classes="turn-status")
         self._notice_lines: list[str] = []
+        self._segmenter = Segmenter()
         self._stream: MarkdownStream | None = None
-        self._has_text = bool(text)
+        self._parts: list[str] = [text] if text else []
         self.set_class(not text, "-no-text")
 
     def compose(self) -> ComposeResult:
-        yield self._markdown
+        yield from self._segments
         yield self._boxed
         yield self._notices
         yield self._status
 
     @property
-    def markdown(self) -> Markdown:
-        return self._markdown
+    def text(self) -> str:
+        """The answer's Markdown source so far."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
 
     @property
     def has_text(self) -> bool:
-        return self._has_text
+        return bool(self._parts)
+
+    @property
+    def segments(self) -> list[AnswerSegment]:
+        return list(self._segments)
 
     async def write(self, text: str) -> None:
         """Append Markdown (a batch of tokens); parsing happens in MarkdownStream."""
         if not text:
             return
-        if not self._has_text:
-            self._has_text = True
+        if not self._parts:
             self.remove_class("-no-text")
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self._markdown)
-        await self._stream.write(text)
+        self._parts.append(text)
+        for new, piece in self._segmenter.feed(text):
+            await self._write_piece(new, piece)
 
-    async def finish(self) -> None:
-        """Flush what the stream still holds."""
+    async def _write_piece(self, new: bool, piece: str) -> None:
+        if new or not self._segments:
+            await self._end_stream()
+            segment = AnswerSegment()
+            self._segments.append(segment)
+            await self.mount(segment, before=self._boxed)
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self._segments[-1])
+        await self._stream.write(piece)
+
+    async def _end_stream(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
             await stream.stop()
+
+    async def finish(self) -> None:
+        """Flush what is held back and what the stream still holds."""
+        if held := self._segmenter.flush():
+            await self._write_piece(False, held)
+        await self._end_stream()
 
     def show_boxed(self, value: str | None) -> None:
         if value:

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from r1chat.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
 from r1chat.tui import titles
-from r1chat.tui.generation import Failed, Item, ThinkingChunk
+from r1chat.tui.generation import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui.widgets.answer_pane import AnswerPane
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 
@@ -101,7 +101,7 @@ class AssistantTurn(Container):
                 self.answer.set_status("", "info")
             self._thinking_tokens += item.count
             self.reasoning.append(item.text)
-        elif isinstance(item, AnswerDelta):
+        elif isinstance(item, (AnswerChunk, AnswerDelta)):
             if not self.answer.has_text:
                 self.answer.set_status("", "info")
             await self.answer.write(item.text)
