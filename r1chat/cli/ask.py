@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from r1chat.cli.ask_output import choose_output
     from r1chat.engine.base import Control, Request
     from r1chat.engine.factory import open_engine
+    from r1chat.events import Done
     from r1chat.messages import Message
     from r1chat.turn import run_turn
 
@@ -86,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         for event in run_turn(engine, request, control, settings.guards):
-            if event.__class__.__name__ == "Done":
-                output.finish(event, engine.info.model)  # type: ignore[arg-type]
+            if isinstance(event, Done):
+                output.finish(event, engine.info.model)
             else:
                 output.event(event)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -85,6 +86,7 @@ class TerminalOutput:
         self.stderr = stderr
         self._thinking_open = False
         self._markdown = _MarkdownBlocks(self.console)
+        self._wrap = _WordWrap(self.console.width)
 
     def _dim(self, text: str) -> str:
         return f"{DIM}{text}{RESET}" if self.color else text
@@ -97,7 +99,7 @@ class TerminalOutput:
             if not self._thinking_open:
                 out.write(self._dim("Thinking…\n"))
                 self._thinking_open = True
-            out.write(self._dim(e.text))
+            out.write(self._dim(self._wrap(e.text)))
             out.flush()
         elif type(e) is ThinkingDone and out is not None:
             gap = "\n" if self._thinking_open else ""
@@ -110,6 +112,29 @@ class TerminalOutput:
         self._markdown.close()
         if done.boxed is not None:
             self.console.print(f"[bold]Final answer:[/bold] [reverse] {done.boxed} [/reverse]")
+
+
+class _WordWrap:
+    """Break streamed text at spaces before the terminal breaks it inside a word."""
+
+    def __init__(self, width: int) -> None:
+        self.width = max(20, width)
+        self.column = 0
+
+    def __call__(self, text: str) -> str:
+        out: list[str] = []
+        for part in re.split(r"(\s+)", text):
+            if "\n" in part:
+                self.column = len(part) - part.rfind("\n") - 1
+            elif part.isspace() and self.column + len(part) >= self.width:
+                part, self.column = "\n", 0
+            elif self.column and self.column + len(part) > self.width:
+                out.append("\n")
+                self.column = len(part)
+            else:
+                self.column += len(part)
+            out.append(part)
+        return "".join(out)
 
 
 class _MarkdownBlocks:
@@ -142,7 +167,6 @@ class _MarkdownBlocks:
 
         if block.strip():
             self.console.print(Markdown(block))
-            self.console.print()
 
     def close(self) -> None:
         self._print(self.pending)

@@ -11,13 +11,19 @@ if TYPE_CHECKING:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("-m", "--model", help="GGUF path, catalog name (r1:7b), imported name, or a "
-                   "remote named in the config ([remotes.NAME])")  # fmt: skip
+    g.add_argument(
+        "-m",
+        "--model",
+        help="GGUF path, catalog name (r1:7b), imported name, or a "
+        "remote named in the config ([remotes.NAME])",
+    )
     g.add_argument("--ctx", dest="n_ctx", type=int, metavar="N", help="context size (8192)")
     g.add_argument(
-        "--gpu-layers", type=int, metavar="N",
+        "--gpu-layers",
+        type=int,
+        metavar="N",
         help="layers to offload to the GPU (-1 all; default: all that fit, 0 without a GPU)",
-    )  # fmt: skip
+    )
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (physical cores)")
     g.add_argument(
         "--endpoint",
@@ -34,29 +40,49 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampling")
-    g.add_argument("--preset", help="named sampling preset (deepseek, precise, creative, "
-                   "greedy, or your own from the config)")  # fmt: skip
+    g.add_argument(
+        "--preset",
+        help="named sampling preset (deepseek, precise, creative, "
+        "greedy, or your own from the config)",
+    )
     g.add_argument("--temperature", type=float, metavar="T", help="temperature (0.6)")
     g.add_argument("--top-p", type=float, metavar="P", help="top-p (0.95)")
     g.add_argument("--top-k", type=int, metavar="K", help="top-k (40)")
     g.add_argument("--min-p", type=float, metavar="P", help="min-p (0)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (random)")
-    g.add_argument("--max-tokens", type=int, metavar="N",
-                   help="stop after N generated tokens (default: until the context is full)")  # fmt: skip
-    g.add_argument("--system", metavar="TEXT",
-                   help="instructions (folded into the first user turn, as DeepSeek advises)")  # fmt: skip
+    g.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="stop after N generated tokens (default: until the context is full)",
+    )
+    g.add_argument(
+        "--system",
+        metavar="TEXT",
+        help="instructions (folded into the first user turn, as DeepSeek advises)",
+    )
 
 
 def add_reasoning_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reasoning")
-    g.add_argument("--think-budget", type=int, metavar="N",
-                   help="end the reasoning after N tokens and answer")  # fmt: skip
-    g.add_argument("--no-loop-guard", dest="loop_guard", action="store_false", default=None,
-                   help="do not cut reasoning or answers that repeat themselves")  # fmt: skip
-    g.add_argument("--no-think", action="store_true",
-                   help="skip the reasoning: the model answers directly")  # fmt: skip
-    g.add_argument("--math", action="store_true",
-                   help="ask for step-by-step reasoning and a \\boxed{} final answer")  # fmt: skip
+    g.add_argument(
+        "--think-budget", type=int, metavar="N", help="end the reasoning after N tokens and answer"
+    )
+    g.add_argument(
+        "--no-loop-guard",
+        dest="loop_guard",
+        action="store_false",
+        default=None,
+        help="do not cut reasoning or answers that repeat themselves",
+    )
+    g.add_argument(
+        "--no-think", action="store_true", help="skip the reasoning: the model answers directly"
+    )
+    g.add_argument(
+        "--math",
+        action="store_true",
+        help="ask for step-by-step reasoning and a \\boxed{} final answer",
+    )
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:

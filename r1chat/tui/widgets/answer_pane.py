@@ -1,12 +1,16 @@
 """The answer pane: Markdown streamed with `MarkdownStream`, the boxed final answer
 (math mode), notices, and a status line (reading the prompt, stopped, errors).
 
-A long answer is a column of `Markdown` segments (see `r1chat.tui.segments`): tokens
-stream into the last one only, so a batch costs the same at the end of a long answer as
-at its start.
+Tokens stream into one live `Markdown` segment. A long answer is cut into segments of
+bounded size at safe places (`r1chat.tui.segments`); each finished segment is painted,
+then flattened into the `FrozenText` above the live one (`r1chat.tui.widgets.frozen`).
+So the widgets a batch of tokens touches, and the widgets every layout pass walks, stay
+few however long the answer grows.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -15,15 +19,17 @@ from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
 from r1chat.tui.segments import Segmenter, split
+from r1chat.tui.widgets.frozen import FrozenText, capture
 
 
 class AnswerSegment(Markdown):
-    """One independent piece of a long answer."""
+    """One independent piece of an answer, as live Markdown widgets."""
 
 
 class AnswerPane(Vertical):
     def __init__(self, text: str = "", *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
+        self._frozen = FrozenText()
         self._segments = [AnswerSegment(piece) for piece in split(text)] if text else []
         self._boxed = Static("", classes="boxed")
         self._notices = Static("", classes="notices")
@@ -32,13 +38,21 @@ class AnswerPane(Vertical):
         self._segmenter = Segmenter()
         self._stream: MarkdownStream | None = None
         self._parts: list[str] = [text] if text else []
+        self._streaming = False
+        self._freeze_lock = asyncio.Lock()
+        self._freeze_scheduled = False
         self.set_class(not text, "-no-text")
 
     def compose(self) -> ComposeResult:
+        yield self._frozen
         yield from self._segments
         yield self._boxed
         yield self._notices
         yield self._status
+
+    def on_mount(self) -> None:
+        if self._segments:
+            self._schedule_freeze()
 
     @property
     def text(self) -> str:
@@ -53,7 +67,14 @@ class AnswerPane(Vertical):
 
     @property
     def segments(self) -> list[AnswerSegment]:
+        """Segments still shown as Markdown widgets (the live one, unfrozen ones)."""
         return list(self._segments)
+
+    @property
+    def frozen(self) -> FrozenText:
+        return self._frozen
+
+    # -- streaming --------------------------------------------------------------------
 
     async def write(self, text: str) -> None:
         """Append Markdown (a batch of tokens); parsing happens in MarkdownStream."""
@@ -61,6 +82,7 @@ class AnswerPane(Vertical):
             return
         if not self._parts:
             self.remove_class("-no-text")
+        self._streaming = True
         self._parts.append(text)
         for new, piece in self._segmenter.feed(text):
             await self._write_piece(new, piece)
@@ -71,6 +93,7 @@ class AnswerPane(Vertical):
             segment = AnswerSegment()
             self._segments.append(segment)
             await self.mount(segment, before=self._boxed)
+            self._schedule_freeze()
         if self._stream is None:
             self._stream = Markdown.get_stream(self._segments[-1])
         await self._stream.write(piece)
@@ -81,10 +104,58 @@ class AnswerPane(Vertical):
             await stream.stop()
 
     async def finish(self) -> None:
-        """Flush what is held back and what the stream still holds."""
+        """Flush what is held back and what the stream still holds; freeze it all."""
         if held := self._segmenter.flush():
             await self._write_piece(False, held)
         await self._end_stream()
+        self._streaming = False
+        self._schedule_freeze()
+
+    # -- freezing ---------------------------------------------------------------------
+
+    def _schedule_freeze(self) -> None:
+        if not self._freeze_scheduled:
+            self._freeze_scheduled = True
+            self.call_after_refresh(self._freeze)
+
+    async def _freeze(self) -> None:
+        """Flatten every finished segment, in order, into the frozen text."""
+        self._freeze_scheduled = False
+        async with self._freeze_lock:
+            done = []
+            finished = self._segments[:-1] if self._streaming else list(self._segments)
+            for segment in finished:
+                lines = capture(segment) if segment.is_mounted else None
+                if lines is None:
+                    break
+                self._frozen.add(lines, segment.source)
+                done.append(segment)
+            if not done:
+                if finished:  # not laid out yet: try after the next refresh
+                    self._schedule_freeze()
+                return
+            del self._segments[: len(done)]
+            with self.app.batch_update():
+                await self.remove_children(done)
+            if len(done) < len(finished):
+                self._schedule_freeze()
+
+    async def on_frozen_text_stale(self, event: FrozenText.Stale) -> None:
+        """New width or theme: render the frozen source as Markdown again, then refreeze."""
+        event.stop()
+        async with self._freeze_lock:
+            sources = self._frozen.sources
+            fresh = FrozenText()
+            segments = [AnswerSegment(s) for s in sources]
+            with self.app.batch_update():
+                await self._frozen.remove()
+                self._frozen = fresh
+                await self.mount(fresh, before=self._segments[0] if self._segments else self._boxed)
+                await self.mount_all(segments, after=fresh)
+            self._segments[:0] = segments
+        self._schedule_freeze()
+
+    # -- the rest ---------------------------------------------------------------------
 
     def show_boxed(self, value: str | None) -> None:
         if value:

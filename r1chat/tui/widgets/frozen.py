@@ -24,8 +24,9 @@ def _overlay(line: Strip, strip: Strip, x: int, width: int) -> Strip:
         return line
     strip = strip.crop(0, width - x) if strip.cell_length > width - x else strip
     end = x + strip.cell_length
-    parts = [line.crop(0, x) if x > 0 else None, strip, line.crop(end, width) if end < width else None]
-    return Strip.join(parts)
+    left = line.crop(0, x) if x > 0 else None
+    right = line.crop(end, width) if end < width else None
+    return Strip.join([left, strip, right])
 
 
 def capture(root: Widget) -> list[Strip] | None:
@@ -45,8 +46,6 @@ def capture(root: Widget) -> list[Strip] | None:
             continue
         region = widget.region
         if region.width <= 0 or region.height <= 0:
-            if widget is not root and widget.display and widget.styles.height is not None:
-                continue
             continue
         dx, dy = region.x - base.x, region.y - base.y
         strips = widget.render_lines(Region(0, 0, region.width, region.height))
