@@ -88,6 +88,7 @@ def _child_app(model: str, out: str, turns: int) -> None:
                     result.update(
                         ui_s=app.done_at - start,
                         engine_total_s=stats.total_s,
+                        engine_thinking_s=stats.thinking_s,
                         tokens=stats.thinking_tokens + stats.answer_tokens,
                         marks=[(t - start, n) for t, n in marks],
                     )
@@ -170,6 +171,8 @@ def first_paint(model: Path) -> float | None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child-app":
+        if os.environ.get("R1SW"):
+            sys.setswitchinterval(float(os.environ["R1SW"]))
         _child_app(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -389,8 +389,13 @@ def default_model(config: Config | None = None, catalog: Catalog | None = None) 
     return next(iter(sorted(imported)), DEFAULT_MODEL)
 
 
-def set_default_model(spec: str, *, catalog: Catalog | None = None) -> str:
-    """Store `[model] default` (a path is stored absolute); returns what was stored."""
+def set_default_model(
+    spec: str, *, catalog: Catalog | None = None, config: Config | None = None
+) -> str:
+    """Store `[model] default` (a path is stored absolute); returns what was stored.
+
+    `config`: the Config to change and save (a running chat passes its own, so its next
+    save keeps the new default); else the config file is loaded."""
     from r1chat.config import Config
 
     spec = spec.strip()
@@ -406,7 +411,7 @@ def set_default_model(spec: str, *, catalog: Catalog | None = None) -> str:
 
             catalog = load_catalog()
         value = catalog.require(spec).name
-    cfg = Config.load()
+    cfg = config if config is not None else Config.load()
     cfg.set("model", "default", value)
     cfg.save()
     return value

@@ -3,7 +3,7 @@
 How a reply reaches the screen: `EngineThread` (r1chat.tui.generation) runs
 `run_turn` on its own thread and puts every event on `self.inbox` (a SimpleQueue;
 putting is cheap and never blocks). While a job is out, a timer drains the queue every
-`DRAIN_S`, joins runs of deltas (`batch`), and hands each batch to the live
+`DRAIN_FAST_S` (or `DRAIN_SLOW_S` when tokens pour in), joins runs of deltas (`batch`), and hands each batch to the live
 `AssistantTurn`: one reasoning append, one MarkdownStream write, one title update per
 batch, whatever the number of tokens in it. Nothing in the UI depends on how long the
 reply already is.
@@ -36,6 +36,7 @@ from r1chat.settings import Settings
 from r1chat.tui import preferences, titles
 from r1chat.tui.conversation import Conversation, Exchange
 from r1chat.tui.generation import (
+    AnswerChunk,
     ContextUsed,
     EngineThread,
     Failed,
@@ -45,6 +46,7 @@ from r1chat.tui.generation import (
     LoadFailed,
     Loading,
     ReplyJob,
+    ThinkingChunk,
     batch,
     log_to_file,
 )
@@ -56,8 +58,12 @@ from r1chat.tui.widgets.status_bar import StatusBar
 from r1chat.tui.widgets.transcript import Banner, Transcript
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 
-DRAIN_S = 1 / 25
-"""How often queued events reach the widgets while a job runs (25 batches a second)."""
+DRAIN_FAST_S = 1 / 30
+"""Delay before the next batch while tokens trickle in (a slow model: show each promptly)."""
+DRAIN_SLOW_S = 1 / 12
+"""Delay before the next batch while tokens pour in: fewer, bigger batches leave the CPU
+(and the GIL) to generation; the UI's work per batch hardly depends on its size."""
+FAST_BATCH_TOKENS = 16
 
 WELCOME = (
     "Ask anything. Enter sends · ctrl+j new line · esc stops · ctrl+r regenerates · "
@@ -82,7 +88,8 @@ class ChatApp(App[None]):
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning"),
         Binding("ctrl+s,f2", "toggle_sidebar", "Chats"),
-        Binding("ctrl+g", "copy_answer", "Copy answer"),
+        Binding("ctrl+g", "copy_answer", "Copy answer", show=False),
+        Binding("ctrl+o", "models", "Models"),
     ]
 
     def __init__(
@@ -149,8 +156,9 @@ class ChatApp(App[None]):
         return self.query_one("#sidebar", Sidebar)
 
     async def on_mount(self) -> None:
-        self._drain_timer = self.set_interval(DRAIN_S, self._drain, pause=True)
         self.query_one("#sidebar").display = False
+        if self.is_headless:  # tests and screenshots: a steady cursor
+            self.prompt.cursor_blink = False
         self.prompt.focus()
         self._load_model()
         if self._initial_conversation is not None:
@@ -170,10 +178,20 @@ class ChatApp(App[None]):
 
     def _job_started(self) -> None:
         self._outstanding += 1
-        if self._drain_timer is not None:
-            self._drain_timer.resume()
+        self._schedule_drain(DRAIN_FAST_S)
 
-    async def _drain(self) -> None:
+    def _schedule_drain(self, delay: float) -> None:
+        if self._drain_timer is None:
+            self._drain_timer = self.set_timer(delay, self._drain_tick)
+
+    async def _drain_tick(self) -> None:
+        self._drain_timer = None
+        tokens = await self._drain()
+        if self._outstanding > 0 or not self.inbox.empty():
+            self._schedule_drain(DRAIN_SLOW_S if tokens >= FAST_BATCH_TOKENS else DRAIN_FAST_S)
+
+    async def _drain(self) -> int:
+        """Hand everything queued to the widgets, in batches; returns the tokens handled."""
         items: list[tuple[int, Item]] = []
         get = self.inbox.get_nowait
         try:
@@ -181,15 +199,17 @@ class ChatApp(App[None]):
                 items.append(get())
         except queue.Empty:
             pass
+        tokens = 0
         for job_id, item in batch(items):
+            if isinstance(item, (ThinkingChunk, AnswerChunk)):
+                tokens += item.count
             await self._handle(job_id, item)
         for turn, _ in self._live.values():
             turn.tick()
         if self._loading_since is not None:
             self.status.show_loading(self.settings.model or "", self._clock() - self._loading_since)
-        if self._outstanding <= 0 and self._drain_timer is not None:
-            self._outstanding = 0
-            self._drain_timer.pause()
+        self._outstanding = max(0, self._outstanding)
+        return tokens
 
     async def drain_now(self) -> None:
         """Process what is queued (tests and benchmarks call this between pauses)."""
@@ -583,6 +603,30 @@ class ChatApp(App[None]):
             self.context_used = None
             self._load_model()
 
+    # -- models -----------------------------------------------------------------------
+
+    def action_models(self) -> None:
+        """The model manager (ctrl+o): pull, delete, set the default, use a model now."""
+        from r1chat.tui.screens.models import ModelsScreen
+
+        if any(isinstance(s, ModelsScreen) for s in self.screen_stack):
+            return
+        screen = ModelsScreen(
+            config=self.config, in_use=self.settings.model, n_ctx=self.settings.n_ctx
+        )
+        self.push_screen(screen, self.use_model)
+
+    def use_model(self, name: str | None) -> None:
+        """Load another model for the chat (a catalog or imported name, or a GGUF path),
+        as the model manager's "use now" does; the default in the config stays."""
+        from dataclasses import replace
+
+        if not name or (name == self.settings.model and self.load_error is None):
+            return
+        self.settings = replace(self.settings, model=name, endpoint=None)
+        self.context_used = None
+        self._load_model()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Settings", "Sampling, context, system prompt, reasoning",
@@ -601,6 +645,8 @@ class ChatApp(App[None]):
                             self.action_toggle_sidebar)  # fmt: skip
         yield SystemCommand("Copy last answer", "Copy the last answer, without reasoning (ctrl+g)",
                             self.action_copy_answer)  # fmt: skip
+        yield SystemCommand("Models: manage…", "Pull, delete, set the default, switch the "
+                            "chat's model (ctrl+o)", self.action_models)  # fmt: skip
         if self.conversation.id is not None:
             cid = self.conversation.id
             yield SystemCommand("Rename this chat", "Give this conversation a title",

@@ -72,7 +72,15 @@ class ReasoningLog(ScrollView, can_focus=False):
         for y in range(first, before + 1):
             self._cache.pop(y, None)
         rows = len(self._wrapped)
-        self.virtual_size = Size(self._wrapped.width, rows)  # relayout only if rows changed
+        size = Size(self._wrapped.width, rows)
+        height = self.size.height
+        if 0 < height < before and rows != before:
+            # Already scrolling inside its max height: the box keeps its size, so skip
+            # the layout pass (and the full repaint it brings); just move the scrollbar.
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size  # a relayout, if the rows changed
         self.refresh_lines(first, rows - first)
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)

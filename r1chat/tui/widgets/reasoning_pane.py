@@ -6,30 +6,54 @@ the app's ctrl+t sets every pane at once.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widget import Widget
 
 from r1chat.tui.widgets.reasoning_log import ReasoningLog
 
 EXPANDED, COLLAPSED = "▼", "▶"
 
 
-class PaneTitle(Static, can_focus=True):
-    """The clickable title line of a reasoning pane."""
+class PaneTitle(Widget, can_focus=True):
+    """The clickable title line of a reasoning pane (one line; repainting it for the
+    live timer never needs a layout pass)."""
 
-    BINDINGS = [
+    DEFAULT_CSS = """
+    PaneTitle {
+        height: 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,space", "toggle", "Show/hide reasoning", show=False),
     ]
     ALLOW_SELECT = False
 
     class Toggle(Message):
         pass
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._content = Content("")
+
+    def update(self, content: Content) -> None:
+        if content != self._content:
+            self._content = content
+            self.refresh()
+
+    @property
+    def content(self) -> Content:
+        return self._content
+
+    def render(self) -> Content:
+        return self._content
 
     def on_click(self, event: events.Click) -> None:
         event.stop()

@@ -104,7 +104,7 @@ class AssistantTurn(Container):
         elif isinstance(item, (AnswerChunk, AnswerDelta)):
             if not self.answer.has_text:
                 self.answer.set_status("", "info")
-            await self.answer.write(item.text)
+            self.answer.write(item.text)
         elif isinstance(item, ThinkingDone):
             self._thinking_over = True
             self._thinking_done = item
@@ -135,7 +135,7 @@ class AssistantTurn(Container):
         self.live = False
         self.done = done
         self.finish_reason = done.finish_reason
-        await self.answer.finish()
+        self.answer.finish()
         thinking = self._thinking_done
         stopped = done.finish_reason == "cancelled" and not done.content
         if thinking is not None and not thinking.skipped and stopped:
@@ -150,7 +150,7 @@ class AssistantTurn(Container):
     async def fail(self, message: str) -> None:
         self.live = False
         self.finish_reason = "failed"
-        await self.answer.finish()
+        self.answer.finish()
         if self._thinking_since is None:
             self.reasoning.set_title("No reasoning", empty=True)
         self.answer.set_status(f"✖ {message}", "error")

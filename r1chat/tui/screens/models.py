@@ -1,0 +1,726 @@
+"""The model manager (ctrl+o, or "Models: manage…" in the command palette).
+
+The table `r1chat models` prints — catalog and imported models, size, a fit badge for
+this machine at the chat's context size, installed / partial / default marks — with keys
+on the selected row: pull (a live progress bar with bytes, speed and ETA; esc or c
+cancels and keeps the partial file for the next pull), delete (after a confirmation),
+set as the default, and use now (the screen is dismissed with the model's name, and the
+app loads it).
+
+A pull runs `download.pull` in a thread worker; its progress callback (at most every
+0.1 s) posts a message to this screen, so the download never waits for the UI. Errors
+are `R1ChatError`s shown as one-line notifications, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, ProgressBar, Static
+
+from r1chat import store
+from r1chat.errors import R1ChatError
+from r1chat.fit import Fit, Verdict
+from r1chat.store import human
+from r1chat.tui.screens.dialogs import ConfirmScreen
+
+if TYPE_CHECKING:
+    from r1chat.catalog import Catalog, Entry
+    from r1chat.config import Config
+    from r1chat.download import PullProgress, PullResult
+    from r1chat.hardware import Hardware
+
+log = logging.getLogger("r1chat.tui")
+
+DEFAULT_CTX = 8192
+IN_USE, DEFAULT = "▸", "*"  # narrow in every terminal (no East Asian ambiguous width)
+LEGEND = f"{IN_USE} in use · {DEFAULT} default"
+COLUMNS = (("", "marks"), ("NAME", "name"), ("PARAMS", "params"), ("QUANT", "quant"),
+           ("SIZE", "size"), ("FIT", "fit"), ("STATUS", "status"))  # fmt: skip
+
+# theme variable for each fit badge (the app's theme decides the colour)
+BADGE_COLOURS = {
+    Verdict.GPU: "text-success",
+    Verdict.PARTIAL: "text-warning",
+    Verdict.CPU: "foreground",
+    Verdict.NO: "text-error",
+}
+
+
+# -- the rows ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """One line of the table: a catalog entry or an imported model."""
+
+    name: str
+    params: str
+    quant: str
+    size: int
+    fit: Fit | None
+    status: str  # "installed", "partial 42%", "remote only", "imported", ""
+    entry: Entry | None = None  # None for an imported model
+    path: str = ""  # an imported model's file
+    installed: bool = False
+    partial: bool = False
+    have: int = 0  # bytes on disk
+    default: bool = False
+    in_use: bool = False
+
+    @property
+    def remote(self) -> bool:
+        return self.entry is not None and self.entry.remote
+
+    @property
+    def badge(self) -> str:
+        if self.fit is not None:
+            return self.fit.short
+        return "server" if self.remote else "?"
+
+    @property
+    def marks(self) -> str:
+        return (IN_USE if self.in_use else " ") + (DEFAULT if self.default else " ")
+
+
+def _same(name: str, entry: Entry | None, wanted: str | None) -> bool:
+    if not wanted:
+        return False
+    wanted = wanted.strip().lower()
+    return name == wanted or (entry is not None and entry.variant == wanted)
+
+
+def model_rows(
+    catalog: Catalog,
+    hw: Hardware,
+    n_ctx: int,
+    *,
+    default: str | None = None,
+    in_use: str | None = None,
+) -> list[ModelRow]:
+    """What `r1chat models` lists, as rows (raises R1ChatError for an unreadable index)."""
+    from r1chat.cli.models import _imported_fit, _params
+    from r1chat.fit import plan_entry
+
+    rows = []
+    for e in catalog.listed():
+        st = store.state(e)
+        status = "remote only" if e.remote else st.describe(e.size)
+        rows.append(
+            ModelRow(
+                name=e.name,
+                params=_params(e.params),
+                quant=e.quant or "-",
+                size=e.size,
+                fit=plan_entry(e, n_ctx, hw),
+                status="" if status == "-" else status,
+                entry=e,
+                installed=st.installed,
+                partial=st.partial,
+                have=st.have,
+                default=_same(e.name, e, default),
+                in_use=_same(e.name, e, in_use),
+            )
+        )
+    for name, rec in sorted(store.load_index().items()):
+        fit, size = _imported_fit(rec.path, n_ctx, hw)
+        rows.append(
+            ModelRow(
+                name=name,
+                params="-",
+                quant="-",
+                size=size or rec.size,
+                fit=fit,
+                status="imported",
+                path=rec.path,
+                installed=True,
+                have=size or rec.size,
+                default=_same(name, None, default) or _same(rec.path, None, default),
+                in_use=_same(name, None, in_use) or _same(rec.path, None, in_use),
+            )
+        )
+    return rows
+
+
+def describe(row: ModelRow, n_ctx: int) -> str:
+    """Two lines about the selected row, under the table."""
+    e = row.entry
+    title = f"{e.title} {e.quant or ''}".strip() if e is not None else row.path
+    if row.fit is not None:
+        fit = f"{row.fit.label}, {human(row.fit.need)} at {n_ctx:,} tokens"
+    elif row.remote:
+        fit = e.note if e is not None and e.note else "runs on an OpenAI-compatible server"
+    else:
+        fit = "cannot read this file's GGUF header"
+    if row.remote:
+        state = "not downloadable: serve it with vLLM, SGLang or llama-server"
+    elif e is None:
+        state = "imported: enter uses it · d forgets it (the file stays unless it was copied)"
+    elif row.installed:
+        state = f"installed, {human(row.have)} on disk · enter uses it · d deletes it"
+    elif row.partial:
+        state = f"partial download, {human(row.have)} on disk · p resumes it"
+    else:
+        state = f"not installed · p pulls it ({human(row.size)})"
+    return f"{title}: {fit}\n{state}"
+
+
+# -- pull progress -----------------------------------------------------------------------
+
+
+class Meter:
+    """Transfer speed over the last few seconds, and the time left at that speed."""
+
+    def __init__(self, window: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window, self.clock = window, clock
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def add(self, done: int) -> None:
+        now = self.clock()
+        self.samples.append((now, done))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
+            self.samples.popleft()
+
+    @property
+    def speed(self) -> float:
+        if len(self.samples) < 2:
+            return 0.0
+        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def eta(self, total: int) -> float | None:
+        speed = self.speed
+        if speed <= 0 or not self.samples:
+            return None
+        return max(0, total - self.samples[-1][1]) / speed
+
+
+def clock_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "–:––"
+    s = int(seconds + 0.5)
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def progress_text(p: PullProgress, meter: Meter) -> str:
+    """`1.2 GB / 4.7 GB · 45.1 MB/s · ETA 1:12` (or what the pull is doing instead)."""
+    if p.phase == "verify":
+        return f"{human(p.done)} · verifying {p.file}…"
+    if p.phase == "done":
+        return f"{human(p.done)} · done"
+    speed = meter.speed
+    figures = f"{human(p.done)} / {human(p.total)}"
+    if speed > 0:
+        figures += f" · {human(speed)}/s · ETA {clock_text(meter.eta(p.total))}"
+    elif p.resumed:
+        figures += f" · resuming from {human(p.resumed)}"
+    return figures
+
+
+@dataclass
+class _Pull:
+    entry: Entry
+    cancel: threading.Event = field(default_factory=threading.Event)
+    meter: Meter = field(default_factory=Meter)
+    last: PullProgress | None = None
+
+
+# -- the screen --------------------------------------------------------------------------
+
+
+class ModelsScreen(ModalScreen[str | None]):
+    """The model manager; dismissed with the name of a model to use now, or None."""
+
+    DEFAULT_CSS = """
+    ModelsScreen {
+        align: center middle;
+    }
+    ModelsScreen #models-box {
+        width: 1fr;
+        height: 1fr;
+        border: round $primary;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        background: $surface;
+        padding: 0 1;
+    }
+    ModelsScreen #models-machine {
+        height: auto;
+        color: $text-muted;
+    }
+    ModelsScreen #models-table {
+        height: 1fr;
+        background: $surface;
+    }
+    ModelsScreen #models-error {
+        height: auto;
+        color: $text-error;
+        display: none;
+    }
+    ModelsScreen #models-detail {
+        height: auto;
+        max-height: 4;
+        color: $text-muted;
+    }
+    ModelsScreen #models-pull {
+        height: 2;
+        display: none;
+    }
+    ModelsScreen.-pulling #models-pull {
+        display: block;
+    }
+    ModelsScreen #models-pull-title {
+        height: 1;
+        text-style: bold;
+    }
+    ModelsScreen #models-pull-line {
+        height: 1;
+    }
+    ModelsScreen #models-bar {
+        width: auto;
+        margin-right: 2;
+    }
+    ModelsScreen #models-bar Bar > .bar--bar, ModelsScreen #models-bar Bar > .bar--complete {
+        background: $panel-lighten-2;
+    }
+    ModelsScreen #models-pull-figures {
+        width: 1fr;
+        height: 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "escape", "Close"),
+        Binding("u", "use", "Use now", key_display="enter"),
+        Binding("p", "pull", "Pull"),
+        Binding("c", "cancel_pull", "Cancel pull"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("s", "set_default", "Set default"),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    class Progressed(Message):
+        """A pull's progress callback (posted from the download thread)."""
+
+        def __init__(self, progress: PullProgress) -> None:
+            super().__init__()
+            self.progress = progress
+
+    class Ended(Message):
+        """A pull finished, failed or was cancelled (posted from the download thread)."""
+
+        def __init__(
+            self,
+            entry: Entry,
+            result: PullResult | None = None,
+            error: str | None = None,
+            cancelled: bool = False,
+        ) -> None:
+            super().__init__()
+            self.entry, self.result, self.error, self.cancelled = entry, result, error, cancelled
+
+    class _Machine(Message):
+        def __init__(self, hw: Hardware | None, error: str | None = None) -> None:
+            super().__init__()
+            self.hw, self.error = hw, error
+
+    def __init__(
+        self,
+        *,
+        config: Config | None = None,
+        in_use: str | None = None,
+        n_ctx: int | None = None,
+        catalog: Catalog | None = None,
+        hardware: Hardware | None = None,
+    ) -> None:
+        """`config`: the app's (default and context size are read from it, and a new
+        default is saved through it); `in_use`: the chat's model; `n_ctx`: the context
+        size fits are computed for; `catalog` and `hardware` are found when not given."""
+        super().__init__()
+        self._config = config
+        self._in_use = in_use
+        self._n_ctx = n_ctx
+        self._catalog = catalog
+        self.hw = hardware
+        self.rows: dict[str, ModelRow] = {}
+        self.pull: _Pull | None = None
+        self.ready = False  # the table has been filled once
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="models-box") as box:
+            box.border_title = "Models"
+            box.border_subtitle = LEGEND
+            yield Static("Looking at this machine…", id="models-machine")
+            yield Static("", id="models-error")
+            yield DataTable(
+                id="models-table",
+                cursor_type="row",
+                cursor_foreground_priority="renderable",
+            )
+            yield Static("", id="models-detail")
+            with Vertical(id="models-pull"):
+                yield Static("", id="models-pull-title")
+                with Horizontal(id="models-pull-line"):
+                    yield ProgressBar(id="models-bar", show_eta=False)
+                    yield Static("", id="models-pull-figures")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#models-table", DataTable)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from r1chat.config import Config
+
+            self._config = Config.load()
+        return self._config
+
+    @property
+    def n_ctx(self) -> int:
+        if self._n_ctx:
+            return self._n_ctx
+        value = self.config.get("model", "ctx", DEFAULT_CTX)
+        return value if isinstance(value, int) and value > 0 else DEFAULT_CTX
+
+    def on_mount(self) -> None:
+        table = self.table
+        for label, key in COLUMNS:
+            table.add_column(Text(label, justify="right" if key == "size" else "left"), key=key)
+        table.focus()
+        if self.hw is not None:
+            self._fill()
+        else:
+            self._detect()
+
+    def on_unmount(self) -> None:
+        if self.pull is not None:  # closing (or quitting) stops the download
+            self.pull.cancel.set()
+
+    @work(thread=True, exit_on_error=False, group="hardware")
+    def _detect(self) -> None:
+        from r1chat import hardware
+
+        try:
+            self.post_message(self._Machine(hardware.current()))
+        except Exception as e:  # a probe failed: say so, keep the screen
+            log.exception("hardware detection failed")
+            self.post_message(self._Machine(None, f"cannot read this machine's memory: {e}"))
+
+    @on(_Machine)
+    def _machine(self, message: _Machine) -> None:
+        if message.hw is None:
+            self._show_error(message.error or "cannot read this machine's memory")
+            return
+        self.hw = message.hw
+        self._fill()
+
+    # -- the table --------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from r1chat.catalog import load_catalog
+
+            return load_catalog()
+        return self._catalog
+
+    def _show_error(self, text: str) -> None:
+        error = self.query_one("#models-error", Static)
+        error.update(Text(text))
+        error.display = True
+
+    def _fill(self) -> None:
+        """(Re)build the rows, keeping the cursor on the same model."""
+        from r1chat.cli.models import _hw_line
+
+        assert self.hw is not None
+        try:
+            catalog = self.catalog
+            default = store.default_model(self.config, catalog)
+            rows = model_rows(catalog, self.hw, self.n_ctx, default=default, in_use=self._in_use)
+        except R1ChatError as e:
+            self._show_error(str(e))
+            return
+        self.query_one("#models-error", Static).display = False
+        self.query_one("#models-machine", Static).update(
+            Text(f"{_hw_line(self.hw)} · context {self.n_ctx:,}")
+        )
+        table = self.table
+        selected = self.selected
+        self.rows = {r.name: r for r in rows}
+        table.clear()
+        for row in rows:
+            table.add_row(*self._cells(row), key=row.name)
+        if selected is not None and selected.name in self.rows:
+            table.move_cursor(row=table.get_row_index(selected.name), animate=False)
+        self.ready = True
+        self._show_detail()
+
+    def _cells(self, row: ModelRow) -> tuple[Text, ...]:
+        return (
+            Text(row.marks),
+            Text(row.name, style="bold" if row.in_use else ""),
+            Text(row.params),
+            Text(row.quant),
+            Text(human(row.size) if row.size else "-", justify="right"),
+            self._badge(row),
+            self._status(row),
+        )
+
+    def _badge(self, row: ModelRow) -> Text:
+        if row.fit is None:
+            return Text(row.badge, style="dim")
+        colours = self.app.get_css_variables()
+        return Text(row.badge, style=f"bold {colours.get(BADGE_COLOURS[row.fit.verdict], '')}")
+
+    def _status(self, row: ModelRow) -> Text:
+        pull = self.pull
+        if pull is not None and pull.entry.name == row.name:
+            p = pull.last
+            pct = p.done * 100 // p.total if p is not None and p.total else 0
+            return Text(f"pulling {min(pct, 99)}%", style="bold")
+        return Text(row.status, style="" if row.installed else "dim")
+
+    @property
+    def selected(self) -> ModelRow | None:
+        table = self.table
+        if not self.rows or table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # no cursor row
+            return None
+        return self.rows.get(str(key.value))
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        row = self.selected
+        text = describe(row, self.n_ctx) if row is not None else ""
+        if row is not None and self.pull is not None and self.pull.entry.name == row.name:
+            text = text.split("\n")[0] + "\ndownloading · esc or c cancels (the part kept resumes)"
+        self.query_one("#models-detail", Static).update(Text(text))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_use()
+
+    # -- actions ----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        pulling = self.pull is not None
+        if action == "cancel_pull":
+            return pulling  # shown only while a pull runs
+        if action == "pull":
+            return None if pulling else True  # dimmed: one pull at a time
+        return True
+
+    def action_escape(self) -> None:
+        """Esc cancels a pull; otherwise closes the screen."""
+        if self.pull is not None:
+            self.action_cancel_pull()
+        else:
+            self.dismiss(None)
+
+    def action_cancel_pull(self) -> None:
+        """Stop the pull; the partial file stays for the next pull to resume."""
+        if self.pull is None or self.pull.cancel.is_set():
+            return
+        self.pull.cancel.set()
+        self.query_one("#models-pull-figures", Static).update(Text("cancelling…"))
+
+    def action_close(self) -> None:
+        if self.pull is not None:
+            self.pull.cancel.set()
+            self.notify(
+                f"Pull of {self.pull.entry.name} cancelled; the partial file is kept.", timeout=4
+            )
+        self.dismiss(None)
+
+    def action_use(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+        if row.remote and not isinstance(self.config.section("remotes").get(row.name), dict):
+            self.notify(
+                f'{row.name} runs on a server, not here: add [remotes."{row.name}"] '
+                f'url = "http://HOST:8000/v1" to {self.config.path}',
+                severity="warning",
+                timeout=8,
+            )
+            return
+        if not row.remote and not row.installed:
+            how = "resume it" if row.partial else "pull it"
+            self.notify(f"{row.name} is not installed yet: press p to {how}.", timeout=5)
+            return
+        if self.pull is not None and self.pull.entry.name == row.name:
+            self.notify(f"{row.name} is still downloading.", timeout=4)
+            return
+        self.dismiss(row.name)
+
+    def action_set_default(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+        try:
+            value = store.set_default_model(row.name, catalog=self.catalog, config=self.config)
+        except (R1ChatError, OSError) as e:
+            self.notify(str(e), title="Default model", severity="error", timeout=8)
+            return
+        note = "" if row.installed or row.remote else " (not installed yet: p pulls it)"
+        self.notify(f"Default model: {value}{note}", timeout=4)
+        self._fill()
+
+    def action_delete(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+        if self.pull is not None and self.pull.entry.name == row.name:
+            self.notify(f"{row.name} is downloading: cancel the pull first (esc).", timeout=5)
+            return
+        try:
+            removal = store.plan_removal(row.name, catalog=self.catalog)
+        except R1ChatError as e:
+            self.notify(str(e), severity="warning", timeout=5)
+            return
+        if removal.forget_only:
+            question = f"Forget the imported model {removal.name}? Its file stays on disk."
+            yes = "Forget"
+        else:
+            files = "1 file" if len(removal.paths) == 1 else f"{len(removal.paths)} files"
+            question = f"Delete {removal.name}: {files}, {human(removal.bytes)}?"
+            yes = "Delete"
+        if row.in_use:
+            question += " The chat is using it: it stays loaded until you switch models."
+
+        def done(answer: bool | None) -> None:
+            if answer:
+                self._remove(row.name)
+
+        self.app.push_screen(ConfirmScreen(question, yes=yes), done)
+
+    def _remove(self, name: str) -> None:
+        try:
+            removal = store.remove_model(name, catalog=self.catalog)
+        except (R1ChatError, OSError) as e:
+            self.notify(str(e), title="Delete", severity="error", timeout=8)
+            return
+        freed = f", freed {human(removal.bytes)}" if removal.bytes else ""
+        self.notify(f"Removed {removal.name}{freed}.", timeout=4)
+        self._fill()
+
+    # -- pulling ----------------------------------------------------------------------
+
+    def action_pull(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+        if self.pull is not None:
+            self.notify(f"Already pulling {self.pull.entry.name}; one at a time.", timeout=4)
+            return
+        if row.entry is None:
+            self.notify(f"{row.name} is an imported file: nothing to download.", timeout=4)
+            return
+        if row.remote:
+            self.notify(f"{row.name} is too big to download and run here.", timeout=5)
+            return
+        if row.installed:
+            self.notify(f"{row.name} is already installed.", timeout=3)
+            return
+        self.pull = _Pull(row.entry)
+        self.set_class(True, "-pulling")
+        self.query_one("#models-pull-title", Static).update(
+            Text(f"Pulling {row.name} · esc or c cancels")
+        )
+        self.query_one("#models-bar", ProgressBar).update(total=row.size or None, progress=row.have)
+        self.query_one("#models-pull-figures", Static).update(Text("connecting…"))
+        self.refresh_bindings()
+        self._refresh_row(row.name)
+        self._show_detail()
+        table = self.table
+        self.call_after_refresh(lambda: table.move_cursor(row=table.cursor_row))  # in view
+        self._pull_worker(self.pull)
+
+    @work(thread=True, exit_on_error=False, group="pull")
+    def _pull_worker(self, pull: _Pull) -> None:
+        from r1chat import download
+
+        def progress(p: PullProgress) -> None:
+            self.post_message(self.Progressed(p))  # thread-safe, never waits for the UI
+
+        post = self.post_message
+        try:
+            result = download.pull(pull.entry, progress=progress, cancel=pull.cancel)
+        except download.PullCancelled:
+            post(self.Ended(pull.entry, cancelled=True))
+        except R1ChatError as e:
+            post(self.Ended(pull.entry, error=str(e)))
+        except Exception as e:  # a bug or an odd OS error: one line, logged
+            log.exception("pull of %s failed", pull.entry.name)
+            post(self.Ended(pull.entry, error=f"pull of {pull.entry.name} failed: {e}"))
+        else:
+            post(self.Ended(pull.entry, result=result))
+
+    @on(Progressed)
+    def _progressed(self, message: Progressed) -> None:
+        pull, p = self.pull, message.progress
+        if pull is None or p.name != pull.entry.name:
+            return
+        pull.last = p
+        pull.meter.add(p.done)
+        title = f"Pulling {p.name}" + (f" [{p.index}/{p.count}]" if p.count > 1 else "")
+        self.query_one("#models-pull-title", Static).update(
+            Text(f"{title} · {p.file} · esc or c cancels")
+        )
+        self.query_one("#models-bar", ProgressBar).update(total=p.total or None, progress=p.done)
+        self.query_one("#models-pull-figures", Static).update(Text(progress_text(p, pull.meter)))
+        self._refresh_row(p.name)
+
+    def _refresh_row(self, name: str) -> None:
+        row = self.rows.get(name)
+        if row is not None:
+            self.table.update_cell(name, "status", self._status(row))
+
+    @on(Ended)
+    def _ended(self, message: Ended) -> None:
+        entry = message.entry
+        self.pull = None
+        self.set_class(False, "-pulling")
+        self.refresh_bindings()
+        if message.result is not None:
+            checks = set(message.result.checks)
+            how = " (sha256 verified)" if checks == {"sha256"} else ""
+            if message.result.already:
+                self.notify(f"{entry.name} is already installed.", timeout=3)
+            else:
+                self.notify(f"Pulled {entry.name}{how}: press enter to use it.", timeout=5)
+        elif message.cancelled:
+            have = store.state(entry).have
+            self.notify(
+                f"Pull of {entry.name} cancelled: {human(have)} kept; p resumes it.", timeout=5
+            )
+        else:
+            self.notify(message.error or "the pull failed", title="Pull", severity="error",
+                        timeout=10)  # fmt: skip
+        self._fill()
