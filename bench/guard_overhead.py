@@ -1,7 +1,9 @@
 """Cost of the loop guard on decode time, long-trace fixture, in one run.
 
 Runs the same 7,500-token reply through `run_turn` with the loop guard on and off,
-alternating, and also times the detector alone on the same token texts.
+alternating, and also times the detector alone on the same token texts. Times are CPU
+seconds of this process (one llama.cpp thread), so other work on the machine disturbs
+them less than wall-clock times.
 
 Usage: python bench/guard_overhead.py [--runs 5]
 """
@@ -26,7 +28,7 @@ from tests.fixtures.scripted import write_long_model
 
 def reply(engine: LocalEngine, guard: bool) -> tuple[float, int, list[str]]:
     request = Request((Message("user", "Explain the plan."),), Sampling(seed=1))
-    start = time.perf_counter()
+    start = time.process_time()
     texts: list[str] = []
     done = None
     for event in run_turn(engine, request, Control(), Guards(loop_guard=guard)):
@@ -36,7 +38,7 @@ def reply(engine: LocalEngine, guard: bool) -> tuple[float, int, list[str]]:
             done = event
     assert done is not None and done.finish_reason == "stop"
     tokens = done.stats.thinking_tokens + done.stats.answer_tokens
-    return time.perf_counter() - start, tokens, texts
+    return time.process_time() - start, tokens, texts
 
 
 def main() -> None:
@@ -45,7 +47,7 @@ def main() -> None:
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = write_long_model(Path(tmp), thinking_tokens=6000, answer_tokens=1500)
-        engine = LocalEngine(model.path, n_ctx=8192)
+        engine = LocalEngine(model.path, n_ctx=8192, threads=1)
         reply(engine, True)  # warm up
         on, off = [], []
         for _ in range(opts.runs):
@@ -57,15 +59,15 @@ def main() -> None:
     alone = []
     for _ in range(opts.runs):
         thinking, answer = LoopDetector(THINKING_RULE), LoopDetector(ANSWER_RULE)
-        start = time.perf_counter()
+        start = time.process_time()
         for i, text in enumerate(texts):
             (thinking if i < 6000 else answer).push(text)
-        alone.append(time.perf_counter() - start)
+        alone.append(time.process_time() - start)
     t_off, t_on, t_alone = median(off), median(on), median(alone)
     print(f"## Loop guard overhead, long-trace fixture ({tokens} tokens, median of {opts.runs})\n")
     print(
         table(
-            ["run", "seconds", "µs/token", "vs guard off"],
+            ["run", "CPU seconds", "µs/token", "vs guard off"],
             [
                 ["run_turn, guard off", f"{t_off:.3f}", f"{t_off / tokens * 1e6:.1f}", "1.000"],
                 ["run_turn, guard on", f"{t_on:.3f}", f"{t_on / tokens * 1e6:.1f}",

@@ -52,6 +52,12 @@ class ThinkingDelta:
     text: str
 
 
+def stopped_by_text(stopped_by: str) -> str:
+    """What ended the reasoning, in words: `cut by the thinking budget`."""
+    names = {"budget": "the thinking budget", "loop": "the loop guard"}
+    return f"cut by {names.get(stopped_by, stopped_by)}"
+
+
 @dataclass(frozen=True, slots=True)
 class ThinkingDone:
     """The reasoning ended: how long it took, how many tokens, and what ended it."""
@@ -67,10 +73,8 @@ class ThinkingDone:
         if self.skipped:
             return "No reasoning (the model answered directly)"
         line = f"Thought for {self.seconds:.1f}s · {self.tokens} tokens"
-        if self.stopped_by == "budget":
-            line += " · cut by the thinking budget"
-        elif self.stopped_by == "loop":
-            line += " · cut by the loop guard"
+        if self.stopped_by:
+            line += f" · {stopped_by_text(self.stopped_by)}"
         return line
 
 

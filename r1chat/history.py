@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from r1chat import paths
 from r1chat.errors import R1ChatError
+from r1chat.events import stopped_by_text
 from r1chat.messages import Message
 
 StoredRole = Literal["user", "assistant"]
@@ -192,7 +193,7 @@ def thought_summary(stats: dict[str, Any] | None, stopped_by: str | None = None)
         parts.append(f"{tokens} tokens")
     stopped_by = stopped_by or stats.get("thinking_stopped_by")
     if stopped_by:
-        parts.append(f"cut by {stopped_by}")
+        parts.append(stopped_by_text(stopped_by))
     if not parts or not parts[0].startswith("Thought"):
         parts.insert(0, "Reasoning")
     return " · ".join(parts)

@@ -402,10 +402,10 @@ def test_thought_summary() -> None:
         "Thought for 1.2s · 40 tokens"
     )
     assert thought_summary({"thinking_tokens": 40}, "budget") == (
-        "Reasoning · 40 tokens · cut by budget"
+        "Reasoning · 40 tokens · cut by the thinking budget"
     )
     assert thought_summary({"thinking_s": 3, "thinking_stopped_by": "loop"}) == (
-        "Thought for 3.0s · cut by loop"
+        "Thought for 3.0s · cut by the loop guard"
     )
 
 

@@ -110,8 +110,8 @@ class Sidebar(Vertical):
                 await view.extend(items)
             else:
                 await view.append(ListItem(Label(empty, classes="conv-detail"), disabled=True))
-        if items and index is not None:
-            view.index = min(index, len(items) - 1)
+        if items:
+            view.index = min(index or 0, len(items) - 1)
 
     def selected_id(self) -> int | None:
         item = self.list.highlighted_child
