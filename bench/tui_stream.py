@@ -2,15 +2,20 @@
 
 1. Streaming the long-trace fixture (6,000 reasoning tokens, then a ~1,500-token Markdown
    answer with headings, lists, code blocks and tables) through the running app (headless
-   `App.run_test`, 160x48, the full widget tree and compositor; a fresh process) vs
-   `r1chat ask --json` (a fresh process): generation time and the ratio.
-2. The UI's time per 1,000 tokens at the start and at the end of the stream (each token
-   counted when its batch has been handed to the widgets).
-3. Start-to-first-paint of `r1chat chat` in a real terminal (tmux), model loading in the
-   background.
-4. RSS of the app after a 20-turn conversation (1,000 reasoning + 400 answer tokens a turn).
+   `App.run_test` at 160x48: the whole widget tree, layout and compositor; a fresh process)
+   vs `r1chat ask --json` (a fresh process): prompt sent -> last token handed to the
+   widgets, against ask's own generation time. Runs alternate; medians are reported.
+2. Cost per 1,000 tokens at the start and at the end of the stream: wall time, and the UI
+   thread's own CPU time (what the UI spends; it must not grow with the reply).
+3. Start-to-first-paint of `r1chat chat` in a real terminal (tmux 120x40): from launch to
+   the prompt box on screen (the model loads in the background).
+4. RSS of the app with the model loaded, and after a 20-turn conversation (1,500 reasoning
+   tokens and a short answer a turn; reasoning is not re-sent, so 20 turns fit the context).
 
-Usage: python bench/tui_stream.py [--runs 3] [--turns 20]
+Both sides use the same `--threads` (default 1: the scripted model needs no more, and on a
+2-core machine a second llama.cpp thread would fight the UI thread for a core).
+
+Usage: python bench/tui_stream.py [--runs 5] [--turns 20] [--threads 1]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from _common import ROOT, ask_json, median, table
 
+from r1chat.turn import run_turn
 from tests.fixtures.scripted import write_long_model
 
 PROMPT = "Explain the plan."
@@ -36,134 +42,172 @@ PROMPT = "Explain the plan."
 # -- child: the app, headless ------------------------------------------------------------
 
 
-def _child_app(model: str, out: str, turns: int) -> None:
+def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> None:
     """Run the app in this process; write timings (and RSS) as JSON to `out`."""
     from r1chat.config import Config
+    from r1chat.events import Done
     from r1chat.history import History
     from r1chat.settings import Settings
     from r1chat.tui.app import ChatApp
-    from r1chat.tui.generation import AnswerChunk, ThinkingChunk
+    from r1chat.tui.generation import AnswerChunk, Failed, ThinkingChunk
 
-    from r1chat.events import Done
-
-    marks: list[tuple[float, int]] = []
+    marks: list[tuple[float, int, float]] = []  # (wall, tokens so far, UI-thread CPU)
     result: dict[str, object] = {}
 
     class TimedApp(ChatApp):
         tokens = 0
         done_at = 0.0
         done: Done | None = None
+        failed: str | None = None
 
         async def _handle(self, job_id, item):  # type: ignore[no-untyped-def]
             await super()._handle(job_id, item)
             if isinstance(item, (ThinkingChunk, AnswerChunk)):
                 self.tokens += item.count
-                marks.append((time.perf_counter(), self.tokens))
+                marks.append((time.perf_counter(), self.tokens, time.thread_time()))
             elif isinstance(item, Done):
                 self.done_at = time.perf_counter()
                 self.done = item
+            elif isinstance(item, Failed):
+                self.failed = item.message
 
     async def run() -> None:
         history = History(Path(tempfile.mkdtemp()) / "history.sqlite3")
-        app = TimedApp(Settings(model=model), config=Config({}), history=history)
+        settings = Settings(model=model, threads=threads, n_ctx=n_ctx)
+        app = TimedApp(settings, config=Config({}), history=history)
         async with app.run_test(size=(160, 48)) as pilot:
             while app.info is None and app.load_error is None:
                 await pilot.pause(0.02)
             if app.info is None:
                 raise SystemExit(app.load_error)
-            result["rss_loaded_mb"] = _rss_mb()
+            child = getattr(app.engine, "pid", None)
+            result["rss_loaded_mb"] = _rss_mb() + _rss_mb(child)
+            result["rss_ui_loaded_mb"] = _rss_mb()
             for turn in range(turns):
-                app.done = None
+                app.done, app.tokens = None, 0
                 marks.clear()
-                app.tokens = 0
-                start = time.perf_counter()
+                start, cpu0 = time.perf_counter(), time.thread_time()
                 await app.send(f"{PROMPT} ({turn + 1})")
-                while app.done is None:
+                while app.done is None and app.failed is None:
                     await asyncio.sleep(0.005)
+                if app.failed:
+                    raise SystemExit(f"turn {turn + 1} failed: {app.failed}")
                 while app.current is not None:
                     await asyncio.sleep(0.005)
                 await pilot.pause()
-                if turn == 0:
+                if turn == 0 and app.done is not None:
                     stats = app.done.stats
                     result.update(
                         ui_s=app.done_at - start,
                         engine_total_s=stats.total_s,
                         engine_thinking_s=stats.thinking_s,
+                        thinking_tokens=stats.thinking_tokens,
                         tokens=stats.thinking_tokens + stats.answer_tokens,
-                        marks=[(t - start, n) for t, n in marks],
+                        marks=[(t - start, n, c - cpu0) for t, n, c in marks],
                     )
-            result["rss_mb"] = _rss_mb()
+            result["rss_mb"] = _rss_mb() + _rss_mb(child)
+            result["rss_ui_mb"] = _rss_mb()
             result["turns"] = turns
 
     asyncio.run(run())
     Path(out).write_text(json.dumps(result))
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
+def _rss_mb(pid: int | str | None = "self") -> float:
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
 
-def run_app(model: Path, turns: int = 1) -> dict:
+def run_app(model: Path, *, turns: int = 1, threads: int = 1, n_ctx: int = 8192) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     env = {**os.environ, "R1CHAT_HOME": tempfile.mkdtemp()}
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, __file__, "--child-app", str(model), out, str(turns)],
-        check=True,
-        env=env,
-        cwd=ROOT,
-    )
+    args = [str(model), out, str(turns), str(threads), str(n_ctx)]
+    subprocess.run([sys.executable, __file__, "--child-app", *args], check=True, env=env,
+                   cwd=ROOT)  # fmt: skip
     result = json.loads(Path(out).read_text())
-    result["wall_s"] = time.perf_counter() - start
     os.unlink(out)
     return result
 
 
-def per_thousand(marks: list[tuple[float, int]], lo: int, hi: int) -> float:
-    """Seconds the UI took to hand tokens lo..hi to the widgets, per 1,000 tokens."""
+def per_thousand(marks: list[list[float]], lo: int, hi: int) -> tuple[float, float]:
+    """(wall s, UI-thread CPU s) spent from token `lo` to token `hi`, per 1,000 tokens."""
 
-    def time_at(n: int) -> float:
-        for t, count in marks:
-            if count >= n:
-                return t
-        return marks[-1][0]
+    def at(n: int) -> list[float]:
+        return next((m for m in marks if m[1] >= n), marks[-1])
 
-    return (time_at(hi) - time_at(lo)) / ((hi - lo) / 1000)
+    a, b = (at(lo) if lo else [0.0, 0, 0.0]), at(hi)
+    scale = 1000 / (hi - lo)
+    return (b[0] - a[0]) * scale, (b[2] - a[2]) * scale
+
+
+def per_batch(marks: list[list[float]], lo: int, hi: int) -> float:
+    """UI-thread CPU seconds per batch between token `lo` and token `hi`."""
+    inside = [m for m in marks if lo <= m[1] <= hi]
+    if len(inside) < 2:
+        return 0.0
+    return (inside[-1][2] - inside[0][2]) / (len(inside) - 1)
+
+
+def engine_alone(model: Path, threads: int, n_ctx: int) -> dict[int, float]:
+    """Seconds per 1,000 reasoning tokens (keyed by the last token) of `run_turn` with
+    nothing else running: how fast the engine itself goes as the context fills."""
+    from r1chat.engine.base import Control, Request
+    from r1chat.engine.factory import open_engine
+    from r1chat.events import ThinkingDelta
+    from r1chat.messages import Message
+    from r1chat.settings import Settings
+
+    engine = open_engine(Settings(model=str(model), threads=threads, n_ctx=n_ctx))
+    marks, n, start = {0: 0.0}, 0, time.perf_counter()
+    for event in run_turn(engine, Request((Message("user", PROMPT),)), Control()):
+        if isinstance(event, ThinkingDelta):
+            n += 1
+            if n % 1000 == 0:
+                marks[n] = time.perf_counter() - start
+    engine.close()
+    return {k: marks[k] - marks[k - 1000] for k in marks if k}
 
 
 # -- first paint in a real terminal ------------------------------------------------------
 
 
-def first_paint(model: Path) -> float | None:
+def first_paint(model: Path, threads: int, attempt: int) -> float | None:
     """Seconds from launching `r1chat chat` in tmux to the prompt box on screen."""
     tmux = shutil.which("tmux")
     if tmux is None:
         return None
-    session = f"r1bench{os.getpid()}"
+    socket = ["-L", f"r1bench-{os.getpid()}-{attempt}"]  # a private tmux server
     home = tempfile.mkdtemp()
     cmd = (
         f"cd {ROOT} && R1CHAT_HOME={home} TERM=xterm-256color "
-        f"{sys.executable} -m r1chat chat -m {model}"
+        f"{sys.executable} -m r1chat chat -m {model} --threads {threads}"
     )
     start = time.perf_counter()
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd],
-                   check=True)  # fmt: skip
+    launched = subprocess.run(
+        [tmux, *socket, "new-session", "-d", "-s", "paint", "-x", "120", "-y", "40", cmd],
+        capture_output=True,
+    )
     try:
+        if launched.returncode != 0:
+            return None
         while time.perf_counter() - start < 30:
             screen = subprocess.run(
-                [tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+                [tmux, *socket, "capture-pane", "-p", "-t", "paint"],
+                capture_output=True,
+                text=True,
             ).stdout
             if "Ask anything" in screen:
                 return time.perf_counter() - start
-            time.sleep(0.01)
+            time.sleep(0.005)
         return None
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+        subprocess.run([tmux, *socket, "kill-server"], capture_output=True)
 
 
 # -- main --------------------------------------------------------------------------------
@@ -171,43 +215,86 @@ def first_paint(model: Path) -> float | None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child-app":
-        if os.environ.get("R1SW"):
-            sys.setswitchinterval(float(os.environ["R1SW"]))
-        _child_app(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        model, out, turns, threads, n_ctx = sys.argv[2:7]
+        _child_app(model, out, int(turns), int(threads), int(n_ctx))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="r1chat-tui-bench-"))
     long_model = write_long_model(directory).path
-    turn_model = write_long_model(directory, 1000, 400).path
+    huge_model = write_long_model(directory, 20000, 300).path
+    turn_model = write_long_model(directory, 1500, 60).path
+    threads = ["--threads", str(args.threads)]
 
-    rows = []
-    ratios, ask_times, app_times, starts, ends = [], [], [], [], []
+    ask_s, app_s, ratios = [], [], []
+    early, late, answer_cpu = [], [], []
+    tokens = thinking = 0
     for _ in range(args.runs):
-        ask = ask_json("-m", str(long_model), PROMPT)
-        app = run_app(long_model)
-        ask_s, app_s = ask["stats"]["total_s"], app["ui_s"]
-        ask_times.append(ask_s)
-        app_times.append(app_s)
-        ratios.append(app_s / ask_s)
-        n = app["tokens"]
-        starts.append(per_thousand(app["marks"], 0, 1000))
-        ends.append(per_thousand(app["marks"], n - 1000, n))
-    rows.append(["`ask --json`: generation (s)", f"{median(ask_times):.2f}"])
-    rows.append(["app: prompt sent → last token on the widgets (s)", f"{median(app_times):.2f}"])
-    rows.append(["ratio app / ask (≤ 1.3)", f"{median(ratios):.2f}×"])
-    rows.append(["app: s per 1,000 tokens, first 1,000", f"{median(starts):.3f}"])
-    rows.append(["app: s per 1,000 tokens, last 1,000", f"{median(ends):.3f}"])
-    paints = [p for p in (first_paint(long_model) for _ in range(args.runs)) if p is not None]
-    if paints:
-        rows.append(["start → first paint, tmux 120x40 (s)", f"{median(paints):.2f}"])
-    conv = run_app(turn_model, args.turns)
-    rows.append(["RSS with the model loaded (MB)", f"{conv['rss_loaded_mb']:.0f}"])
-    rows.append([f"RSS after a {args.turns}-turn conversation (MB)", f"{conv['rss_mb']:.0f}"])
-    print(f"{long_model.name}: {app['tokens']} tokens; medians of {args.runs} runs\n")
+        ask = ask_json("-m", str(long_model), *threads, PROMPT)["stats"]
+        app = run_app(long_model, threads=args.threads)
+        ask_s.append(ask["total_s"])
+        app_s.append(app["ui_s"])
+        ratios.append(app["ui_s"] / ask["total_s"])
+        tokens, thinking, marks = app["tokens"], app["thinking_tokens"], app["marks"]
+        early.append(per_thousand(marks, 1000, 3000))
+        late.append(per_thousand(marks, thinking - 2500, thinking - 500))
+        answer_cpu.append(per_thousand(marks, thinking, tokens)[1])
+    huge = run_app(huge_model, threads=args.threads, n_ctx=32768)
+    huge_thinking = huge["thinking_tokens"]
+    bare = engine_alone(huge_model, args.threads, 32768)
+
+    def ms(pairs: list[tuple[float, float]]) -> str:
+        wall, cpu = median([p[0] for p in pairs]), median([p[1] for p in pairs])
+        return f"{wall * 1000:.0f} / {cpu * 1000:.0f}"
+
+    per_k = "reasoning, per 1,000 tokens, wall / UI-thread CPU (ms)"
+    rows = [
+        ["`r1chat ask --json`: generation (s)", f"{median(ask_s):.2f}"],
+        ["chat app: prompt sent → last token on the widgets (s)", f"{median(app_s):.2f}"],
+        ["ratio app / ask (target ≤ 1.3)", f"{median(ratios):.2f}×"],
+        [f"{per_k}: tokens 1,000–3,000", ms(early)],
+        [f"{per_k}: tokens {thinking - 2500:,}–{thinking - 500:,}", ms(late)],
+        [f"Markdown answer ({tokens - thinking:,} tokens): UI-thread CPU per 1,000 tokens (ms)",
+         f"{median(answer_cpu) * 1000:.0f}"],
+    ]  # fmt: skip
+    end = huge_thinking - 500  # the batch that ends the reasoning carries the answer's start
+    hi = f"{end - 1000:,}–{end:,}"
+    hm = huge["marks"]
+    rows += [
+        [f"20k reasoning: engine alone (no UI), ms per 1,000 tokens: 1,000–2,000 / {hi}",
+         f"{bare[2000] * 1000:.0f} / {bare[max(k for k in bare if k <= end)] * 1000:.0f}"],
+        [f"20k reasoning: app, wall ms per 1,000 tokens: 1,000–2,000 / {hi}",
+         f"{per_thousand(hm, 1000, 2000)[0] * 1000:.0f} / "
+         f"{per_thousand(hm, end - 1000, end)[0] * 1000:.0f}"],
+        [f"20k reasoning: app, UI-thread CPU per batch (ms): 1,000–4,000 / "
+         f"{end - 3000:,}–{end:,}",
+         f"{per_batch(hm, 1000, 4000) * 1000:.1f} / "
+         f"{per_batch(hm, end - 3000, end) * 1000:.1f}"],
+    ]  # fmt: skip
+    paints = [first_paint(long_model, args.threads, i) for i in range(args.runs)]
+    if good := [p for p in paints if p is not None]:
+        rows.append(["`r1chat chat` start → first paint, tmux 120x40 (s)", f"{median(good):.2f}"])
+    conv = run_app(turn_model, turns=args.turns, threads=args.threads, n_ctx=32768)
+    rows.append(
+        [
+            "RSS, model loaded, empty chat: UI + model process (UI alone) (MB)",
+            f"{conv['rss_loaded_mb']:.0f} ({conv['rss_ui_loaded_mb']:.0f})",
+        ]
+    )
+    rows.append(
+        [
+            f"RSS after a {args.turns}-turn conversation: UI + model process (UI alone) (MB)",
+            f"{conv['rss_mb']:.0f} ({conv['rss_ui_mb']:.0f})",
+        ]
+    )
+    print(
+        f"{long_model.name}: {tokens:,} tokens ({thinking:,} reasoning); --threads "
+        f"{args.threads}; medians of {args.runs} alternating runs\n"
+    )
     print(table(["measure", "value"], rows))
     shutil.rmtree(directory, ignore_errors=True)
     return 0

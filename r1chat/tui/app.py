@@ -1,12 +1,14 @@
 """The chat app: transcript, prompt, sidebar, status bar, and the keys that drive them.
 
-How a reply reaches the screen: `EngineThread` (r1chat.tui.generation) runs
-`run_turn` on its own thread and puts every event on `self.inbox` (a SimpleQueue;
-putting is cheap and never blocks). While a job is out, a timer drains the queue every
-`DRAIN_FAST_S` (or `DRAIN_SLOW_S` when tokens pour in), joins runs of deltas (`batch`), and hands each batch to the live
-`AssistantTurn`: one reasoning append, one MarkdownStream write, one title update per
-batch, whatever the number of tokens in it. Nothing in the UI depends on how long the
-reply already is.
+How a reply reaches the screen: the model runs in a child process (`EngineProcess`, in
+r1chat.tui.generation), where an `EngineThread` runs `run_turn` and saves the reply to
+History as it streams. Its events come back over a pipe in batched frames; a reader
+thread puts them on `self.inbox` (a SimpleQueue: putting is cheap and never blocks).
+While a job is out, a timer drains the queue every
+`DRAIN_FAST_S` (`DRAIN_SLOW_S` when tokens pour in), joins runs of deltas (`batch`), and
+hands each batch to the live `AssistantTurn`: one reasoning append, one Markdown append,
+one title update per batch, whatever the number of tokens in it. No widget's work per
+batch depends on how long the reply already is.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -23,8 +25,11 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from r1chat.config import Config
@@ -38,6 +43,8 @@ from r1chat.tui.conversation import Conversation, Exchange
 from r1chat.tui.generation import (
     AnswerChunk,
     ContextUsed,
+    EngineLost,
+    EngineProcess,
     EngineThread,
     Failed,
     Item,
@@ -60,21 +67,15 @@ from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 
 DRAIN_FAST_S = 1 / 30
 """Delay before the next batch while tokens trickle in (a slow model: show each promptly)."""
-DRAIN_SLOW_S = 1 / 12
-"""Delay before the next batch while tokens pour in: fewer, bigger batches leave the CPU
-(and the GIL) to generation; the UI's work per batch hardly depends on its size."""
+DRAIN_SLOW_S = 1 / 15
+"""Delay before the next batch while tokens pour in: the UI's work per batch hardly
+depends on its size, so a fast stream costs it a fixed 15 frames a second."""
 FAST_BATCH_TOKENS = 16
 
 WELCOME = (
     "Ask anything. Enter sends · ctrl+j new line · esc stops · ctrl+r regenerates · "
     "ctrl+t shows/hides reasoning · ctrl+s chats · ctrl+p settings and commands"
 )
-
-
-def _default_open_engine(settings: Settings) -> Engine:
-    from r1chat.engine.factory import open_engine
-
-    return open_engine(settings)
 
 
 class ChatApp(App[None]):
@@ -84,6 +85,7 @@ class ChatApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", show=True),
+        Binding("escape", "back", "Back", show=False),
         Binding("ctrl+n", "new_chat", "New"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning"),
@@ -99,9 +101,11 @@ class ChatApp(App[None]):
         config: Config | None = None,
         history: History | None = None,
         conversation_id: int | None = None,
-        open_engine: Callable[[Settings], Engine] = _default_open_engine,
+        open_engine: Callable[[Settings], Engine] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`open_engine` runs the model in this process, on a thread, through that
+        function; by default it runs in a child process (`EngineProcess`)."""
         super().__init__()
         self.settings = settings
         self.config = config if config is not None else Config.load()
@@ -111,7 +115,11 @@ class ChatApp(App[None]):
         self._initial_conversation = conversation_id
         self._clock = clock
         self.inbox: queue.SimpleQueue[tuple[int, Item]] = queue.SimpleQueue()
-        self.engine = EngineThread(self.inbox, self.history, open_engine)
+        self.engine: EngineThread | EngineProcess
+        if open_engine is None:
+            self.engine = EngineProcess(self.inbox, self.history.path, self._wake)
+        else:
+            self.engine = EngineThread(self.inbox, self.history, open_engine)
         self.info: EngineInfo | None = None
         self.load_error: str | None = None
         self._loading_since: float | None = None
@@ -180,13 +188,28 @@ class ChatApp(App[None]):
         self._outstanding += 1
         self._schedule_drain(DRAIN_FAST_S)
 
+    class _Wake(Message):
+        """A job ended (posted from the engine's reader thread): drain now."""
+
+    def _wake(self) -> None:
+        self.post_message(self._Wake())
+
+    async def on_chat_app__wake(self, message: _Wake) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        await self._drain_tick()
+
     def _schedule_drain(self, delay: float) -> None:
         if self._drain_timer is None:
             self._drain_timer = self.set_timer(delay, self._drain_tick)
 
     async def _drain_tick(self) -> None:
         self._drain_timer = None
-        tokens = await self._drain()
+        try:
+            tokens = await self._drain()
+        except NoMatches:  # the app is closing and its widgets are gone
+            return
         if self._outstanding > 0 or not self.inbox.empty():
             self._schedule_drain(DRAIN_SLOW_S if tokens >= FAST_BATCH_TOKENS else DRAIN_FAST_S)
 
@@ -228,6 +251,10 @@ class ChatApp(App[None]):
             self.context_used = item.tokens
             self._refresh_status()
             return
+        if isinstance(item, EngineLost):
+            self.notify(item.message, title="Model", severity="error", timeout=10)
+            self._load_model()  # in a new process
+            return
         live = self._live.get(job_id)
         if live is None:
             return  # a reply whose turn was cleared away (new chat): History has it
@@ -240,8 +267,13 @@ class ChatApp(App[None]):
                 self.last_stats = item.stats
             self._refresh_status()
         elif isinstance(item, Failed):
-            ex.failed = True
-            self._try(lambda: self.conversation.drop_reply(ex))
+            if turn.reasoning.text or turn.answer.has_text:
+                # it broke mid-reply (the model process died): keep what arrived
+                self._try(lambda: self.conversation.keep_partial(
+                    ex, turn.answer.text, turn.reasoning.text))  # fmt: skip
+            else:  # it never started: the prompt stays, the empty reply goes
+                ex.failed = True
+                self._try(lambda: self.conversation.drop_reply(ex))
         elif isinstance(item, Notice):
             self.notify(item.message, severity="warning", timeout=6)
 
@@ -297,10 +329,11 @@ class ChatApp(App[None]):
         messages = self.conversation.messages()
         answered = self.conversation.exchanges[-1]
         if answered.answered:
-            from r1chat.messages import Message
+            from r1chat.messages import Message as ChatMessage
 
-            messages = (*messages, Message("assistant", answered.answer))
+            messages = (*messages, ChatMessage("assistant", answered.answer))
         self.engine.measure(messages, self.conversation.request(self.settings))
+        self._job_started()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -377,18 +410,19 @@ class ChatApp(App[None]):
     # -- actions ----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop":  # dimmed in the footer unless esc has something to do
-            busy = self.current is not None or self.editing
-            return True if busy or self.sidebar.has_focus_within else None
+        if action == "stop":  # shown dimmed in the footer while nothing streams
+            return True if self.current is not None else None
         return True
 
     def action_stop(self) -> None:
-        """Esc: stop the reply; otherwise close the sidebar or cancel an edit."""
+        """Esc while a reply streams: stop it (the partial reply is kept)."""
         if self.current is not None:
             self.current.control.cancel()
-            return
+
+    async def action_back(self) -> None:
+        """Esc otherwise: close the sidebar, or cancel editing the last prompt."""
         if self.sidebar.display and self.sidebar.has_focus_within:
-            self.action_toggle_sidebar()
+            await self.action_toggle_sidebar()
         elif self.editing:
             self.editing = False
             self.prompt.clear()
@@ -468,7 +502,7 @@ class ChatApp(App[None]):
         sidebar.display = not sidebar.display
         if sidebar.display:
             await self.refresh_sidebar()
-            sidebar.list.focus()
+            sidebar.listing.focus()
         else:
             self.prompt.focus()
 
@@ -508,7 +542,7 @@ class ChatApp(App[None]):
         await self.action_new_chat()
         self.conversation = conversation
         await self.transcript.remove_children()
-        widgets = []
+        widgets: list[Widget] = []
         collapsed = self.display_mode == "collapsed"
         for ex in conversation.exchanges:
             widgets.append(UserMessage(ex.prompt))

@@ -102,6 +102,14 @@ class Conversation:
         ex.reply_id = None
         ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
 
+    def keep_partial(self, ex: Exchange, answer: str, reasoning: str) -> None:
+        """A reply that broke off: save what was shown, marked as ended by an error."""
+        ex.answer, ex.reasoning, ex.finish_reason = answer, reasoning, "error"
+        if ex.reply_id is not None:
+            self.history.update_message(
+                ex.reply_id, content=answer, reasoning=reasoning, finish_reason="error"
+            )
+
     def drop_last(self) -> Exchange | None:
         """Remove the last exchange entirely (editing the last prompt)."""
         if not self.exchanges:

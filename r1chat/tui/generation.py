@@ -1,22 +1,30 @@
-"""The engine's own thread: it loads the model, then runs replies one at a time.
+"""Where the model runs for the chat, and how its events reach the UI.
 
-Nothing here touches Textual. Each job puts `(job_id, item)` pairs on a thread-safe
-inbox queue; the app drains that queue on a short timer and hands each batch to the
-widgets (see `batch`). Replies are saved to History from this thread about once a
-second while they stream, and completely when they end, so a killed process loses at
-most the last second of text.
+`EngineThread` owns the engine: one thread loads the model, then runs replies one at a
+time. Each job puts `(job_id, item)` pairs on a thread-safe inbox queue; the app drains
+that queue on a short timer and hands each batch to the widgets (see `batch`). Replies
+are saved to History from that thread about once a second while they stream, and
+completely when they end, so a killed process loses at most the last second of text.
+
+`EngineProcess` (what the chat uses) runs an `EngineThread` in a child process and
+forwards its inbox over a pipe (see the note above it). Nothing here touches Textual.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import queue
+import struct
+import subprocess
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from pathlib import Path
+from typing import IO, Any, Union
 
 from r1chat import paths
 from r1chat.engine.base import Control, Engine, EngineInfo, Request
@@ -69,6 +77,13 @@ class JobEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineLost:
+    """The model process died (its jobs were failed); the model must be loaded again."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ThinkingChunk:
     """Several `ThinkingDelta`s joined; `count` of them (about one per token)."""
 
@@ -85,41 +100,48 @@ class AnswerChunk:
 
 
 Item = Union[  # noqa: UP007 - a runtime alias
-    Event, Loading, Loaded, LoadFailed, Failed, ContextUsed, JobEnded, ThinkingChunk, AnswerChunk
+    Event,
+    Loading,
+    Loaded,
+    LoadFailed,
+    Failed,
+    ContextUsed,
+    JobEnded,
+    EngineLost,
+    ThinkingChunk,
+    AnswerChunk,
 ]
 
 
 def batch(items: Iterable[tuple[int, Item]]) -> list[tuple[int, Item]]:
-    """Join runs of thinking and answer deltas of one job, so the UI appends once per
-    run instead of once per token."""
+    """Join runs of thinking and answer text of one job (deltas or chunks already
+    joined elsewhere), so the UI appends once per run instead of once per token."""
     out: list[tuple[int, Item]] = []
     texts: list[str] = []
-    run_job, run_kind = -1, ""
+    run_job, run_kind, count = -1, "", 0
 
     def flush() -> None:
-        nonlocal run_kind
         if run_kind == "thinking":
-            out.append((run_job, ThinkingChunk("".join(texts), len(texts))))
+            out.append((run_job, ThinkingChunk("".join(texts), count)))
         elif run_kind == "answer":
-            out.append((run_job, AnswerChunk("".join(texts), len(texts))))
+            out.append((run_job, AnswerChunk("".join(texts), count)))
         texts.clear()
-        run_kind = ""
 
     for job, item in items:
-        kind = (
-            "thinking"
-            if isinstance(item, ThinkingDelta)
-            else "answer" if isinstance(item, AnswerDelta) else ""
-        )
-        if kind and kind == run_kind and job == run_job:
-            texts.append(item.text)  # type: ignore[union-attr]
-            continue
-        flush()
-        if kind:
-            run_job, run_kind = job, kind
-            texts.append(item.text)  # type: ignore[union-attr]
+        if isinstance(item, (ThinkingDelta, ThinkingChunk)):
+            kind = "thinking"
+        elif isinstance(item, (AnswerDelta, AnswerChunk)):
+            kind = "answer"
         else:
-            out.append((job, item))
+            kind = ""
+        if not kind or kind != run_kind or job != run_job:
+            flush()
+            run_job, run_kind, count = job, kind, 0
+            if not kind:
+                out.append((job, item))
+                continue
+        texts.append(item.text)  # type: ignore[union-attr]
+        count += item.count if isinstance(item, (ThinkingChunk, AnswerChunk)) else 1
     flush()
     return out
 
@@ -150,8 +172,7 @@ class EngineThread:
         self._thread = threading.Thread(target=self._loop, name="r1chat-engine", daemon=True)
         self._ids = iter(range(1, 1 << 62))
         self._current: ReplyJob | None = None
-        self._idle = threading.Event()
-        self._idle.set()
+        self._jobs_by_id: dict[int, ReplyJob] = {}
         self.engine: Engine | None = None
         self.load_error: str | None = None
         self._thread.start()
@@ -159,33 +180,45 @@ class EngineThread:
     # -- submitting -------------------------------------------------------------------
 
     def _submit(self, fn: Callable[[], None]) -> None:
-        self._idle.clear()
         self._jobs.put(fn)
 
-    def load(self, settings: Settings) -> int:
-        job_id = next(self._ids)
+    def load(self, settings: Settings, job_id: int | None = None) -> int:
+        job_id = job_id or next(self._ids)
         self._submit(lambda: self._load(job_id, settings))
         return job_id
 
-    def reply(self, request: Request, guards: Guards, message_id: int | None) -> ReplyJob:
-        job = ReplyJob(next(self._ids), request, guards, message_id)
+    def reply(
+        self, request: Request, guards: Guards, message_id: int | None, job_id: int | None = None
+    ) -> ReplyJob:
+        job = ReplyJob(job_id or next(self._ids), request, guards, message_id)
+        self._jobs_by_id[job.id] = job
         self._submit(lambda: self._reply(job))
         return job
 
-    def measure(self, messages: tuple[Message, ...], request: Request) -> None:
+    def cancel(self, job_id: int) -> None:
+        if (job := self._jobs_by_id.get(job_id)) is not None:
+            job.control.cancel()
+
+    def measure(
+        self, messages: tuple[Message, ...], request: Request, job_id: int | None = None
+    ) -> int:
         """Put the context the conversation fills (next prompt's tokens) on the inbox."""
-        job_id = next(self._ids)
-        self._submit(lambda: self._measure(job_id, messages, request))
+        job_id = job_id or next(self._ids)
+
+        def run() -> None:
+            self._measure(job_id, messages, request)
+            self.inbox.put((job_id, JobEnded()))
+
+        self._submit(run)
+        return job_id
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Stop the running reply, close the engine, end the thread (waits `timeout`)."""
-        if self._current is not None:
-            self._current.control.cancel()
+        """Stop the running and queued replies, close the engine, end the thread (waits
+        up to `timeout`); stopped replies are saved as stopped."""
+        for job in list(self._jobs_by_id.values()):
+            job.control.cancel()
         self._jobs.put(None)
         self._thread.join(timeout)
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._idle.wait(timeout)
 
     # -- the thread -------------------------------------------------------------------
 
@@ -198,12 +231,9 @@ class EngineThread:
                 fn()
             except BaseException:  # pragma: no cover - every job catches its own errors
                 log.error("engine job failed:\n%s", traceback.format_exc())
-            if self._jobs.empty():
-                self._idle.set()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
-        self._idle.set()
 
     def _load(self, job_id: int, settings: Settings) -> None:
         put = self.inbox.put
@@ -231,16 +261,16 @@ class EngineThread:
         self._current = job
         saver = _Saver(self.history, job.message_id, put, job.id)
         try:
-            if job.control.cancelled:
-                done = Done("", "", "cancelled")
-                put((job.id, done))
-                saver.finish(done)
+            if job.control.cancelled:  # stopped while it waited for the model
+                stopped = Done("", "", "cancelled")
+                put((job.id, stopped))
+                saver.finish(stopped)
                 return
             engine = self.engine
             if engine is None:
                 put((job.id, Failed(f"no model loaded: {self.load_error or 'still loading'}")))
                 return
-            done = None
+            done: Done | None = None
             try:
                 for event in run_turn(engine, job.request, job.control, job.guards):
                     put((job.id, event))
@@ -258,6 +288,7 @@ class EngineThread:
                               job.request)  # fmt: skip
         finally:
             self._current = None
+            self._jobs_by_id.pop(job.id, None)
             put((job.id, JobEnded()))
             job.ended.set()
 
@@ -337,3 +368,192 @@ def log_to_file() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.propagate = False
+
+
+# -- the engine in a child process -----------------------------------------------------------
+#
+# Python runs one thread at a time (the GIL). The UI thread's work (layout, painting,
+# rendering Markdown) and the generation loop's Python work (sampling, splitting,
+# guards) would take turns; with a fast model every millisecond the UI spends is a
+# millisecond generation waits. So the chat runs the engine in a child process
+# (`python -m r1chat.tui.engine_process`): an `EngineThread` there, its inbox forwarded
+# over a pipe in batched pickle frames, which a reader thread here puts on the app's
+# inbox. The app sees the same jobs and items either way.
+
+_FRAME = struct.Struct("<I")
+
+
+def write_frame(stream: IO[bytes], obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next object, or None at end of stream."""
+    head = _read_exactly(stream, _FRAME.size)
+    if head is None:
+        return None
+    data = _read_exactly(stream, _FRAME.unpack(head)[0])
+    return None if data is None else pickle.loads(data)
+
+
+def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+class _RemoteControl(Control):
+    """A job's control whose `cancel()` also tells the child process."""
+
+    def __init__(self, send_cancel: Callable[[], None]) -> None:
+        super().__init__()
+        self._send_cancel = send_cancel
+
+    def cancel(self) -> None:
+        if not self.cancelled:
+            super().cancel()
+            self._send_cancel()
+
+
+class EngineProcess:
+    """`EngineThread`'s interface, with the engine in a child process.
+
+    If the child dies (a crash inside llama.cpp, say), the jobs it had are failed with
+    a readable message and the next `load` starts a new one.
+    """
+
+    def __init__(
+        self,
+        inbox: queue.SimpleQueue[tuple[int, Item]],
+        history_path: Path,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        """`wake` is called (on the reader thread) when a job's result arrives, so the
+        app need not wait for its next drain to show it."""
+        self.inbox = inbox
+        self.history_path = history_path
+        self._wake = wake
+        self._ids = iter(range(1, 1 << 62))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, str] = {}  # job id -> "load" | "reply" | "measure"
+        self._stopping = False
+
+    def _log_path(self) -> Path:
+        directory = paths.log_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / "engine.log"
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        log_path = self._log_path()
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "r1chat.tui.engine_process", str(self.history_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+            )
+        threading.Thread(
+            target=self._read, args=(proc,), name="r1chat-engine-reader", daemon=True
+        ).start()
+        return proc
+
+    def _send(self, command: tuple[Any, ...], job_id: int | None = None, kind: str = "") -> None:
+        with self._lock:
+            if job_id is not None:
+                self._pending[job_id] = kind
+            try:
+                if self._proc is None or self._proc.poll() is not None:
+                    if command[0] in ("cancel", "quit"):
+                        return
+                    self._proc = self._spawn()
+                assert self._proc.stdin is not None
+                write_frame(self._proc.stdin, command)
+            except (OSError, ValueError) as e:
+                log.error("engine process: %s", e)
+                if job_id is not None:
+                    self._fail(job_id, kind, f"cannot start the model process: {e}")
+
+    def _fail(self, job_id: int, kind: str, message: str) -> None:
+        self._pending.pop(job_id, None)
+        self.inbox.put((job_id, LoadFailed(message) if kind == "load" else Failed(message)))
+        self.inbox.put((job_id, JobEnded()))
+        if self._wake is not None:
+            self._wake()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        try:
+            while (items := read_frame(proc.stdout)) is not None:
+                ended = False
+                for job_id, item in items:
+                    if isinstance(item, JobEnded):
+                        ended = True
+                        with self._lock:
+                            self._pending.pop(job_id, None)
+                    self.inbox.put((job_id, item))
+                if ended and self._wake is not None:
+                    self._wake()
+        except Exception:
+            log.error("engine process reader:\n%s", traceback.format_exc())
+        code = proc.wait()
+        with self._lock:
+            if self._proc is not proc or self._stopping:
+                return
+            message = (
+                f"the model process stopped unexpectedly (exit code {code}); see {self._log_path()}"
+            )
+            for job_id, kind in list(self._pending.items()):
+                self._fail(job_id, kind, message)
+            self.inbox.put((0, EngineLost(message)))
+        if self._wake is not None:
+            self._wake()
+
+    # -- the EngineThread interface ---------------------------------------------------
+
+    def load(self, settings: Settings) -> int:
+        job_id = next(self._ids)
+        self._send(("load", job_id, settings), job_id, "load")
+        return job_id
+
+    def reply(self, request: Request, guards: Guards, message_id: int | None) -> ReplyJob:
+        job_id = next(self._ids)
+        control = _RemoteControl(lambda: self._send(("cancel", job_id)))
+        job = ReplyJob(job_id, request, guards, message_id, control=control)
+        self._send(("reply", job_id, request, guards, message_id), job_id, "reply")
+        return job
+
+    def measure(self, messages: tuple[Message, ...], request: Request) -> int:
+        job_id = next(self._ids)
+        self._send(("measure", job_id, messages, request), job_id, "measure")
+        return job_id
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop the running reply (it is saved as stopped), then the child."""
+        with self._lock:
+            self._stopping = True
+            proc = self._proc
+        if proc is None:
+            return
+        try:
+            assert proc.stdin is not None
+            write_frame(proc.stdin, ("quit",))
+            proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

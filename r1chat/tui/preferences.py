@@ -48,9 +48,7 @@ def chat_settings(config: Config, cli: dict[str, Any]) -> Settings:
     settings = resolve(config, cli)
     saved = config.section("sampling")
     if not cli.get("preset") and not saved.get("preset"):
-        changes = {
-            k: saved[k] for k in _SAVED_SAMPLING if k in saved and cli.get(k) is None
-        }
+        changes = {k: saved[k] for k in _SAVED_SAMPLING if k in saved and cli.get(k) is None}
         if changes:
             settings = replace(settings, sampling=replace(settings.sampling, **changes))
     reasoning = config.section("reasoning")

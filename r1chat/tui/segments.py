@@ -1,11 +1,10 @@
-"""Where a streaming Markdown answer can be cut into independent documents.
+"""Where a streaming Markdown answer can be cut into independent blocks.
 
-A long answer shown as one `Markdown` widget costs more to lay out with every block it
-gains: each batch of tokens re-arranges every block of the document. Cut into segments of
-a bounded size, only the last, live segment is re-arranged; the finished ones keep their
-cached layout. A cut is made only where it cannot change the rendering: at the start of
-a line that follows a blank line, outside a code fence, when that line opens a heading,
-a fence or a plain paragraph (never a list item, table row, quote or indented line).
+`MarkdownView` renders an answer block by block, so that each batch of tokens re-renders
+only the block still growing. A cut is made only where rendering the pieces apart and
+the whole together agree: at the start of a line that follows a blank line, outside a
+code fence, when that line opens a heading, a fence or a plain paragraph (never a list
+item, table row, quote or indented line).
 """
 
 from __future__ import annotations

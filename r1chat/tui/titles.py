@@ -28,12 +28,14 @@ def stored(reasoning: str, stats: dict[str, Any] | None, finish_reason: str | No
     """The title of a reply loaded from history."""
     if stats is None:
         return "Reasoning (the reply was interrupted)" if reasoning else "No reasoning"
+    tokens = int(stats.get("thinking_tokens") or 0)
+    if not tokens and reasoning:  # text but no count (a server that does not say)
+        return "Reasoning"
     done = ThinkingDone(
         float(stats.get("thinking_s") or 0.0),
-        int(stats.get("thinking_tokens") or 0),
+        tokens,
         stats.get("thinking_stopped_by"),
+        skipped=not reasoning,
     )
-    if done.skipped and reasoning:  # counted nothing but text is there (remote engines)
-        return "Reasoning"
     stopped = finish_reason == "cancelled" and not done.skipped and done.stopped_by is None
     return final(done, stopped=stopped and not stats.get("answer_tokens"))

@@ -4,11 +4,11 @@ the reasoning controls. Returns new `ChatPrefs`, or None when cancelled."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -53,14 +53,16 @@ def _number(text: str, name: str, kind: type, low: float | None = None) -> Any:
     try:
         value = kind(text)
     except ValueError:
-        raise SettingsError(f"{name}: {text!r} is not a {'whole ' if kind is int else ''}number") from None
+        raise SettingsError(
+            f"{name}: {text!r} is not a {'whole ' if kind is int else ''}number"
+        ) from None
     if low is not None and value < low:
         raise SettingsError(f"{name} must be at least {low:g}")
     return value
 
 
 class SettingsScreen(ModalScreen[ChatPrefs | None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+s", "save", "Save", show=False),
     ]
@@ -72,31 +74,38 @@ class SettingsScreen(ModalScreen[ChatPrefs | None]):
 
     def compose(self) -> ComposeResult:
         p = self.prefs
+
+        def number(name: str, value: str, kind: str) -> Input:
+            return Input(value, id=name, type=kind, compact=True)  # type: ignore[arg-type]
+
+        fields: dict[str, Widget] = {
+            "model": Input(p.model or "", id="model", compact=True),
+            "temperature": number("temperature", f"{p.temperature:g}", "number"),
+            "top_p": number("top_p", f"{p.top_p:g}", "number"),
+            "max_tokens": number("max_tokens", _text(p.max_tokens), "integer"),
+            "n_ctx": number("n_ctx", _text(p.n_ctx), "integer"),
+            "system": TextArea(
+                p.system, id="system", compact=True, soft_wrap=True, tab_behavior="focus"
+            ),
+            "display": Select(
+                [("show", "show"), ("collapsed", "collapsed")],
+                value=p.display,
+                allow_blank=False,
+                id="display",
+                compact=True,
+            ),
+            "think_budget": number("think_budget", _text(p.think_budget), "integer"),
+            "loop_guard": Checkbox(
+                "cut reasoning or answers that repeat", p.loop_guard, id="loop_guard"
+            ),
+            "think": Checkbox("let the model reason (off: no-think)", p.think, id="think"),
+            "math": Checkbox("step by step, final answer in \\boxed{}", p.math, id="math"),
+        }
         with Vertical(classes="dialog settings"):
-            yield Static("Settings", classes="dialog-title")
+            yield Static("Settings  (ctrl+s saves · esc cancels)", classes="dialog-title")
             with VerticalScroll(id="settings-form"):
-                yield self._row("model", Input(p.model or "", id="model", compact=True))
-                yield self._row("temperature", Input(f"{p.temperature:g}", id="temperature",
-                                                     type="number", compact=True))  # fmt: skip
-                yield self._row("top_p", Input(f"{p.top_p:g}", id="top_p", type="number",
-                                               compact=True))  # fmt: skip
-                yield self._row("max_tokens", Input(_text(p.max_tokens), id="max_tokens",
-                                                    type="integer", compact=True))  # fmt: skip
-                yield self._row("n_ctx", Input(_text(p.n_ctx), id="n_ctx", type="integer",
-                                               compact=True))  # fmt: skip
-                yield self._row("system", TextArea(p.system, id="system", compact=True,
-                                                   soft_wrap=True, tab_behavior="focus"))  # fmt: skip
-                yield self._row("display", Select([("show", "show"), ("collapsed", "collapsed")],
-                                                  value=p.display, allow_blank=False,
-                                                  id="display", compact=True))  # fmt: skip
-                yield self._row("think_budget", Input(_text(p.think_budget), id="think_budget",
-                                                      type="integer", compact=True))  # fmt: skip
-                yield self._row("loop_guard", Checkbox("cut reasoning or answers that repeat",
-                                                       p.loop_guard, id="loop_guard"))  # fmt: skip
-                yield self._row("think", Checkbox("let the model reason (off: no-think)",
-                                                  p.think, id="think"))  # fmt: skip
-                yield self._row("math", Checkbox("step by step, final answer in \\boxed{}",
-                                                 p.math, id="math"))  # fmt: skip
+                for name, widget in fields.items():
+                    yield self._row(name, widget)
             yield Static("", id="settings-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", variant="primary", id="save")

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import io
 import time
+from functools import lru_cache
 from typing import ClassVar
 
-from rich.console import Console
-from rich.markdown import Heading, Markdown
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import CodeBlock, Heading, Markdown
 from rich.segment import Segment
 from rich.style import Style
+from rich.syntax import Syntax, SyntaxTheme
 from rich.theme import Theme
 from textual.color import Color
 from textual.geometry import Region, Size
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -42,8 +48,39 @@ class _LeftHeading(Heading):
     LEVEL_ALIGN: ClassVar = dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6"), "left")
 
 
+@lru_cache(maxsize=64)
+def _lexer(name: str) -> Lexer:
+    """Pygments finds a lexer by name by scanning all of them: once per name is enough."""
+    try:
+        return get_lexer_by_name(name, stripnl=False, ensurenl=True, tabsize=4)
+    except ClassNotFound:
+        return get_lexer_by_name("text", stripnl=False, ensurenl=True, tabsize=4)
+
+
+@lru_cache(maxsize=8)
+def _syntax_theme(name: str) -> SyntaxTheme:
+    return Syntax.get_theme(name)
+
+
+class _CodeBlock(CodeBlock):
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        code = str(self.text).rstrip()
+        yield Syntax(
+            code,
+            _lexer(self.lexer_name),
+            theme=_syntax_theme(self.theme),
+            word_wrap=True,
+            padding=1,
+        )
+
+
 class _AnswerMarkdown(Markdown):
-    elements: ClassVar = {**Markdown.elements, "heading_open": _LeftHeading}
+    elements: ClassVar = {
+        **Markdown.elements,
+        "heading_open": _LeftHeading,
+        "fence": _CodeBlock,
+        "code_block": _CodeBlock,
+    }
 
 
 def _color(variables: dict[str, str], name: str, fallback: Color) -> Color:
@@ -63,9 +100,9 @@ def markdown_theme(variables: dict[str, str]) -> Theme:
     warning = _color(variables, "text-warning", fg)
     warn_bg = bg.blend(_color(variables, "warning", fg), 0.12)
 
-    def heading(n: int, **extra: bool) -> Style:
+    def heading(n: int, *, underline: bool = False, italic: bool = False) -> Style:
         color = _color(variables, f"markdown-h{n}-color", primary)
-        return Style(color=color.rich_color, bold=True, **extra)
+        return Style(color=color.rich_color, bold=True, underline=underline, italic=italic)
 
     styles: dict[str, Style] = {
         "markdown.paragraph": Style(),
@@ -143,10 +180,13 @@ class MarkdownView(Widget):
         if not text:
             return
         self._parts.append(text)
+        closed: list[str] = []
         for new, piece in self._segmenter.feed(text):
             if new and self._tail:
-                self._close_tail()
+                closed.append(self._tail)
+                self._tail = ""
             self._tail += piece
+        self._close(closed)
         self._tail_dirty = True
         self._update(final=False)
 
@@ -157,16 +197,20 @@ class MarkdownView(Widget):
             self._parts.append(held)
             self._tail += held
         if self._tail:
-            self._close_tail()
+            self._close([self._tail])
+            self._tail = ""
         self._update(final=True)
 
-    def _close_tail(self) -> None:
-        source, self._tail = self._tail, ""
-        self._blocks.append(source)
+    def _close(self, sources: list[str]) -> None:
+        """Blocks that are complete: render them once, together (one Rich call per batch,
+        not one per block; they were cut where rendering apart and together agree)."""
+        if not sources:
+            return
+        self._blocks.extend(sources)
         self._tail_lines = []
         self._tail_dirty = False
         if self._width:
-            self._add_done(self._render(source))
+            self._add_done(self._render_block("".join(sources)))
 
     def _add_done(self, lines: list[Strip]) -> None:
         if not lines:
@@ -177,7 +221,7 @@ class MarkdownView(Widget):
 
     # -- rendering --------------------------------------------------------------------
 
-    def _theme(self) -> str:
+    def _theme_name(self) -> str:
         try:
             return self.app.theme
         except Exception:  # not mounted yet
@@ -185,14 +229,14 @@ class MarkdownView(Widget):
 
     def _ensure(self, width: int) -> None:
         """Render everything again if the width or the theme changed."""
-        theme = self._theme()
+        theme = self._theme_name()
         if width <= 0 or (width == self._width and theme == self._theme_key):
             return
         self._width, self._theme_key = width, theme
         self._md_console = None
         self._done = []
-        for source in self._blocks:
-            self._add_done(self._render(source))
+        if self._blocks:
+            self._add_done(self._render_block("".join(self._blocks)))
         self._tail_dirty = bool(self._tail)
         self._render_tail(force=True)
 
@@ -200,10 +244,10 @@ class MarkdownView(Widget):
         if not self._tail_dirty or not self._width:
             return False
         now = time.monotonic()
-        if not force and len(self._tail) > TAIL_THROTTLE_CHARS:
-            if now - self._tail_rendered_at < TAIL_THROTTLE_S:
-                return False
-        self._tail_lines = self._render(self._tail)
+        big = len(self._tail) > TAIL_THROTTLE_CHARS
+        if not force and big and now - self._tail_rendered_at < TAIL_THROTTLE_S:
+            return False
+        self._tail_lines = self._render_block(self._tail)
         self._tail_dirty = False
         self._tail_rendered_at = now
         return True
@@ -231,7 +275,7 @@ class MarkdownView(Widget):
         except Exception:
             return "monokai"
 
-    def _render(self, source: str) -> list[Strip]:
+    def _render_block(self, source: str) -> list[Strip]:
         if self._md_console is None:
             self._md_console = self._make_console()
         console, width = self._md_console, self._width
@@ -300,6 +344,6 @@ class MarkdownView(Widget):
                 return self._tail_lines[y]
         return Strip.blank(width, self.rich_style)
 
-    def get_selection(self, selection):  # type: ignore[no-untyped-def]
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         lines = [*self._done, *self._tail_lines]
         return selection.extract("\n".join(s.text.rstrip() for s in lines)), "\n"

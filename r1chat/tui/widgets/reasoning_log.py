@@ -25,6 +25,7 @@ class ReasoningLog(ScrollView, can_focus=False):
         overflow-y: auto;
         scrollbar-gutter: stable;
         scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 0;
     }
     """
 
@@ -57,16 +58,26 @@ class ReasoningLog(ScrollView, can_focus=False):
         return container.width
 
     def _gutter_width(self) -> int:
-        return self.styles.scrollbar_size_vertical if self.styles.scrollbar_gutter == "stable" else 0
+        return (
+            self.styles.scrollbar_size_vertical if self.styles.scrollbar_gutter == "stable" else 0
+        )
+
+    def on_mount(self) -> None:
+        # Follow new text (Textual's anchor) until the user scrolls up; back at the
+        # bottom, it follows again.
+        self.anchor()
 
     def on_resize(self) -> None:
         self._fit(self.scrollable_content_region.width)
 
+    @property
+    def following(self) -> bool:
+        return self.is_anchored and not self._anchor_released
+
     def append(self, text: str) -> None:
-        """Add text at the end; follows it if the view was at the bottom."""
+        """Add text at the end (the view follows it unless scrolled up)."""
         if not text:
             return
-        follow = self.scroll_y >= self.max_scroll_y
         before = len(self._wrapped)
         first = self._wrapped.append(text)
         for y in range(first, before + 1):
@@ -76,14 +87,18 @@ class ReasoningLog(ScrollView, can_focus=False):
         height = self.size.height
         if 0 < height < before and rows != before:
             # Already scrolling inside its max height: the box keeps its size, so skip
-            # the layout pass (and the full repaint it brings); just move the scrollbar.
+            # the layout pass (and the full repaint it brings); move the scrollbar and,
+            # when following, the view (the layout pass would do that for the anchor).
             self.set_reactive(ScrollView.virtual_size, size)
             self._scroll_update(size)
+            if self.following:
+                end = self.max_scroll_y
+                self.set_reactive(ScrollView.scroll_target_y, end)
+                self.scroll_y = end
+                self.vertical_scrollbar.position = end
         else:
             self.virtual_size = size  # a relayout, if the rows changed
         self.refresh_lines(first, rows - first)
-        if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def render_line(self, y: int) -> Strip:
         self._fit(self.scrollable_content_region.width)

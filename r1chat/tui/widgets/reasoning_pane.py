@@ -32,7 +32,7 @@ class PaneTitle(Widget, can_focus=True):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,space", "toggle", "Show/hide reasoning", show=False),
+        Binding("enter,space", "toggle_pane", "Show/hide reasoning", show=False),
     ]
     ALLOW_SELECT = False
 
@@ -41,25 +41,25 @@ class PaneTitle(Widget, can_focus=True):
 
     def __init__(self) -> None:
         super().__init__()
-        self._content = Content("")
+        self._text_content = Content("")
 
     def update(self, content: Content) -> None:
-        if content != self._content:
-            self._content = content
+        if content != self._text_content:
+            self._text_content = content
             self.refresh()
 
     @property
     def content(self) -> Content:
-        return self._content
+        return self._text_content
 
     def render(self) -> Content:
-        return self._content
+        return self._text_content
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
         self.post_message(self.Toggle())
 
-    def action_toggle(self) -> None:
+    def action_toggle_pane(self) -> None:
         self.post_message(self.Toggle())
 
 
@@ -84,7 +84,7 @@ class ReasoningPane(Vertical):
     ) -> None:
         super().__init__(classes=classes)
         self._title = title
-        self._log = ReasoningLog(text)
+        self._trace = ReasoningLog(text)
         self._label = PaneTitle()
         self.set_reactive(ReasoningPane.collapsed, collapsed)
         self.set_class(collapsed, "-collapsed")
@@ -93,7 +93,7 @@ class ReasoningPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self._label
-        yield self._log
+        yield self._trace
 
     @property
     def title(self) -> str:
@@ -101,7 +101,7 @@ class ReasoningPane(Vertical):
 
     @property
     def text(self) -> str:
-        return self._log.text
+        return self._trace.text
 
     @property
     def empty(self) -> bool:
@@ -115,7 +115,7 @@ class ReasoningPane(Vertical):
             self._paint_title()
 
     def append(self, text: str) -> None:
-        self._log.append(text)
+        self._trace.append(text)
 
     def _paint_title(self) -> None:
         if self.empty:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -16,15 +19,16 @@ MARK = ("\x01", "\x02")  # snippet match markers (never typed by a user)
 
 
 class ConversationItem(ListItem):
-    def __init__(self, conversation_id: int, title: str, detail: str, *, current: bool) -> None:
+    def __init__(
+        self, conversation_id: int, title: str, detail: str | Content, *, current: bool
+    ) -> None:
         super().__init__(classes="-current" if current else "")
         self.conversation_id = conversation_id
         self.title_text = title
-        self._title = title
-        self._detail = detail
+        self._detail = detail if isinstance(detail, Content) else Content(detail)
 
     def compose(self) -> ComposeResult:
-        yield Label(Content(self._title), classes="conv-title")
+        yield Label(Content(self.title_text), classes="conv-title")
         if self._detail:
             yield Label(self._detail, classes="conv-detail")
 
@@ -42,7 +46,7 @@ def _snippet(text: str) -> Content:
 
 
 class Sidebar(Vertical):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r,f2", "rename", "Rename", show=True),
         Binding("d,delete", "delete", "Delete", show=True),
     ]
@@ -65,18 +69,20 @@ class Sidebar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Chats", classes="sidebar-title")
-        yield Input(placeholder="Search chats…", id="search")
+        yield Input(placeholder="Search chats…", id="search", compact=True)
         yield ListView(id="conversations")
 
     @property
-    def list(self) -> ListView:
+    def listing(self) -> ListView:
         return self.query_one("#conversations", ListView)
 
     @property
     def search_text(self) -> str:
         return self.query_one("#search", Input).value
 
-    async def show_conversations(self, conversations: list[Conversation], current: int | None) -> None:
+    async def show_conversations(
+        self, conversations: list[Conversation], current: int | None
+    ) -> None:
         items = [
             ConversationItem(
                 c.id,
@@ -95,14 +101,13 @@ class Sidebar(Vertical):
             if h.conversation_id in seen:
                 continue
             seen.add(h.conversation_id)
-            item = ConversationItem(h.conversation_id, h.title or "(untitled)", "", current=False)
-            items.append(item)
-            item._detail = ""
-            item.compose_add_child(Label(_snippet(h.snippet), classes="conv-detail"))
+            title = h.title or "(untitled)"
+            items.append(ConversationItem(h.conversation_id, title, _snippet(h.snippet),
+                                          current=h.conversation_id == current))  # fmt: skip
         await self._fill(items, "No match" if not items else "")
 
-    async def _fill(self, items: list[ListItem], empty: str) -> None:
-        view = self.list
+    async def _fill(self, items: Sequence[ListItem], empty: str) -> None:
+        view = self.listing
         index = view.index
         with self.app.batch_update():
             await view.clear()
@@ -114,7 +119,7 @@ class Sidebar(Vertical):
             view.index = min(index or 0, len(items) - 1)
 
     def selected_id(self) -> int | None:
-        item = self.list.highlighted_child
+        item = self.listing.highlighted_child
         return item.conversation_id if isinstance(item, ConversationItem) else None
 
     @on(ListView.Selected, "#conversations")
@@ -131,7 +136,7 @@ class Sidebar(Vertical):
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.list.focus()
+        self.listing.focus()
 
     def action_rename(self) -> None:
         if (cid := self.selected_id()) is not None:

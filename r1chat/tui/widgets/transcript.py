@@ -20,7 +20,9 @@ class Banner(Static):
     """A line in the transcript that is not a turn (welcome, model errors)."""
 
     def __init__(self, text: str | Content, *, classes: str = "") -> None:
-        super().__init__(text if isinstance(text, Content) else Content(text), classes=f"banner {classes}")
+        super().__init__(
+            text if isinstance(text, Content) else Content(text), classes=f"banner {classes}"
+        )
 
 
 class Transcript(VerticalScroll, can_focus=True):

@@ -98,7 +98,7 @@ class AssistantTurn(Container):
         if isinstance(item, ThinkingChunk):
             if self._thinking_since is None:
                 self._thinking_since = self._clock()
-                self.answer.set_status("", "info")
+                self.answer.set_status("The answer comes when the reasoning ends…", "info")
             self._thinking_tokens += item.count
             self.reasoning.append(item.text)
         elif isinstance(item, (AnswerChunk, AnswerDelta)):
@@ -151,7 +151,7 @@ class AssistantTurn(Container):
         self.live = False
         self.finish_reason = "failed"
         self.answer.finish()
-        if self._thinking_since is None:
-            self.reasoning.set_title("No reasoning", empty=True)
+        if self._thinking_since is None:  # it never started: no pane to speak of
+            self.reasoning.display = False
         self.answer.set_status(f"✖ {message}", "error")
         self._restack()

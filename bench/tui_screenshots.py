@@ -1,0 +1,138 @@
+"""Write the README's screenshots of the chat (assets/*.png) from the real app.
+
+The app runs headless (`App.run_test`) with the scripted models through the real
+llama.cpp; Textual saves SVG screenshots, converted to PNG with `rsvg-convert`
+(Debian: librsvg2-bin) or `cairosvg` (PyPI), whichever is there.
+
+Usage: python bench/tui_screenshots.py [OUTDIR]   (default: assets/)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import ROOT
+
+from tests.fixtures.scripted import write_answer_model, write_long_model
+
+_LEADING = re.compile(
+    r'(<text [^>]*?x=")([\d.]+)("[^>]*?textLength=")([\d.]+)("[^>]*>)((?:&#160;)+)([^<]*)</text>'
+)
+
+
+def _keep_indents(svg: Path) -> None:
+    """rsvg drops the leading spaces of a text run, which flattens the indentation of
+    code in the screenshots; move such runs right instead."""
+
+    def fix(m: re.Match[str]) -> str:
+        lead, rest = m.group(6).count("&#160;"), m.group(7)
+        chars = lead + len(re.sub(r"&#?\w+;", "x", rest))
+        cell = float(m.group(4)) / max(1, chars)
+        x, length = float(m.group(2)) + lead * cell, float(m.group(4)) - lead * cell
+        return f"{m.group(1)}{x:.1f}{m.group(3)}{length:.1f}{m.group(5)}{rest}</text>"
+
+    svg.write_text(_LEADING.sub(fix, svg.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def to_png(svg: Path, png: Path) -> Path:
+    _keep_indents(svg)
+    if shutil.which("rsvg-convert"):
+        subprocess.run(["rsvg-convert", str(svg), "-o", str(png)], check=True)
+        return png
+    try:
+        import cairosvg  # type: ignore[import-not-found]
+    except ImportError:
+        print(f"no rsvg-convert or cairosvg: left {svg}", file=sys.stderr)
+        return svg
+    cairosvg.svg2png(url=str(svg), write_to=str(png))
+    return png
+
+
+async def shoot(outdir: Path, models: Path) -> list[Path]:
+    from r1chat.config import Config
+    from r1chat.history import History
+    from r1chat.settings import Settings
+    from r1chat.tui.app import ChatApp
+    from r1chat.tui.widgets.turns import AssistantTurn
+
+    long_model = write_long_model(models, 2500, 400, seed=7)
+    answer_model = write_answer_model(models)
+    shots: list[Path] = []
+
+    def app_for(model: Path) -> ChatApp:
+        return ChatApp(Settings(model=str(model), threads=1), config=Config.load(),
+                       history=History())  # fmt: skip
+
+    async def ready(app: ChatApp) -> None:
+        while app.info is None and app.load_error is None:
+            await asyncio.sleep(0.02)
+
+    async def finished(app: ChatApp, pilot) -> None:  # type: ignore[no-untyped-def]
+        while app.current is not None:
+            await asyncio.sleep(0.02)
+        await app.drain_now()
+        await pilot.pause()
+
+    def save(app: ChatApp, name: str) -> None:
+        svg = outdir / f"{name}.svg"
+        app.save_screenshot(filename=svg.name, path=str(outdir))
+        shots.append(to_png(svg, outdir / f"{name}.png"))
+        if shots[-1] != svg:
+            svg.unlink()
+
+    # 1. reasoning streaming beside the answer, wide terminal
+    app = app_for(long_model.path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(app)
+        await app.send("Plan the data pipeline, with code, step by step.")
+        turn = app.transcript.query(AssistantTurn).last()
+        while turn._thinking_tokens < 1200 and turn.live:
+            await asyncio.sleep(0.005)
+        await app.drain_now()
+        turn.tick()
+        save(app, "chat-thinking")
+        await finished(app, pilot)
+        app.transcript.scroll_to_widget(turn, top=True, animate=False)
+        await pilot.pause()
+        save(app, "chat-side-by-side")
+
+    # 2. a narrow terminal: stacked panes, the chats sidebar with a search
+    app = app_for(answer_model.path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app)
+        for prompt in ("What is 2 + 2?", "Check that sum twice."):
+            await app.send(prompt)
+            await finished(app, pilot)
+            await pilot.press("ctrl+n")
+        await app.send("And what about 3 + 3?")
+        await finished(app, pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.sidebar.query_one("#search").value = "sum"  # type: ignore[attr-defined]
+        await pilot.pause(0.4)
+        save(app, "chat-sidebar")
+    return shots
+
+
+def main() -> int:
+    outdir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets"
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["R1CHAT_HOME"] = str(Path(tmp) / "home")
+        models = Path(tmp) / "models"
+        models.mkdir()
+        shots = asyncio.run(shoot(outdir.resolve(), models))
+    for shot in shots:
+        print(shot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
