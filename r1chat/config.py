@@ -4,8 +4,9 @@ Layout (every key optional):
 
     [model]      default = "r1:7b", ctx = 8192, gpu_layers = -1, threads = 8
     [sampling]   temperature, top_p, top_k, min_p, max_tokens, seed, preset
-    [presets.NAME]  any [sampling] keys
-    [reasoning]  display = "show" | "collapsed", think_budget, loop_guard
+    [presets.NAME]  any [sampling] keys (a preset named in [sampling] is overridden by the
+                    keys beside it; one named with --preset overrides them)
+    [reasoning]  display = "show" | "collapsed", think_budget, loop_guard, think, math
     [chat]       system_prompt
     [remotes.NAME]  url, model, api_key_env
 """

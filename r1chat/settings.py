@@ -42,20 +42,28 @@ def presets(config: Config) -> dict[str, dict[str, Any]]:
     return {**BUILTIN_PRESETS, **config.section("presets")}
 
 
-def _sampling(config: Config, preset: str, overrides: dict[str, Any]) -> Sampling:
+def _sampling(config: Config, cli: dict[str, Any]) -> tuple[Sampling, str]:
+    """Sampling values, later sources winning: defaults, the config's preset, `[sampling]`,
+    a preset named on the command line, then single command-line values."""
     table = presets(config)
-    if preset not in table:
-        known = ", ".join(sorted(table))
-        raise UsageError(f"unknown preset {preset!r} (known: {known})")
+    cli_preset = cli.get("preset")
+    config_preset = config.get("sampling", "preset")
+    for name in (cli_preset, config_preset):
+        if name is not None and name not in table:
+            known = ", ".join(sorted(table))
+            raise UsageError(f"unknown preset {name!r} (known: {known})")
+    layers = [
+        table[config_preset] if config_preset else {},
+        config.section("sampling"),
+        table[cli_preset] if cli_preset else {},
+        {k: cli.get(k) for k in SAMPLING_KEYS},
+    ]
     values: dict[str, Any] = {}
-    for source in (config.section("sampling"), table[preset], overrides):
-        values.update({k: v for k, v in source.items() if k in SAMPLING_KEYS and v is not None})
-    try:
-        sampling = Sampling(**values)
-    except TypeError as e:  # pragma: no cover - keys are filtered above
-        raise UsageError(str(e)) from None
+    for layer in layers:
+        values.update({k: v for k, v in layer.items() if k in SAMPLING_KEYS and v is not None})
+    sampling = Sampling(**values)
     _check(sampling)
-    return sampling
+    return sampling, cli_preset or config_preset or "deepseek"
 
 
 def _check(s: Sampling) -> None:
@@ -70,8 +78,7 @@ def _check(s: Sampling) -> None:
 def resolve(config: Config, cli: dict[str, Any]) -> Settings:
     """Merge config and command-line values (`None` on the command line means unset)."""
     model_cfg, reasoning = config.section("model"), config.section("reasoning")
-    preset = cli.get("preset") or config.get("sampling", "preset") or "deepseek"
-    sampling = _sampling(config, preset, {k: cli.get(k) for k in SAMPLING_KEYS})
+    sampling, preset = _sampling(config, cli)
     budget = _first(cli.get("think_budget"), reasoning.get("think_budget"))
     if budget is not None and budget < 1:
         raise UsageError(f"think-budget must be at least 1, not {budget}")
@@ -91,8 +98,8 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
         preset=preset,
         system=_first(cli.get("system"), config.get("chat", "system_prompt")) or "",
         guards=Guards(think_budget=budget, loop_guard=loop_guard),
-        think=not cli.get("no_think", False),
-        math=bool(cli.get("math", False)),
+        think=not cli.get("no_think") and reasoning.get("think", True) is not False,
+        math=bool(cli.get("math")) or reasoning.get("math") is True,
         endpoint=cli.get("endpoint"),
         api_key_env=cli.get("api_key_env"),
     )

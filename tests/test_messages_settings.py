@@ -42,8 +42,13 @@ def test_settings_precedence(tmp_path: Path):
         },
         tmp_path / "c.toml",
     )
+    # the config's preset, then the [sampling] keys beside it, then flags
     s = resolve(cfg, {"top_p": 0.8})
-    assert (s.sampling.temperature, s.sampling.top_p) == (0.65, 0.8)
+    assert (s.sampling.temperature, s.sampling.top_p) == (0.5, 0.8)
+    assert s.preset == "mine"
+    # a preset named on the command line wins over [sampling]
+    s = resolve(cfg, {"preset": "mine"})
+    assert (s.sampling.temperature, s.sampling.top_p) == (0.65, 0.9)
     assert s.guards.think_budget == 500 and s.guards.loop_guard is False
     assert (s.model, s.n_ctx) == ("r1:7b", 4096)
     s = resolve(cfg, {"preset": "greedy", "loop_guard": True, "model": "x.gguf"})
@@ -54,6 +59,14 @@ def test_defaults_are_deepseeks_advice(tmp_path: Path):
     s = resolve(Config({}, tmp_path / "none.toml"), {})
     assert (s.sampling.temperature, s.sampling.top_p) == (0.6, 0.95)
     assert s.guards.loop_guard and s.guards.think_budget is None and s.think
+    assert s.preset == "deepseek" and not s.math
+
+
+def test_saved_sampling_is_not_masked_by_the_default_preset(tmp_path: Path):
+    cfg = Config({"sampling": {"temperature": 0.3}, "reasoning": {"think": False, "math": True}})
+    s = resolve(cfg, {})
+    assert s.sampling.temperature == 0.3 and not s.think and s.math
+    assert resolve(cfg, {"temperature": 0.7}).sampling.temperature == 0.7
 
 
 @pytest.mark.parametrize(

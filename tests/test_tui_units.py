@@ -16,9 +16,10 @@ from textual.app import App, ComposeResult
 
 from r1chat.config import Config
 from r1chat.events import AnswerDelta, Notice, ThinkingDelta, ThinkingDone
+from r1chat.settings import resolve as chat_settings
 from r1chat.tui import titles
 from r1chat.tui.generation import AnswerChunk, ThinkingChunk, batch
-from r1chat.tui.preferences import chat_settings, prefs_of, save
+from r1chat.tui.preferences import prefs_of, save
 from r1chat.tui.segments import Segmenter, opens_block, split
 from r1chat.tui.widgets.markdown_view import MarkdownView
 from r1chat.tui.wrap import WrappedText, wrap_raw

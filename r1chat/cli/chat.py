@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the chat needs a terminal; for pipes and scripts use `r1chat ask`")
     from r1chat.config import Config
     from r1chat.history import History
-    from r1chat.tui.preferences import chat_settings
+    from r1chat.settings import resolve
 
     config = Config.load()
-    settings = chat_settings(config, vars(args))
+    settings = resolve(config, vars(args))
     history = History()
     conversation_id: int | None = args.conversation
     if conversation_id is not None:

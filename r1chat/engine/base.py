@@ -52,7 +52,7 @@ class EngineInfo:
             return "remote"
         if self.gpu_layers > 0 and self.backend not in ("CPU",):
             return f"{self.backend} {self.gpu_layers}/{self.total_layers} layers"
-        return f"CPU {self.threads} threads"
+        return f"CPU {self.threads} thread{'s' if self.threads != 1 else ''}"
 
 
 @dataclass(frozen=True, slots=True)

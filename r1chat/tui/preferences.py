@@ -8,14 +8,12 @@ Keys written: `[sampling] temperature, top_p, max_tokens`, `[model] default, ctx
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from r1chat.config import Config
-from r1chat.settings import Settings, resolve
+from r1chat.settings import Settings
 from r1chat.turn import Guards
 
 DISPLAYS = ("show", "collapsed")
-_SAVED_SAMPLING = ("temperature", "top_p", "max_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,25 +36,6 @@ class ChatPrefs:
 def display_of(config: Config) -> str:
     value = config.get("reasoning", "display", "show")
     return value if value in DISPLAYS else "show"
-
-
-def chat_settings(config: Config, cli: dict[str, Any]) -> Settings:
-    """`resolve()`, plus the values the settings screen saved where `resolve` does not
-    look: sampling values saved in `[sampling]` apply unless the command line sets them
-    or a preset is named (the built-in default preset would otherwise mask them), and
-    `[reasoning] think / math` apply unless `--no-think` / `--math` are given."""
-    settings = resolve(config, cli)
-    saved = config.section("sampling")
-    if not cli.get("preset") and not saved.get("preset"):
-        changes = {k: saved[k] for k in _SAVED_SAMPLING if k in saved and cli.get(k) is None}
-        if changes:
-            settings = replace(settings, sampling=replace(settings.sampling, **changes))
-    reasoning = config.section("reasoning")
-    if not cli.get("no_think") and reasoning.get("think") is False:
-        settings = replace(settings, think=False)
-    if not cli.get("math") and reasoning.get("math") is True:
-        settings = replace(settings, math=True)
-    return settings
 
 
 def prefs_of(settings: Settings, display: str) -> ChatPrefs:
