@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from hub_server import FakeHub, make_gguf_bytes
-except ImportError:  # tests/ is a package
-    from tests.hub_server import FakeHub, make_gguf_bytes
+from tests.hub_server import FakeHub, make_gguf_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF"

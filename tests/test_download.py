@@ -11,11 +11,7 @@ import pytest
 from r1chat import download, store
 from r1chat.catalog import Catalog, build, parse
 from r1chat.errors import R1ChatError
-
-try:
-    from hub_server import FakeHub, make_gguf_bytes
-except ImportError:  # tests/ is a package
-    from tests.hub_server import FakeHub, make_gguf_bytes
+from tests.hub_server import FakeHub, make_gguf_bytes, point_client_at
 
 REPO = "acme/Tiny-GGUF"
 FILE = "Tiny-Q4_K_M.gguf"
@@ -48,18 +44,8 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("R1CHAT_HOME", str(tmp_path / "home"))
     for var in ("R1CHAT_MODELS", "R1CHAT_CATALOG", "R1CHAT_TEST_FREE_BYTES", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    from huggingface_hub import constants
-
     with FakeHub() as h:
-        monkeypatch.setattr(constants, "ENDPOINT", h.endpoint)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            h.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-        monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
+        point_client_at(h, monkeypatch, tmp_path)
         yield h
 
 

@@ -37,7 +37,7 @@ from r1chat.tui.screens.models import (
     progress_text,
 )
 from tests.fixtures.scripted import ScriptedModel
-from tests.hub_server import FakeHub, make_gguf_bytes
+from tests.hub_server import FakeHub, make_gguf_bytes, point_client_at
 
 GB = 10**9
 CPU_BOX = Hardware(32 * GB, 24 * GB, 8, (), "CPU")
@@ -92,20 +92,10 @@ def hub(
     cat.write_text(user_catalog(len(tiny), hashlib.sha256(tiny).hexdigest()), encoding="utf-8")
     monkeypatch.setenv("R1CHAT_CATALOG", str(cat))
     monkeypatch.setattr(hardware, "_detected", CPU_BOX)
-    from huggingface_hub import constants
-
     with FakeHub() as h:
         h.add(TINY_REPO, TINY_FILE, answer_model.path)
         h.add(BIG_REPO, BIG_FILE, big_data)
-        monkeypatch.setattr(constants, "ENDPOINT", h.endpoint)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            h.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-        monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
+        point_client_at(h, monkeypatch, tmp_path)
         yield h
 
 
