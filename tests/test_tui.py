@@ -117,7 +117,7 @@ async def test_send_shows_reasoning_beside_the_answer(answer_model: ScriptedMode
         assert turn.reasoning.region.y == turn.answer.region.y
         assert turn.answer.region.x > turn.reasoning.region.right
         status = app.status.text
-        assert "Scripted-Answer" in status and "CPU 1 threads" in status
+        assert "Scripted-Answer" in status and "CPU 1 thread" in status
         assert re.search(r"ctx [\d,]+/8,192", status) and "tok/s" in status and "TTFT" in status
         assert app.prompt.text == ""
         # saved with its reasoning, stats, model and sampling
