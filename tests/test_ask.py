@@ -230,6 +230,18 @@ def test_prompt_longer_than_the_context(answer_model: ScriptedModel):
     assert "the context holds 256" in line and "--ctx" in line
 
 
+def test_without_a_model_the_default_is_used_or_explained(answer_model: ScriptedModel):
+    line = run_error("hi")
+    assert line == "error: model r1:7b is not installed; run: r1chat models pull r1:7b"
+    cmd = ["models", "import", str(answer_model.path), "--name", "mine"]
+    imported = subprocess.run(
+        [sys.executable, "-m", "r1chat", *cmd], capture_output=True, text=True
+    )
+    assert imported.returncode == 0, imported.stderr
+    proc = ask("hi")  # the only installed model is the default
+    assert proc.returncode == 0 and proc.stdout == answer_model.answer + "\n"
+
+
 def test_usage_errors_exit_2(answer_model: ScriptedModel):
     proc = ask("-m", str(answer_model.path), stdin="")
     assert proc.returncode == 2 and proc.stderr.startswith("error: no prompt")

@@ -407,7 +407,8 @@ async def test_no_model_at_all(tmp_path: Path) -> None:
     app = ChatApp(Settings(), config=Config.load(), history=History())
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        assert "no model given" in str(app.query_one("#load-error").content)
+        error = str(app.query_one("#load-error").content)
+        assert "r1:7b is not installed; run: r1chat models pull r1:7b" in error
 
 
 # -- conversations --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from r1chat.engine.base import Engine
-from r1chat.errors import UsageError
 from r1chat.settings import Settings
 
 
@@ -25,15 +24,13 @@ def open_engine(settings: Settings) -> Engine:
 
     if (remote := find_remote(settings)) is not None:
         return open_remote(remote)
-    if not settings.model:
-        raise UsageError(
-            "no model given: pass -m PATH_OR_NAME, or set a default with "
-            "`r1chat models default NAME`"
-        )
     from r1chat.engine.local import DEFAULT_CTX, LocalEngine
+    from r1chat.store import default_model
 
+    # Without -m: the configured default, else an installed model, else r1:7b (whose
+    # "not installed" error then says how to pull it).
     return LocalEngine(
-        model_path(settings.model),
+        model_path(settings.model or default_model()),
         n_ctx=settings.n_ctx or DEFAULT_CTX,
         gpu_layers=settings.gpu_layers,
         threads=settings.threads,
