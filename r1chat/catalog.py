@@ -175,6 +175,14 @@ def user_catalog_path(explicit: str | Path | None = None) -> tuple[Path | None, 
     return paths.config_dir() / "models.toml", False
 
 
+def params_label(n: int) -> str:
+    """A parameter count for tables: `7.6B`, `671B`, `?` when unknown."""
+    if not n:
+        return "?"
+    b = n / 1e9
+    return f"{b:.0f}B" if b >= 100 else f"{b:.1f}B"
+
+
 def load_catalog(user_file: str | Path | None = None) -> Catalog:
     """The built-in catalog merged with the user's; raises CatalogError when invalid."""
     path, must_exist = user_catalog_path(user_file)

@@ -191,6 +191,32 @@ def plan(shape: Shape, n_ctx: int, hw: Hardware) -> Fit:
     return Fit(Verdict.NO, 0, units, need, kv, gpu_unknown=unknown)
 
 
+def plan_file(path: str | Path, n_ctx: int, hw: Hardware) -> tuple[Fit | None, int]:
+    """The fit of a GGUF on disk (an imported model) and its weight bytes; None if unreadable."""
+    from r1chat.errors import R1ChatError
+
+    try:
+        shape = Shape.from_gguf(Path(path))
+    except (R1ChatError, OSError):
+        return None, 0
+    return plan(shape, n_ctx, hw), shape.weights
+
+
+def hardware_line(hw: Hardware) -> str:
+    """`RAM 25.3 GB · no GPU found · llama.cpp: CPU-only build`, above model tables."""
+    from r1chat.store import human
+
+    if hw.gpus:
+        gpu = ", ".join(
+            f"{g.name} {human(g.total)}" + ("" if g.unified else f" ({human(g.free)} free)")
+            for g in hw.gpus
+        )
+    else:
+        gpu = "no GPU found"
+    offload = f"llama.cpp: {hw.backend}" if hw.offload else "llama.cpp: CPU-only build"
+    return f"RAM {human(hw.ram_total)} · {gpu} · {offload}"
+
+
 def plan_entry(entry: Entry, n_ctx: int, hw: Hardware) -> Fit | None:
     """`plan` for a catalog entry (None for remote-only models)."""
     if entry.remote or not entry.layers:

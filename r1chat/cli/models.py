@@ -118,27 +118,6 @@ def _ctx(args: argparse.Namespace) -> int:
     return int(ctx)
 
 
-def _params(n: int) -> str:
-    if not n:
-        return "?"
-    b = n / 1e9
-    return f"{b:.0f}B" if b >= 100 else f"{b:.1f}B"
-
-
-def _hw_line(hw: Hardware) -> str:
-    from r1chat.store import human
-
-    if hw.gpus:
-        gpu = ", ".join(
-            f"{g.name} {human(g.total)}" + ("" if g.unified else f" ({human(g.free)} free)")
-            for g in hw.gpus
-        )
-    else:
-        gpu = "no GPU found"
-    offload = f"llama.cpp: {hw.backend}" if hw.offload else "llama.cpp: CPU-only build"
-    return f"RAM {human(hw.ram_total)} · {gpu} · {offload}"
-
-
 def _table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [
@@ -161,25 +140,13 @@ def _fit_dict(fit: Fit | None) -> dict[str, Any] | None:
     }
 
 
-def _imported_fit(path: str, ctx: int, hw: Hardware) -> tuple[Fit | None, int]:
-    from pathlib import Path
-
-    from r1chat.errors import R1ChatError
-    from r1chat.fit import Shape, plan
-
-    try:
-        shape = Shape.from_gguf(Path(path))
-    except (R1ChatError, OSError):
-        return None, 0
-    return plan(shape, ctx, hw), shape.weights
-
-
 # -- list ---------------------------------------------------------------------------------
 
 
 def run_list(args: argparse.Namespace) -> int:
     from r1chat import hardware, store
-    from r1chat.fit import plan_entry
+    from r1chat.catalog import params_label
+    from r1chat.fit import hardware_line, plan_entry, plan_file
     from r1chat.store import human
 
     catalog = _catalog(args)
@@ -195,7 +162,7 @@ def run_list(args: argparse.Namespace) -> int:
         rows.append(
             [
                 ("* " if e.name == default else "  ") + e.name,
-                _params(e.params),
+                params_label(e.params),
                 e.quant or "-",
                 human(e.size) if e.size else "-",
                 fit.label if fit else "needs a server",
@@ -221,7 +188,7 @@ def run_list(args: argparse.Namespace) -> int:
         )
     imp_rows, imp_records = [], []
     for name, rec in sorted(imported.items()):
-        fit, size = _imported_fit(rec.path, ctx, hw)
+        fit, size = plan_file(rec.path, ctx, hw)
         imp_rows.append(
             [
                 ("* " if name == default else "  ") + name,
@@ -252,7 +219,7 @@ def run_list(args: argparse.Namespace) -> int:
         }
         print(json.dumps(out, indent=2))
         return 0
-    print(_hw_line(hw) + f" · context {ctx:,}")
+    print(hardware_line(hw) + f" · context {ctx:,}")
     print()
     head = ["  NAME", "PARAMS", "QUANT", "SIZE", f"FIT AT {ctx:,} TOKENS", "STATUS"]
     print(_table(rows, head))
@@ -287,6 +254,7 @@ def _hw_dict(hw: Hardware) -> dict[str, Any]:
 def run_info(args: argparse.Namespace) -> int:
 
     from r1chat import hardware, store
+    from r1chat.catalog import params_label
     from r1chat.fit import CONTEXTS, Shape, plan, plan_entry
     from r1chat.store import human
 
@@ -363,7 +331,9 @@ def run_info(args: argparse.Namespace) -> int:
                 ", ".join(s or "from the Hub's LFS metadata at download" for s in entry.sha256),
             ),
         ]
-    lines += [("params", _params(entry.params) + (f" ({entry.params:,})" if entry.params else ""))]
+    lines += [
+        ("params", params_label(entry.params) + (f" ({entry.params:,})" if entry.params else ""))
+    ]
     if entry.layers:
         arch = f"{entry.arch}, " if entry.arch else ""
         lines.append(
@@ -403,10 +373,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware) -> None:
+    from r1chat.fit import hardware_line
     from r1chat.store import human
 
     print()
-    print(f"  fit on this machine ({_hw_line(hw)}):")
+    print(f"  fit on this machine ({hardware_line(hw)}):")
     rows = [[f"{c:,}", human(f.kv), human(f.need), f.label] for c, f in fits]
     table = _table(rows, ["context", "KV cache", "memory", "verdict"])
     print("\n".join("    " + line for line in table.splitlines()))

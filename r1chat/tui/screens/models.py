@@ -112,8 +112,8 @@ def model_rows(
     in_use: str | None = None,
 ) -> list[ModelRow]:
     """What `r1chat models` lists, as rows (raises R1ChatError for an unreadable index)."""
-    from r1chat.cli.models import _imported_fit, _params
-    from r1chat.fit import plan_entry
+    from r1chat.catalog import params_label
+    from r1chat.fit import plan_entry, plan_file
 
     rows = []
     for e in catalog.listed():
@@ -122,7 +122,7 @@ def model_rows(
         rows.append(
             ModelRow(
                 name=e.name,
-                params=_params(e.params),
+                params=params_label(e.params),
                 quant=e.quant or "-",
                 size=e.size,
                 fit=plan_entry(e, n_ctx, hw),
@@ -136,7 +136,7 @@ def model_rows(
             )
         )
     for name, rec in sorted(store.load_index().items()):
-        fit, size = _imported_fit(rec.path, n_ctx, hw)
+        fit, size = plan_file(rec.path, n_ctx, hw)
         rows.append(
             ModelRow(
                 name=name,
@@ -450,7 +450,7 @@ class ModelsScreen(ModalScreen[str | None]):
 
     def _fill(self) -> None:
         """(Re)build the rows, keeping the cursor on the same model."""
-        from r1chat.cli.models import _hw_line
+        from r1chat.fit import hardware_line
 
         assert self.hw is not None
         try:
@@ -462,7 +462,7 @@ class ModelsScreen(ModalScreen[str | None]):
             return
         self.query_one("#models-error", Static).display = False
         self.query_one("#models-machine", Static).update(
-            Text(f"{_hw_line(self.hw)} · context {self.n_ctx:,}")
+            Text(f"{hardware_line(self.hw)} · context {self.n_ctx:,}")
         )
         table = self.table
         selected = self.selected
