@@ -40,11 +40,13 @@ class State(Enum):
 
 
 def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest end of `text` that is a proper beginning of `tag`."""
-    for n in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:n]):
-            return n
-    return 0
+    """Length of the longest end of `text` that is a proper beginning of `tag`.
+
+    Both tags hold their first character (`<`) once only, so the one candidate is the
+    end of `text` from its last `<` within reach (this runs for every token).
+    """
+    i = text.rfind(tag[0], max(0, len(text) - len(tag) + 1))
+    return len(text) - i if i != -1 and tag.startswith(text[i:]) else 0
 
 
 class Splitter:

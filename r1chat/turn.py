@@ -82,15 +82,16 @@ class _Turn:
                 else:
                     pieces = self.splitter.feed_answer(item.text)
                 self._count(item.channel, before, pieces, item.tokens)
-                yield from self._pieces(pieces)
-                if not item.injected:
-                    yield from self._guard(item.text)
+                if pieces:
+                    yield from self._events(pieces)
+                if not item.injected and (notice := self._guard(item.text)) is not None:
+                    yield notice
         except R1ChatError as e:
             if self.first_token is None:
                 raise
             yield Notice(str(e))
             self.finish = "error"
-        yield from self._pieces(self.splitter.finish())
+        yield from self._events(self.splitter.finish())
         if not self.thinking_done:
             yield self._thinking_done()
         yield self._done()
@@ -111,18 +112,21 @@ class _Turn:
         else:
             self.undecided_tokens += tokens
 
-    def _pieces(self, pieces: list[Piece]) -> Iterator[Event]:
+    def _events(self, pieces: list[Piece]) -> list[Event]:
+        """The events for the splitter's pieces (a list: this runs once per token)."""
+        out: list[Event] = []
         for kind, text in pieces:
             if kind == THINKING:
                 self.reasoning.append(text)
-                yield ThinkingDelta(text)
+                out.append(ThinkingDelta(text))
             elif kind == ANSWER:
                 if not self.thinking_done:
-                    yield self._thinking_done()
+                    out.append(self._thinking_done())
                 self.answer.append(text)
-                yield AnswerDelta(text)
+                out.append(AnswerDelta(text))
             else:
-                yield self._thinking_done()
+                out.append(self._thinking_done())
+        return out
 
     def _thinking_done(self) -> ThinkingDone:
         self.thinking_done = True
@@ -134,24 +138,28 @@ class _Turn:
             seconds, stats.thinking_tokens, stats.thinking_stopped_by, skipped=not self.reasoning
         )
 
-    def _guard(self, text: str) -> Iterator[Event]:
+    def _guard(self, text: str) -> Notice | None:
+        """Apply the budget and the loop guards after one generated delta."""
         s, g = self.stats, self.guards
         if not self.thinking_done and self.splitter.state is State.THINKING:
             if s.thinking_stopped_by:
-                return
+                return None
             if g.think_budget is not None and s.thinking_tokens >= g.think_budget:
                 s.thinking_stopped_by = "budget"
                 self.control.inject(CLOSE_REASONING)
             elif self.think_loop is not None and self.think_loop.push(text):
                 s.thinking_stopped_by = "loop"
-                yield Notice(
+                self.control.inject(CLOSE_REASONING)
+                return Notice(
                     f"the reasoning was repeating itself; cut after {s.thinking_tokens} tokens"
                 )
-                self.control.inject(CLOSE_REASONING)
         elif self.answer_loop is not None and self.finish is None and self.answer_loop.push(text):
             self.finish = "loop"
-            yield Notice(f"the answer was repeating itself; stopped after {s.answer_tokens} tokens")
             self.control.cancel()
+            return Notice(
+                f"the answer was repeating itself; stopped after {s.answer_tokens} tokens"
+            )
+        return None
 
     def _done(self) -> Done:
         s = self.stats
