@@ -54,10 +54,6 @@ class Shape:
         return self.kv_bytes_per_token * n_ctx
 
     @classmethod
-    def of(cls, weights: int, layers: int, kv_heads: int, head_dim: int) -> Shape:
-        return cls(weights, layers, 2 * layers * kv_heads * head_dim * 2)
-
-    @classmethod
     def from_entry(cls, entry: Entry) -> Shape:
         return cls(entry.size, entry.layers, entry.kv_bytes_per_token)
 
@@ -161,7 +157,7 @@ def ram_budget(hw: Hardware) -> int:
 def plan(shape: Shape, n_ctx: int, hw: Hardware) -> Fit:
     """Where `shape` runs on `hw` at `n_ctx`: all on GPU, N layers on GPU, CPU, or not."""
     kv = shape.kv_bytes(n_ctx)
-    need = shape.weights + kv + COMPUTE_OVERHEAD
+    need = memory_needed(shape, n_ctx)
     units = shape.layers + 1
     ram = ram_budget(hw)
     gpu = gpu_budget(hw)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from r1chat.config import Config
@@ -107,7 +107,3 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
-
-
-def with_sampling(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, sampling=replace(settings.sampling, **changes))

@@ -97,9 +97,6 @@ class LocalEngine:
     def opens_thinking(self, request: Request) -> bool:
         return self.builder.opens_thinking(request.think)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.vocab.encode_text(text))
-
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
