@@ -17,12 +17,12 @@ from pathlib import Path
 
 from _common import median, table
 
-from r1chat.engine.base import Control, Request, Sampling
-from r1chat.engine.local import LocalEngine
-from r1chat.events import AnswerDelta, Done, ThinkingDelta
-from r1chat.loopguard import ANSWER_RULE, THINKING_RULE, LoopDetector
-from r1chat.messages import Message
-from r1chat.turn import Guards, run_turn
+from r1chat.core.events import AnswerDelta, Done, ThinkingDelta
+from r1chat.core.loopguard import ANSWER_RULE, THINKING_RULE, LoopDetector
+from r1chat.core.messages import Message
+from r1chat.core.request import Control, Request, Sampling
+from r1chat.core.turn import Guards, run_turn
+from r1chat.engine.local.engine import LocalEngine
 from tests.fixtures.scripted import write_long_model
 
 

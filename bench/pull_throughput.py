@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = 1 << 20  # r1chat.download.CHUNK
+CHUNK = 1 << 20  # r1chat.models.download.CHUNK
 
 
 def make_file(path: Path, size: int) -> None:

@@ -27,14 +27,14 @@ import time
 
 from _common import median, table
 
-from r1chat.engine import remote
-from r1chat.engine.base import Control, Request
-from r1chat.engine.remote import RemoteEngine
-from r1chat.engine.remote_http import httpx_module
-from r1chat.events import AnswerDelta, Delta, ThinkingDelta
-from r1chat.messages import Message
-from r1chat.turn import Guards, run_turn
-from tests.openai_server import OpenAIServer, burst_payload
+from r1chat.core.events import AnswerDelta, Delta, ThinkingDelta
+from r1chat.core.messages import Message
+from r1chat.core.request import Control, Request
+from r1chat.core.turn import Guards, run_turn
+from r1chat.engine.remote import engine as remote
+from r1chat.engine.remote.engine import RemoteEngine
+from r1chat.engine.remote.http import httpx_module
+from tests.fixtures.openai_server import OpenAIServer, burst_payload
 
 MODEL = "deepseek-ai/DeepSeek-R1"
 

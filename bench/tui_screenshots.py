@@ -56,9 +56,9 @@ def to_png(svg: Path, png: Path) -> Path:
 
 
 async def shoot(outdir: Path, models: Path) -> list[Path]:
-    from r1chat.config import Config
-    from r1chat.history import History
-    from r1chat.settings import Settings
+    from r1chat.config.file import Config
+    from r1chat.config.settings import Settings
+    from r1chat.history.store import History
     from r1chat.tui.app import ChatApp
     from r1chat.tui.widgets.turns import AssistantTurn
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from _common import ROOT, ask_json, median, table
 
-from r1chat.turn import run_turn
+from r1chat.core.turn import run_turn
 from tests.fixtures.scripted import write_long_model
 
 PROMPT = "Explain the plan."
@@ -44,12 +44,12 @@ PROMPT = "Explain the plan."
 
 def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> None:
     """Run the app in this process; write timings (and RSS) as JSON to `out`."""
-    from r1chat.config import Config
-    from r1chat.events import Done
-    from r1chat.history import History
-    from r1chat.settings import Settings
+    from r1chat.config.file import Config
+    from r1chat.config.settings import Settings
+    from r1chat.core.events import Done
+    from r1chat.history.store import History
+    from r1chat.session.items import AnswerChunk, Failed, ThinkingChunk
     from r1chat.tui.app import ChatApp
-    from r1chat.tui.generation import AnswerChunk, Failed, ThinkingChunk
 
     marks: list[tuple[float, int, float]] = []  # (wall, tokens so far, UI-thread CPU)
     result: dict[str, object] = {}
@@ -157,11 +157,11 @@ def per_batch(marks: list[list[float]], lo: int, hi: int) -> float:
 def engine_alone(model: Path, threads: int, n_ctx: int) -> dict[int, float]:
     """Seconds per 1,000 reasoning tokens (keyed by the last token) of `run_turn` with
     nothing else running: how fast the engine itself goes as the context fills."""
-    from r1chat.engine.base import Control, Request
+    from r1chat.config.settings import Settings
+    from r1chat.core.events import ThinkingDelta
+    from r1chat.core.messages import Message
+    from r1chat.core.request import Control, Request
     from r1chat.engine.factory import open_engine
-    from r1chat.events import ThinkingDelta
-    from r1chat.messages import Message
-    from r1chat.settings import Settings
 
     engine = open_engine(Settings(model=str(model), threads=threads, n_ctx=n_ctx))
     marks, n, start = {0: 0.0}, 0, time.perf_counter()

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from r1chat.cli.options import add_run_options, settings_from_args
-from r1chat.errors import UsageError
+from r1chat.core.errors import UsageError
 
 EXIT_INTERRUPTED = 130
 
@@ -48,11 +48,11 @@ def read_prompt(words: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from r1chat.cli.ask_output import choose_output
-    from r1chat.engine.base import Control, Request
+    from r1chat.core.events import Done
+    from r1chat.core.messages import Message
+    from r1chat.core.request import Control, Request
+    from r1chat.core.turn import run_turn
     from r1chat.engine.factory import open_engine
-    from r1chat.events import Done
-    from r1chat.messages import Message
-    from r1chat.turn import run_turn
 
     settings = settings_from_args(args)
     text = read_prompt(args.prompt)

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from r1chat.events import AnswerDelta, Done, Event, Notice, ThinkingDelta, ThinkingDone
+from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta, ThinkingDone
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 _FLUSH_EVERY = 0.05  # seconds: stream to the reader without a syscall per token

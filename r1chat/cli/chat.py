@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from r1chat.cli.options import add_run_options
-from r1chat.errors import UsageError
+from r1chat.core.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise UsageError("the chat needs a terminal; for pipes and scripts use `r1chat ask`")
-    from r1chat.config import Config
-    from r1chat.history import History
-    from r1chat.settings import resolve
+    from r1chat.config.file import Config
+    from r1chat.config.settings import resolve
+    from r1chat.history.store import History
 
     config = Config.load()
     settings = resolve(config, vars(args))

@@ -64,9 +64,10 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """Facts, and problems (each one line) that make the exit code 1."""
     import os
 
-    from r1chat import hardware, paths, store
-    from r1chat.errors import R1ChatError
-    from r1chat.fit import recommend
+    from r1chat.config import paths
+    from r1chat.core.errors import R1ChatError
+    from r1chat.models import hardware, store
+    from r1chat.models.fit import recommend
 
     problems: list[str] = []
     facts: dict[str, Any] = {"versions": _versions()}
@@ -80,16 +81,7 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         facts["llama_cpp"] = {"error": str(e)}
         problems.append(f"llama-cpp-python does not load: {e}")
     hw = hardware.detect(deep=True)
-    facts["hardware"] = {
-        "cores": hw.cores,
-        "ram_total": hw.ram_total,
-        "ram_available": hw.ram_available,
-        "backend": hw.backend,
-        "gpus": [
-            {"name": g.name, "total": g.total, "free": g.free, "unified": g.unified}
-            for g in hw.gpus
-        ],
-    }
+    facts["hardware"] = hw.to_dict()
     nvidia = any(g.vendor == "NVIDIA" for g in hw.gpus)
     if nvidia and not facts["llama_cpp"].get("offload"):
         facts["hint"] = (
@@ -114,7 +106,7 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "offline": bool(os.environ.get("HF_HUB_OFFLINE")),
     }
     try:
-        from r1chat.catalog import load_catalog
+        from r1chat.models.catalog import load_catalog
 
         catalog = load_catalog()
         facts["catalog"] = list(catalog.sources)
@@ -133,7 +125,7 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     except R1ChatError as e:
         problems.append(str(e))
     if args.self_test and "error" not in facts["llama_cpp"]:
-        from r1chat.selftest import run_self_test
+        from r1chat.diagnostics.selftest import run_self_test
 
         result = run_self_test()
         facts["self_test"] = {
@@ -150,10 +142,10 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from r1chat.store import human
+    from r1chat.core.units import human
 
     if args.endpoint:
-        from r1chat.remote_check import run_endpoint_check
+        from r1chat.diagnostics.endpoint import run_endpoint_check
 
         return run_endpoint_check(
             args.endpoint, model=args.model, api_key_env=args.api_key_env, as_json=args.json

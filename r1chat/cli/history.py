@@ -1,6 +1,6 @@
 """`r1chat history`: list, show, export, delete and search saved conversations.
 
-Only argparse is imported at startup; SQLite (r1chat.history) and Rich are imported when
+Only argparse is imported at startup; SQLite (r1chat.history.store) and Rich are imported when
 a command runs. Rich draws the output only when stdout is a terminal; piped output is
 plain text (or JSON with `--json`).
 """
@@ -12,12 +12,12 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from r1chat.errors import R1ChatError, UsageError
+from r1chat.core.errors import R1ChatError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from r1chat.history import Conversation, History, StoredMessage
+    from r1chat.history.store import Conversation, History, StoredMessage
 
 # Snippet markers unlikely to appear in text, swapped for a highlight on a terminal.
 _MARK = ("\x02", "\x03")
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open() -> History:
-    from r1chat.history import History
+    from r1chat.history.store import History
 
     return History()
 
@@ -92,7 +92,7 @@ def _print_json(value: Any) -> None:
 
 
 def _conversation_dict(c: Conversation) -> dict[str, Any]:
-    from r1chat.history import iso_time
+    from r1chat.history.store import iso_time
 
     return {
         "id": c.id,
@@ -166,7 +166,7 @@ def _meta(c: Conversation) -> str:
 
 
 def _show_plain(c: Conversation, messages: list[StoredMessage]) -> None:
-    from r1chat.history import thought_summary
+    from r1chat.core import titles
 
     out = [f"#{c.id} {c.display_title}", _meta(c), ""]
     for m in messages:
@@ -175,7 +175,7 @@ def _show_plain(c: Conversation, messages: list[StoredMessage]) -> None:
             continue
         out.append(f"## Assistant{f' ({m.model})' if m.model else ''}")
         if m.reasoning.strip():
-            out.append(thought_summary(m.stats, m.thinking_stopped_by) + ":")
+            out.append(titles.from_stats(m.stats, m.thinking_stopped_by) + ":")
             out += [f"> {line}".rstrip() for line in m.reasoning.strip().splitlines()]
         if m.content.strip():
             out.append(m.content.rstrip())
@@ -190,7 +190,7 @@ def _show_rich(console: Console, c: Conversation, messages: list[StoredMessage])
     from rich.rule import Rule
     from rich.text import Text
 
-    from r1chat.history import thought_summary
+    from r1chat.core import titles
 
     console.print(Text(f"#{c.id} {c.display_title}", style="bold"))
     console.print(Text(_meta(c), style="dim"))
@@ -203,7 +203,7 @@ def _show_rich(console: Console, c: Conversation, messages: list[StoredMessage])
         label = f"Assistant{f' · {m.model}' if m.model else ''}"
         console.print(Rule(Text(label, style="bold green"), align="left"))
         if m.reasoning.strip():
-            summary = thought_summary(m.stats, m.thinking_stopped_by)
+            summary = titles.from_stats(m.stats, m.thinking_stopped_by)
             console.print(Text(summary, style="dim italic"))
             console.print(Text(m.reasoning.strip(), style="dim"))
             console.print()
@@ -273,7 +273,7 @@ def run_search(args: argparse.Namespace) -> int:
     with _open() as history:
         hits = history.search(text, limit=args.limit, mark=mark)
     if args.json:
-        from r1chat.history import iso_time
+        from r1chat.history.store import iso_time
 
         _print_json(
             [

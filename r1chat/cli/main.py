@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from r1chat import __version__
 from r1chat.cli import ask, chat, doctor, history, models
-from r1chat.errors import R1ChatError
+from r1chat.core.errors import R1ChatError
 
 SUBCOMMANDS = (chat, ask, models, history, doctor)
 EXIT_INTERRUPTED = 130

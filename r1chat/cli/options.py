@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from r1chat.settings import Settings
+    from r1chat.config.settings import Settings
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -92,7 +92,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    from r1chat.config import Config
-    from r1chat.settings import resolve
+    from r1chat.config.file import Config
+    from r1chat.config.settings import resolve
 
     return resolve(Config.load(), vars(args))

@@ -1,7 +1,7 @@
 """The chat app: transcript, prompt, sidebar, status bar, and the keys that drive them.
 
 How a reply reaches the screen: the model runs in a child process (`EngineProcess`, in
-r1chat.tui.generation), where an `EngineThread` runs `run_turn` and saves the reply to
+r1chat.session.process), where an `EngineThread` runs `run_turn` and saves the reply to
 History as it streams. Its events come back over a pipe in batched frames; a reader
 thread puts them on `self.inbox` (a SimpleQueue: putting is cheap and never blocks).
 While a job is out, a timer drains the queue every
@@ -32,31 +32,29 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from r1chat.config import Config
-from r1chat.engine.base import Engine, EngineInfo
-from r1chat.errors import R1ChatError
-from r1chat.events import Done, Notice, Stats
-from r1chat.history import History
-from r1chat.settings import Settings
-from r1chat.tui import preferences, titles
-from r1chat.tui.conversation import Conversation, Exchange
-from r1chat.tui.generation import (
+from r1chat.config.file import Config
+from r1chat.config.settings import Settings
+from r1chat.core.errors import R1ChatError
+from r1chat.core.events import Done, EngineInfo, Notice, Stats
+from r1chat.engine.base import Engine
+from r1chat.history.store import History
+from r1chat.session.conversation import Conversation, Exchange
+from r1chat.session.items import (
     AnswerChunk,
     ContextUsed,
     EngineLost,
-    EngineProcess,
-    EngineThread,
     Failed,
     Item,
     JobEnded,
     Loaded,
     LoadFailed,
     Loading,
-    ReplyJob,
     ThinkingChunk,
     batch,
-    log_to_file,
 )
+from r1chat.session.process import EngineProcess
+from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
+from r1chat.tui import preferences, titles
 from r1chat.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.tui.screens.settings import FIELDS, SettingsScreen
 from r1chat.tui.widgets.prompt_input import PromptInput
@@ -329,7 +327,7 @@ class ChatApp(App[None]):
         messages = self.conversation.messages()
         answered = self.conversation.exchanges[-1]
         if answered.answered:
-            from r1chat.messages import Message as ChatMessage
+            from r1chat.core.messages import Message as ChatMessage
 
             messages = (*messages, ChatMessage("assistant", answered.answer))
         self.engine.measure(messages, self.conversation.request(self.settings))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from r1chat.config import Config
-from r1chat.settings import Settings
-from r1chat.turn import Guards
+from r1chat.config.file import Config
+from r1chat.config.settings import Settings
+from r1chat.core.turn import Guards
 
 DISPLAYS = ("show", "collapsed")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from r1chat.events import ThinkingDone
+from r1chat.core.events import ThinkingDone
 
 WAITING = "Waiting to think…"
 NO_THINK = "Reasoning off (no-think mode)"

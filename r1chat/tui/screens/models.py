@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,17 +28,19 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
-from r1chat import store
-from r1chat.errors import R1ChatError
-from r1chat.fit import Fit, Verdict
-from r1chat.store import human
+from r1chat.core import units
+from r1chat.core.errors import R1ChatError
+from r1chat.core.units import Meter, human
+from r1chat.models import store
+from r1chat.models.fit import Verdict
+from r1chat.models.listing import ModelRow, hardware_line, model_rows
 from r1chat.tui.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
-    from r1chat.catalog import Catalog, Entry
-    from r1chat.config import Config
-    from r1chat.download import PullProgress, PullResult
-    from r1chat.hardware import Hardware
+    from r1chat.config.file import Config
+    from r1chat.models.catalog import Catalog, Entry
+    from r1chat.models.download import PullProgress, PullResult
+    from r1chat.models.hardware import Hardware
 
 log = logging.getLogger("r1chat.tui")
 
@@ -63,96 +62,8 @@ BADGE_COLOURS = {
 # -- the rows ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ModelRow:
-    """One line of the table: a catalog entry or an imported model."""
-
-    name: str
-    params: str
-    quant: str
-    size: int
-    fit: Fit | None
-    status: str  # "installed", "partial 42%", "remote only", "imported", ""
-    entry: Entry | None = None  # None for an imported model
-    path: str = ""  # an imported model's file
-    installed: bool = False
-    partial: bool = False
-    have: int = 0  # bytes on disk
-    default: bool = False
-    in_use: bool = False
-
-    @property
-    def remote(self) -> bool:
-        return self.entry is not None and self.entry.remote
-
-    @property
-    def badge(self) -> str:
-        if self.fit is not None:
-            return self.fit.short
-        return "server" if self.remote else "?"
-
-    @property
-    def marks(self) -> str:
-        return (IN_USE if self.in_use else " ") + (DEFAULT if self.default else " ")
-
-
-def _same(name: str, entry: Entry | None, wanted: str | None) -> bool:
-    if not wanted:
-        return False
-    wanted = wanted.strip().lower()
-    return name == wanted or (entry is not None and entry.variant == wanted)
-
-
-def model_rows(
-    catalog: Catalog,
-    hw: Hardware,
-    n_ctx: int,
-    *,
-    default: str | None = None,
-    in_use: str | None = None,
-) -> list[ModelRow]:
-    """What `r1chat models` lists, as rows (raises R1ChatError for an unreadable index)."""
-    from r1chat.catalog import params_label
-    from r1chat.fit import plan_entry, plan_file
-
-    rows = []
-    for e in catalog.listed():
-        st = store.state(e)
-        status = "remote only" if e.remote else st.describe(e.size)
-        rows.append(
-            ModelRow(
-                name=e.name,
-                params=params_label(e.params),
-                quant=e.quant or "-",
-                size=e.size,
-                fit=plan_entry(e, n_ctx, hw),
-                status="" if status == "-" else status,
-                entry=e,
-                installed=st.installed,
-                partial=st.partial,
-                have=st.have,
-                default=_same(e.name, e, default),
-                in_use=_same(e.name, e, in_use),
-            )
-        )
-    for name, rec in sorted(store.load_index().items()):
-        fit, size = plan_file(rec.path, n_ctx, hw)
-        rows.append(
-            ModelRow(
-                name=name,
-                params="-",
-                quant="-",
-                size=size or rec.size,
-                fit=fit,
-                status="imported",
-                path=rec.path,
-                installed=True,
-                have=size or rec.size,
-                default=_same(name, None, default) or _same(rec.path, None, default),
-                in_use=_same(name, None, in_use) or _same(rec.path, None, in_use),
-            )
-        )
-    return rows
+def marks(row: ModelRow) -> str:
+    return (IN_USE if row.in_use else " ") + (DEFAULT if row.default else " ")
 
 
 def describe(row: ModelRow, n_ctx: int) -> str:
@@ -181,42 +92,6 @@ def describe(row: ModelRow, n_ctx: int) -> str:
 # -- pull progress -----------------------------------------------------------------------
 
 
-class Meter:
-    """Transfer speed over the last few seconds, and the time left at that speed."""
-
-    def __init__(self, window: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window, self.clock = window, clock
-        self.samples: deque[tuple[float, int]] = deque()
-
-    def add(self, done: int) -> None:
-        now = self.clock()
-        self.samples.append((now, done))
-        while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
-            self.samples.popleft()
-
-    @property
-    def speed(self) -> float:
-        if len(self.samples) < 2:
-            return 0.0
-        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
-        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
-
-    def eta(self, total: int) -> float | None:
-        speed = self.speed
-        if speed <= 0 or not self.samples:
-            return None
-        return max(0, total - self.samples[-1][1]) / speed
-
-
-def clock_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "–:––"
-    s = int(seconds + 0.5)
-    if s >= 3600:
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
-
-
 def progress_text(p: PullProgress, meter: Meter) -> str:
     """`1.2 GB / 4.7 GB · 45.1 MB/s · ETA 1:12` (or what the pull is doing instead)."""
     if p.phase == "verify":
@@ -226,7 +101,7 @@ def progress_text(p: PullProgress, meter: Meter) -> str:
     speed = meter.speed
     figures = f"{human(p.done)} / {human(p.total)}"
     if speed > 0:
-        figures += f" · {human(speed)}/s · ETA {clock_text(meter.eta(p.total))}"
+        figures += f" · {units.speed(speed)} · ETA {units.clock(meter.eta(p.total))}"
     elif p.resumed:
         figures += f" · resuming from {human(p.resumed)}"
     return figures
@@ -389,7 +264,7 @@ class ModelsScreen(ModalScreen[str | None]):
     @property
     def config(self) -> Config:
         if self._config is None:
-            from r1chat.config import Config
+            from r1chat.config.file import Config
 
             self._config = Config.load()
         return self._config
@@ -417,7 +292,7 @@ class ModelsScreen(ModalScreen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="hardware")
     def _detect(self) -> None:
-        from r1chat import hardware
+        from r1chat.models import hardware
 
         try:
             self.post_message(self._Machine(hardware.current()))
@@ -438,7 +313,7 @@ class ModelsScreen(ModalScreen[str | None]):
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            from r1chat.catalog import load_catalog
+            from r1chat.models.catalog import load_catalog
 
             return load_catalog()
         return self._catalog
@@ -450,7 +325,6 @@ class ModelsScreen(ModalScreen[str | None]):
 
     def _fill(self) -> None:
         """(Re)build the rows, keeping the cursor on the same model."""
-        from r1chat.fit import hardware_line
 
         assert self.hw is not None
         try:
@@ -477,7 +351,7 @@ class ModelsScreen(ModalScreen[str | None]):
 
     def _cells(self, row: ModelRow) -> tuple[Text, ...]:
         return (
-            Text(row.marks),
+            Text(marks(row)),
             Text(row.name, style="bold" if row.in_use else ""),
             Text(row.params),
             Text(row.quant),
@@ -664,7 +538,7 @@ class ModelsScreen(ModalScreen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="pull")
     def _pull_worker(self, pull: _Pull) -> None:
-        from r1chat import download
+        from r1chat.models import download
 
         def progress(p: PullProgress) -> None:
             self.post_message(self.Progressed(p))  # thread-safe, never waits for the UI

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, ListItem, ListView, Static
 
-from r1chat.history import Conversation, SearchHit
+from r1chat.history.store import Conversation, SearchHit
 
 MARK = ("\x01", "\x02")  # snippet match markers (never typed by a user)
 

@@ -7,8 +7,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from r1chat.engine.base import EngineInfo
-from r1chat.events import Stats
+from r1chat.core.events import EngineInfo, Stats
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 

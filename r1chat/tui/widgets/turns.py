@@ -15,9 +15,9 @@ from textual.containers import Container
 from textual.content import Content
 from textual.widgets import Static
 
-from r1chat.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
+from r1chat.core.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
+from r1chat.session.items import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui import titles
-from r1chat.tui.generation import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui.widgets.answer_pane import AnswerPane
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 

@@ -1,0 +1,146 @@
+"""`r1chat models info NAME`: every fact about one model, and how it fits at each context."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from r1chat.cli.models.common import catalog_of, table
+
+if TYPE_CHECKING:
+    from r1chat.models.fit import Fit
+    from r1chat.models.hardware import Hardware
+
+
+def run_info(args: argparse.Namespace) -> int:
+
+    from r1chat.core.units import human
+    from r1chat.models import hardware, store
+    from r1chat.models.catalog import params_label
+    from r1chat.models.fit import CONTEXTS, Shape, plan, plan_entry
+    from r1chat.models.listing import fit_record
+
+    catalog = catalog_of(args)
+    hw = hardware.current()
+    entry = catalog.get(args.name)
+    if entry is None:
+        path = store.resolve_model(args.name, catalog=catalog)
+        facts = store.describe_path(path)
+        shape = Shape.from_gguf(path)
+        native = facts["context"] or 131072
+        ctxs = sorted({c for c in CONTEXTS if c <= native} | {native})
+        fits = [(c, plan(shape, c, hw)) for c in ctxs]
+        if getattr(args, "json", False):
+            facts["fit"] = {str(c): fit_record(f) for c, f in fits}
+            print(json.dumps(facts, indent=2))
+            return 0
+        print(f"{args.name}  {facts['name']}")
+        for key in ("path", "architecture", "layers", "heads", "kv_heads", "embedding", "context"):
+            print(f"  {key:<13}{facts[key]}")
+        print(f"  {'size':<13}{human(facts['size'])} ({facts['size']:,} bytes)")
+        print(f"  {'KV cache':<13}{human(shape.kv_bytes_per_token)} per token (f16)")
+        _print_fits(fits, hw)
+        return 0
+
+    st = store.state(entry)
+    native = entry.context or 131072
+    ctxs = sorted({c for c in CONTEXTS if c <= native} | {native})
+    fits_e = [(c, plan_entry(entry, c, hw)) for c in ctxs]
+    local = [str(p) for p in store.entry_paths(entry)] if not entry.remote else []
+    if getattr(args, "json", False):
+        data: dict[str, Any] = {
+            "name": entry.name,
+            "variant": entry.variant,
+            "title": entry.title,
+            "quant": entry.quant,
+            "repo": entry.repo,
+            "revision": entry.revision,
+            "subfolder": entry.subfolder,
+            "files": list(entry.files),
+            "sha256": list(entry.sha256),
+            "size": entry.size,
+            "params": entry.params,
+            "arch": entry.arch,
+            "layers": entry.layers,
+            "kv_heads": entry.kv_heads,
+            "head_dim": entry.head_dim,
+            "kv_bytes_per_token": entry.kv_bytes_per_token,
+            "context": entry.context,
+            "license": entry.license,
+            "remote": entry.remote,
+            "note": entry.note,
+            "source": entry.source,
+            "installed": st.installed,
+            "partial": st.partial,
+            "bytes_on_disk": st.have,
+            "paths": local,
+            "fit": {str(c): fit_record(f) for c, f in fits_e},
+        }
+        print(json.dumps(data, indent=2))
+        return 0
+    quant = f" ({entry.quant})" if entry.quant else ""
+    print(f"{entry.name}  {entry.title}{quant}")
+    lines: list[tuple[str, str]] = []
+    if entry.remote:
+        lines.append(("runs on", "a remote server only (OpenAI-compatible)"))
+    else:
+        lines += [
+            ("repo", f"{entry.repo} @ {entry.revision}"),
+            ("files", ", ".join(entry.repo_paths)),
+            ("size", f"{human(entry.size)} ({entry.size:,} bytes)"),
+            (
+                "sha256",
+                ", ".join(s or "from the Hub's LFS metadata at download" for s in entry.sha256),
+            ),
+        ]
+    lines += [
+        ("params", params_label(entry.params) + (f" ({entry.params:,})" if entry.params else ""))
+    ]
+    if entry.layers:
+        arch = f"{entry.arch}, " if entry.arch else ""
+        lines.append(
+            ("layers", f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}")
+        )
+    if entry.kv_bytes_per_token:
+        lines.append(("KV cache", f"{entry.kv_bytes_per_token // 1024} KiB per token (f16)"))
+    lines += [
+        ("context", f"{entry.context:,} tokens (native)" if entry.context else "?"),
+        ("license", entry.license or "?"),
+    ]
+    others = [e.name for e in catalog.listed() if e.model == entry.model and e.name != entry.name]
+    if others:
+        lines.append(("other quants", ", ".join(others)))
+    if not entry.remote:
+        if st.installed:
+            more = f" (+{len(local) - 1} more)" if len(local) > 1 else ""
+            lines.append(("installed", f"{local[0]}{more}, {human(st.have)} on disk"))
+        elif st.partial:
+            lines.append(
+                (
+                    "status",
+                    f"partial download, {human(st.have)} on disk; resume with: "
+                    f"r1chat models pull {entry.name}",
+                )
+            )
+        else:
+            lines.append(("status", f"not installed; run: r1chat models pull {entry.name}"))
+    if entry.note:
+        lines.append(("note", entry.note))
+    lines.append(("catalog", entry.source))
+    for k, v in lines:
+        print(f"  {k:<13}{v}")
+    if not entry.remote:
+        _print_fits([(c, f) for c, f in fits_e if f is not None], hw)
+    return 0
+
+
+def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware) -> None:
+    from r1chat.core.units import human
+    from r1chat.models.listing import hardware_line
+
+    print()
+    print(f"  fit on this machine ({hardware_line(hw)}):")
+    rows = [[f"{c:,}", human(f.kv), human(f.need), f.label] for c, f in fits]
+    text = table(rows, ["context", "KV cache", "memory", "verdict"])
+    print("\n".join("    " + line for line in text.splitlines()))

@@ -1,0 +1,58 @@
+"""`r1chat models` (or `models list`): the table, sized for this machine, or `--json`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from r1chat.cli.models.common import catalog_of, ctx_of, table
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from r1chat.core.units import human
+    from r1chat.models import hardware, store
+    from r1chat.models.listing import hardware_line, model_rows, record
+
+    catalog = catalog_of(args)
+    ctx = ctx_of(args)
+    hw = hardware.current()
+    default = store.default_model(catalog=catalog)
+    rows = model_rows(catalog, hw, ctx, default=default)
+    if getattr(args, "json", False):
+        out = {
+            "context": ctx,
+            "hardware": hw.to_dict(),
+            "default": default,
+            "models": [record(r) for r in rows if r.entry is not None],
+            "imported": [record(r) for r in rows if r.entry is None],
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+
+    def mark(default: bool) -> str:
+        return "* " if default else "  "
+
+    listed = [
+        [mark(r.default) + r.name, r.params, r.quant, human(r.size) if r.size else "-",
+         r.fit_label, r.status]
+        for r in rows
+        if r.entry is not None
+    ]  # fmt: skip
+    imported = [
+        [mark(r.default) + r.name, "-", "-", human(r.size), r.fit_label, r.path]
+        for r in rows
+        if r.entry is None
+    ]
+    print(hardware_line(hw) + f" · context {ctx:,}")
+    print()
+    head = ["  NAME", "PARAMS", "QUANT", "SIZE", f"FIT AT {ctx:,} TOKENS", "STATUS"]
+    print(table(listed, head))
+    if imported:
+        print()
+        print(table(imported, ["  IMPORTED", "", "", "SIZE", "FIT", "PATH"]))
+    print()
+    print(
+        f"* default ({default}). Pull one with: r1chat models pull NAME; "
+        "details: r1chat models info NAME"
+    )
+    return 0

@@ -1,0 +1,138 @@
+"""`r1chat models pull NAME`: download with progress on stderr, resumable and verified."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from r1chat.cli.models.common import catalog_of
+
+if TYPE_CHECKING:
+    from r1chat.models.download import PullProgress
+
+EXIT_INTERRUPTED = 130
+
+
+class _PlainProgress:
+    """Progress lines for a log or a pipe (at most one every 2 s)."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.t0 = time.monotonic()
+        self.base: int | None = None
+
+    def __call__(self, p: PullProgress) -> None:
+        from r1chat.core.units import human
+
+        now = time.monotonic()
+        if self.base is None:
+            self.base = p.done
+        if p.phase == "download" and now - self.last < 2 and p.done < p.total:
+            return
+        rate = (p.done - self.base) / max(now - self.t0, 1e-6)
+        speed = f" at {human(rate)}/s" if rate > 0 else ""
+        eta = f", ETA {_eta((p.total - p.done) / rate)}" if rate > 0 and p.done < p.total else ""
+        pct = p.done * 100 // p.total if p.total else 100
+        word = {"verify": "verifying", "done": "done"}.get(p.phase, "downloading")
+        first = self.base is not None and self.last == 0.0
+        resumed = f" (resuming from {human(p.resumed)})" if p.resumed and first else ""
+        print(
+            f"{p.name}: {word} {p.file} [{p.index}/{p.count}] {pct}% "
+            f"{human(p.done)}/{human(p.total)}{speed}{eta}{resumed}",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.last = now
+
+
+def _eta(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class _RichProgress:
+    def __init__(self, name: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.task = self.progress.add_task(name, total=None)
+        self.name = name
+        self.progress.start()
+
+    def __call__(self, p: PullProgress) -> None:
+        desc = self.name + (f" [{p.index}/{p.count}]" if p.count > 1 else "")
+        if p.phase == "verify":
+            desc += " (verifying)"
+        self.progress.update(self.task, total=p.total, completed=p.done, description=desc)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    import os
+
+    from r1chat.core.errors import R1ChatError
+    from r1chat.core.units import human
+    from r1chat.models import download, store
+
+    catalog = catalog_of(args)
+    entries = [catalog.require(n) for n in args.names]
+    retries = int(os.environ.get("R1CHAT_PULL_RETRIES", download.RETRIES))
+    for entry in entries:
+        if entry.remote:
+            raise R1ChatError(f"{entry.name} is too big to download and run here: {entry.note}")
+        bar: Any = _RichProgress(entry.name) if sys.stderr.isatty() else _PlainProgress()
+        try:
+            result = download.pull(entry, progress=bar, retries=retries)
+        except KeyboardInterrupt:
+            if isinstance(bar, _RichProgress):
+                bar.stop()
+            have = store.state(entry).have
+            print(
+                f"interrupted: {human(have)} of {entry.name} kept; run `r1chat models pull "
+                f"{entry.name}` to resume",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        finally:
+            if isinstance(bar, _RichProgress):
+                bar.stop()
+        if result.already:
+            print(f"{entry.name} is already installed: {result.paths[0]}")
+            continue
+        took = result.transfer_seconds
+        rate = result.downloaded / took if took else 0
+        resumed = f", resumed after {human(result.resumed)}" if result.resumed else ""
+        print(
+            f"pulled {entry.name}: {result.paths[0]} ({human(result.downloaded)} in "
+            f"{took:.3f} s, {human(rate)}/s{resumed}; {_checked(result.checks)})"
+        )
+    return 0
+
+
+def _checked(checks: tuple[str, ...]) -> str:
+    kinds = set(checks)
+    if kinds <= {"sha256"}:
+        return "sha256 verified"
+    if "size" in kinds:
+        return "size checked only: the server published no sha256"
+    return " and ".join(sorted(kinds)) + " verified"

@@ -1,0 +1,62 @@
+"""The R1 chat format in one place: its markers, the prompt as text, and neutralising.
+
+`<｜begin▁of▁sentence｜>{system}<｜User｜>{user}<｜Assistant｜>{answer}<｜end▁of▁sentence｜>…
+<｜Assistant｜><think>\\n`; earlier answers are re-sent without their reasoning. The local
+engine builds the same prompt as token ids (`r1chat.engine.local.prompt`); servers take
+it as text, so message text there is neutralised: a marker spelled inside it gets a
+zero-width space, so the server's tokenizer cannot read it as the special token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+USER, ASSISTANT = "<｜User｜>", "<｜Assistant｜>"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+OPEN_REASONING = THINK_OPEN + "\n"
+"""What the generation prompt ends with after `<｜Assistant｜>`: the reasoning is open."""
+EMPTY_REASONING = "\n" + THINK_CLOSE + "\n\n"
+"""Appended after `OPEN_REASONING` for `--no-think`: an empty reasoning, then the answer."""
+
+_NEUTRAL = (("<｜", "<\u200b｜"), (THINK_OPEN, "<\u200bthink>"), (THINK_CLOSE, "</\u200bthink>"))
+
+
+class Turn(Protocol):
+    """A message (`r1chat.core.messages.Message`): who said it and what."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+
+def strip_thinking(text: str) -> str:
+    """Drop everything up to and including the first `</think>` (R1 re-sends answers only)."""
+    _, sep, tail = text.partition(THINK_CLOSE)
+    return tail.lstrip() if sep else text
+
+
+def neutralize(text: str) -> str:
+    """Keep R1 markers in message text from becoming special tokens on a server."""
+    if "<" not in text:
+        return text
+    for marker, safe in _NEUTRAL:
+        text = text.replace(marker, safe)
+    return text
+
+
+def prompt_text(messages: Sequence[Turn]) -> str:
+    """The R1 prompt for prepared `messages` as text, up to the opened reasoning (BOS is
+    left to the server)."""
+    out: list[str] = []
+    for m in messages:
+        if m.role == "user":
+            out.append(USER + neutralize(m.content))
+        elif m.role == "assistant":
+            out.append(ASSISTANT + neutralize(m.content) + EOS)
+    out.append(ASSISTANT + OPEN_REASONING)
+    return "".join(out)

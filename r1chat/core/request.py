@@ -1,0 +1,64 @@
+"""What a reply is asked for (`Request`, `Sampling`) and how it is steered while it runs
+(`Control`): shared by every engine and every front end."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from r1chat.core.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Sampling settings; the defaults are DeepSeek's advice for R1."""
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.0
+    max_tokens: int | None = None  # None: until the context is full
+    seed: int | None = None  # None: random
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One reply to generate: the conversation so far (last turn is the user's)."""
+
+    messages: tuple[Message, ...]
+    sampling: Sampling = field(default_factory=Sampling)
+    system: str = ""
+    think: bool = True  # False: prefill an empty reasoning (`--no-think`)
+    math: bool = False  # append DeepSeek's \boxed{} instruction
+
+
+class Control:
+    """Shared between a generation and whoever watches it; safe across threads.
+
+    `cancel()` stops the stream between tokens (and between prompt chunks).
+    `inject(text)` asks the engine to insert `text` into the reply as if generated
+    (used to close the reasoning when a budget or the loop guard trips).
+    """
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._injection: str | None = None
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def inject(self, text: str) -> None:
+        with self._lock:
+            self._injection = (self._injection or "") + text
+
+    def take_injection(self) -> str | None:
+        if self._injection is None:  # checked once per token: skip the lock when empty
+            return None
+        with self._lock:
+            text, self._injection = self._injection, None
+            return text

@@ -1,0 +1,207 @@
+"""The in-process engine: a GGUF model run by llama.cpp through llama-cpp-python.
+
+Generation uses `Llama.generate()` with incremental UTF-8 decoding (constant work per
+token); the prompt is evaluated in chunks so a long paste can be cancelled; the KV
+cache keeps whatever prefix the next prompt shares with the last one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import random
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+from r1chat.config import paths
+from r1chat.core.errors import R1ChatError
+from r1chat.core.events import Delta, EngineInfo, PromptProgress
+from r1chat.core.messages import prepare
+from r1chat.core.request import Control, Request
+from r1chat.engine.base import RenderedPrompt
+from r1chat.engine.local.llama_log import route_llama_log, tail
+from r1chat.engine.local.prompt import PromptBuilder
+from r1chat.engine.local.vocab import Vocab
+from r1chat.models.fit import auto_gpu_layers
+from r1chat.models.gguf import read_gguf
+from r1chat.models.hardware import llama_backend, physical_cores
+
+DEFAULT_CTX = 8192
+_ANSWER_ROOM = 16  # a prompt must leave at least this many tokens to answer in
+
+
+class LocalEngine:
+    """Loads a GGUF on construction (seconds); then `stream()` replies one at a time."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = DEFAULT_CTX,
+        gpu_layers: int | None = None,
+        threads: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        path = Path(model_path).expanduser()
+        meta = read_gguf(path)  # clear errors for missing, non-GGUF and truncated files
+        import llama_cpp
+
+        log_path = paths.llama_log_file()
+        log = route_llama_log(log_path)
+        offload = bool(llama_cpp.llama_supports_gpu_offload())
+        if gpu_layers is None:
+            gpu_layers = auto_gpu_layers(path, n_ctx) if offload else 0
+        threads = threads or physical_cores()
+        log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers})\n")
+        try:
+            # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
+            # (which would blank a UI drawing from another thread); its own prints go
+            # to the log file with everything llama.cpp says.
+            with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
+                self._llm: Any = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=gpu_layers,
+                    n_threads=threads,
+                    n_batch=512,
+                    verbose=True,
+                )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise R1ChatError(_load_failure(path, meta.architecture, log_path, e)) from None
+        self._llm.verbose = False
+        self.vocab = Vocab(self._llm)
+        self.builder = PromptBuilder(self.vocab, meta.chat_template)
+        n_layer = int(llama_cpp.llama_model_n_layer(self._llm._model.model))
+        self.info = EngineInfo(
+            model=name or meta.name,
+            backend=_backend_name() if offload and gpu_layers != 0 else "CPU",
+            n_ctx=self._llm.n_ctx(),
+            gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
+            total_layers=n_layer + 1,
+            threads=threads,
+        )
+        self.n_ctx_train = int(self._llm._model.n_ctx_train())
+        self._chunk = 512 if self.info.gpu_layers else 128
+        self.finish_reason = "stop"
+
+    # -- prompts ---------------------------------------------------------------
+
+    def prompt_tokens(self, request: Request) -> list[int]:
+        messages = prepare(request.messages, system=request.system, math=request.math)
+        return self.builder.build(messages, think=request.think)
+
+    def render(self, request: Request) -> RenderedPrompt:
+        tokens = self.prompt_tokens(request)
+        return RenderedPrompt(self.vocab.render(tokens), tuple(tokens))
+
+    def opens_thinking(self, request: Request) -> bool:
+        return self.builder.opens_thinking(request.think)
+
+    # -- generation ------------------------------------------------------------
+
+    def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
+        prompt = self.prompt_tokens(request)
+        n_ctx = self.info.n_ctx
+        if len(prompt) + _ANSWER_ROOM > n_ctx:
+            hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
+            raise R1ChatError(
+                f"the prompt is {len(prompt):,} tokens but the context holds {n_ctx:,}; "
+                f"raise --ctx{hint} or shorten the input"
+            )
+        self.finish_reason = "cancelled"
+        yield from self._evaluate_prompt(prompt, control)
+        if control.cancelled:
+            return
+        s = request.sampling
+        self._llm.set_seed(s.seed if s.seed is not None else random.randrange(2**31))
+        limit = n_ctx - len(prompt)
+        if s.max_tokens is not None:
+            limit = min(limit, s.max_tokens)
+        yield from self._generate(prompt, limit, control, request)
+
+    def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
+        """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
+        llm = self._llm
+        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt)
+        start = min(cached, len(prompt) - 1)
+        llm.n_tokens = start
+        total = len(prompt)
+        for i in range(start, total - 1, self._chunk):
+            if control.cancelled:
+                return
+            llm.eval(prompt[i : min(i + self._chunk, total - 1)])
+            yield PromptProgress(llm.n_tokens, total, start)
+        yield PromptProgress(total, total, start)
+
+    def _generate(
+        self, prompt: list[int], limit: int, control: Control, request: Request
+    ) -> Iterator[Delta]:
+        vocab, s = self.vocab, request.sampling
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        context = list(prompt)
+        produced = 0
+
+        def tokens_from(ids: list[int]) -> Generator[int, None, None]:
+            return self._llm.generate(
+                ids, temp=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p
+            )
+
+        tokens = tokens_from(context)
+        self.finish_reason = "length"
+        while produced < limit:
+            token = next(tokens, None)
+            if token is None or vocab.is_eog(token):
+                self.finish_reason = "stop"
+                break
+            produced += 1
+            context.append(token)
+            yield Delta(decoder.decode(vocab.piece(token)))
+            if control.cancelled:
+                self.finish_reason = "cancelled"
+                break
+            if (injection := control.take_injection()) is not None:
+                ids = vocab.encode_markup(injection)
+                ids = ids[: max(0, limit - produced)]
+                produced += len(ids)
+                context += ids
+                yield Delta(
+                    decoder.decode(b"".join(vocab.piece(t) for t in ids)), len(ids), injected=True
+                )
+                tokens.close()
+                tokens = tokens_from(context)
+        tokens.close()
+        if tail_text := decoder.decode(b"", final=True):
+            yield Delta(tail_text, 0)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._llm.close()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _backend_name() -> str:
+    """The offload backend's name for the status line (`CUDA`, `Metal`, ...)."""
+    name = llama_backend()
+    return "GPU" if name == "CPU" else name
+
+
+def _load_failure(path: Path, arch: str, log_path: Path, error: Exception) -> str:
+    """One line saying why llama.cpp refused the file, from its log."""
+    lines = tail(log_path)
+    for line in reversed(lines):
+        if "unknown model architecture" in line:
+            return f"{path.name}: unsupported model architecture '{arch}' for this llama.cpp"
+    for line in reversed(lines):
+        low = line.lower()
+        if "error" in low or "failed" in low:
+            detail = line.split(":", 1)[-1].strip() if ":" in line else line.strip()
+            return f"cannot load {path.name}: {detail} (see {log_path})"
+    return f"cannot load {path.name}: {error} (see {log_path})"

@@ -1,0 +1,97 @@
+"""Build prompts as token ids: the R1 format, or any GGUF's embedded chat template.
+
+Markup (turn markers, BOS) is encoded with special tokens; every piece of message
+text goes through `Vocab.encode_text`, so user text can never become a special token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from r1chat.core.errors import R1ChatError
+from r1chat.core.messages import Message
+from r1chat.core.r1 import ASSISTANT, EMPTY_REASONING, OPEN_REASONING, THINK_CLOSE, THINK_OPEN, USER
+from r1chat.engine.local.vocab import Vocab
+
+_SLOT = re.compile("\ue000(\\d+)\ue001")
+_CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class PromptBuilder:
+    """Turns a prepared conversation into prompt token ids for one model."""
+
+    def __init__(self, vocab: Vocab, chat_template: str | None) -> None:
+        self.vocab = vocab
+        ids = {s: vocab.special_id(s) for s in (USER, ASSISTANT, THINK_OPEN, THINK_CLOSE)}
+        self._ids = ids
+        self.is_r1 = all(v is not None for v in ids.values())
+        self._template = None if self.is_r1 else _compile(chat_template or _CHATML)
+        self._eos_text = vocab.render([vocab.eos])
+        self._bos_text = vocab.render([vocab.bos]) if vocab.bos >= 0 else ""
+
+    def opens_thinking(self, think: bool) -> bool:
+        """Whether the prompt ends inside an open `<think>` block."""
+        return self.is_r1 and think
+
+    def build(self, messages: Sequence[Message], *, think: bool = True) -> list[int]:
+        return self._build_r1(messages, think) if self.is_r1 else self._build_template(messages)
+
+    def _build_r1(self, messages: Sequence[Message], think: bool) -> list[int]:
+        v, ids = self.vocab, self._ids
+        user, assistant = ids[USER], ids[ASSISTANT]
+        assert user is not None and assistant is not None
+        out = [v.bos] if v.bos >= 0 else []
+        for m in messages:
+            if m.role == "user":
+                out += [user, *v.encode_text(m.content)]
+            elif m.role == "assistant":
+                out += [assistant, *v.encode_text(m.content), v.eos]
+        out += [assistant, *v.encode_markup(OPEN_REASONING)]
+        if not think:
+            out += v.encode_markup(EMPTY_REASONING)
+        return out
+
+    def _build_template(self, messages: Sequence[Message]) -> list[int]:
+        slots = [m.content for m in messages]
+        placeholders = [
+            {"role": m.role, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)
+        ]
+        try:
+            text = self._template.render(  # type: ignore[union-attr]
+                messages=placeholders,
+                add_generation_prompt=True,
+                bos_token=self._bos_text,
+                eos_token=self._eos_text,
+            )
+        except Exception as e:  # a template is foreign code: any failure is the model's
+            raise R1ChatError(f"the model's chat template failed: {e}") from None
+        out: list[int] = []
+        pos = 0
+        for m in _SLOT.finditer(text):
+            out += self.vocab.encode_markup(text[pos : m.start()])
+            out += self.vocab.encode_text(slots[int(m.group(1))])
+            pos = m.end()
+        out += self.vocab.encode_markup(text[pos:])
+        if self.vocab.add_bos and self.vocab.bos >= 0 and out[:1] != [self.vocab.bos]:
+            out.insert(0, self.vocab.bos)
+        return out
+
+
+def _compile(template: str) -> Any:
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(raise_exception=raise_exception)
+    try:
+        return env.from_string(template)
+    except TemplateError as e:
+        raise R1ChatError(f"the model's chat template is invalid: {e}") from None

@@ -1,0 +1,54 @@
+"""Continuing a reply from `/completions` after r1chat closed its reasoning.
+
+The chat endpoint cannot do it (R1's chat template deletes reasoning from assistant
+messages), so the R1 prompt is rendered here as text, followed by the reasoning so far
+and the injected text (a budget or loop-guard wrap-up, or `--no-think`'s empty
+reasoning), and the server completes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1chat.core import r1
+from r1chat.core.messages import prepare
+from r1chat.core.request import Request, Sampling
+from r1chat.engine.remote.chunks import Reply
+
+
+def sampling_fields(s: Sampling) -> dict[str, Any]:
+    """OpenAI sampling fields; top_k/min_p (vLLM, llama.cpp) only when changed."""
+    defaults = Sampling()
+    out: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p}
+    if s.max_tokens is not None:
+        out["max_tokens"] = s.max_tokens
+    if s.seed is not None:
+        out["seed"] = s.seed
+    if s.top_k != defaults.top_k:
+        out["top_k"] = s.top_k
+    if s.min_p != defaults.min_p:
+        out["min_p"] = s.min_p
+    return out
+
+
+def continuation_body(model: str, request: Request, reply: Reply, injected: str) -> dict[str, Any]:
+    """The `/completions` request that continues `reply` after `injected` (no stream
+    fields: the caller adds them)."""
+    messages = prepare(request.messages, system=request.system, math=request.math)
+    prompt = r1.prompt_text(messages) + _reasoning_so_far(reply) + injected
+    body: dict[str, Any] = {"model": model, "prompt": prompt}
+    sampling = sampling_fields(request.sampling)
+    if "max_tokens" in sampling:
+        sampling["max_tokens"] = max(1, sampling["max_tokens"] - reply.deltas)
+    body.update(sampling)
+    return body
+
+
+def _reasoning_so_far(reply: Reply) -> str:
+    if reply.field_mode:
+        return "".join(reply.reasoning)
+    text = "".join(reply.raw)
+    stripped = text.lstrip()
+    if stripped.startswith(r1.THINK_OPEN):
+        text = stripped[len(r1.THINK_OPEN) :].removeprefix("\n")
+    return text

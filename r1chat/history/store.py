@@ -1,0 +1,592 @@
+"""Conversation history in one SQLite file: every turn with its reasoning, stats and settings.
+
+The file (default `paths.history_db()`) is opened in WAL mode with a busy timeout, so
+several r1chat processes can read and write it at once: readers never block, writers
+queue for a few seconds instead of failing. Every write is one short `BEGIN IMMEDIATE`
+transaction, which makes `update_message` cheap enough to call once per second while a
+reply streams, so a killed process loses at most the last second of text.
+
+Full-text search runs on an FTS5 index of message content and reasoning, kept in sync
+with the `messages` table by triggers (insert, update and delete, including the cascade
+from deleting a conversation).
+
+A `History` may be shared between threads (one connection guarded by a lock).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from r1chat.config import paths
+from r1chat.core import titles
+from r1chat.core.errors import R1ChatError
+from r1chat.core.messages import Message
+
+StoredRole = Literal["user", "assistant"]
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 5.0
+TITLE_MAX = 60
+
+_SCHEMA_V1 = (
+    """
+    CREATE TABLE conversations (
+        id          INTEGER PRIMARY KEY,
+        title       TEXT NOT NULL DEFAULT '',
+        model       TEXT NOT NULL DEFAULT '',
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX conversations_by_updated ON conversations (updated_at DESC, id DESC)",
+    """
+    CREATE TABLE messages (
+        id                   INTEGER PRIMARY KEY,
+        conversation_id      INTEGER NOT NULL
+                             REFERENCES conversations (id) ON DELETE CASCADE,
+        role                 TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content              TEXT NOT NULL DEFAULT '',
+        reasoning            TEXT NOT NULL DEFAULT '',
+        model                TEXT NOT NULL DEFAULT '',
+        sampling             TEXT,
+        stats                TEXT,
+        finish_reason        TEXT,
+        thinking_stopped_by  TEXT,
+        created_at           REAL NOT NULL,
+        updated_at           REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        content, reasoning, content = 'messages', content_rowid = 'id'
+    )
+    """,
+    """
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content, reasoning)
+        VALUES (new.id, new.content, new.reasoning);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
+        VALUES ('delete', old.id, old.content, old.reasoning);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, reasoning ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
+        VALUES ('delete', old.id, old.content, old.reasoning);
+        INSERT INTO messages_fts (rowid, content, reasoning)
+        VALUES (new.id, new.content, new.reasoning);
+    END
+    """,
+)
+
+# Migration hook: MIGRATIONS[n] takes a database at version n - 1 to version n. It runs
+# inside the opening transaction (BEGIN IMMEDIATE), so concurrent openers apply it once.
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V1:
+        conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _create_v1}
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    title: str
+    model: str
+    created_at: float  # Unix time, seconds
+    updated_at: float
+    turns: int  # number of user messages
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "(untitled)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    role: StoredRole
+    content: str  # the answer, for assistant messages (reasoning is kept apart)
+    reasoning: str
+    model: str
+    sampling: dict[str, Any] | None
+    stats: dict[str, Any] | None  # `r1chat.core.events.Stats.to_dict()`
+    finish_reason: str | None
+    thinking_stopped_by: str | None
+    created_at: float
+    updated_at: float
+
+    def to_message(self) -> Message:
+        """The message to re-send to the model (answers only; R1 drops old reasoning)."""
+        return Message(self.role, self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    conversation_id: int
+    message_id: int
+    role: StoredRole
+    title: str  # of the conversation
+    snippet: str  # one line; matches wrapped in the `mark` strings given to `search`
+    updated_at: float  # of the message
+
+
+def make_title(prompt: str) -> str:
+    """A conversation title from its first prompt: first non-blank line, about 60 chars."""
+    line = next((ln for ln in prompt.splitlines() if ln.strip()), "")
+    line = " ".join(line.split())
+    if len(line) <= TITLE_MAX:
+        return line
+    cut = line[: TITLE_MAX - 1]
+    space = cut.rfind(" ")
+    if space >= TITLE_MAX // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression for what the user typed: all words, last one as a prefix.
+
+    Each word is a quoted string, so operators (`AND`, `NEAR`, `*`, `"`, `-`, `:`) are
+    searched as text and never raise a syntax error. Returns "" when there is no word.
+    """
+    words = [w for w in text.replace("\x00", " ").split() if any(ch.isalnum() for ch in w)]
+    if not words:
+        return ""
+    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+class History:
+    """The conversation store. Every method is one short transaction; errors are R1ChatError."""
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        timeout: float = BUSY_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path) if path is not None else paths.history_db()
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise R1ChatError(f"cannot create {self.path.parent}: {e.strerror or e}") from None
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as e:
+            raise R1ChatError(f"cannot open history {self.path}: {e}") from None
+        try:
+            self._setup()
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise R1ChatError(f"cannot open history {self.path}: {_reason(e)}") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        # Reading the schema first turns a non-database file into "file is not a database"
+        # before anything is written; nothing here ever truncates or recreates the file.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process kills
+        conn.execute("PRAGMA foreign_keys = ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        self._migrate()
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise R1ChatError(
+                    f"history {self.path} was written by a newer r1chat "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade r1chat"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[target](conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front (IMMEDIATE) so the busy timeout applies."""
+        with self._lock, self._errors():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent snapshot across several SELECTs."""
+        with self._lock, self._errors():
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.ProgrammingError as e:
+            if "closed" in str(e):
+                raise R1ChatError(f"history {self.path} is closed") from None
+            raise
+        except sqlite3.Error as e:
+            raise R1ChatError(f"history {self.path}: {_reason(e)}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- conversations ----------------------------------------------------------------
+
+    def new_conversation(self, title: str = "", model: str = "") -> int:
+        now = self._clock()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO conversations (title, model, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?)",
+                (title.strip(), model, now, now),
+            )
+            return _rowid(cur)
+
+    def list_conversations(self, limit: int = 200) -> list[Conversation]:
+        """Newest first (by last update)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"{_CONVERSATION_SELECT} ORDER BY c.updated_at DESC, c.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_conversation(r) for r in rows]
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        """The conversation; R1ChatError `no conversation N` if there is none."""
+        with self._read() as conn:
+            return _get_conversation(conn, conversation_id)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
+                (title.strip(), self._clock(), conversation_id),
+            )
+            if cur.rowcount == 0:
+                raise R1ChatError(f"no conversation {conversation_id}")
+
+    def delete(self, conversation_id: int) -> None:
+        """Delete a conversation and all its messages."""
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            if cur.rowcount == 0:
+                raise R1ChatError(f"no conversation {conversation_id}")
+
+    # -- messages ---------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: StoredRole,
+        content: str,
+        *,
+        reasoning: str = "",
+        model: str = "",
+        sampling: dict[str, Any] | None = None,
+    ) -> int:
+        """Append a message. The first user message titles an untitled conversation;
+        a message's model becomes the conversation's model."""
+        if role not in ("user", "assistant"):
+            raise ValueError(f"role must be 'user' or 'assistant', not {role!r}")
+        now = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT title FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise R1ChatError(f"no conversation {conversation_id}")
+            cur = conn.execute(
+                "INSERT INTO messages (conversation_id, role, content, reasoning, model, "
+                "sampling, stats, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                (conversation_id, role, content, reasoning, model, _dumps(sampling), now, now),
+            )
+            title = row["title"] or (make_title(content) if role == "user" else "")
+            conn.execute(
+                "UPDATE conversations SET title = ?, updated_at = ?, "
+                "model = CASE WHEN ? != '' THEN ? ELSE model END WHERE id = ?",
+                (title, now, model, model, conversation_id),
+            )
+            return _rowid(cur)
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        reasoning: str | None = None,
+        stats: dict[str, Any] | None = None,
+        finish_reason: str | None = None,
+        thinking_stopped_by: str | None = None,
+    ) -> bool:
+        """Replace the given fields (None leaves a field as it is) in one short transaction.
+
+        Meant to be called about once a second while a reply streams, with the full text
+        so far. Returns False if the message no longer exists (deleted elsewhere).
+        """
+        fields = {
+            "content": content,
+            "reasoning": reasoning,
+            "stats": _dumps(stats),
+            "finish_reason": finish_reason,
+            "thinking_stopped_by": thinking_stopped_by,
+        }
+        changes: dict[str, str | float] = {k: v for k, v in fields.items() if v is not None}
+        now = self._clock()
+        changes["updated_at"] = now
+        assignments = ", ".join(f"{k} = ?" for k in changes)  # keys are ours, not input
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE messages SET {assignments} WHERE id = ?", (*changes.values(), message_id)
+            )
+            if cur.rowcount == 0:
+                return False
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? "
+                "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)",
+                (now, message_id),
+            )
+            return True
+
+    def delete_message(self, message_id: int) -> bool:
+        """Delete one message (e.g. a reply being regenerated); False if it was not there."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (self._clock(), row["conversation_id"]),
+            )
+            return True
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The conversation's messages in the order they were added."""
+        with self._read() as conn:
+            return _get_messages(conn, conversation_id)
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return _message(row) if row is not None else None
+
+    # -- search -----------------------------------------------------------------------
+
+    def search(
+        self, text: str, limit: int = 50, *, mark: tuple[str, str] = ("[", "]")
+    ) -> list[SearchHit]:
+        """Messages whose prompt, answer or reasoning contain all the words of `text`
+        (the last word as a prefix), best match first. Any input is safe to pass."""
+        query = fts_query(text)
+        if not query:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT m.id, m.conversation_id, m.role, m.updated_at, c.title, "
+                "snippet(messages_fts, -1, ?, ?, '…', 16) AS snippet "
+                "FROM messages_fts "
+                "JOIN messages m ON m.id = messages_fts.rowid "
+                "JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE messages_fts MATCH ? ORDER BY rank, m.id DESC LIMIT ?",
+                (mark[0], mark[1], query, limit),
+            ).fetchall()
+        return [
+            SearchHit(
+                conversation_id=r["conversation_id"],
+                message_id=r["id"],
+                role=r["role"],
+                title=r["title"],
+                snippet=" ".join((r["snippet"] or "").split()),
+                updated_at=r["updated_at"],
+            )
+            for r in rows
+        ]
+
+    # -- export -----------------------------------------------------------------------
+
+    def _snapshot(self, conversation_id: int) -> tuple[Conversation, list[StoredMessage]]:
+        with self._read() as conn:
+            conversation = _get_conversation(conn, conversation_id)
+            return conversation, _get_messages(conn, conversation_id)
+
+    def export_json(self, conversation_id: int) -> dict[str, Any]:
+        conversation, messages = self._snapshot(conversation_id)
+        out: dict[str, Any] = asdict(conversation)
+        del out["turns"]
+        out["created_at"] = iso_time(conversation.created_at)
+        out["updated_at"] = iso_time(conversation.updated_at)
+        out["messages"] = []
+        for m in messages:
+            item = asdict(m)
+            del item["conversation_id"]
+            item["created_at"] = iso_time(m.created_at)
+            item["updated_at"] = iso_time(m.updated_at)
+            out["messages"].append(item)
+        return out
+
+    def export_markdown(self, conversation_id: int) -> str:
+        """The conversation as Markdown; each reply's reasoning in a `<details>` block."""
+        conversation, messages = self._snapshot(conversation_id)
+        when = datetime.fromtimestamp(conversation.created_at).strftime("%Y-%m-%d %H:%M")
+        meta = " · ".join(x for x in (conversation.model, when) if x)
+        lines = [f"# {conversation.display_title}", "", f"*{meta}*", ""]
+        for m in messages:
+            if m.role == "user":
+                lines += ["## You", "", m.content.rstrip(), ""]
+                continue
+            lines += [f"## Assistant{f' ({m.model})' if m.model else ''}", ""]
+            if m.reasoning.strip():
+                summary = titles.from_stats(m.stats, m.thinking_stopped_by)
+                body = _DETAILS_END.sub(r"&lt;/\1>", m.reasoning.strip())
+                lines += [f"<details><summary>{summary}</summary>", "", body, "", "</details>", ""]
+            if m.content.strip():
+                lines += [m.content.rstrip(), ""]
+            if m.finish_reason and m.finish_reason != "stop":
+                lines += [f"*(reply ended: {m.finish_reason})*", ""]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+_DETAILS_END = re.compile(r"</(details)\s*>", re.IGNORECASE)
+
+_CONVERSATION_SELECT = (
+    "SELECT c.id, c.title, c.model, c.created_at, c.updated_at, "
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user') "
+    "AS turns FROM conversations c"
+)
+
+
+def _get_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation:
+    row = conn.execute(f"{_CONVERSATION_SELECT} WHERE c.id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        raise R1ChatError(f"no conversation {conversation_id}")
+    return _conversation(row)
+
+
+def _get_messages(conn: sqlite3.Connection, conversation_id: int) -> list[StoredMessage]:
+    rows = conn.execute(
+        "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+    ).fetchall()
+    return [_message(r) for r in rows]
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        title=row["title"],
+        model=row["model"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        turns=row["turns"],
+    )
+
+
+def _message(row: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        role=row["role"],
+        content=row["content"],
+        reasoning=row["reasoning"],
+        model=row["model"],
+        sampling=_loads(row["sampling"]),
+        stats=_loads(row["stats"]),
+        finish_reason=row["finish_reason"],
+        thinking_stopped_by=row["thinking_stopped_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _dumps(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _loads(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _rowid(cur: sqlite3.Cursor) -> int:
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def _reason(e: sqlite3.Error) -> str:
+    text = str(e)
+    if "no such module: fts5" in text:
+        return "this Python's SQLite lacks FTS5 (full-text search), which r1chat needs"
+    if "locked" in text or "busy" in text:
+        return f"{text} (another r1chat process kept it busy for over {BUSY_TIMEOUT_S:g}s)"
+    return text

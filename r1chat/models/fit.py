@@ -1,0 +1,254 @@
+"""Will a model fit this machine at a given context size, and how many layers go on the GPU?
+
+Memory needed = weights (the GGUF's size) + KV cache + compute overhead, where the KV
+cache at f16 is `2 (K and V) x layers x kv_heads x head_dim x 2 bytes` per token of
+context, and the overhead (llama.cpp's compute buffers) is a flat COMPUTE_OVERHEAD.
+
+llama.cpp offloads `layers + 1` units: each transformer block (its weights and its
+slice of the KV cache) and the output layer. The weights are spread evenly over those
+units (a block's share is `weights // (layers + 1)`), which is close for every distill.
+
+Budgets: 95% of the GPUs' free memory, 85% of system RAM (the rest is for the OS and
+the front end). Verdicts: fits on GPU, partial offload (N of M layers), CPU only,
+won't fit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from r1chat.models.hardware import Hardware
+
+if TYPE_CHECKING:
+    from r1chat.models.catalog import Catalog, Entry
+    from r1chat.models.gguf import GGUFInfo
+
+MiB = 1 << 20
+COMPUTE_OVERHEAD = 512 * MiB
+GPU_USABLE = (95, 100)  # fraction of free GPU memory
+RAM_USABLE = (85, 100)  # fraction of total RAM
+CPU_FRIENDLY_PARAMS = 9_000_000_000  # biggest model recommended without a GPU
+CONTEXTS = (4096, 8192, 16384, 32768, 65536, 131072)
+
+
+class Verdict(Enum):
+    GPU = "fits on GPU"
+    PARTIAL = "partial offload"
+    CPU = "CPU only"
+    NO = "won't fit"
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What sizing needs to know about a model."""
+
+    weights: int  # bytes of GGUF (all split files)
+    layers: int
+    kv_bytes_per_token: int  # at f16
+
+    def kv_bytes(self, n_ctx: int) -> int:
+        return self.kv_bytes_per_token * n_ctx
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> Shape:
+        return cls(entry.size, entry.layers, entry.kv_bytes_per_token)
+
+    @classmethod
+    def from_gguf(cls, path: str | Path) -> Shape:
+        info = read_header(path)
+        layers = info.block_count
+        kv_heads = _max_int(info.arch_key("attention.head_count_kv"))
+        heads = _max_int(info.arch_key("attention.head_count"))
+        kv_heads = kv_heads or heads
+        embd = _max_int(info.arch_key("embedding_length"))
+        k_len = _max_int(info.arch_key("attention.key_length")) or (embd // heads if heads else 0)
+        v_len = _max_int(info.arch_key("attention.value_length")) or k_len
+        per_token = layers * kv_heads * (k_len + v_len) * 2
+        return cls(split_total_size(Path(path), info.metadata), layers, per_token)
+
+
+def read_header(path: str | Path) -> GGUFInfo:
+    """The GGUF header, reading 16 MiB first (enough for a 152k-token vocabulary) and the
+    full default only if the header is longer, so listing models stays fast."""
+    from r1chat.models.gguf import GGUFError, read_gguf
+
+    try:
+        return read_gguf(path, max_header=16 << 20)
+    except GGUFError:
+        if Path(path).is_file() and Path(path).stat().st_size > 16 << 20:
+            return read_gguf(path)
+        raise
+
+
+def _max_int(value: Any) -> int:
+    if isinstance(value, list):  # per-layer values (some architectures)
+        return max((int(v) for v in value), default=0)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+_SPLIT = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def split_files(path: Path) -> list[Path]:
+    """All shards of a split GGUF given any one of them (just `path` if not split)."""
+    m = _SPLIT.match(path.name)
+    if not m:
+        return [path]
+    n = int(m["n"])
+    return [path.with_name(f"{m['stem']}-{i:05d}-of-{n:05d}.gguf") for i in range(1, n + 1)]
+
+
+def split_total_size(path: Path, metadata: dict[str, Any] | None = None) -> int:
+    shards = split_files(path)
+    if len(shards) == 1 and not (metadata or {}).get("split.count", 0) > 1:
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in shards if p.exists())
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    verdict: Verdict
+    gpu_layers: int  # for llama.cpp's n_gpu_layers: -1 all, N, or 0
+    units: int  # offloadable layers: blocks + the output layer
+    need: int  # bytes: weights + KV cache + overhead
+    kv: int  # bytes of KV cache
+    gpu_bytes: int = 0
+    cpu_bytes: int = 0
+    gpu_unknown: bool = False  # offload-capable, but GPU memory could not be read
+
+    @property
+    def label(self) -> str:
+        if self.verdict is Verdict.PARTIAL:
+            return f"partial offload ({self.gpu_layers} of {self.units} layers)"
+        return self.verdict.value + (" (GPU memory unknown)" if self.gpu_unknown else "")
+
+    @property
+    def short(self) -> str:
+        """For tables: GPU, GPU 19/29, CPU, no."""
+        return {Verdict.GPU: "GPU", Verdict.CPU: "CPU", Verdict.NO: "won't fit"}.get(
+            self.verdict, f"GPU {self.gpu_layers}/{self.units}"
+        )
+
+    @property
+    def runs(self) -> bool:
+        return self.verdict is not Verdict.NO
+
+
+def memory_needed(shape: Shape, n_ctx: int) -> int:
+    """Bytes to run `shape` with `n_ctx` tokens of context."""
+    return shape.weights + shape.kv_bytes(n_ctx) + COMPUTE_OVERHEAD
+
+
+def gpu_budget(hw: Hardware) -> int:
+    return hw.vram_free * GPU_USABLE[0] // GPU_USABLE[1] if hw.offload else 0
+
+
+def ram_budget(hw: Hardware) -> int:
+    return hw.ram_total * RAM_USABLE[0] // RAM_USABLE[1]
+
+
+def plan(shape: Shape, n_ctx: int, hw: Hardware) -> Fit:
+    """Where `shape` runs on `hw` at `n_ctx`: all on GPU, N layers on GPU, CPU, or not."""
+    kv = shape.kv_bytes(n_ctx)
+    need = memory_needed(shape, n_ctx)
+    units = shape.layers + 1
+    ram = ram_budget(hw)
+    gpu = gpu_budget(hw)
+    if gpu > 0:
+        if need <= gpu:
+            return Fit(Verdict.GPU, -1, units, need, kv, gpu_bytes=need)
+        per_block = shape.weights // units + (kv // shape.layers if shape.layers else 0)
+        n = max(0, min(shape.layers, (gpu - COMPUTE_OVERHEAD) // per_block)) if per_block else 0
+        if n > 0:
+            on_gpu = n * per_block
+            # unified memory: GPU and CPU parts come out of the same RAM
+            cpu_part = need if hw.unified else need - on_gpu
+            if cpu_part <= ram:
+                return Fit(
+                    Verdict.PARTIAL,
+                    n,
+                    units,
+                    need,
+                    kv,
+                    gpu_bytes=on_gpu + COMPUTE_OVERHEAD,
+                    cpu_bytes=need - on_gpu,
+                )
+            return Fit(Verdict.NO, 0, units, need, kv)
+    unknown = hw.offload and not hw.gpu_known
+    if need <= ram:
+        return Fit(Verdict.CPU, 0, units, need, kv, cpu_bytes=need, gpu_unknown=unknown)
+    return Fit(Verdict.NO, 0, units, need, kv, gpu_unknown=unknown)
+
+
+def plan_file(path: str | Path, n_ctx: int, hw: Hardware) -> tuple[Fit | None, int]:
+    """The fit of a GGUF on disk (an imported model) and its weight bytes; None if unreadable."""
+    from r1chat.core.errors import R1ChatError
+
+    try:
+        shape = Shape.from_gguf(Path(path))
+    except (R1ChatError, OSError):
+        return None, 0
+    return plan(shape, n_ctx, hw), shape.weights
+
+
+def plan_entry(entry: Entry, n_ctx: int, hw: Hardware) -> Fit | None:
+    """`plan` for a catalog entry (None for remote-only models)."""
+    if entry.remote or not entry.layers:
+        return None
+    return plan(Shape.from_entry(entry), n_ctx, hw)
+
+
+def auto_gpu_layers(gguf_path: str | Path, n_ctx: int, *, hw: Hardware | None = None) -> int:
+    """n_gpu_layers for llama.cpp: -1 (all) when the model fits, else as many as fit.
+
+    For a llama.cpp build that can offload (the caller checks). Reads the GGUF header for
+    the shape; asks llama.cpp itself for GPU memory if NVML/nvidia-smi/Metal gave none.
+    Returns -1 when GPU memory cannot be found at all (let llama.cpp try), 0 when not
+    even one layer fits.
+    """
+    from r1chat.models import hardware
+
+    shape = Shape.from_gguf(gguf_path)
+    if hw is None:
+        hw = hardware.detect(deep=True)
+    if hw.backend == "CPU":  # the caller knows offload works; the library scan missed it
+        hw = Hardware(hw.ram_total, hw.ram_available, hw.cores, hw.gpus, "GPU")
+    if not hw.gpus:
+        return -1
+    fit = plan(shape, n_ctx, hw)
+    return fit.gpu_layers if fit.verdict in (Verdict.GPU, Verdict.PARTIAL) else 0
+
+
+def recommend(catalog: Catalog, hw: Hardware, n_ctx: int = 8192) -> tuple[Entry, Fit] | None:
+    """The model to suggest for this machine (default quantizations only).
+
+    The biggest that fits entirely on the GPU; else the biggest with at least half its
+    layers on the GPU; else, on the CPU, the biggest up to ~8B parameters that fits in
+    RAM (bigger ones are too slow there); else the smallest that fits at all.
+    """
+    fits = [(e, f) for e in catalog.models() if (f := plan_entry(e, n_ctx, hw)) and f.runs]
+    if not fits:
+        return None
+
+    def biggest(items: list[tuple[Entry, Fit]]) -> tuple[Entry, Fit] | None:
+        return max(items, key=lambda x: (x[0].params, x[0].size)) if items else None
+
+    return (
+        biggest([x for x in fits if x[1].verdict is Verdict.GPU])
+        or biggest(
+            [
+                x
+                for x in fits
+                if x[1].verdict is Verdict.PARTIAL and 2 * x[1].gpu_layers >= x[1].units
+            ]
+        )
+        or biggest([x for x in fits if x[0].params <= CPU_FRIENDLY_PARAMS])
+        or min(fits, key=lambda x: x[0].size)
+    )

@@ -1,0 +1,170 @@
+"""Read a GGUF file's header (metadata and tensor table) without loading llama.cpp.
+
+Used to give clear errors before llama.cpp sees a bad file (not a GGUF, truncated) and
+to size models for the hardware (layers, heads, context) in milliseconds.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1chat.core.errors import R1ChatError
+
+MAGIC = b"GGUF"
+_SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
+    12: "<d",
+}  # fmt: skip
+_STRING, _ARRAY = 8, 9
+# ggml tensor types: (bytes per block, elements per block), for the size check.
+_TYPE_SIZES = {
+    0: (4, 1), 1: (2, 1), 2: (18, 32), 3: (20, 32), 6: (22, 32), 7: (24, 32), 8: (34, 32),
+    9: (36, 32), 10: (84, 256), 11: (110, 256), 12: (144, 256), 13: (176, 256), 14: (210, 256),
+    15: (292, 256), 16: (66, 256), 17: (74, 256), 18: (98, 256), 19: (50, 256), 20: (18, 32),
+    21: (110, 256), 22: (82, 256), 23: (136, 256), 24: (1, 1), 25: (2, 1), 26: (4, 1),
+    27: (8, 1), 28: (8, 1), 29: (56, 256), 30: (2, 1), 34: (54, 256), 35: (66, 256),
+    39: (17, 32),
+}  # fmt: skip
+_KEEP_ARRAY = 64  # arrays longer than this keep only their length
+
+
+class GGUFError(R1ChatError):
+    """The file is not a usable GGUF."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayInfo:
+    """A long metadata array, kept as its length only (e.g. the vocabulary)."""
+
+    count: int
+
+
+@dataclass(slots=True)
+class GGUFInfo:
+    path: Path
+    version: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tensor_count: int = 0
+    data_bytes: int = 0  # tensor data in this file, per the tensor table (0 if unknown)
+    file_size: int = 0
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("general.name") or self.path.stem)
+
+    def arch_key(self, key: str, default: Any = None) -> Any:
+        """An architecture-scoped key, e.g. `arch_key("block_count")`."""
+        return self.metadata.get(f"{self.architecture}.{key}", default)
+
+    @property
+    def block_count(self) -> int:
+        return int(self.arch_key("block_count", 0))
+
+    @property
+    def chat_template(self) -> str | None:
+        t = self.metadata.get("tokenizer.chat_template")
+        return t if isinstance(t, str) else None
+
+
+class _Reader:
+    def __init__(self, data: bytes, path: Path) -> None:
+        self.data, self.pos, self.path = data, 0, path
+
+    def take(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise EOFError
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return value
+
+    def string(self) -> str:
+        n = self.take("<Q")
+        if self.pos + n > len(self.data):
+            raise EOFError
+        raw = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return raw.decode("utf-8", errors="replace")
+
+    def value(self, vtype: int) -> Any:
+        if vtype in _SCALARS:
+            return self.take(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            etype, count = self.take("<I"), self.take("<Q")
+            if count <= _KEEP_ARRAY:
+                return [self.value(etype) for _ in range(count)]
+            if etype in _SCALARS:
+                self.pos += struct.calcsize(_SCALARS[etype]) * count
+            else:
+                for _ in range(count):
+                    self.value(etype)
+            if self.pos > len(self.data):
+                raise EOFError
+            return ArrayInfo(count)
+        raise GGUFError(f"{self.path}: unknown metadata type {vtype} (corrupt GGUF?)")
+
+
+def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
+    """Parse the header of `path`; raise GGUFError with a one-line reason if unusable."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            data = f.read(min(size, max_header))
+    except FileNotFoundError:
+        raise GGUFError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise GGUFError(f"{path} is a directory, not a GGUF file") from None
+    except OSError as e:
+        raise GGUFError(f"cannot read {path}: {e.strerror}") from None
+    if data[:4] != MAGIC:
+        raise GGUFError(f"{path} is not a GGUF file")
+    r = _Reader(data, path)
+    r.pos = 4
+    try:
+        version = r.take("<I")
+        if version not in (2, 3):
+            raise GGUFError(f"{path}: unsupported GGUF version {version}")
+        info = GGUFInfo(path, version, file_size=size)
+        info.tensor_count = r.take("<Q")
+        for _ in range(r.take("<Q")):
+            key = r.string()
+            info.metadata[key] = r.value(r.take("<I"))
+        info.data_bytes = _tensor_extent(r, info)
+    except EOFError:
+        raise GGUFError(f"{path} is truncated (the header ends early)") from None
+    if info.data_bytes and size < info.data_bytes:
+        raise GGUFError(
+            f"{path} is truncated: {size:,} bytes of {info.data_bytes:,} "
+            "(an interrupted download? pull it again)"
+        )
+    return info
+
+
+def _tensor_extent(r: _Reader, info: GGUFInfo) -> int:
+    """Bytes the file must have to hold every tensor (0 when a type is unknown)."""
+    end, known = 0, True
+    for _ in range(info.tensor_count):
+        r.string()
+        dims = [r.take("<Q") for _ in range(r.take("<I"))]
+        ttype, offset = r.take("<I"), r.take("<Q")
+        if ttype not in _TYPE_SIZES:
+            known = False
+            continue
+        n = 1
+        for d in dims:
+            n *= d
+        block_bytes, block_elems = _TYPE_SIZES[ttype]
+        end = max(end, offset + n * block_bytes // block_elems)
+    align = int(info.metadata.get("general.alignment", 32))
+    data_start = -(-r.pos // align) * align
+    return data_start + end if known and info.tensor_count else 0

@@ -1,0 +1,135 @@
+"""The open conversation: its exchanges, the requests they make, and their rows in History.
+
+No Textual here; the app drives it and the widgets show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from r1chat.config.settings import Settings
+from r1chat.core.messages import Message
+from r1chat.core.request import Request
+from r1chat.history.store import History, StoredMessage
+
+
+@dataclass
+class Exchange:
+    """One prompt and its reply (the reply is None until it has started)."""
+
+    prompt: str
+    prompt_id: int | None = None
+    reply_id: int | None = None
+    answer: str = ""
+    reasoning: str = ""
+    stats: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    failed: bool = False  # the reply never started (an error before the first token)
+
+    @property
+    def answered(self) -> bool:
+        return self.reply_id is not None and not self.failed
+
+
+@dataclass
+class Conversation:
+    """The exchanges of one chat, mirrored in History as they happen."""
+
+    history: History
+    id: int | None = None  # created with the first prompt
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, history: History, conversation_id: int) -> Conversation:
+        conv = cls(history, conversation_id)
+        conv.exchanges = pair(history.messages(conversation_id))
+        return conv
+
+    # -- requests ---------------------------------------------------------------------
+
+    def messages(self, upto: int | None = None) -> tuple[Message, ...]:
+        """Messages for a reply to exchange `upto` (default: the last): every earlier
+        answered exchange, then that prompt. Reasoning is never re-sent."""
+        upto = len(self.exchanges) - 1 if upto is None else upto
+        out: list[Message] = []
+        for ex in self.exchanges[:upto]:
+            if ex.answered:
+                out += [Message("user", ex.prompt), Message("assistant", ex.answer)]
+        out.append(Message("user", self.exchanges[upto].prompt))
+        return tuple(out)
+
+    def request(self, settings: Settings) -> Request:
+        return Request(
+            messages=self.messages(),
+            sampling=settings.sampling,
+            system=settings.system,
+            think=settings.think,
+            math=settings.math,
+        )
+
+    # -- changes (each one a short History transaction) -------------------------------
+
+    def add_prompt(self, text: str, model: str) -> Exchange:
+        if self.id is None:
+            self.id = self.history.new_conversation("", model)
+        ex = Exchange(text)
+        ex.prompt_id = self.history.add_message(self.id, "user", text, model=model)
+        self.exchanges.append(ex)
+        return ex
+
+    def start_reply(self, ex: Exchange, model: str, settings: Settings) -> int:
+        """Create the (empty) reply row that the generation fills in as it streams."""
+        assert self.id is not None
+        sampling: dict[str, Any] = asdict(settings.sampling)
+        sampling.update(
+            think=settings.think,
+            math=settings.math,
+            think_budget=settings.guards.think_budget,
+            loop_guard=settings.guards.loop_guard,
+        )
+        ex.reply_id = self.history.add_message(
+            self.id, "assistant", "", model=model, sampling=sampling
+        )
+        ex.failed = False
+        ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
+        return ex.reply_id
+
+    def drop_reply(self, ex: Exchange) -> None:
+        """Forget the last reply (regenerate, or a reply that failed before any text)."""
+        if ex.reply_id is not None:
+            self.history.delete_message(ex.reply_id)
+        ex.reply_id = None
+        ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
+
+    def keep_partial(self, ex: Exchange, answer: str, reasoning: str) -> None:
+        """A reply that broke off: save what was shown, marked as ended by an error."""
+        ex.answer, ex.reasoning, ex.finish_reason = answer, reasoning, "error"
+        if ex.reply_id is not None:
+            self.history.update_message(
+                ex.reply_id, content=answer, reasoning=reasoning, finish_reason="error"
+            )
+
+    def drop_last(self) -> Exchange | None:
+        """Remove the last exchange entirely (editing the last prompt)."""
+        if not self.exchanges:
+            return None
+        ex = self.exchanges.pop()
+        self.drop_reply(ex)
+        if ex.prompt_id is not None:
+            self.history.delete_message(ex.prompt_id)
+        return ex
+
+
+def pair(messages: list[StoredMessage]) -> list[Exchange]:
+    """Stored messages as exchanges: each prompt with the reply that follows it, if any."""
+    out: list[Exchange] = []
+    for m in messages:
+        if m.role == "user":
+            out.append(Exchange(m.content, prompt_id=m.id))
+        elif out and out[-1].reply_id is None:
+            ex = out[-1]
+            ex.reply_id = m.id
+            ex.answer, ex.reasoning = m.content, m.reasoning
+            ex.stats, ex.finish_reason = m.stats, m.finish_reason
+    return out

@@ -1,0 +1,216 @@
+"""Where the model runs for a front end: `EngineThread` owns the engine on one thread.
+
+It loads the model, then runs jobs (replies, context measures) one at a time. Each job
+puts `(job_id, item)` pairs (`r1chat.session.items`) on a thread-safe inbox the front
+end drains; replies are saved to History as they stream (`Saver`), so a killed process
+loses at most the last second of text. `r1chat.session.process.EngineProcess` runs one
+in a child process. Nothing here touches Textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1chat.config import paths
+from r1chat.config.settings import Settings
+from r1chat.core.errors import R1ChatError
+from r1chat.core.events import Done
+from r1chat.core.messages import Message
+from r1chat.core.request import Control, Request
+from r1chat.core.turn import Guards, run_turn
+from r1chat.engine.base import Engine
+from r1chat.history.store import History
+from r1chat.session.items import (
+    ContextUsed,
+    Failed,
+    Item,
+    JobEnded,
+    Loaded,
+    LoadFailed,
+    Loading,
+)
+from r1chat.session.saver import Saver
+
+log = logging.getLogger("r1chat.session")
+
+
+@dataclass
+class ReplyJob:
+    id: int
+    request: Request
+    guards: Guards
+    message_id: int | None
+    control: Control = field(default_factory=Control)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+class EngineThread:
+    """Owns the engine; every use of it happens on this one daemon thread, in order."""
+
+    def __init__(
+        self,
+        inbox: queue.SimpleQueue[tuple[int, Item]],
+        history: History,
+        open_engine: Callable[[Settings], Engine],
+    ) -> None:
+        self.inbox = inbox
+        self.history = history
+        self._open_engine = open_engine
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="r1chat-engine", daemon=True)
+        self._ids = iter(range(1, 1 << 62))
+        self._current: ReplyJob | None = None
+        self._jobs_by_id: dict[int, ReplyJob] = {}
+        self.engine: Engine | None = None
+        self.load_error: str | None = None
+        self._thread.start()
+
+    # -- submitting -------------------------------------------------------------------
+
+    def _submit(self, fn: Callable[[], None]) -> None:
+        self._jobs.put(fn)
+
+    def load(self, settings: Settings, job_id: int | None = None) -> int:
+        job_id = job_id or next(self._ids)
+        self._submit(lambda: self._load(job_id, settings))
+        return job_id
+
+    def reply(
+        self, request: Request, guards: Guards, message_id: int | None, job_id: int | None = None
+    ) -> ReplyJob:
+        job = ReplyJob(job_id or next(self._ids), request, guards, message_id)
+        self._jobs_by_id[job.id] = job
+        self._submit(lambda: self._reply(job))
+        return job
+
+    def cancel(self, job_id: int) -> None:
+        if (job := self._jobs_by_id.get(job_id)) is not None:
+            job.control.cancel()
+
+    def measure(
+        self, messages: tuple[Message, ...], request: Request, job_id: int | None = None
+    ) -> int:
+        """Put the context the conversation fills (next prompt's tokens) on the inbox."""
+        job_id = job_id or next(self._ids)
+
+        def run() -> None:
+            self._measure(job_id, messages, request)
+            self.inbox.put((job_id, JobEnded()))
+
+        self._submit(run)
+        return job_id
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop the running and queued replies, close the engine, end the thread (waits
+        up to `timeout`); stopped replies are saved as stopped."""
+        for job in list(self._jobs_by_id.values()):
+            job.control.cancel()
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    # -- the thread -------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            fn = self._jobs.get()
+            if fn is None:
+                break
+            try:
+                fn()
+            except BaseException:  # pragma: no cover - every job catches its own errors
+                log.error("engine job failed:\n%s", traceback.format_exc())
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def _load(self, job_id: int, settings: Settings) -> None:
+        put = self.inbox.put
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        self.load_error = None
+        put((job_id, Loading(settings.model or "")))
+        start = time.perf_counter()
+        try:
+            self.engine = self._open_engine(settings)
+        except R1ChatError as e:
+            self.load_error = str(e)
+        except Exception as e:  # a bug or an unexpected file: still one readable line
+            log.error("model load failed:\n%s", traceback.format_exc())
+            self.load_error = f"cannot load {settings.model}: {e}"
+        if self.engine is not None:
+            put((job_id, Loaded(self.engine.info, time.perf_counter() - start)))
+        else:
+            put((job_id, LoadFailed(self.load_error or "cannot load the model")))
+        put((job_id, JobEnded()))
+
+    def _reply(self, job: ReplyJob) -> None:
+        put = self.inbox.put
+        self._current = job
+        saver = Saver(self.history, job.message_id, put, job.id)
+        try:
+            if job.control.cancelled:  # stopped while it waited for the model
+                stopped = Done("", "", "cancelled")
+                put((job.id, stopped))
+                saver.finish(stopped)
+                return
+            engine = self.engine
+            if engine is None:
+                put((job.id, Failed(f"no model loaded: {self.load_error or 'still loading'}")))
+                return
+            done: Done | None = None
+            try:
+                for event in run_turn(engine, job.request, job.control, job.guards):
+                    put((job.id, event))
+                    saver.feed(event)
+                    if isinstance(event, Done):
+                        done = event
+            except R1ChatError as e:
+                put((job.id, Failed(str(e))))
+            except Exception as e:
+                log.error("reply failed:\n%s", traceback.format_exc())
+                put((job.id, Failed(f"the reply failed: {e}")))
+            if done is not None:
+                saver.finish(done)
+                self._measure(job.id, (*job.request.messages, Message("assistant", done.content)),
+                              job.request)  # fmt: skip
+        finally:
+            self._current = None
+            self._jobs_by_id.pop(job.id, None)
+            put((job.id, JobEnded()))
+            job.ended.set()
+
+    def _measure(self, job_id: int, messages: tuple[Message, ...], request: Request) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        probe = Request(messages, request.sampling, request.system, request.think, request.math)
+        try:
+            counter: Any = getattr(engine, "prompt_tokens", None)
+            tokens = len(counter(probe)) if counter else len(engine.render(probe).tokens)
+        except Exception:
+            return
+        self.inbox.put((job_id, ContextUsed(tokens, engine.info.n_ctx)))
+
+
+def log_to_file() -> None:
+    """Send this module's log (tracebacks of bugs) to the log folder, never the screen."""
+    root = logging.getLogger("r1chat")
+    if root.handlers:
+        return
+    try:
+        directory = paths.log_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(directory / "tui.log", encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.propagate = False

@@ -1,0 +1,270 @@
+"""`r1chat ask` end to end: a subprocess running real llama.cpp on scripted models."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.scripted import ScriptedModel
+
+
+def ask(*args: str, stdin: str | None = "", timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "r1chat", "ask", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def ask_json(*args: str, stdin: str = "") -> dict:
+    proc = ask("--json", *args, stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_plain_pipe_gets_the_answer_only(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "What is 2+2?")
+    assert proc.returncode == 0
+    assert proc.stdout == answer_model.answer + "\n"
+    assert proc.stderr == ""
+
+
+def test_thinking_to_stderr(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "--thinking", "stderr", "What is 2+2?")
+    assert proc.stdout == answer_model.answer + "\n"
+    assert proc.stderr == answer_model.reasoning.strip() + "\n\n"
+
+
+def test_thinking_shown_in_a_pipe_is_tagged(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "--thinking", "show", "What is 2+2?")
+    expected = f"<think>\n{answer_model.reasoning.strip()}\n</think>\n\n{answer_model.answer}\n"
+    assert proc.stdout == expected
+
+
+def test_json_output(answer_model: ScriptedModel):
+    out = ask_json("-m", str(answer_model.path), "What is 2+2?")
+    assert out["reasoning_content"] == answer_model.reasoning.strip()
+    assert out["content"] == answer_model.answer
+    assert out["finish_reason"] == "stop"
+    assert out["model"]
+    stats = out["stats"]
+    # `</think>` counts as reasoning, the "\n\n" after it as answer.
+    assert stats["thinking_tokens"] == answer_model.thinking_tokens + 1
+    assert stats["answer_tokens"] == answer_model.answer_tokens + 1
+    assert stats["prompt_tokens"] > 0 and stats["tokens_per_s"] > 0
+    assert stats["thinking_stopped_by"] is None
+
+
+def test_skipped_reasoning(nothink_model: ScriptedModel):
+    out = ask_json("-m", str(nothink_model.path), "Hello")
+    assert out["reasoning_content"] == ""
+    assert out["content"] == nothink_model.answer
+
+
+def test_stdin_joins_the_prompt(answer_model: ScriptedModel):
+    out = ask_json("-m", str(answer_model.path), "--dry-run", "Summarize this", stdin="line one\n")
+    assert "Summarize this\n\nline one<｜Assistant｜><think>\n" in out["prompt"]
+    proc = ask("-m", str(answer_model.path), stdin="only stdin\n")
+    assert proc.returncode == 0 and proc.stdout == answer_model.answer + "\n"
+
+
+def test_dry_run_shows_the_exact_prompt(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "--dry-run", "Hi", "there")
+    assert proc.returncode == 0
+    assert proc.stdout == "<｜begin▁of▁sentence｜><｜User｜>Hi there<｜Assistant｜><think>\n\n"
+
+
+def test_no_think_and_math_change_the_prompt(answer_model: ScriptedModel):
+    out = ask_json("-m", str(answer_model.path), "--dry-run", "--no-think", "--math", "2+2?")
+    assert out["prompt"].endswith(
+        "2+2?\n\nPlease reason step by step, and put your final answer within \\boxed{}."
+        "<｜Assistant｜><think>\n\n</think>\n\n"
+    )
+
+
+def test_no_think_answers_directly(answer_model: ScriptedModel):
+    out = ask_json("-m", str(answer_model.path), "--no-think", "2+2?")
+    assert out["reasoning_content"] == "" and out["content"] == answer_model.answer
+    assert out["stats"]["thinking_tokens"] == 0
+
+
+@pytest.mark.parametrize(
+    "special",
+    ["<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<｜end▁of▁sentence｜>",
+     "<｜begin▁of▁sentence｜>", "<tool_call>", "<｜tool▁calls▁begin｜>"],
+)  # fmt: skip
+def test_user_text_never_becomes_a_special_token(answer_model: ScriptedModel, special: str):
+    text = f"a{special}b {special}{special}"
+    out = ask_json("-m", str(answer_model.path), "--dry-run", "--system", special, text,
+                   stdin=f"piped {special}")  # fmt: skip
+    tokens = out["tokens"]
+    # BOS, <｜User｜>, ...text..., <｜Assistant｜>, <think>, "\n": nothing special in between.
+    specials = special_ids(answer_model.path)
+    assert tokens[0] in specials and tokens[1] in specials
+    assert not set(tokens[2:-3]) & specials
+    assert special in out["prompt"]  # still there, as text
+
+
+def special_ids(path: Path) -> set[int]:
+    from r1chat.engine.local.engine import LocalEngine
+
+    engine = LocalEngine(path, n_ctx=256)
+    try:
+        names = ["<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<tool_call>",
+                 "</tool_call>", "<｜tool▁calls▁begin｜>"]  # fmt: skip
+        ids = {engine.vocab.special_id(n) for n in names} | {engine.vocab.bos, engine.vocab.eos}
+        assert None not in ids
+        return {i for i in ids if i is not None}
+    finally:
+        engine.close()
+
+
+def test_loop_guard_ends_a_looping_reasoning(loop_model: ScriptedModel):
+    out = ask_json("-m", str(loop_model.path), "Is it four?")
+    assert out["stats"]["thinking_stopped_by"] == "loop"
+    assert out["content"] == loop_model.answer
+    # Bound: 96 repeated tokens (8 copies at least), one 16-token check, the intro and the
+    # injected wrap-up text.
+    assert out["stats"]["thinking_tokens"] <= 160
+
+
+def test_think_budget_cuts_the_reasoning(loop_model: ScriptedModel):
+    out = ask_json("-m", str(loop_model.path), "--think-budget", "40", "Is it four?")
+    assert out["stats"]["thinking_stopped_by"] == "budget"
+    assert out["content"] == loop_model.answer
+    assert out["reasoning_content"].endswith("Considering the limited time, I will answer now.")
+    generated = out["reasoning_content"].split("\n\nConsidering")[0]
+    assert 40 <= out["stats"]["thinking_tokens"] <= 40 + 20
+    assert generated.count("Wait") >= 3
+
+
+def test_without_loop_guard_runs_to_the_limit(loop_model: ScriptedModel):
+    out = ask_json("-m", str(loop_model.path), "--no-loop-guard", "--max-tokens", "300", "Four?")
+    assert out["finish_reason"] == "length"
+    assert out["stats"]["thinking_tokens"] == 300
+    assert out["stats"]["thinking_stopped_by"] is None and out["content"] == ""
+
+
+def test_answer_loop_stops_with_a_warning(answer_loop_model: ScriptedModel):
+    proc = ask("--json", "-m", str(answer_loop_model.path), "Yes?")
+    out = json.loads(proc.stdout)
+    assert out["finish_reason"] == "loop"
+    assert out["stats"]["answer_tokens"] < 400
+    assert proc.stderr.startswith("warning: the answer was repeating itself")
+
+
+def test_math_mode_reports_the_boxed_answer(answer_model: ScriptedModel):
+    out = ask_json("-m", str(answer_model.path), "--math", "2+2?")
+    assert out["boxed"] is None or isinstance(out["boxed"], str)
+
+
+def test_ctrl_c_exits_130_after_flushing(loop_model: ScriptedModel):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "r1chat", "ask", "-m", str(loop_model.path), "--no-loop-guard",
+         "--ctx", "32768", "--thinking", "stderr", "Loop"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    first = proc.stderr.read(40)  # reasoning is streaming
+    assert first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert b"Traceback" not in err
+    assert (first + err).count(b"Wait") >= 1
+
+
+def run_error(*args: str, stdin: str = "") -> str:
+    proc = ask(*args, stdin=stdin)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_missing_file(tmp_path: Path):
+    assert "no such file" in run_error("-m", str(tmp_path / "nope.gguf"), "hi")
+
+
+def test_not_a_gguf(tmp_path: Path):
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("hello, I am text")
+    assert "not a GGUF file" in run_error("-m", str(bad), "hi")
+
+
+def test_truncated_gguf(tmp_path: Path, answer_model: ScriptedModel):
+    data = answer_model.path.read_bytes()
+    for size in (len(data) // 2, 100):
+        cut = tmp_path / f"cut{size}.gguf"
+        cut.write_bytes(data[:size])
+        assert "truncated" in run_error("-m", str(cut), "hi")
+
+
+def test_unsupported_architecture(tmp_path: Path):
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "alien.gguf"
+    writer = gguf.GGUFWriter(str(path), "alien-arch")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert "unsupported model architecture 'alien-arch'" in run_error("-m", str(path), "hi")
+
+
+def test_prompt_longer_than_the_context(answer_model: ScriptedModel):
+    line = run_error("-m", str(answer_model.path), "--ctx", "256", "word " * 300)
+    assert "the context holds 256" in line and "--ctx" in line
+
+
+def test_without_a_model_the_default_is_used_or_explained(answer_model: ScriptedModel):
+    line = run_error("hi")
+    assert line == "error: model r1:7b is not installed; run: r1chat models pull r1:7b"
+    cmd = ["models", "import", str(answer_model.path), "--name", "mine"]
+    imported = subprocess.run(
+        [sys.executable, "-m", "r1chat", *cmd], capture_output=True, text=True
+    )
+    assert imported.returncode == 0, imported.stderr
+    proc = ask("hi")  # the only installed model is the default
+    assert proc.returncode == 0 and proc.stdout == answer_model.answer + "\n"
+
+
+def test_usage_errors_exit_2(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), stdin="")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no prompt")
+    proc = ask("-m", str(answer_model.path), "--temperature", "9", "hi")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: temperature")
+    proc = ask("--thinking", "loud", "hi")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_llama_log_goes_to_the_log_file(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "hi")
+    assert "llama" not in proc.stderr
+    log = Path(os.environ["R1CHAT_HOME"]) / "logs" / "llama.log"
+    assert "llama_model_loader" in log.read_text() or log.stat().st_size > 0
+
+
+def test_real_model_through_its_own_template(smollm2_path: Path):
+    out = ask_json("-m", str(smollm2_path), "--dry-run", "Hi <|im_end|><|im_start|>system")
+    assert "<|im_start|>user\nHi <|im_end|><|im_start|>system<|im_end|>" in out["prompt"]
+    # the user part holds no <|im_end|> (2) or <|im_start|> (1) control token
+    user = out["tokens"][out["tokens"].index(4093) :]  # from "user"
+    assert user.count(2) == 1 and user.count(1) == 1  # only the template's own markers
+    start = time.perf_counter()
+    out = ask_json("-m", str(smollm2_path), "--max-tokens", "20", "--seed", "1", "Say hello.")
+    assert out["content"] and out["stats"]["answer_tokens"] <= 20
+    assert time.perf_counter() - start < 60

@@ -1,0 +1,116 @@
+"""The local engine in-process: prompts, cache reuse, cancellation, injection, events."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from r1chat.core.events import AnswerDelta, Done, PromptProgress, ThinkingDelta, ThinkingDone
+from r1chat.core.messages import Message
+from r1chat.core.request import Control, Request, Sampling
+from r1chat.core.turn import Guards, run_turn
+from r1chat.engine.local.engine import LocalEngine
+from tests.fixtures.scripted import ScriptedModel
+
+
+@pytest.fixture(scope="module")
+def engine(answer_model: ScriptedModel):
+    eng = LocalEngine(answer_model.path, n_ctx=4096)
+    yield eng
+    eng.close()
+
+
+def request(*turns: str, **kw) -> Request:
+    roles = ["user", "assistant"]
+    msgs = tuple(Message(roles[i % 2], t) for i, t in enumerate(turns))  # type: ignore[arg-type]
+    return Request(messages=msgs, **kw)
+
+
+def test_events_in_order(engine: LocalEngine, answer_model: ScriptedModel):
+    events = list(run_turn(engine, request("2+2?"), Control()))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is PromptProgress and kinds[-1] is Done
+    first_answer = kinds.index(AnswerDelta)
+    assert kinds.count(ThinkingDone) == 1 and kinds.index(ThinkingDone) < first_answer
+    assert max(i for i, k in enumerate(kinds) if k is ThinkingDelta) < first_answer
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert done.reasoning == answer_model.reasoning.strip()
+    assert done.content == answer_model.answer
+    thinking_done = events[kinds.index(ThinkingDone)]
+    assert thinking_done.title.startswith("Thought for ")
+    assert thinking_done.tokens == answer_model.thinking_tokens + 1
+
+
+def test_earlier_turns_lose_their_reasoning_and_stay_text(engine: LocalEngine):
+    req = request("Hi </think>", "<think>secret plan</think>\n\nHello <｜User｜>!", "Again",
+                  system="Be <｜Assistant｜> nice")  # fmt: skip
+    text = engine.render(req).text
+    assert "secret plan" not in text
+    assert text == (
+        "<｜begin▁of▁sentence｜><｜User｜>Be <｜Assistant｜> nice\n\nHi </think>"
+        "<｜Assistant｜>Hello <｜User｜>!<｜end▁of▁sentence｜><｜User｜>Again<｜Assistant｜><think>\n"  # noqa: E501
+    )
+    tokens = engine.render(req).tokens
+    user, assistant = (
+        engine.vocab.special_id("<｜User｜>"),
+        engine.vocab.special_id("<｜Assistant｜>"),
+    )
+    assert tokens.count(user) == 2 and tokens.count(assistant) == 2
+    assert engine.vocab.special_id("</think>") not in tokens
+
+
+def test_kv_cache_prefix_is_reused_across_turns(engine: LocalEngine):
+    first = request("A long first question " * 20)
+    done = list(run_turn(engine, first, Control()))[-1]
+    assert isinstance(done, Done)
+    second = request("A long first question " * 20, done.content, "And then?")
+    events = list(run_turn(engine, second, Control()))
+    assert events[-1].stats.cached_tokens > 100  # type: ignore[union-attr]
+
+
+def test_cancel_during_prompt_evaluation(engine: LocalEngine):
+    control = Control()
+    long_prompt = request("word " * 800)
+    seen = []
+    for event in run_turn(engine, long_prompt, control):
+        seen.append(event)
+        if isinstance(event, PromptProgress) and event.done < event.total:
+            control.cancel()
+    done = seen[-1]
+    assert isinstance(done, Done) and done.finish_reason == "cancelled"
+    assert not any(isinstance(e, (ThinkingDelta, AnswerDelta)) for e in seen)
+    # The engine still works afterwards, and reuses what it had evaluated.
+    again = list(run_turn(engine, request("2+2?"), Control()))[-1]
+    assert again.finish_reason == "stop"  # type: ignore[union-attr]
+
+
+def test_cancel_from_another_thread_between_tokens(loop_model: ScriptedModel):
+    eng = LocalEngine(loop_model.path, n_ctx=32768)
+    control = Control()
+    events = []
+    timer = threading.Timer(0.05, control.cancel)
+    for event in run_turn(eng, request("loop"), control, Guards(loop_guard=False)):
+        events.append(event)
+        if len(events) == 30:
+            timer.start()
+    eng.close()
+    done = events[-1]
+    assert isinstance(done, Done) and done.finish_reason == "cancelled"
+    assert done.reasoning.count("Wait") >= 2 and done.stats.thinking_tokens < 30000
+
+
+def test_max_tokens_and_seeded_sampling(engine: LocalEngine):
+    sampling = Sampling(max_tokens=5, seed=7)
+    done = list(run_turn(engine, request("2+2?", sampling=sampling), Control()))[-1]
+    assert done.finish_reason == "length"  # type: ignore[union-attr]
+    assert done.stats.thinking_tokens == 5  # type: ignore[union-attr]
+
+
+def test_injection_closes_reasoning(engine: LocalEngine, answer_model: ScriptedModel):
+    done = list(run_turn(engine, request("2+2?"), Control(), Guards(think_budget=3)))[-1]
+    assert isinstance(done, Done)
+    assert done.stats.thinking_stopped_by == "budget"
+    assert done.reasoning.endswith("Considering the limited time, I will answer now.")
+    assert done.content == answer_model.answer

@@ -1,0 +1,611 @@
+"""The chat UI through Pilot, with the scripted models run by the real llama.cpp.
+
+Each test drives `ChatApp` headless (`App.run_test`): it types, presses keys and reads
+the widgets; History is a real SQLite file under the test's R1CHAT_HOME.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.pilot import Pilot
+
+from r1chat.config.file import Config
+from r1chat.config.settings import Settings
+from r1chat.core.events import Done, Stats, ThinkingDone
+from r1chat.core.turn import Guards
+from r1chat.history.store import History
+from r1chat.tui.app import ChatApp
+from r1chat.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from r1chat.tui.screens.settings import SettingsScreen
+from r1chat.tui.widgets.reasoning_pane import PaneTitle
+from r1chat.tui.widgets.sidebar import ConversationItem
+from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
+from tests.fixtures.scripted import ScriptedModel
+
+THOUGHT = re.compile(r"^Thought for \d+\.\ds · (\d+) tokens$")
+SIZE = (160, 48)
+ENDLESS_CTX = 32768  # the looping models then stream for many seconds before the context fills
+
+
+def run_async(test: Callable[..., Coroutine[object, object, None]]) -> Callable[..., None]:
+    """Run an async test in its own event loop (no pytest asyncio plugin needed)."""
+
+    @functools.wraps(test)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+def make_app(
+    model: ScriptedModel | Path | str,
+    history: History | None = None,
+    config: Config | None = None,
+    **settings: Any,
+) -> ChatApp:
+    path = str(model.path if isinstance(model, ScriptedModel) else model)
+    settings.setdefault("threads", 1)  # the scripted models need no more; 2 cores are shared
+    return ChatApp(
+        Settings(model=path, **settings),
+        config=config if config is not None else Config.load(),
+        history=history if history is not None else History(),
+    )
+
+
+async def wait_for(pilot: Pilot, cond: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {cond}")
+        await pilot.pause(0.02)
+
+
+async def ready(pilot: Pilot) -> ChatApp:
+    app = pilot.app
+    assert isinstance(app, ChatApp)
+    await wait_for(pilot, lambda: app.info is not None or app.load_error is not None)
+    return app
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until no reply runs and every queued event reached the widgets."""
+    app = pilot.app
+    assert isinstance(app, ChatApp)
+    await wait_for(pilot, lambda: app.current is None and app._outstanding == 0)
+    await app.drain_now()
+    await pilot.pause()
+
+
+async def ask(pilot: Pilot, text: str) -> AssistantTurn:
+    """Type a prompt, press Enter, wait for the whole reply; the reply's turn."""
+    app = await ready(pilot)
+    app.prompt.insert(text)
+    await pilot.press("enter")
+    await settle(pilot)
+    return app.transcript.query(AssistantTurn).last()
+
+
+# -- a turn, end to end ------------------------------------------------------------------
+
+
+@run_async
+async def test_send_shows_reasoning_beside_the_answer(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press(*"hello", "enter")
+        await settle(pilot)
+        turn = app.transcript.query(AssistantTurn).last()
+        assert app.query(UserMessage).last().text == "hello"
+        m = THOUGHT.match(turn.reasoning.title)
+        assert m, turn.reasoning.title
+        assert int(m.group(1)) == answer_model.thinking_tokens + 1  # with `</think>`
+        assert turn.reasoning.text == answer_model.reasoning.strip()
+        assert turn.answer.text == answer_model.answer
+        # side by side at 160 columns: the panes share a row
+        assert turn.reasoning.region.y == turn.answer.region.y
+        assert turn.answer.region.x > turn.reasoning.region.right
+        status = app.status.text
+        assert "Scripted-Answer" in status and "CPU 1 thread" in status
+        assert re.search(r"ctx [\d,]+/8,192", status) and "tok/s" in status and "TTFT" in status
+        assert app.prompt.text == ""
+        # saved with its reasoning, stats, model and sampling
+        [user, reply] = app.history.messages(app.conversation.id)
+        assert (user.role, user.content) == ("user", "hello")
+        assert reply.content == answer_model.answer
+        assert reply.reasoning == answer_model.reasoning.strip()
+        assert reply.finish_reason == "stop"
+        assert reply.stats is not None and reply.stats["thinking_tokens"] > 0
+        assert reply.sampling is not None and reply.sampling["temperature"] == 0.6
+        assert reply.model == "DeepSeek-R1-Distill-Qwen-Scripted-Answer"
+
+
+@run_async
+async def test_narrow_terminal_stacks_reasoning_above_the_answer(
+    answer_model: ScriptedModel,
+) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        turn = await ask(pilot, "hi")
+        assert turn.answer.region.y > turn.reasoning.region.y
+        assert turn.answer.region.x == turn.reasoning.region.x - 2 or turn.answer.region.x <= 3
+
+
+@run_async
+async def test_skipped_reasoning_says_so(nothink_model: ScriptedModel) -> None:
+    app = make_app(nothink_model)
+    async with app.run_test(size=SIZE) as pilot:
+        turn = await ask(pilot, "hi")
+        assert turn.reasoning.title == "No reasoning (the model answered directly)"
+        assert turn.reasoning.empty
+        assert turn.answer.text == nothink_model.answer
+
+
+@run_async
+async def test_no_think_mode_title(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model, think=False)
+    async with app.run_test(size=SIZE) as pilot:
+        turn = await ask(pilot, "hi")
+        assert turn.reasoning.title == "Reasoning off (no-think mode)"
+        assert turn.reasoning.empty
+
+
+@run_async
+async def test_live_title_counts_while_thinking(loop_model: ScriptedModel) -> None:
+    app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.send("go")
+        turn = app.transcript.query(AssistantTurn).last()
+        await wait_for(pilot, lambda: turn.reasoning.title.startswith("Thinking… "))
+        assert re.match(r"^Thinking… \d+\.\ds · \d+ tokens$", turn.reasoning.title)
+        app.simulate_key("escape")
+        await settle(pilot)
+
+
+# -- collapse -----------------------------------------------------------------------------
+
+
+@run_async
+async def test_collapse_one_pane_and_all(answer_model: ScriptedModel) -> None:
+    config = Config.load()
+    app = make_app(answer_model, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        first = await ask(pilot, "one")
+        second = await ask(pilot, "two")
+        assert not first.reasoning.collapsed and first.reasoning._trace.display
+        title = first.reasoning.query_one(PaneTitle)
+        await pilot.click(title)
+        await pilot.pause()
+        assert first.reasoning.collapsed and not second.reasoning.collapsed
+        assert first.reasoning._trace.region.height == 0
+        assert first.has_class("-stack")  # the answer takes the whole width
+        title.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not first.reasoning.collapsed
+        await pilot.press("ctrl+t")  # every pane, and remembered
+        await pilot.pause()
+        assert first.reasoning.collapsed and second.reasoning.collapsed
+        assert Config.load().get("reasoning", "display") == "collapsed"
+    app = make_app(answer_model, config=Config.load())
+    async with app.run_test(size=SIZE) as pilot:
+        turn = await ask(pilot, "three")
+        assert turn.reasoning.collapsed
+        await pilot.press("ctrl+t")
+        assert not turn.reasoning.collapsed
+        assert Config.load().get("reasoning", "display") == "show"
+
+
+# -- stopping, loops, regenerating --------------------------------------------------------
+
+
+@run_async
+async def test_escape_stops_the_loop_and_keeps_the_partial_reply(
+    loop_model: ScriptedModel,
+) -> None:
+    app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.send("loop")
+        turn = app.transcript.query(AssistantTurn).last()
+        await wait_for(pilot, lambda: len(turn.reasoning.text) > 200)
+        app.simulate_key("escape")
+        await settle(pilot)
+        assert turn.finish_reason == "cancelled"
+        assert turn.reasoning.title.startswith("Stopped after ")
+        assert turn.answer.status == "■ Stopped"
+        partial = turn.reasoning.text
+        assert partial.startswith(loop_model.reasoning.strip()) and len(partial) > 200
+        [_, reply] = app.history.messages(app.conversation.id)
+        assert reply.finish_reason == "cancelled"
+        assert reply.reasoning.startswith(loop_model.reasoning.strip())
+        assert len(reply.reasoning) >= 200
+        # the app still works afterwards
+        assert app.current is None
+
+
+@run_async
+async def test_loop_guard_cuts_and_says_so(loop_model: ScriptedModel) -> None:
+    app = make_app(loop_model)
+    async with app.run_test(size=SIZE) as pilot:
+        turn = await ask(pilot, "loop")
+        assert turn.reasoning.title.endswith("· cut by the loop guard")
+        assert "repeating itself" in str(turn.answer._notices.content)
+        assert turn.answer.text.strip().endswith(loop_model.answer.strip())
+
+
+@run_async
+async def test_regenerate_replaces_the_last_reply(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "hello")
+        first_id = app.conversation.exchanges[-1].reply_id
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        turns = app.transcript.query(AssistantTurn)
+        assert len(turns) == 1 and turns.last().answer.text == answer_model.answer
+        messages = app.history.messages(app.conversation.id)
+        assert [m.role for m in messages] == ["user", "assistant"]
+        assert messages[1].content == answer_model.answer and first_id is not None
+
+
+@run_async
+async def test_regenerate_while_streaming_stops_then_restarts(loop_model: ScriptedModel) -> None:
+    app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.send("x")
+        first = app.current
+        turn = app.transcript.query(AssistantTurn).last()
+        await wait_for(pilot, lambda: len(turn.reasoning.text) > 50)
+        app.simulate_key("ctrl+r")
+        await wait_for(pilot, lambda: app.current is not None and app.current is not first)
+        app.simulate_key("escape")
+        await settle(pilot)
+        assert len(app.transcript.query(AssistantTurn)) == 1
+        assert [m.role for m in app.history.messages(app.conversation.id)] == ["user", "assistant"]
+
+
+@run_async
+async def test_new_chat(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "first chat")
+        first = app.conversation.id
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert not app.transcript.query(AssistantTurn) and app.conversation.id is None
+        await ask(pilot, "second chat")
+        assert app.conversation.id not in (None, first)
+        titles = [c.title for c in app.history.list_conversations()]
+        assert titles == ["second chat", "first chat"]
+
+
+@run_async
+async def test_up_on_empty_prompt_edits_the_last_one(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "helo")
+        await pilot.press("up")
+        assert app.prompt.text == "helo" and app.editing
+        await pilot.press("left", "l", "enter")  # "hello"
+        await settle(pilot)
+        assert [w.text for w in app.query(UserMessage)] == ["hello"]
+        assert len(app.query(AssistantTurn)) == 1
+        messages = app.history.messages(app.conversation.id)
+        assert next((m.role, m.content) for m in messages) == ("user", "hello")
+        assert len(messages) == 2
+
+
+@run_async
+async def test_multiline_prompt_and_big_paste(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("a", "ctrl+j", "b")
+        assert app.prompt.text == "a\nb"
+        assert app.prompt.region.height == 4  # grew by a line (border included)
+        big = "\n".join(f"line {i}: " + "x" * 70 for i in range(2000))
+        app.prompt.clear()
+        app.post_message(events.Paste(big))  # as a terminal's bracketed paste arrives
+        await pilot.pause()
+        assert app.prompt.text == big
+        assert app.prompt.region.height <= 10  # grows a few lines, then scrolls
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query(UserMessage).last().text == big
+
+
+@run_async
+async def test_copy_last_answer(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "hi")
+        await pilot.press("ctrl+g")
+        assert app.clipboard == answer_model.answer
+
+
+@run_async
+async def test_follows_the_stream_unless_scrolled_up(answer_loop_model: ScriptedModel) -> None:
+    app = make_app(answer_loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=(80, 24)) as pilot:  # an endless answer
+        await ready(pilot)
+        await app.send("go")
+        t = app.transcript
+        await wait_for(pilot, lambda: t.max_scroll_y > 20)
+        assert t.scroll_y == t.max_scroll_y  # it follows the stream
+        t.scroll_home(animate=False)  # the user scrolls up while it streams
+        grown = t.max_scroll_y
+        await wait_for(pilot, lambda: t.max_scroll_y > grown + 20)
+        assert t.scroll_y == 0  # and stays where they put it
+        t.scroll_end(animate=False)  # back at the bottom: following again
+        await pilot.pause()
+        grown = t.max_scroll_y
+        await wait_for(pilot, lambda: t.max_scroll_y > grown + 20)
+        await pilot.pause(0.2)
+        assert t.scroll_y >= t.max_scroll_y - 5
+        app.simulate_key("escape")
+        await settle(pilot)
+
+
+# -- errors a user can cause ----------------------------------------------------------------
+
+
+@run_async
+async def test_bad_model_path_is_a_readable_error(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "missing.gguf")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        error = app.query_one("#load-error")
+        assert error.display and "Cannot load the model" in str(error.content)
+        assert "missing.gguf" in str(error.content)
+        turn = await ask(pilot, "hello?")
+        assert turn.answer.status.startswith("✖ no model loaded")
+        assert turn.finish_reason == "failed"
+        # the prompt is kept; the empty reply is not
+        assert [m.role for m in app.history.messages(app.conversation.id)] == ["user"]
+
+
+@run_async
+async def test_a_crashed_model_process_is_an_error_and_the_chat_goes_on(
+    loop_model: ScriptedModel,
+) -> None:
+    app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.send("go")
+        turn = app.transcript.query(AssistantTurn).last()
+        await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
+        pid = app.engine.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # as if llama.cpp crashed
+        await settle(pilot)
+        assert turn.answer.status.startswith("✖ the model process stopped unexpectedly")
+        [_, reply] = app.history.messages(app.conversation.id)
+        assert reply.finish_reason == "error" and reply.reasoning == turn.reasoning.text
+        await wait_for(pilot, lambda: app.info is not None)  # loaded again, in a new process
+        assert app.engine.pid != pid
+        app.settings = replace(app.settings, guards=Guards())  # let the next one end
+        turn = await ask(pilot, "again")
+        assert turn.finish_reason == "stop"
+
+
+@run_async
+async def test_no_model_at_all(tmp_path: Path) -> None:
+    app = ChatApp(Settings(), config=Config.load(), history=History())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        error = str(app.query_one("#load-error").content)
+        assert "r1:7b is not installed; run: r1chat models pull r1:7b" in error
+
+
+# -- conversations --------------------------------------------------------------------------
+
+
+@run_async
+async def test_sidebar_lists_renames_searches_and_deletes(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "alpha question")
+        await pilot.press("ctrl+n")
+        await ask(pilot, "beta question")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        sidebar = app.sidebar
+        items = list(sidebar.listing.query(ConversationItem))
+        assert [i.title_text for i in items] == ["beta question", "alpha question"]
+        assert sidebar.listing.has_focus
+        # rename the highlighted one (the newest)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, TextPromptScreen)
+        app.screen.query_one("Input").value = ""  # type: ignore[attr-defined]
+        await pilot.press(*"Renamed", "enter")
+
+        def titles() -> list[str]:
+            return [i.title_text for i in sidebar.listing.query(ConversationItem)]
+
+        await wait_for(pilot, lambda: titles()[:1] == ["Renamed"])
+        assert app.history.list_conversations()[0].title == "Renamed"
+        # full-text search over answers and reasoning
+        sidebar.query_one("#search").focus()
+        await pilot.press(*"arith")  # a prefix of a word of the reasoning
+        details = lambda: [str(d.content) for d in sidebar.listing.query(".conv-detail")]  # noqa: E731
+        await wait_for(pilot, lambda: details() and "arith" in details()[0])  # hits, not the list
+        assert sorted(titles()) == ["Renamed", "alpha question"]  # both reasoned "arithmetic"
+        sidebar.query_one("#search").value = "alpha"  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: titles() == ["alpha question"])
+        # open it
+        sidebar.listing.focus()
+        sidebar.listing.index = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [w.text for w in app.query(UserMessage)] == ["alpha question"]
+        # delete with confirmation: "n" keeps it, "y" deletes it
+        sidebar.listing.focus()
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(app.history.list_conversations()) == 2
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(app.history.list_conversations()) == 1)
+        assert [c.title for c in app.history.list_conversations()] == ["Renamed"]
+        assert not app.query(UserMessage)  # it was open: the chat was cleared
+
+
+@run_async
+async def test_history_survives_restart(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "remember me")
+        conversation = app.conversation.id
+    app.history.close()
+    assert conversation is not None
+    again = ChatApp(
+        Settings(model=str(answer_model.path), threads=1),
+        config=Config.load(),
+        history=History(),
+        conversation_id=conversation,
+    )
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.pause()
+        [turn] = again.transcript.query(AssistantTurn)
+        assert [w.text for w in again.query(UserMessage)] == ["remember me"]
+        assert THOUGHT.match(turn.reasoning.title)
+        assert turn.reasoning.text == answer_model.reasoning.strip()
+        assert turn.answer.text == answer_model.answer
+        # and the conversation goes on, with the earlier turn re-sent
+        await ask(pilot, "and now?")
+        assert len(again.history.messages(conversation)) == 4
+
+
+@run_async
+async def test_two_instances_share_the_database(answer_model: ScriptedModel) -> None:
+    one, two = make_app(answer_model), make_app(answer_model)
+    async with one.run_test(size=SIZE) as p1, two.run_test(size=SIZE) as p2:
+        await ready(p1)
+        await ready(p2)
+        one.prompt.insert("from one")
+        two.prompt.insert("from two")
+        await p1.press("enter")
+        await p2.press("enter")
+        await settle(p1)
+        await settle(p2)
+        await ask(p1, "one again")
+        await ask(p2, "two again")
+        await p2.press("ctrl+s")
+        await p2.pause()
+        titles = {i.title_text for i in two.sidebar.listing.query(ConversationItem)}
+        assert titles == {"from one", "from two"}
+    history = History()
+    conversations = history.list_conversations()
+    assert len(conversations) == 2
+    for c in conversations:
+        messages = history.messages(c.id)
+        assert [m.role for m in messages] == ["user", "assistant"] * 2
+        assert all(m.content for m in messages)
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@run_async
+async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        app.open_settings("temperature")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        screen.query_one("#temperature").value = "0.5"  # type: ignore[attr-defined]
+        screen.query_one("#think_budget").value = "abc"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)  # a bad value keeps the form open
+        assert "think budget" in str(screen.query_one("#settings-error").content)
+        screen.query_one("#think_budget").value = "64"  # type: ignore[attr-defined]
+        screen.query_one("#system").text = "Be brief."  # type: ignore[attr-defined]
+        await pilot.click("#save")
+        await pilot.pause()
+        assert not isinstance(app.screen, SettingsScreen)
+        assert app.settings.sampling.temperature == 0.5
+        assert app.settings.guards.think_budget == 64
+        assert app.settings.system == "Be brief."
+        config = Config.load()
+        assert config.get("sampling", "temperature") == 0.5
+        assert config.get("reasoning", "think_budget") == 64
+        assert config.get("chat", "system_prompt") == "Be brief."
+        assert config.get("sampling", "top_p") is None  # unchanged values are not written
+        # and the next reply uses them
+        turn = await ask(pilot, "hi")
+        assert turn.finish_reason == "stop"
+        reply = app.history.messages(app.conversation.id)[-1]
+        assert reply.sampling is not None and reply.sampling["temperature"] == 0.5
+
+
+@run_async
+async def test_settings_from_the_command_palette(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"top-p")
+
+        def highlighted() -> str:
+            from textual.command import CommandList
+
+            options = app.screen.query(CommandList)
+            if not options or options.first().highlighted is None:
+                return ""
+            lst = options.first()
+            return str(lst.get_option_at_index(lst.highlighted).prompt)
+
+        await wait_for(pilot, lambda: "Top-p" in highlighted())
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        assert app.screen.focused is not None and app.screen.focused.id == "top_p"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SettingsScreen)
+
+
+# -- widgets on their own ---------------------------------------------------------------------
+
+
+@run_async
+async def test_math_mode_highlights_the_boxed_answer() -> None:
+    from textual.app import App, ComposeResult
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AssistantTurn()
+
+    host = Host()
+    async with host.run_test(size=(100, 20)) as pilot:
+        turn = host.query_one(AssistantTurn)
+        turn.start(think=True)
+        await turn.apply(ThinkingDone(1.5, 12))
+        await turn.finish(Done("r", "So $x = \\boxed{42}$.", "stop", Stats(), boxed="42"))
+        await pilot.pause()
+        assert turn.answer.has_class("-boxed")
+        assert "42" in str(turn.answer._boxed.content)
+        assert turn.answer._boxed.region.height > 0

@@ -1,0 +1,142 @@
+"""Kill -9 the chat while the long-trace model streams, then reopen: the partial reply is
+there. The chat runs as a real `r1chat chat` process on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from r1chat.config import paths
+from r1chat.config.file import Config
+from r1chat.config.settings import Settings
+from r1chat.history.store import History
+from tests.fixtures.scripted import ScriptedModel, write_long_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+
+
+class Terminal:
+    """A child process on a pty; its output is read (and kept) on a thread."""
+
+    def __init__(self, argv: list[str], cols: int = 100, rows: int = 30) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
+        self.proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output += data
+
+    def wait_for_text(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.output:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                tail = self.output[-2000:].decode(errors="replace")
+                raise AssertionError(f"{text!r} never appeared; screen tail: {tail!r}")
+            time.sleep(0.02)
+
+    def type(self, data: str) -> None:
+        os.write(self.master, data.encode())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        os.close(self.master)
+
+
+@pytest.fixture(scope="module")
+def longer_model(scripted_dir: Path) -> ScriptedModel:
+    """The long-trace model with 20,000 reasoning tokens: several seconds of streaming,
+    so the kill lands mid-reply on a fast machine too."""
+    return write_long_model(scripted_dir, 20000, 300)
+
+
+def test_kill_9_mid_reply_keeps_the_partial_reply(longer_model: ScriptedModel) -> None:
+    long_model = longer_model
+    db = paths.history_db()
+    term = Terminal([sys.executable, "-m", "r1chat", "chat", "-m", str(long_model.path),
+                     "--threads", "1", "--ctx", "24000"])  # fmt: skip
+    try:
+        term.wait_for_text("Ask anything")
+        term.type("Explain the plan.\r")
+        deadline = time.monotonic() + 60
+        partial = None
+        while time.monotonic() < deadline:
+            if db.exists():
+                with History(db) as history:
+                    replies = [
+                        m
+                        for c in history.list_conversations()
+                        for m in history.messages(c.id)
+                        if m.role == "assistant"
+                    ]
+                if replies and replies[0].reasoning and replies[0].finish_reason is None:
+                    partial = replies[0]
+                    break
+                assert not replies or replies[0].finish_reason is None, "finished before the kill"
+            time.sleep(0.02)
+        assert partial is not None, "no incremental save seen"
+        # SIGKILL the chat and its model process at once (its process group): nothing
+        # gets to save anything more; only what was saved while streaming is left.
+        os.killpg(term.proc.pid, signal.SIGKILL)
+        assert term.proc.wait(10) == -signal.SIGKILL
+    finally:
+        term.close()
+
+    with History(db) as history:
+        [conversation] = history.list_conversations()
+        [prompt, reply] = history.messages(conversation.id)
+    assert prompt.content == "Explain the plan."
+    assert reply.finish_reason is None and reply.stats is None  # never finished
+    assert len(reply.reasoning) >= len(partial.reasoning) > 0
+    assert long_model.reasoning.startswith(reply.reasoning)
+
+    asyncio.run(_reopen(long_model, conversation.id, reply.reasoning))
+
+
+async def _reopen(model: ScriptedModel, conversation_id: int, reasoning: str) -> None:
+    from r1chat.tui.app import ChatApp
+    from r1chat.tui.widgets.turns import AssistantTurn
+
+    app = ChatApp(
+        Settings(model=str(model.path), threads=1, n_ctx=24000),
+        config=Config.load(),
+        history=History(),
+        conversation_id=conversation_id,
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        [turn] = app.query(AssistantTurn)
+        assert turn.reasoning.text == reasoning.strip() or turn.reasoning.text == reasoning
+        assert turn.reasoning.title == "Reasoning (the reply was interrupted)"
+        assert turn.answer.status.startswith("■ Interrupted")
