@@ -22,6 +22,7 @@ from r1chat.core.loopguard import ANSWER_RULE, THINKING_RULE, LoopDetector
 from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request, Sampling
 from r1chat.core.turn import Guards, run_turn
+from r1chat.engine.factory import open_local
 from r1chat.engine.local.engine import LocalEngine
 from tests.fixtures.scripted import write_long_model
 
@@ -47,7 +48,7 @@ def main() -> None:
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = write_long_model(Path(tmp), thinking_tokens=6000, answer_tokens=1500)
-        engine = LocalEngine(model.path, n_ctx=8192, threads=1)
+        engine = open_local(model.path, n_ctx=8192, threads=1)
         reply(engine, True)  # warm up
         on, off = [], []
         for _ in range(opts.runs):

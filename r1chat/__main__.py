@@ -1,5 +1,20 @@
-"""`python -m r1chat`."""
+"""`r1chat` and `python -m r1chat`: the commands of both front ends, in one parser."""
 
-from r1chat.cli.main import main
+from __future__ import annotations
 
-raise SystemExit(main())
+from collections.abc import Sequence
+
+from r1chat.cli import ask, doctor, history, models
+from r1chat.cli.main import run
+from r1chat.tui import command as chat
+
+COMMANDS = (chat, ask, models, history, doctor)
+"""The first is the default command (`r1chat -m r1:7b` opens the chat)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(COMMANDS, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any
 
-from r1chat.cli.options import add_run_options, settings_from_args
+from r1chat.config.options import add_run_options, settings_from_args
 from r1chat.core.errors import UsageError
 
 EXIT_INTERRUPTED = 130

@@ -1,7 +1,8 @@
-"""`r1chat`: parse the command line and dispatch; errors become one line and an exit code.
+"""The command line: parse, dispatch to a command, turn errors into one line and an exit code.
 
-Only stdlib and r1chat's light modules are imported here, so `--help` and `--version`
-start fast; each subcommand imports llama.cpp or Textual when it runs.
+The commands themselves come from both front ends (`r1chat.__main__` lists them). Only
+stdlib and r1chat's light modules are imported here, so `--help` and `--version` start
+fast; each command imports llama.cpp or Textual when it runs.
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from r1chat import __version__
-from r1chat.cli import ask, chat, doctor, history, models
 from r1chat.core.errors import R1ChatError
 
-SUBCOMMANDS = (chat, ask, models, history, doctor)
 EXIT_INTERRUPTED = 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
+    """The parser for `commands`: modules with `register(subparsers)`; the first one is
+    what runs without a command name."""
     parser = argparse.ArgumentParser(
         prog="r1chat",
         description="Run DeepSeek-R1 distills locally, with their reasoning beside the answer.",
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"r1chat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for module in SUBCOMMANDS:
+    for module in commands:
         module.register(sub)
     return parser
 
@@ -38,11 +40,11 @@ def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> l
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if argv and (argv[0] in sub.choices or argv[0] in known):
         return argv
-    return ["chat", *argv]
+    return [next(iter(sub.choices)), *argv]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(commands)
     args = parser.parse_args(
         _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
     )

@@ -1,11 +1,23 @@
-"""Open the engine a `Settings` asks for."""
+"""Open the engine a `Settings` asks for: the one place where the engines meet the model
+manager, the machine and the config.
+
+A local model is resolved to a file (`models.store`), its header read (`models.gguf`:
+clear errors for missing, non-GGUF and truncated files before llama.cpp sees it), and
+its offload decided (`models.fit`); `LocalEngine` receives the outcome.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from r1chat.config.settings import Settings
 from r1chat.engine.base import Engine
+
+if TYPE_CHECKING:
+    from r1chat.engine.local.engine import LocalEngine
+
+DEFAULT_CTX = 8192
 
 
 def model_path(spec: str) -> Path:
@@ -18,18 +30,50 @@ def model_path(spec: str) -> Path:
     return resolve_model(spec)
 
 
+def open_local(
+    path: str | Path,
+    *,
+    n_ctx: int = DEFAULT_CTX,
+    gpu_layers: int | None = None,
+    threads: int | None = None,
+    name: str | None = None,
+) -> LocalEngine:
+    """Load a GGUF file with llama.cpp. Without `gpu_layers`: every layer that fits on
+    the GPU when this llama.cpp build can offload, else none; without `threads`: one per
+    physical core."""
+    from r1chat.config import paths
+    from r1chat.engine.local.engine import LocalEngine, ModelFile
+    from r1chat.models import hardware
+    from r1chat.models.fit import auto_gpu_layers
+    from r1chat.models.gguf import read_gguf
+
+    path = Path(path).expanduser()
+    meta = read_gguf(path)
+    offload = hardware.llama_offload_supported()
+    if gpu_layers is None:
+        gpu_layers = auto_gpu_layers(path, n_ctx) if offload else 0
+    backend = hardware.llama_backend() if offload else "CPU"
+    return LocalEngine(
+        ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),
+        n_ctx=n_ctx,
+        gpu_layers=gpu_layers,
+        threads=threads or hardware.physical_cores(),
+        backend="GPU" if backend == "CPU" and offload else backend,
+        log_path=paths.llama_log_file(),
+    )
+
+
 def open_engine(settings: Settings) -> Engine:
     """Load the model (seconds to minutes): call it off the UI thread."""
     from r1chat.engine.targets import find_remote, open_remote
 
     if (remote := find_remote(settings)) is not None:
         return open_remote(remote)
-    from r1chat.engine.local.engine import DEFAULT_CTX, LocalEngine
     from r1chat.models.store import default_model
 
     # Without -m: the configured default, else an installed model, else r1:7b (whose
     # "not installed" error then says how to pull it).
-    return LocalEngine(
+    return open_local(
         model_path(settings.model or default_model()),
         n_ctx=settings.n_ctx or DEFAULT_CTX,
         gpu_layers=settings.gpu_layers,

@@ -115,9 +115,9 @@ def test_user_text_never_becomes_a_special_token(answer_model: ScriptedModel, sp
 
 
 def special_ids(path: Path) -> set[int]:
-    from r1chat.engine.local.engine import LocalEngine
+    from r1chat.engine.factory import open_local
 
-    engine = LocalEngine(path, n_ctx=256)
+    engine = open_local(path, n_ctx=256)
     try:
         names = ["<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<tool_call>",
                  "</tool_call>", "<｜tool▁calls▁begin｜>"]  # fmt: skip

@@ -10,13 +10,14 @@ from r1chat.core.events import AnswerDelta, Done, PromptProgress, ThinkingDelta,
 from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request, Sampling
 from r1chat.core.turn import Guards, run_turn
+from r1chat.engine.factory import open_local
 from r1chat.engine.local.engine import LocalEngine
 from tests.fixtures.scripted import ScriptedModel
 
 
 @pytest.fixture(scope="module")
 def engine(answer_model: ScriptedModel):
-    eng = LocalEngine(answer_model.path, n_ctx=4096)
+    eng = open_local(answer_model.path, n_ctx=4096)
     yield eng
     eng.close()
 
@@ -87,7 +88,7 @@ def test_cancel_during_prompt_evaluation(engine: LocalEngine):
 
 
 def test_cancel_from_another_thread_between_tokens(loop_model: ScriptedModel):
-    eng = LocalEngine(loop_model.path, n_ctx=32768)
+    eng = open_local(loop_model.path, n_ctx=32768)
     control = Control()
     events = []
     timer = threading.Timer(0.05, control.cancel)

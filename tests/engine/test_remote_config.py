@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from r1chat.cli import ask
 from r1chat.cli.main import build_parser
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings, resolve
@@ -30,7 +31,7 @@ def _no_default_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_options_reach_the_settings() -> None:
-    args = build_parser().parse_args(
+    args = build_parser([ask]).parse_args(
         ["ask", "--endpoint", URL, "--api-key-env", "MY_KEY", "-m", "served", "hi"]
     )
     settings = resolve(Config({}), vars(args))

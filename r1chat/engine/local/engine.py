@@ -11,10 +11,10 @@ import codecs
 import contextlib
 import random
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
@@ -23,36 +23,42 @@ from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
 from r1chat.engine.local.vocab import Vocab
-from r1chat.models.fit import auto_gpu_layers
-from r1chat.models.gguf import read_gguf
-from r1chat.models.hardware import llama_backend, physical_cores
 
-DEFAULT_CTX = 8192
 _ANSWER_ROOM = 16  # a prompt must leave at least this many tokens to answer in
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """A GGUF on disk, as `r1chat.engine.factory` found it (its header already read)."""
+
+    path: Path
+    name: str
+    architecture: str
+    chat_template: str | None
+
+
 class LocalEngine:
-    """Loads a GGUF on construction (seconds); then `stream()` replies one at a time."""
+    """Loads a GGUF on construction (seconds); then `stream()` replies one at a time.
+
+    Everything about the machine is decided by the caller (`r1chat.engine.factory`):
+    `gpu_layers` for llama.cpp's `n_gpu_layers` (-1 all), `threads`, `backend` (the
+    offload backend's name for the status line) and where llama.cpp's log goes.
+    """
 
     def __init__(
         self,
-        model_path: str | Path,
+        model: ModelFile,
         *,
-        n_ctx: int = DEFAULT_CTX,
-        gpu_layers: int | None = None,
-        threads: int | None = None,
-        name: str | None = None,
+        n_ctx: int,
+        gpu_layers: int,
+        threads: int,
+        backend: str,
+        log_path: Path,
     ) -> None:
-        path = Path(model_path).expanduser()
-        meta = read_gguf(path)  # clear errors for missing, non-GGUF and truncated files
         import llama_cpp
 
-        log_path = paths.llama_log_file()
+        path = model.path
         log = route_llama_log(log_path)
-        offload = bool(llama_cpp.llama_supports_gpu_offload())
-        if gpu_layers is None:
-            gpu_layers = auto_gpu_layers(path, n_ctx) if offload else 0
-        threads = threads or physical_cores()
         log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers})\n")
         try:
             # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
@@ -68,14 +74,15 @@ class LocalEngine:
                     verbose=True,
                 )
         except (ValueError, RuntimeError, OSError) as e:
-            raise R1ChatError(_load_failure(path, meta.architecture, log_path, e)) from None
+            raise R1ChatError(_load_failure(path, model.architecture, log_path, e)) from None
         self._llm.verbose = False
         self.vocab = Vocab(self._llm)
-        self.builder = PromptBuilder(self.vocab, meta.chat_template)
+        self.builder = PromptBuilder(self.vocab, model.chat_template)
         n_layer = int(llama_cpp.llama_model_n_layer(self._llm._model.model))
+        offload = bool(llama_cpp.llama_supports_gpu_offload())
         self.info = EngineInfo(
-            model=name or meta.name,
-            backend=_backend_name() if offload and gpu_layers != 0 else "CPU",
+            model=model.name,
+            backend=backend if offload and gpu_layers != 0 else "CPU",
             n_ctx=self._llm.n_ctx(),
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
@@ -185,12 +192,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
-
-
-def _backend_name() -> str:
-    """The offload backend's name for the status line (`CUDA`, `Metal`, ...)."""
-    name = llama_backend()
-    return "GPU" if name == "CPU" else name
 
 
 def _load_failure(path: Path, arch: str, log_path: Path, error: Exception) -> str:

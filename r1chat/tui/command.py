@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from r1chat.cli.options import add_run_options
+from r1chat.config.options import add_run_options
 from r1chat.core.errors import UsageError
 
 
