@@ -1,15 +1,5 @@
-"""The user's TOML config file: read with a clear error, written back atomically.
-
-Layout (every key optional):
-
-    [model]      default = "r1:7b", ctx = 8192, gpu_layers = -1, threads = 8
-    [sampling]   temperature, top_p, top_k, min_p, max_tokens, seed, preset
-    [presets.NAME]  any [sampling] keys (a preset named in [sampling] is overridden by the
-                    keys beside it; one named with --preset overrides them)
-    [reasoning]  display = "show" | "collapsed", think_budget, loop_guard, think, math
-    [chat]       system_prompt
-    [remotes.NAME]  url, model, api_key_env
-"""
+"""The user's TOML config file: read and validated with a clear error (its layout and
+rules are `r1chat.config.schema`), written back atomically."""
 
 from __future__ import annotations
 
@@ -21,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.config import paths
+from r1chat.config.schema import Values, parse
 from r1chat.core.errors import R1ChatError
 
 if sys.version_info >= (3, 11):
@@ -48,12 +39,20 @@ class Config:
         except OSError as e:
             raise R1ChatError(f"cannot read config {path}: {e.strerror}") from None
         try:
-            return cls(tomllib.loads(text), path)
+            config = cls(tomllib.loads(text), path)
         except tomllib.TOMLDecodeError as e:
             raise R1ChatError(f"bad config {path}: {e}") from None
+        config.values  # noqa: B018 - validate now: a bad value is reported at start
+        return config
+
+    @property
+    def values(self) -> Values:
+        """The config as typed values (raises ConfigError naming a bad key)."""
+        return parse(self.data, self.path)
 
     def section(self, name: str) -> Table:
-        """A section (dotted names reach sub-tables); empty if absent."""
+        """A section as the file holds it, unvalidated (dotted names reach sub-tables;
+        empty if absent). Read settings through `values`."""
         node: Any = self.data
         for part in name.split("."):
             node = node.get(part, {}) if isinstance(node, dict) else {}

@@ -45,7 +45,7 @@ def check_endpoint(
     try:
         config = Config.load()
         target: RemoteTarget | None = None
-        if isinstance(config.section("remotes").get(url), dict):
+        if url in config.values.remotes:
             target = find_remote(Settings(model=url, api_key_env=api_key_env), config)
         if target is None:
             target = find_remote(Settings(model=model, endpoint=url, api_key_env=api_key_env))

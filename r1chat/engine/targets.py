@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from r1chat.config.file import Config
+from r1chat.config.schema import Remote
 from r1chat.config.settings import Settings
-from r1chat.core.errors import R1ChatError, UsageError
+from r1chat.core.errors import R1ChatError
 
 if TYPE_CHECKING:
     from r1chat.engine.remote.engine import RemoteEngine
@@ -51,9 +52,9 @@ def find_remote(settings: Settings, config: Config | None = None) -> RemoteTarge
     if not model:
         return None
     config = config or Config.load()
-    entry = config.section("remotes").get(model)
-    if isinstance(entry, dict):
-        return _from_config(model, entry, settings, config)
+    entry = config.values.remotes.get(model)
+    if entry is not None:
+        return _from_config(model, entry, settings)
     if _catalog_remote(model):
         raise R1ChatError(
             f"{model} runs on a server, not here: serve it with vLLM, SGLang or llama-server "
@@ -63,28 +64,13 @@ def find_remote(settings: Settings, config: Config | None = None) -> RemoteTarge
     return None
 
 
-def _from_config(
-    name: str, entry: dict[str, Any], settings: Settings, config: Config
-) -> RemoteTarget:
-    where = f"[remotes.{name}] in {config.path}"
-    url = entry.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise UsageError(f"{where} has no url")
-    served = entry.get("model")
-    if served is not None and not isinstance(served, str):
-        raise UsageError(f"{where}: model must be a string")
-    timeout = entry.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise UsageError(f"{where}: timeout must be a positive number of seconds")
+def _from_config(name: str, entry: Remote, settings: Settings) -> RemoteTarget:
     if settings.api_key_env:
         env, source = _key_env(settings.api_key_env, "--api-key-env")
     else:
-        named = entry.get("api_key_env")
-        if named is not None and not isinstance(named, str):
-            raise UsageError(f"{where}: api_key_env must be the name of an environment variable")
-        env, source = _key_env(named, f"api_key_env of [remotes.{name}]")
-    prefer = PREFER if served is None and _catalog_remote(name) else ()
-    return RemoteTarget(url, served or None, env, source, timeout, prefer)
+        env, source = _key_env(entry.api_key_env, f"api_key_env of [remotes.{name}]")
+    prefer = PREFER if entry.model is None and _catalog_remote(name) else ()
+    return RemoteTarget(entry.url, entry.model or None, env, source, entry.timeout, prefer)
 
 
 def _key_env(name: str | None, source: str) -> tuple[str | None, str]:

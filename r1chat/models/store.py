@@ -374,8 +374,8 @@ def default_model(config: Config | None = None, catalog: Catalog | None = None) 
         from r1chat.config.file import Config
 
         config = Config.load()
-    name = config.get("model", "default")
-    if isinstance(name, str) and name.strip():
+    name = config.values.model.default
+    if name:
         return name.strip()
     if catalog is None:
         from r1chat.models.catalog import load_catalog

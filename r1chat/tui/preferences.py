@@ -13,8 +13,6 @@ from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.core.turn import Guards
 
-DISPLAYS = ("show", "collapsed")
-
 
 @dataclass(frozen=True, slots=True)
 class ChatPrefs:
@@ -34,8 +32,7 @@ class ChatPrefs:
 
 
 def display_of(config: Config) -> str:
-    value = config.get("reasoning", "display", "show")
-    return value if value in DISPLAYS else "show"
+    return config.values.reasoning.display
 
 
 def prefs_of(settings: Settings, display: str) -> ChatPrefs:

@@ -22,8 +22,7 @@ def ctx_of(args: argparse.Namespace) -> int:
     if ctx is None:
         from r1chat.config.file import Config
 
-        value = Config.load().get("model", "ctx", 8192)
-        ctx = value if isinstance(value, int) and value > 0 else 8192
+        ctx = Config.load().values.model.ctx or 8192
     if ctx <= 0:
         raise UsageError("--ctx must be positive")
     return int(ctx)

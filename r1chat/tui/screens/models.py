@@ -273,8 +273,7 @@ class ModelsScreen(ModalScreen[str | None]):
     def n_ctx(self) -> int:
         if self._n_ctx:
             return self._n_ctx
-        value = self.config.get("model", "ctx", DEFAULT_CTX)
-        return value if isinstance(value, int) and value > 0 else DEFAULT_CTX
+        return self.config.values.model.ctx or DEFAULT_CTX
 
     def on_mount(self) -> None:
         table = self.table
@@ -436,7 +435,7 @@ class ModelsScreen(ModalScreen[str | None]):
         row = self.selected
         if row is None:
             return
-        if row.remote and not isinstance(self.config.section("remotes").get(row.name), dict):
+        if row.remote and row.name not in self.config.values.remotes:
             self.notify(
                 f'{row.name} runs on a server, not here: add [remotes."{row.name}"] '
                 f'url = "http://HOST:8000/v1" to {self.config.path}',
