@@ -71,13 +71,13 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
                        history=History())  # fmt: skip
 
     async def ready(app: ChatApp) -> None:
-        while app.info is None and app.load_error is None:
+        while app.chat.info is None and app.chat.load_error is None:
             await asyncio.sleep(0.02)
 
     async def finished(app: ChatApp, pilot) -> None:  # type: ignore[no-untyped-def]
-        while app.current is not None:
+        while app.chat.current is not None:
             await asyncio.sleep(0.02)
-        await app.drain_now()
+        await app.chat.drain_now()
         await pilot.pause()
 
     def save(app: ChatApp, name: str) -> None:
@@ -91,15 +91,15 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     app = app_for(long_model.path)
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(app)
-        await app.send("Plan the data pipeline, with code, step by step.")
-        turn = app.transcript.query(AssistantTurn).last()
+        await app.chat.send("Plan the data pipeline, with code, step by step.")
+        turn = app.chat.transcript.query(AssistantTurn).last()
         while turn._thinking_tokens < 1200 and turn.live:
             await asyncio.sleep(0.005)
-        await app.drain_now()
+        await app.chat.drain_now()
         turn.tick()
         save(app, "chat-thinking")
         await finished(app, pilot)
-        app.transcript.scroll_to_widget(turn, top=True, animate=False)
+        app.chat.transcript.scroll_to_widget(turn, top=True, animate=False)
         await pilot.pause()
         save(app, "chat-side-by-side")
 
@@ -108,14 +108,14 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(app)
         for prompt in ("What is 2 + 2?", "Check that sum twice."):
-            await app.send(prompt)
+            await app.chat.send(prompt)
             await finished(app, pilot)
             await pilot.press("ctrl+n")
-        await app.send("And what about 3 + 3?")
+        await app.chat.send("And what about 3 + 3?")
         await finished(app, pilot)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        app.sidebar.query_one("#search").value = "sum"  # type: ignore[attr-defined]
+        app.chat.sidebar.query_one("#search").value = "sum"  # type: ignore[attr-defined]
         await pilot.pause(0.4)
         save(app, "chat-sidebar")
     return shots

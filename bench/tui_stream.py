@@ -55,44 +55,52 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
     result: dict[str, object] = {}
 
     class TimedApp(ChatApp):
+        """The chat app, noting when each batch and the reply's end reach the widgets."""
+
         tokens = 0
         done_at = 0.0
         done: Done | None = None
         failed: str | None = None
 
-        async def _handle(self, job_id, item):  # type: ignore[no-untyped-def]
-            await super()._handle(job_id, item)
-            if isinstance(item, (ThinkingChunk, AnswerChunk)):
-                self.tokens += item.count
-                marks.append((time.perf_counter(), self.tokens, time.thread_time()))
-            elif isinstance(item, Done):
-                self.done_at = time.perf_counter()
-                self.done = item
-            elif isinstance(item, Failed):
-                self.failed = item.message
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            handle = self.chat._handle
+
+            async def timed(job_id, item):  # type: ignore[no-untyped-def]
+                await handle(job_id, item)
+                if isinstance(item, (ThinkingChunk, AnswerChunk)):
+                    self.tokens += item.count
+                    marks.append((time.perf_counter(), self.tokens, time.thread_time()))
+                elif isinstance(item, Done):
+                    self.done_at = time.perf_counter()
+                    self.done = item
+                elif isinstance(item, Failed):
+                    self.failed = item.message
+
+            self.chat._handle = timed  # type: ignore[method-assign]
 
     async def run() -> None:
         history = History(Path(tempfile.mkdtemp()) / "history.sqlite3")
         settings = Settings(model=model, threads=threads, n_ctx=n_ctx)
         app = TimedApp(settings, config=Config({}), history=history)
         async with app.run_test(size=(160, 48)) as pilot:
-            while app.info is None and app.load_error is None:
+            while app.chat.info is None and app.chat.load_error is None:
                 await pilot.pause(0.02)
-            if app.info is None:
-                raise SystemExit(app.load_error)
-            child = getattr(app.engine, "pid", None)
+            if app.chat.info is None:
+                raise SystemExit(app.chat.load_error)
+            child = getattr(app.chat.engine, "pid", None)
             result["rss_loaded_mb"] = _rss_mb() + _rss_mb(child)
             result["rss_ui_loaded_mb"] = _rss_mb()
             for turn in range(turns):
                 app.done, app.tokens = None, 0
                 marks.clear()
                 start, cpu0 = time.perf_counter(), time.thread_time()
-                await app.send(f"{PROMPT} ({turn + 1})")
+                await app.chat.send(f"{PROMPT} ({turn + 1})")
                 while app.done is None and app.failed is None:
                     await asyncio.sleep(0.005)
                 if app.failed:
                     raise SystemExit(f"turn {turn + 1} failed: {app.failed}")
-                while app.current is not None:
+                while app.chat.current is not None:
                     await asyncio.sleep(0.005)
                 await pilot.pause()
                 if turn == 0 and app.done is not None:

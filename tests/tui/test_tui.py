@@ -74,7 +74,7 @@ async def wait_for(pilot: Pilot, cond: Callable[[], object], timeout: float = 15
 async def ready(pilot: Pilot) -> ChatApp:
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.info is not None or app.load_error is not None)
+    await wait_for(pilot, lambda: app.chat.info is not None or app.chat.load_error is not None)
     return app
 
 
@@ -82,18 +82,18 @@ async def settle(pilot: Pilot) -> None:
     """Wait until no reply runs and every queued event reached the widgets."""
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.current is None and app._outstanding == 0)
-    await app.drain_now()
+    await wait_for(pilot, lambda: app.chat.current is None and app.chat._outstanding == 0)
+    await app.chat.drain_now()
     await pilot.pause()
 
 
 async def ask(pilot: Pilot, text: str) -> AssistantTurn:
     """Type a prompt, press Enter, wait for the whole reply; the reply's turn."""
     app = await ready(pilot)
-    app.prompt.insert(text)
+    app.chat.prompt.insert(text)
     await pilot.press("enter")
     await settle(pilot)
-    return app.transcript.query(AssistantTurn).last()
+    return app.chat.transcript.query(AssistantTurn).last()
 
 
 # -- a turn, end to end ------------------------------------------------------------------
@@ -106,7 +106,7 @@ async def test_send_shows_reasoning_beside_the_answer(answer_model: ScriptedMode
         await ready(pilot)
         await pilot.press(*"hello", "enter")
         await settle(pilot)
-        turn = app.transcript.query(AssistantTurn).last()
+        turn = app.chat.transcript.query(AssistantTurn).last()
         assert app.query(UserMessage).last().text == "hello"
         m = THOUGHT.match(turn.reasoning.title)
         assert m, turn.reasoning.title
@@ -116,12 +116,12 @@ async def test_send_shows_reasoning_beside_the_answer(answer_model: ScriptedMode
         # side by side at 160 columns: the panes share a row
         assert turn.reasoning.region.y == turn.answer.region.y
         assert turn.answer.region.x > turn.reasoning.region.right
-        status = app.status.text
+        status = app.chat.status.text
         assert "Scripted-Answer" in status and "CPU 1 thread" in status
         assert re.search(r"ctx [\d,]+/8,192", status) and "tok/s" in status and "TTFT" in status
-        assert app.prompt.text == ""
+        assert app.chat.prompt.text == ""
         # saved with its reasoning, stats, model and sampling
-        [user, reply] = app.history.messages(app.conversation.id)
+        [user, reply] = app.history.messages(app.chat.conversation.id)
         assert (user.role, user.content) == ("user", "hello")
         assert reply.content == answer_model.answer
         assert reply.reasoning == answer_model.reasoning.strip()
@@ -166,8 +166,8 @@ async def test_live_title_counts_while_thinking(loop_model: ScriptedModel) -> No
     app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await app.send("go")
-        turn = app.transcript.query(AssistantTurn).last()
+        await app.chat.send("go")
+        turn = app.chat.transcript.query(AssistantTurn).last()
         await wait_for(pilot, lambda: turn.reasoning.title.startswith("Thinking… "))
         assert re.match(r"^Thinking… \d+\.\ds · \d+ tokens$", turn.reasoning.title)
         app.simulate_key("escape")
@@ -218,8 +218,8 @@ async def test_escape_stops_the_loop_and_keeps_the_partial_reply(
     app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await app.send("loop")
-        turn = app.transcript.query(AssistantTurn).last()
+        await app.chat.send("loop")
+        turn = app.chat.transcript.query(AssistantTurn).last()
         await wait_for(pilot, lambda: len(turn.reasoning.text) > 200)
         app.simulate_key("escape")
         await settle(pilot)
@@ -228,12 +228,12 @@ async def test_escape_stops_the_loop_and_keeps_the_partial_reply(
         assert turn.answer.status == "■ Stopped"
         partial = turn.reasoning.text
         assert partial.startswith(loop_model.reasoning.strip()) and len(partial) > 200
-        [_, reply] = app.history.messages(app.conversation.id)
+        [_, reply] = app.history.messages(app.chat.conversation.id)
         assert reply.finish_reason == "cancelled"
         assert reply.reasoning.startswith(loop_model.reasoning.strip())
         assert len(reply.reasoning) >= 200
         # the app still works afterwards
-        assert app.current is None
+        assert app.chat.current is None
 
 
 @run_async
@@ -251,12 +251,12 @@ async def test_regenerate_replaces_the_last_reply(answer_model: ScriptedModel) -
     app = make_app(answer_model)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "hello")
-        first_id = app.conversation.exchanges[-1].reply_id
+        first_id = app.chat.conversation.exchanges[-1].reply_id
         await pilot.press("ctrl+r")
         await settle(pilot)
-        turns = app.transcript.query(AssistantTurn)
+        turns = app.chat.transcript.query(AssistantTurn)
         assert len(turns) == 1 and turns.last().answer.text == answer_model.answer
-        messages = app.history.messages(app.conversation.id)
+        messages = app.history.messages(app.chat.conversation.id)
         assert [m.role for m in messages] == ["user", "assistant"]
         assert messages[1].content == answer_model.answer and first_id is not None
 
@@ -266,16 +266,21 @@ async def test_regenerate_while_streaming_stops_then_restarts(loop_model: Script
     app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await app.send("x")
-        first = app.current
-        turn = app.transcript.query(AssistantTurn).last()
+        await app.chat.send("x")
+        first = app.chat.current
+        turn = app.chat.transcript.query(AssistantTurn).last()
         await wait_for(pilot, lambda: len(turn.reasoning.text) > 50)
         app.simulate_key("ctrl+r")
-        await wait_for(pilot, lambda: app.current is not None and app.current is not first)
+        await wait_for(
+            pilot, lambda: app.chat.current is not None and app.chat.current is not first
+        )
         app.simulate_key("escape")
         await settle(pilot)
-        assert len(app.transcript.query(AssistantTurn)) == 1
-        assert [m.role for m in app.history.messages(app.conversation.id)] == ["user", "assistant"]
+        assert len(app.chat.transcript.query(AssistantTurn)) == 1
+        assert [m.role for m in app.history.messages(app.chat.conversation.id)] == [
+            "user",
+            "assistant",
+        ]
 
 
 @run_async
@@ -283,12 +288,12 @@ async def test_new_chat(answer_model: ScriptedModel) -> None:
     app = make_app(answer_model)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "first chat")
-        first = app.conversation.id
+        first = app.chat.conversation.id
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert not app.transcript.query(AssistantTurn) and app.conversation.id is None
+        assert not app.chat.transcript.query(AssistantTurn) and app.chat.conversation.id is None
         await ask(pilot, "second chat")
-        assert app.conversation.id not in (None, first)
+        assert app.chat.conversation.id not in (None, first)
         titles = [c.title for c in app.history.list_conversations()]
         assert titles == ["second chat", "first chat"]
 
@@ -299,12 +304,12 @@ async def test_up_on_empty_prompt_edits_the_last_one(answer_model: ScriptedModel
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "helo")
         await pilot.press("up")
-        assert app.prompt.text == "helo" and app.editing
+        assert app.chat.prompt.text == "helo" and app.chat.editing
         await pilot.press("left", "l", "enter")  # "hello"
         await settle(pilot)
         assert [w.text for w in app.query(UserMessage)] == ["hello"]
         assert len(app.query(AssistantTurn)) == 1
-        messages = app.history.messages(app.conversation.id)
+        messages = app.history.messages(app.chat.conversation.id)
         assert next((m.role, m.content) for m in messages) == ("user", "hello")
         assert len(messages) == 2
 
@@ -315,14 +320,14 @@ async def test_multiline_prompt_and_big_paste(answer_model: ScriptedModel) -> No
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("a", "ctrl+j", "b")
-        assert app.prompt.text == "a\nb"
-        assert app.prompt.region.height == 4  # grew by a line (border included)
+        assert app.chat.prompt.text == "a\nb"
+        assert app.chat.prompt.region.height == 4  # grew by a line (border included)
         big = "\n".join(f"line {i}: " + "x" * 70 for i in range(2000))
-        app.prompt.clear()
+        app.chat.prompt.clear()
         app.post_message(events.Paste(big))  # as a terminal's bracketed paste arrives
         await pilot.pause()
-        assert app.prompt.text == big
-        assert app.prompt.region.height <= 10  # grows a few lines, then scrolls
+        assert app.chat.prompt.text == big
+        assert app.chat.prompt.region.height <= 10  # grows a few lines, then scrolls
         await pilot.press("enter")
         await settle(pilot)
         assert app.query(UserMessage).last().text == big
@@ -342,8 +347,8 @@ async def test_follows_the_stream_unless_scrolled_up(answer_loop_model: Scripted
     app = make_app(answer_loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=(80, 24)) as pilot:  # an endless answer
         await ready(pilot)
-        await app.send("go")
-        t = app.transcript
+        await app.chat.send("go")
+        t = app.chat.transcript
         await wait_for(pilot, lambda: t.max_scroll_y > 20)
         assert t.scroll_y == t.max_scroll_y  # it follows the stream
         t.scroll_home(animate=False)  # the user scrolls up while it streams
@@ -375,7 +380,7 @@ async def test_bad_model_path_is_a_readable_error(tmp_path: Path) -> None:
         assert turn.answer.status.startswith("✖ no model loaded")
         assert turn.finish_reason == "failed"
         # the prompt is kept; the empty reply is not
-        assert [m.role for m in app.history.messages(app.conversation.id)] == ["user"]
+        assert [m.role for m in app.history.messages(app.chat.conversation.id)] == ["user"]
 
 
 @run_async
@@ -385,19 +390,19 @@ async def test_a_crashed_model_process_is_an_error_and_the_chat_goes_on(
     app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await app.send("go")
-        turn = app.transcript.query(AssistantTurn).last()
+        await app.chat.send("go")
+        turn = app.chat.transcript.query(AssistantTurn).last()
         await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
-        pid = app.engine.pid
+        pid = app.chat.engine.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # as if llama.cpp crashed
         await settle(pilot)
         assert turn.answer.status.startswith("✖ the model process stopped unexpectedly")
-        [_, reply] = app.history.messages(app.conversation.id)
+        [_, reply] = app.history.messages(app.chat.conversation.id)
         assert reply.finish_reason == "error" and reply.reasoning == turn.reasoning.text
-        await wait_for(pilot, lambda: app.info is not None)  # loaded again, in a new process
-        assert app.engine.pid != pid
-        app.settings = replace(app.settings, guards=Guards())  # let the next one end
+        await wait_for(pilot, lambda: app.chat.info is not None)  # loaded again, in a new process
+        assert app.chat.engine.pid != pid
+        app.chat.settings = replace(app.chat.settings, guards=Guards())  # let the next one end
         turn = await ask(pilot, "again")
         assert turn.finish_reason == "stop"
 
@@ -423,7 +428,7 @@ async def test_sidebar_lists_renames_searches_and_deletes(answer_model: Scripted
         await ask(pilot, "beta question")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        sidebar = app.sidebar
+        sidebar = app.chat.sidebar
         items = list(sidebar.listing.query(ConversationItem))
         assert [i.title_text for i in items] == ["beta question", "alpha question"]
         assert sidebar.listing.has_focus
@@ -474,7 +479,7 @@ async def test_history_survives_restart(answer_model: ScriptedModel) -> None:
     app = make_app(answer_model)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "remember me")
-        conversation = app.conversation.id
+        conversation = app.chat.conversation.id
     app.history.close()
     assert conversation is not None
     again = ChatApp(
@@ -486,7 +491,7 @@ async def test_history_survives_restart(answer_model: ScriptedModel) -> None:
     async with again.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.pause()
-        [turn] = again.transcript.query(AssistantTurn)
+        [turn] = again.chat.transcript.query(AssistantTurn)
         assert [w.text for w in again.query(UserMessage)] == ["remember me"]
         assert THOUGHT.match(turn.reasoning.title)
         assert turn.reasoning.text == answer_model.reasoning.strip()
@@ -502,8 +507,8 @@ async def test_two_instances_share_the_database(answer_model: ScriptedModel) -> 
     async with one.run_test(size=SIZE) as p1, two.run_test(size=SIZE) as p2:
         await ready(p1)
         await ready(p2)
-        one.prompt.insert("from one")
-        two.prompt.insert("from two")
+        one.chat.prompt.insert("from one")
+        two.chat.prompt.insert("from two")
         await p1.press("enter")
         await p2.press("enter")
         await settle(p1)
@@ -512,7 +517,7 @@ async def test_two_instances_share_the_database(answer_model: ScriptedModel) -> 
         await ask(p2, "two again")
         await p2.press("ctrl+s")
         await p2.pause()
-        titles = {i.title_text for i in two.sidebar.listing.query(ConversationItem)}
+        titles = {i.title_text for i in two.chat.sidebar.listing.query(ConversationItem)}
         assert titles == {"from one", "from two"}
     history = History()
     conversations = history.list_conversations()
@@ -531,7 +536,7 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
     app = make_app(answer_model)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        app.open_settings("temperature")
+        app.chat.open_settings("temperature")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, SettingsScreen)
@@ -546,9 +551,9 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
         await pilot.click("#save")
         await pilot.pause()
         assert not isinstance(app.screen, SettingsScreen)
-        assert app.settings.sampling.temperature == 0.5
-        assert app.settings.guards.think_budget == 64
-        assert app.settings.system == "Be brief."
+        assert app.chat.settings.sampling.temperature == 0.5
+        assert app.chat.settings.guards.think_budget == 64
+        assert app.chat.settings.system == "Be brief."
         config = Config.load()
         assert config.get("sampling", "temperature") == 0.5
         assert config.get("reasoning", "think_budget") == 64
@@ -557,7 +562,7 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
         # and the next reply uses them
         turn = await ask(pilot, "hi")
         assert turn.finish_reason == "stop"
-        reply = app.history.messages(app.conversation.id)[-1]
+        reply = app.history.messages(app.chat.conversation.id)[-1]
         assert reply.sampling is not None and reply.sampling["temperature"] == 0.5
 
 

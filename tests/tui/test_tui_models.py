@@ -321,7 +321,7 @@ async def test_set_default_writes_the_config(hub: FakeHub) -> None:
 async def test_use_now_switches_the_chats_model(hub: FakeHub, answer_model: ScriptedModel) -> None:
     app = chat_app()  # no model: the chat says so
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.load_error is not None)
+        await wait_for(pilot, lambda: app.chat.load_error is not None)
         screen = await open_screen(pilot)
         await select(pilot, screen, TINY)
         await pilot.press("enter")  # not installed yet: it says so and stays
@@ -332,16 +332,16 @@ async def test_use_now_switches_the_chats_model(hub: FakeHub, answer_model: Scri
         assert cell(screen, TINY, "status") == "installed"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is not screen)
-        assert app.settings.model == TINY
-        await wait_for(pilot, lambda: app.info is not None)
-        assert app.load_error is None
-        assert app.info is not None and app.info.model in app.status.text
-        assert "Loading" not in app.status.text and "✖" not in app.status.text
+        assert app.chat.settings.model == TINY
+        await wait_for(pilot, lambda: app.chat.info is not None)
+        assert app.chat.load_error is None
+        assert app.chat.info is not None and app.chat.info.model in app.chat.status.text
+        assert "Loading" not in app.chat.status.text and "✖" not in app.chat.status.text
         # the chat answers with it
-        await app.send("What is 2 + 2?")
-        await wait_for(pilot, lambda: app.current is None and app.conversation.exchanges
-                       and app.conversation.exchanges[-1].answer)  # fmt: skip
-        assert app.conversation.exchanges[-1].answer == answer_model.answer
+        await app.chat.send("What is 2 + 2?")
+        await wait_for(pilot, lambda: app.chat.current is None and app.chat.conversation.exchanges
+                       and app.chat.conversation.exchanges[-1].answer)  # fmt: skip
+        assert app.chat.conversation.exchanges[-1].answer == answer_model.answer
         # and the screen now marks it as the one in use
         screen = await open_screen(pilot)
         assert cell(screen, TINY, "marks").startswith("▸")

@@ -53,7 +53,7 @@ def asking(*prompts: str, then: Callable[[Pilot], object] | None = None):
     async def run_before(pilot: Pilot) -> None:
         app = await ready(pilot)
         for prompt in prompts:
-            await app.send(prompt)
+            await app.chat.send(prompt)
             await settle(pilot)
         if then is not None:
             result = then(pilot)
@@ -87,7 +87,7 @@ def test_sidebar(snap_compare: Snap, answer_model: ScriptedModel) -> None:
         app = pilot.app
         assert isinstance(app, ChatApp)
         await pilot.press("ctrl+n")
-        await app.send("Second chat: what is 2 + 2?")
+        await app.chat.send("Second chat: what is 2 + 2?")
         await settle(pilot)
         await pilot.press("ctrl+s")
 
@@ -99,7 +99,7 @@ def test_settings(snap_compare: Snap, answer_model: ScriptedModel) -> None:
     def open_settings(pilot: Pilot) -> None:
         app = pilot.app
         assert isinstance(app, ChatApp)
-        app.open_settings()
+        app.chat.open_settings()
 
     assert snap_compare(chat(answer_model), terminal_size=(100, 34),
                         run_before=asking(then=open_settings))  # fmt: skip

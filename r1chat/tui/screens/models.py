@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -121,63 +122,7 @@ class _Pull:
 class ModelsScreen(ModalScreen[str | None]):
     """The model manager; dismissed with the name of a model to use now, or None."""
 
-    DEFAULT_CSS = """
-    ModelsScreen {
-        align: center middle;
-    }
-    ModelsScreen #models-box {
-        width: 1fr;
-        height: 1fr;
-        border: round $primary;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        background: $surface;
-        padding: 0 1;
-    }
-    ModelsScreen #models-machine {
-        height: auto;
-        color: $text-muted;
-    }
-    ModelsScreen #models-table {
-        height: 1fr;
-        background: $surface;
-    }
-    ModelsScreen #models-error {
-        height: auto;
-        color: $text-error;
-        display: none;
-    }
-    ModelsScreen #models-detail {
-        height: auto;
-        max-height: 4;
-        color: $text-muted;
-    }
-    ModelsScreen #models-pull {
-        height: 2;
-        display: none;
-    }
-    ModelsScreen.-pulling #models-pull {
-        display: block;
-    }
-    ModelsScreen #models-pull-title {
-        height: 1;
-        text-style: bold;
-    }
-    ModelsScreen #models-pull-line {
-        height: 1;
-    }
-    ModelsScreen #models-bar {
-        width: auto;
-        margin-right: 2;
-    }
-    ModelsScreen #models-bar Bar > .bar--bar, ModelsScreen #models-bar Bar > .bar--complete {
-        background: $panel-lighten-2;
-    }
-    ModelsScreen #models-pull-figures {
-        width: 1fr;
-        height: 1;
-    }
-    """
+    DEFAULT_CSS = Path(__file__).with_name("models.tcss").read_text(encoding="utf-8")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "escape", "Close"),

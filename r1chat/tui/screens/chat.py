@@ -1,0 +1,679 @@
+"""The chat screen: transcript, prompt, sidebar, status bar, and the keys that drive them.
+
+How a reply reaches the screen: the model runs in a child process (`EngineProcess`, in
+r1chat.session.process), where an `EngineThread` runs `run_turn` and saves the reply to
+History as it streams. Its events come back over a pipe in batched frames; a reader
+thread puts them on `self.inbox` (a SimpleQueue: putting is cheap and never blocks).
+While a job is out, a timer drains the queue every `DRAIN_FAST_S` (`DRAIN_SLOW_S` when
+tokens pour in), joins runs of deltas (`batch`), and hands each batch to the live
+`AssistantTurn`: one reasoning append, one Markdown append, one title update per batch,
+whatever the number of tokens in it. No widget's work per batch depends on how long the
+reply already is.
+
+The screen's state that the status bar shows (`info`, `context_used`, `last_stats`,
+`load_error`) is reactive: the status bar follows it through the watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.reactive import var
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from r1chat.config.file import Config
+from r1chat.config.settings import Settings
+from r1chat.core.errors import R1ChatError
+from r1chat.core.events import Done, EngineInfo, Notice, Stats
+from r1chat.core.messages import Message as ChatMessage
+from r1chat.engine.base import Engine
+from r1chat.history.store import History
+from r1chat.session.conversation import Conversation, Exchange
+from r1chat.session.items import (
+    AnswerChunk,
+    ContextUsed,
+    EngineLost,
+    Failed,
+    Item,
+    JobEnded,
+    Loaded,
+    LoadFailed,
+    Loading,
+    ThinkingChunk,
+    batch,
+)
+from r1chat.session.process import EngineProcess
+from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
+from r1chat.tui import preferences, titles
+from r1chat.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from r1chat.tui.screens.settings import SettingsScreen
+from r1chat.tui.widgets.prompt_input import PromptInput
+from r1chat.tui.widgets.sidebar import MARK, Sidebar
+from r1chat.tui.widgets.status_bar import StatusBar
+from r1chat.tui.widgets.transcript import Banner, Transcript
+from r1chat.tui.widgets.turns import FINISH_NOTES, AssistantTurn, UserMessage
+
+DRAIN_FAST_S = 1 / 30
+"""Delay before the next batch while tokens trickle in (a slow model: show each promptly)."""
+DRAIN_SLOW_S = 1 / 15
+"""Delay before the next batch while tokens pour in: the UI's work per batch hardly
+depends on its size, so a fast stream costs it a fixed 15 frames a second."""
+FAST_BATCH_TOKENS = 16
+
+WELCOME = (
+    "Ask anything. Enter sends · ctrl+j new line · esc stops · ctrl+r regenerates · "
+    "ctrl+t shows/hides reasoning · ctrl+s chats · ctrl+p settings and commands"
+)
+
+
+class ChatScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", show=True),
+        Binding("escape", "back", "Back", show=False),
+        Binding("ctrl+n", "new_chat", "New"),
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+t", "toggle_reasoning", "Reasoning"),
+        Binding("ctrl+s,f2", "toggle_sidebar", "Chats"),
+        Binding("ctrl+g", "copy_answer", "Copy answer", show=False),
+        Binding("ctrl+o", "models", "Models"),
+    ]
+
+    info: var[EngineInfo | None] = var(None)
+    """The loaded model (None while loading or after a failed load)."""
+    load_error: var[str | None] = var(None, always_update=True)
+    context_used: var[int | None] = var(None)
+    """Tokens the conversation re-sends with the next prompt."""
+    last_stats: var[Stats | None] = var(None)
+    current: var[ReplyJob | None] = var(None)
+    """The reply streaming now."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config: Config,
+        history: History,
+        conversation_id: int | None,
+        open_engine: Callable[[Settings], Engine] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        """`open_engine` runs the model in this process, on a thread, through that
+        function; by default it runs in a child process (`EngineProcess`)."""
+        super().__init__()
+        self.settings = settings
+        self.config = config
+        self.history = history
+        self.display_mode = preferences.display_of(config)
+        self.conversation = Conversation(history)
+        self._initial_conversation = conversation_id
+        self._clock = clock
+        self.inbox: queue.SimpleQueue[tuple[int, Item]] = queue.SimpleQueue()
+        self.engine: EngineThread | EngineProcess
+        if open_engine is None:
+            self.engine = EngineProcess(self.inbox, history.path, self._wake)
+        else:
+            self.engine = EngineThread(self.inbox, history, open_engine)
+        self._loading_since: float | None = None
+        self._load_job = 0
+        self._live: dict[int, tuple[AssistantTurn, Exchange]] = {}
+        self._outstanding = 0
+        self._after_reply: Callable[[], object] | None = None
+        self.editing = False
+        self._drain_timer: Timer | None = None
+        self._search_serial = 0
+        self._handlers: dict[type, Callable[[int, Item], Awaitable[None]]] = {
+            JobEnded: self._on_job_ended,
+            Loading: self._on_load,
+            Loaded: self._on_load,
+            LoadFailed: self._on_load,
+            ContextUsed: self._on_context,
+            EngineLost: self._on_engine_lost,
+        }
+        log_to_file()
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Sidebar(id="sidebar")
+            with Vertical(id="main"):
+                yield Transcript(id="transcript")
+                yield Static("", id="load-error")
+                yield PromptInput(id="prompt")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one("#transcript", Transcript)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one("#sidebar", Sidebar)
+
+    async def on_mount(self) -> None:
+        self.query_one("#sidebar").display = False
+        if self.app.is_headless:  # tests and screenshots: a steady cursor
+            self.prompt.cursor_blink = False
+        self.prompt.focus()
+        self._load_model()
+        if self._initial_conversation is not None:
+            await self.open_conversation(self._initial_conversation)
+        else:
+            await self._show_welcome()
+
+    async def _show_welcome(self) -> None:
+        await self.transcript.mount(Banner(WELCOME, classes="welcome"))
+
+    def on_unmount(self) -> None:
+        if self.current is not None:
+            self.current.control.cancel()
+        self.engine.stop(timeout=3.0)
+
+    # -- the status bar follows the state -------------------------------------------
+
+    def _show_status(self) -> None:
+        if not self.is_mounted or self._loading_since is not None:
+            return  # while loading, the drain ticks show the spinner
+        if self.info is not None:
+            self.status.show_ready(self.info, self.context_used, self.last_stats)
+        elif self.load_error is not None:
+            self.status.show_error("no model loaded (ctrl+p → Settings: Model)")
+
+    def watch_info(self) -> None:
+        self._show_status()
+
+    def watch_load_error(self) -> None:
+        self._show_status()
+
+    def watch_context_used(self) -> None:
+        self._show_status()
+
+    def watch_last_stats(self) -> None:
+        self._show_status()
+
+    def watch_current(self) -> None:
+        self.refresh_bindings()
+
+    # -- the inbox --------------------------------------------------------------------
+
+    def _job_started(self) -> None:
+        self._outstanding += 1
+        self._schedule_drain(DRAIN_FAST_S)
+
+    class _Wake(Message):
+        """A job ended (posted from the engine's reader thread): drain now."""
+
+    def _wake(self) -> None:
+        self.post_message(self._Wake())
+
+    async def on_chat_screen__wake(self, message: _Wake) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        await self._drain_tick()
+
+    def _schedule_drain(self, delay: float) -> None:
+        if self._drain_timer is None:
+            self._drain_timer = self.set_timer(delay, self._drain_tick)
+
+    async def _drain_tick(self) -> None:
+        self._drain_timer = None
+        try:
+            tokens = await self._drain()
+        except NoMatches:  # the app is closing and its widgets are gone
+            return
+        if self._outstanding > 0 or not self.inbox.empty():
+            self._schedule_drain(DRAIN_SLOW_S if tokens >= FAST_BATCH_TOKENS else DRAIN_FAST_S)
+
+    async def _drain(self) -> int:
+        """Hand everything queued to the widgets, in batches; returns the tokens handled."""
+        items: list[tuple[int, Item]] = []
+        get = self.inbox.get_nowait
+        try:
+            while True:
+                items.append(get())
+        except queue.Empty:
+            pass
+        tokens = 0
+        for job_id, item in batch(items):
+            if isinstance(item, (ThinkingChunk, AnswerChunk)):
+                tokens += item.count
+            await self._handle(job_id, item)
+        for turn, _ in self._live.values():
+            turn.tick()
+        if self._loading_since is not None:
+            self.status.show_loading(self.settings.model or "", self._clock() - self._loading_since)
+        self._outstanding = max(0, self._outstanding)
+        return tokens
+
+    async def drain_now(self) -> None:
+        """Process what is queued (tests and benchmarks call this between pauses)."""
+        await self._drain()
+
+    async def _handle(self, job_id: int, item: Item) -> None:
+        handler = self._handlers.get(type(item))
+        if handler is not None:
+            await handler(job_id, item)
+        elif (live := self._live.get(job_id)) is not None:
+            await self._to_turn(*live, item)
+        # else: a reply whose turn was cleared away (new chat): History has it
+
+    async def _to_turn(self, turn: AssistantTurn, ex: Exchange, item: Item) -> None:
+        await turn.apply(item)
+        if isinstance(item, Done):
+            ex.answer, ex.reasoning = item.content, item.reasoning
+            ex.stats, ex.finish_reason = item.stats.to_dict(), item.finish_reason
+            if item.stats.thinking_tokens + item.stats.answer_tokens:
+                self.last_stats = item.stats
+        elif isinstance(item, Failed):
+            if turn.reasoning.text or turn.answer.has_text:
+                # it broke mid-reply (the model process died): keep what arrived
+                self._try(lambda: self.conversation.keep_partial(
+                    ex, turn.answer.text, turn.reasoning.text))  # fmt: skip
+            else:  # it never started: the prompt stays, the empty reply goes
+                ex.failed = True
+                self._try(lambda: self.conversation.drop_reply(ex))
+        elif isinstance(item, Notice):
+            self.notify(item.message, severity="warning", timeout=6)
+
+    async def _on_job_ended(self, job_id: int, item: Item) -> None:
+        self._outstanding -= 1
+        if self.current is not None and self.current.id == job_id:
+            self.current = None
+            self._live.pop(job_id, None)
+            if self.sidebar.display:
+                await self.refresh_sidebar()
+            action, self._after_reply = self._after_reply, None
+            if action is not None:
+                result = action()
+                if asyncio.iscoroutine(result):
+                    await result
+        else:
+            self._live.pop(job_id, None)
+
+    async def _on_context(self, job_id: int, item: Item) -> None:
+        assert isinstance(item, ContextUsed)
+        self.context_used = item.tokens
+
+    async def _on_engine_lost(self, job_id: int, item: Item) -> None:
+        assert isinstance(item, EngineLost)
+        self.notify(item.message, title="Model", severity="error", timeout=10)
+        self._load_model()  # in a new process
+
+    # -- the model --------------------------------------------------------------------
+
+    def _load_model(self) -> None:
+        self._load_job = self.engine.load(self.settings)
+        self._loading_since = self._clock()
+        self.info = None
+        self._job_started()
+        self.status.show_loading(self.settings.model or "", 0)
+
+    async def _on_load(self, job_id: int, item: Item) -> None:
+        if job_id != self._load_job or isinstance(item, Loading):
+            return
+        error = self.query_one("#load-error", Static)
+        self._loading_since = None
+        if isinstance(item, Loaded):
+            self.load_error = None
+            self.info = item.info
+            error.display = False
+            if self.conversation.exchanges and self.context_used is None:
+                self._measure()
+        elif isinstance(item, LoadFailed):
+            self.load_error = item.message
+            error.update(Content.assemble(("Cannot load the model: ", "bold"), item.message))
+            error.display = True
+
+    def _measure(self) -> None:
+        if not self.conversation.exchanges:
+            return
+        messages = self.conversation.messages()
+        answered = self.conversation.exchanges[-1]
+        if answered.answered:
+            messages = (*messages, ChatMessage("assistant", answered.answer))
+        self.engine.measure(messages, self.conversation.request(self.settings))
+        self._job_started()
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _try(self, fn: Callable[[], object]) -> bool:
+        """Run a History change; a failure becomes a notification, not a traceback."""
+        try:
+            fn()
+        except R1ChatError as e:
+            self.notify(str(e), title="History", severity="error", timeout=8)
+            return False
+        return True
+
+    @property
+    def model_name(self) -> str:
+        return self.info.model if self.info is not None else (self.settings.model or "")
+
+    @on(PromptInput.Submitted)
+    async def _submitted(self, event: PromptInput.Submitted) -> None:
+        await self.send(event.text)
+
+    async def send(self, text: str) -> None:
+        """Send a prompt (what Enter does)."""
+        if not text.strip():
+            return
+        if self.current is not None:
+            self.notify("Still answering: press esc to stop it first.", timeout=3)
+            return
+        if self.editing:
+            await self._drop_last_exchange()
+        self.editing = False
+        self.prompt.border_subtitle = ""
+        exchange: Exchange | None = None
+
+        def add() -> None:
+            nonlocal exchange
+            exchange = self.conversation.add_prompt(text, self.model_name)
+
+        if not self._try(add) or exchange is None:
+            return
+        self.prompt.clear()
+        await self.transcript.query(".welcome").remove()
+        await self.transcript.mount(UserMessage(text))
+        await self._start_reply(exchange)
+
+    async def _start_reply(self, ex: Exchange) -> None:
+        turn = AssistantTurn(collapsed=self.display_mode == "collapsed", clock=self._clock)
+        await self.transcript.mount(turn)
+        message_id: int | None = None
+
+        def start() -> None:
+            nonlocal message_id
+            message_id = self.conversation.start_reply(ex, self.model_name, self.settings)
+
+        if not self._try(start):
+            message_id = None
+        request = self.conversation.request(self.settings)
+        job = self.engine.reply(request, self.settings.guards, message_id)
+        self.current = job
+        self._live[job.id] = (turn, ex)
+        self._job_started()
+        waiting = "Waiting for the model to load…" if self.info is None else "Reading the prompt…"
+        turn.start(think=self.settings.think, waiting=waiting)
+        self.transcript.follow()
+
+    async def _drop_last_exchange(self) -> None:
+        """Remove the last prompt and its reply (from the screen and from History)."""
+        self._try(self.conversation.drop_last)
+        children = list(self.transcript.children)
+        users = [i for i, w in enumerate(children) if isinstance(w, UserMessage)]
+        if users:
+            await self.transcript.remove_children(children[users[-1] :])
+
+    # -- actions ----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":  # shown dimmed in the footer while nothing streams
+            return True if self.current is not None else None
+        return True
+
+    def action_stop(self) -> None:
+        """Esc while a reply streams: stop it (the partial reply is kept)."""
+        if self.current is not None:
+            self.current.control.cancel()
+
+    async def action_back(self) -> None:
+        """Esc otherwise: close the sidebar, or cancel editing the last prompt."""
+        if self.sidebar.display and self.sidebar.has_focus_within:
+            await self.action_toggle_sidebar()
+        elif self.editing:
+            self.editing = False
+            self.prompt.clear()
+            self.prompt.border_subtitle = ""
+
+    async def action_regenerate(self) -> None:
+        if not self.conversation.exchanges:
+            self.notify("Nothing to regenerate yet.", timeout=3)
+            return
+        if self.current is not None:
+            self.current.control.cancel()
+            self._after_reply = self.action_regenerate
+            return
+        ex = self.conversation.exchanges[-1]
+        turns = self.transcript.query(AssistantTurn)
+        if turns and len(self.transcript.query(UserMessage)) == len(self.conversation.exchanges):
+            last_turn = turns.last()
+            if list(self.transcript.children)[-1] is last_turn:
+                await last_turn.remove()
+        self._try(lambda: self.conversation.drop_reply(ex))
+        await self._start_reply(ex)
+
+    async def action_new_chat(self) -> None:
+        if self.current is not None:
+            self.current.control.cancel()
+            self.current = None
+        self._live.clear()
+        self.conversation = Conversation(self.history)
+        self.editing = False
+        self.context_used = None
+        await self.transcript.remove_children()
+        await self._show_welcome()
+        self.prompt.clear()
+        self.prompt.focus()
+        if self.sidebar.display:
+            await self.refresh_sidebar()
+
+    def action_toggle_reasoning(self) -> None:
+        self.display_mode = "show" if self.display_mode == "collapsed" else "collapsed"
+        collapsed = self.display_mode == "collapsed"
+        for turn in self.transcript.query(AssistantTurn):
+            turn.set_collapsed(collapsed)
+        try:
+            preferences.save_display(self.config, self.display_mode)
+        except (OSError, TypeError) as e:
+            self.notify(f"could not save the config: {e}", severity="error")
+
+    def action_copy_answer(self) -> None:
+        for ex in reversed(self.conversation.exchanges):
+            if ex.answer:
+                self.app.copy_to_clipboard(ex.answer)
+                self.notify("Copied the last answer.", timeout=2)
+                return
+        self.notify("No answer to copy yet.", timeout=2)
+
+    @on(PromptInput.EditLast)
+    def _edit_last(self) -> None:
+        if self.current is not None or not self.conversation.exchanges:
+            return
+        self.editing = True
+        self.prompt.load_text(self.conversation.exchanges[-1].prompt)
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.border_subtitle = "editing your last prompt · Enter resends · esc cancels"
+
+    @on(PromptInput.Page)
+    def _page(self, event: PromptInput.Page) -> None:
+        if event.direction < 0:
+            self.transcript.scroll_page_up()
+        else:
+            self.transcript.scroll_page_down()
+
+    # -- conversations ----------------------------------------------------------------
+
+    async def action_toggle_sidebar(self) -> None:
+        sidebar = self.sidebar
+        sidebar.display = not sidebar.display
+        if sidebar.display:
+            await self.refresh_sidebar()
+            sidebar.listing.focus()
+        else:
+            self.prompt.focus()
+
+    async def refresh_sidebar(self) -> None:
+        text = self.sidebar.search_text
+        try:
+            if text.strip():
+                hits = self.history.search(text, mark=MARK)
+                await self.sidebar.show_hits(hits, self.conversation.id)
+            else:
+                conversations = self.history.list_conversations()
+                await self.sidebar.show_conversations(conversations, self.conversation.id)
+        except R1ChatError as e:
+            self.notify(str(e), title="History", severity="error")
+
+    @on(Sidebar.SearchChanged)
+    async def _search(self, event: Sidebar.SearchChanged) -> None:
+        self._search_serial += 1
+        serial = self._search_serial
+        await asyncio.sleep(0.15)  # wait for the typing to pause
+        if serial == self._search_serial:
+            await self.refresh_sidebar()
+
+    @on(Sidebar.Open)
+    async def _open(self, event: Sidebar.Open) -> None:
+        if isinstance(event, (Sidebar.Rename, Sidebar.Delete)):
+            return
+        await self.open_conversation(event.conversation_id)
+        self.prompt.focus()
+
+    async def open_conversation(self, conversation_id: int) -> None:
+        try:
+            conversation = Conversation.load(self.history, conversation_id)
+        except R1ChatError as e:
+            self.notify(str(e), title="History", severity="error")
+            return
+        await self.action_new_chat()
+        self.conversation = conversation
+        await self.transcript.remove_children()
+        widgets: list[Widget] = []
+        collapsed = self.display_mode == "collapsed"
+        for ex in conversation.exchanges:
+            widgets.append(UserMessage(ex.prompt))
+            if ex.reply_id is not None:
+                turn = AssistantTurn(
+                    reasoning_title=titles.stored(ex.reasoning, ex.stats, ex.finish_reason),
+                    reasoning=ex.reasoning,
+                    answer=ex.answer,
+                    collapsed=collapsed,
+                    empty_reasoning=not ex.reasoning,
+                )
+                widgets.append(turn)
+                if ex.stats is None:
+                    turn.answer.set_status("■ Interrupted (r1chat was closed mid-reply)", "stopped")
+                else:
+                    note, kind = FINISH_NOTES.get(ex.finish_reason or "", ("", "info"))
+                    turn.answer.set_status(note, kind)
+        await self.transcript.mount_all(widgets)
+        self.transcript.scroll_end(animate=False)
+        self.context_used = None
+        self.last_stats = None
+        if self.info is not None:
+            self._measure()
+        if self.sidebar.display:
+            await self.refresh_sidebar()
+
+    @on(Sidebar.Rename)
+    def _rename(self, event: Sidebar.Rename) -> None:
+        self.rename_conversation(event.conversation_id)
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        try:
+            current = self.history.conversation(conversation_id).title
+        except R1ChatError as e:
+            self.notify(str(e), severity="error")
+            return
+
+        async def done(title: str | None) -> None:
+            if title is not None and title.strip():
+                self._try(lambda: self.history.rename(conversation_id, title))
+                await self.refresh_sidebar()
+
+        self.app.push_screen(TextPromptScreen("Rename this chat:", current), done)
+
+    @on(Sidebar.Delete)
+    def _delete(self, event: Sidebar.Delete) -> None:
+        self.delete_conversation(event.conversation_id)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        try:
+            title = self.history.conversation(conversation_id).display_title
+        except R1ChatError as e:
+            self.notify(str(e), severity="error")
+            return
+
+        async def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            if conversation_id == self.conversation.id:
+                await self.action_new_chat()
+            self._try(lambda: self.history.delete(conversation_id))
+            await self.refresh_sidebar()
+
+        question = f"Delete the chat “{title}” and all its messages?"
+        self.app.push_screen(ConfirmScreen(question), done)
+
+    # -- settings ---------------------------------------------------------------------
+
+    def open_settings(self, focus: str | None = None) -> None:
+        old = preferences.prefs_of(self.settings, self.display_mode)
+
+        def done(new: preferences.ChatPrefs | None) -> None:
+            if new is not None:
+                self.apply_prefs(old, new)
+
+        self.app.push_screen(SettingsScreen(old, focus), done)
+
+    def apply_prefs(self, old: preferences.ChatPrefs, new: preferences.ChatPrefs) -> None:
+        self.settings = preferences.apply(self.settings, new)
+        if new.display != self.display_mode:
+            self.action_toggle_reasoning()
+        try:
+            changed = preferences.save(self.config, old, new)
+        except (OSError, TypeError) as e:
+            self.notify(f"could not save the config: {e}", severity="error")
+            changed = []
+        if changed:
+            self.notify("Settings saved.", timeout=2)
+        if new.model != old.model or new.n_ctx != old.n_ctx:
+            self.context_used = None
+            self._load_model()
+
+    # -- models -----------------------------------------------------------------------
+
+    def action_models(self) -> None:
+        """The model manager (ctrl+o): pull, delete, set the default, use a model now."""
+        from r1chat.tui.screens.models import ModelsScreen
+
+        if any(isinstance(s, ModelsScreen) for s in self.app.screen_stack):
+            return
+        screen = ModelsScreen(
+            config=self.config, in_use=self.settings.model, n_ctx=self.settings.n_ctx
+        )
+        self.app.push_screen(screen, self.use_model)
+
+    def use_model(self, name: str | None) -> None:
+        """Load another model for the chat (a catalog or imported name, or a GGUF path),
+        as the model manager's "use now" does; the default in the config stays."""
+        if not name or (name == self.settings.model and self.load_error is None):
+            return
+        self.settings = replace(self.settings, model=name, endpoint=None)
+        self.context_used = None
+        self._load_model()
