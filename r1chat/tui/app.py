@@ -20,11 +20,15 @@ from r1chat.history.store import History
 from r1chat.tui.screens.chat import ChatScreen
 from r1chat.tui.screens.settings import FIELDS
 
-SCREENS = Path(__file__).with_name("screens")
+TUI = Path(__file__).parent
 
 
 class ChatApp(App[None]):
-    CSS_PATH: ClassVar[list[str | PurePath]] = [SCREENS / "chat.tcss", SCREENS / "dialogs.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        TUI / "screens" / "chat.tcss",
+        TUI / "screens" / "settings.tcss",
+        TUI / "widgets" / "dialogs.tcss",
+    ]
     TITLE = "r1chat"
     ENABLE_COMMAND_PALETTE = True
 
@@ -79,9 +83,9 @@ class ChatApp(App[None]):
         if chat.conversation.id is not None:
             cid = chat.conversation.id
             yield SystemCommand("Rename this chat", "Give this conversation a title",
-                                lambda: chat.rename_conversation(cid))  # fmt: skip
+                                lambda: chat.sidebar.rename(cid))  # fmt: skip
             yield SystemCommand("Delete this chat", "Delete this conversation",
-                                lambda: chat.delete_conversation(cid))  # fmt: skip
+                                lambda: chat.sidebar.confirm_delete(cid))  # fmt: skip
 
     async def action_quit(self) -> None:
         """Stop the reply (it is saved as stopped), close the model, exit."""

@@ -26,8 +26,8 @@ from r1chat.core.events import Done, Stats, ThinkingDone
 from r1chat.core.turn import Guards
 from r1chat.history.store import History
 from r1chat.tui.app import ChatApp
-from r1chat.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.tui.screens.settings import SettingsScreen
+from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.tui.widgets.reasoning_pane import PaneTitle
 from r1chat.tui.widgets.sidebar import ConversationItem
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
@@ -82,7 +82,7 @@ async def settle(pilot: Pilot) -> None:
     """Wait until no reply runs and every queued event reached the widgets."""
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.chat.current is None and app.chat._outstanding == 0)
+    await wait_for(pilot, lambda: app.chat.current is None and app.chat.inbox.outstanding == 0)
     await app.chat.drain_now()
     await pilot.pause()
 

@@ -1,14 +1,9 @@
 """The chat screen: transcript, prompt, sidebar, status bar, and the keys that drive them.
 
-How a reply reaches the screen: the model runs in a child process (`EngineProcess`, in
-r1chat.session.process), where an `EngineThread` runs `run_turn` and saves the reply to
-History as it streams. Its events come back over a pipe in batched frames; a reader
-thread puts them on `self.inbox` (a SimpleQueue: putting is cheap and never blocks).
-While a job is out, a timer drains the queue every `DRAIN_FAST_S` (`DRAIN_SLOW_S` when
-tokens pour in), joins runs of deltas (`batch`), and hands each batch to the live
-`AssistantTurn`: one reasoning append, one Markdown append, one title update per batch,
-whatever the number of tokens in it. No widget's work per batch depends on how long the
-reply already is.
+The model runs in a child process (`EngineProcess`, r1chat.session.process), where an
+`EngineThread` runs `run_turn` and saves the reply to History as it streams; its items
+come back through `Inbox` (r1chat.tui.inbox) in batches, and each batch goes to the live
+`AssistantTurn`: one reasoning append, one Markdown append, one title update per batch.
 
 The screen's state that the status bar shows (`info`, `context_used`, `last_stats`,
 `load_error`) is reactive: the status bar follows it through the watchers.
@@ -17,7 +12,6 @@ The screen's state that the status bar shows (`info`, `context_used`, `last_stat
 from __future__ import annotations
 
 import asyncio
-import queue
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import ClassVar
@@ -27,11 +21,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.css.query import NoMatches
-from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
@@ -44,7 +35,6 @@ from r1chat.engine.base import Engine
 from r1chat.history.store import History
 from r1chat.session.conversation import Conversation, Exchange
 from r1chat.session.items import (
-    AnswerChunk,
     ContextUsed,
     EngineLost,
     Failed,
@@ -53,26 +43,17 @@ from r1chat.session.items import (
     Loaded,
     LoadFailed,
     Loading,
-    ThinkingChunk,
-    batch,
 )
 from r1chat.session.process import EngineProcess
 from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
-from r1chat.tui import preferences, titles
-from r1chat.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from r1chat.tui import preferences
+from r1chat.tui.inbox import Inbox
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.prompt_input import PromptInput
-from r1chat.tui.widgets.sidebar import MARK, Sidebar
+from r1chat.tui.widgets.sidebar import Sidebar
 from r1chat.tui.widgets.status_bar import StatusBar
 from r1chat.tui.widgets.transcript import Banner, Transcript
-from r1chat.tui.widgets.turns import FINISH_NOTES, AssistantTurn, UserMessage
-
-DRAIN_FAST_S = 1 / 30
-"""Delay before the next batch while tokens trickle in (a slow model: show each promptly)."""
-DRAIN_SLOW_S = 1 / 15
-"""Delay before the next batch while tokens pour in: the UI's work per batch hardly
-depends on its size, so a fast stream costs it a fixed 15 frames a second."""
-FAST_BATCH_TOKENS = 16
+from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 
 WELCOME = (
     "Ask anything. Enter sends · ctrl+j new line · esc stops · ctrl+r regenerates · "
@@ -121,20 +102,17 @@ class ChatScreen(Screen[None]):
         self.conversation = Conversation(history)
         self._initial_conversation = conversation_id
         self._clock = clock
-        self.inbox: queue.SimpleQueue[tuple[int, Item]] = queue.SimpleQueue()
+        self.inbox = Inbox(self, self._handle, self._after_drain)
         self.engine: EngineThread | EngineProcess
         if open_engine is None:
-            self.engine = EngineProcess(self.inbox, history.path, self._wake)
+            self.engine = EngineProcess(self.inbox.queue, history.path, self.inbox.wake)
         else:
-            self.engine = EngineThread(self.inbox, history, open_engine)
+            self.engine = EngineThread(self.inbox.queue, history, open_engine)
         self._loading_since: float | None = None
         self._load_job = 0
         self._live: dict[int, tuple[AssistantTurn, Exchange]] = {}
-        self._outstanding = 0
         self._after_reply: Callable[[], object] | None = None
         self.editing = False
-        self._drain_timer: Timer | None = None
-        self._search_serial = 0
         self._handlers: dict[type, Callable[[int, Item], Awaitable[None]]] = {
             JobEnded: self._on_job_ended,
             Loading: self._on_load,
@@ -149,7 +127,7 @@ class ChatScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            yield Sidebar(id="sidebar")
+            yield Sidebar(self.history, id="sidebar")
             with Vertical(id="main"):
                 yield Transcript(id="transcript")
                 yield Static("", id="load-error")
@@ -202,76 +180,25 @@ class ChatScreen(Screen[None]):
         elif self.load_error is not None:
             self.status.show_error("no model loaded (ctrl+p → Settings: Model)")
 
-    def watch_info(self) -> None:
-        self._show_status()
-
-    def watch_load_error(self) -> None:
-        self._show_status()
-
-    def watch_context_used(self) -> None:
-        self._show_status()
-
-    def watch_last_stats(self) -> None:
-        self._show_status()
+    watch_info = watch_load_error = watch_context_used = watch_last_stats = _show_status
 
     def watch_current(self) -> None:
         self.refresh_bindings()
 
     # -- the inbox --------------------------------------------------------------------
 
-    def _job_started(self) -> None:
-        self._outstanding += 1
-        self._schedule_drain(DRAIN_FAST_S)
+    async def on_inbox_wake(self, message: Inbox.Wake) -> None:
+        await self.inbox.drain_soon()
 
-    class _Wake(Message):
-        """A job ended (posted from the engine's reader thread): drain now."""
-
-    def _wake(self) -> None:
-        self.post_message(self._Wake())
-
-    async def on_chat_screen__wake(self, message: _Wake) -> None:
-        if self._drain_timer is not None:
-            self._drain_timer.stop()
-            self._drain_timer = None
-        await self._drain_tick()
-
-    def _schedule_drain(self, delay: float) -> None:
-        if self._drain_timer is None:
-            self._drain_timer = self.set_timer(delay, self._drain_tick)
-
-    async def _drain_tick(self) -> None:
-        self._drain_timer = None
-        try:
-            tokens = await self._drain()
-        except NoMatches:  # the app is closing and its widgets are gone
-            return
-        if self._outstanding > 0 or not self.inbox.empty():
-            self._schedule_drain(DRAIN_SLOW_S if tokens >= FAST_BATCH_TOKENS else DRAIN_FAST_S)
-
-    async def _drain(self) -> int:
-        """Hand everything queued to the widgets, in batches; returns the tokens handled."""
-        items: list[tuple[int, Item]] = []
-        get = self.inbox.get_nowait
-        try:
-            while True:
-                items.append(get())
-        except queue.Empty:
-            pass
-        tokens = 0
-        for job_id, item in batch(items):
-            if isinstance(item, (ThinkingChunk, AnswerChunk)):
-                tokens += item.count
-            await self._handle(job_id, item)
+    def _after_drain(self) -> None:
         for turn, _ in self._live.values():
             turn.tick()
         if self._loading_since is not None:
             self.status.show_loading(self.settings.model or "", self._clock() - self._loading_since)
-        self._outstanding = max(0, self._outstanding)
-        return tokens
 
     async def drain_now(self) -> None:
         """Process what is queued (tests and benchmarks call this between pauses)."""
-        await self._drain()
+        await self.inbox.drain()
 
     async def _handle(self, job_id: int, item: Item) -> None:
         handler = self._handlers.get(type(item))
@@ -300,7 +227,7 @@ class ChatScreen(Screen[None]):
             self.notify(item.message, severity="warning", timeout=6)
 
     async def _on_job_ended(self, job_id: int, item: Item) -> None:
-        self._outstanding -= 1
+        self.inbox.job_ended()
         if self.current is not None and self.current.id == job_id:
             self.current = None
             self._live.pop(job_id, None)
@@ -329,7 +256,7 @@ class ChatScreen(Screen[None]):
         self._load_job = self.engine.load(self.settings)
         self._loading_since = self._clock()
         self.info = None
-        self._job_started()
+        self.inbox.job_started()
         self.status.show_loading(self.settings.model or "", 0)
 
     async def _on_load(self, job_id: int, item: Item) -> None:
@@ -356,7 +283,7 @@ class ChatScreen(Screen[None]):
         if answered.answered:
             messages = (*messages, ChatMessage("assistant", answered.answer))
         self.engine.measure(messages, self.conversation.request(self.settings))
-        self._job_started()
+        self.inbox.job_started()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -416,7 +343,7 @@ class ChatScreen(Screen[None]):
         job = self.engine.reply(request, self.settings.guards, message_id)
         self.current = job
         self._live[job.id] = (turn, ex)
-        self._job_started()
+        self.inbox.job_started()
         waiting = "Waiting for the model to load…" if self.info is None else "Reading the prompt…"
         turn.start(think=self.settings.think, waiting=waiting)
         self.transcript.follow()
@@ -528,29 +455,10 @@ class ChatScreen(Screen[None]):
             self.prompt.focus()
 
     async def refresh_sidebar(self) -> None:
-        text = self.sidebar.search_text
-        try:
-            if text.strip():
-                hits = self.history.search(text, mark=MARK)
-                await self.sidebar.show_hits(hits, self.conversation.id)
-            else:
-                conversations = self.history.list_conversations()
-                await self.sidebar.show_conversations(conversations, self.conversation.id)
-        except R1ChatError as e:
-            self.notify(str(e), title="History", severity="error")
-
-    @on(Sidebar.SearchChanged)
-    async def _search(self, event: Sidebar.SearchChanged) -> None:
-        self._search_serial += 1
-        serial = self._search_serial
-        await asyncio.sleep(0.15)  # wait for the typing to pause
-        if serial == self._search_serial:
-            await self.refresh_sidebar()
+        await self.sidebar.refresh_list(self.conversation.id)
 
     @on(Sidebar.Open)
     async def _open(self, event: Sidebar.Open) -> None:
-        if isinstance(event, (Sidebar.Rename, Sidebar.Delete)):
-            return
         await self.open_conversation(event.conversation_id)
         self.prompt.focus()
 
@@ -568,19 +476,10 @@ class ChatScreen(Screen[None]):
         for ex in conversation.exchanges:
             widgets.append(UserMessage(ex.prompt))
             if ex.reply_id is not None:
-                turn = AssistantTurn(
-                    reasoning_title=titles.stored(ex.reasoning, ex.stats, ex.finish_reason),
-                    reasoning=ex.reasoning,
-                    answer=ex.answer,
-                    collapsed=collapsed,
-                    empty_reasoning=not ex.reasoning,
-                )
-                widgets.append(turn)
-                if ex.stats is None:
-                    turn.answer.set_status("■ Interrupted (r1chat was closed mid-reply)", "stopped")
-                else:
-                    note, kind = FINISH_NOTES.get(ex.finish_reason or "", ("", "info"))
-                    turn.answer.set_status(note, kind)
+                widgets.append(AssistantTurn.stored(
+                    reasoning=ex.reasoning, answer=ex.answer, stats=ex.stats,
+                    finish_reason=ex.finish_reason, collapsed=collapsed,
+                ))  # fmt: skip
         await self.transcript.mount_all(widgets)
         self.transcript.scroll_end(animate=False)
         self.context_used = None
@@ -590,45 +489,13 @@ class ChatScreen(Screen[None]):
         if self.sidebar.display:
             await self.refresh_sidebar()
 
-    @on(Sidebar.Rename)
-    def _rename(self, event: Sidebar.Rename) -> None:
-        self.rename_conversation(event.conversation_id)
-
-    def rename_conversation(self, conversation_id: int) -> None:
-        try:
-            current = self.history.conversation(conversation_id).title
-        except R1ChatError as e:
-            self.notify(str(e), severity="error")
-            return
-
-        async def done(title: str | None) -> None:
-            if title is not None and title.strip():
-                self._try(lambda: self.history.rename(conversation_id, title))
-                await self.refresh_sidebar()
-
-        self.app.push_screen(TextPromptScreen("Rename this chat:", current), done)
-
     @on(Sidebar.Delete)
-    def _delete(self, event: Sidebar.Delete) -> None:
-        self.delete_conversation(event.conversation_id)
-
-    def delete_conversation(self, conversation_id: int) -> None:
-        try:
-            title = self.history.conversation(conversation_id).display_title
-        except R1ChatError as e:
-            self.notify(str(e), severity="error")
-            return
-
-        async def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            if conversation_id == self.conversation.id:
-                await self.action_new_chat()
-            self._try(lambda: self.history.delete(conversation_id))
-            await self.refresh_sidebar()
-
-        question = f"Delete the chat “{title}” and all its messages?"
-        self.app.push_screen(ConfirmScreen(question), done)
+    async def _delete(self, event: Sidebar.Delete) -> None:
+        """Delete a conversation the user confirmed (a new chat first if it is open)."""
+        if event.conversation_id == self.conversation.id:
+            await self.action_new_chat()
+        self._try(lambda: self.history.delete(event.conversation_id))
+        await self.refresh_sidebar()
 
     # -- settings ---------------------------------------------------------------------
 

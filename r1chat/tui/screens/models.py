@@ -35,7 +35,7 @@ from r1chat.core.units import Meter, human
 from r1chat.models import store
 from r1chat.models.fit import Verdict
 from r1chat.models.listing import ModelRow, hardware_line, model_rows
-from r1chat.tui.screens.dialogs import ConfirmScreen
+from r1chat.tui.widgets.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
     from r1chat.config.file import Config

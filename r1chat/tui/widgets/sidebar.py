@@ -1,7 +1,13 @@
-"""The conversations sidebar: newest first, full-text search, open / rename / delete."""
+"""The conversations sidebar: newest first, full-text search, open / rename / delete.
+
+It reads History itself (the list, search hits, renames); opening and deleting a chat
+change the open conversation, so those go to the screen as messages (`Open`, and
+`Delete` once the user confirmed it).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -13,7 +19,9 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, ListItem, ListView, Static
 
-from r1chat.history.store import Conversation, SearchHit
+from r1chat.core.errors import R1ChatError
+from r1chat.history.store import Conversation, History, SearchHit
+from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 
 MARK = ("\x01", "\x02")  # snippet match markers (never typed by a user)
 
@@ -52,20 +60,24 @@ class Sidebar(Vertical):
     ]
 
     class Open(Message):
+        """Open this conversation in the chat."""
+
         def __init__(self, conversation_id: int) -> None:
             super().__init__()
             self.conversation_id = conversation_id
 
-    class Rename(Open):
-        pass
+    class Delete(Message):
+        """The user confirmed deleting this conversation."""
 
-    class Delete(Open):
-        pass
-
-    class SearchChanged(Message):
-        def __init__(self, text: str) -> None:
+        def __init__(self, conversation_id: int) -> None:
             super().__init__()
-            self.text = text
+            self.conversation_id = conversation_id
+
+    def __init__(self, history: History, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history = history
+        self.current: int | None = None  # the chat's conversation, marked in the list
+        self._search_serial = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Chats", classes="sidebar-title")
@@ -79,6 +91,18 @@ class Sidebar(Vertical):
     @property
     def search_text(self) -> str:
         return self.query_one("#search", Input).value
+
+    async def refresh_list(self, current: int | None) -> None:
+        """Show the conversations (or the search hits), marking `current`."""
+        self.current = current
+        text = self.search_text
+        try:
+            if text.strip():
+                await self.show_hits(self.history.search(text, mark=MARK), current)
+            else:
+                await self.show_conversations(self.history.list_conversations(), current)
+        except R1ChatError as e:
+            self.notify(str(e), title="History", severity="error")
 
     async def show_conversations(
         self, conversations: list[Conversation], current: int | None
@@ -129,9 +153,13 @@ class Sidebar(Vertical):
             self.post_message(self.Open(event.item.conversation_id))
 
     @on(Input.Changed, "#search")
-    def _search(self, event: Input.Changed) -> None:
+    async def _search(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.SearchChanged(event.value))
+        self._search_serial += 1
+        serial = self._search_serial
+        await asyncio.sleep(0.15)  # wait for the typing to pause
+        if serial == self._search_serial:
+            await self.refresh_list(self.current)
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -140,8 +168,43 @@ class Sidebar(Vertical):
 
     def action_rename(self) -> None:
         if (cid := self.selected_id()) is not None:
-            self.post_message(self.Rename(cid))
+            self.rename(cid)
 
     def action_delete(self) -> None:
         if (cid := self.selected_id()) is not None:
-            self.post_message(self.Delete(cid))
+            self.confirm_delete(cid)
+
+    def rename(self, conversation_id: int) -> None:
+        """Ask for a new title, then rename the conversation."""
+        try:
+            current = self.history.conversation(conversation_id).title
+        except R1ChatError as e:
+            self.notify(str(e), severity="error")
+            return
+
+        async def done(title: str | None) -> None:
+            if title is None or not title.strip():
+                return
+            try:
+                self.history.rename(conversation_id, title)
+            except R1ChatError as e:
+                self.notify(str(e), title="History", severity="error", timeout=8)
+            if self.display:
+                await self.refresh_list(self.current)
+
+        self.app.push_screen(TextPromptScreen("Rename this chat:", current), done)
+
+    def confirm_delete(self, conversation_id: int) -> None:
+        """Ask, naming the chat; `Delete` goes to the screen if the user says yes."""
+        try:
+            title = self.history.conversation(conversation_id).display_title
+        except R1ChatError as e:
+            self.notify(str(e), severity="error")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.post_message(self.Delete(conversation_id))
+
+        question = f"Delete the chat “{title}” and all its messages?"
+        self.app.push_screen(ConfirmScreen(question), done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Container
@@ -63,6 +64,30 @@ class AssistantTurn(Container):
         self.finish_reason: str | None = None
         self.done: Done | None = None
         self._restack()
+
+    @classmethod
+    def stored(
+        cls,
+        *,
+        reasoning: str,
+        answer: str,
+        stats: dict[str, Any] | None,
+        finish_reason: str | None,
+        collapsed: bool,
+    ) -> AssistantTurn:
+        """A finished reply loaded from History, titled and marked as it ended."""
+        turn = cls(
+            reasoning_title=titles.stored(reasoning, stats, finish_reason),
+            reasoning=reasoning,
+            answer=answer,
+            collapsed=collapsed,
+            empty_reasoning=not reasoning,
+        )
+        if stats is None:
+            turn.answer.set_status("■ Interrupted (r1chat was closed mid-reply)", "stopped")
+        else:
+            turn.answer.set_status(*FINISH_NOTES.get(finish_reason or "", ("", "info")))
+        return turn
 
     def compose(self) -> ComposeResult:
         yield self.reasoning
