@@ -17,7 +17,8 @@ from r1chat.core.errors import R1ChatError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from r1chat.history.store import Conversation, History, StoredMessage
+    from r1chat.history.records import Conversation, StoredMessage
+    from r1chat.history.store import History
 
 # Snippet markers unlikely to appear in text, swapped for a highlight on a terminal.
 _MARK = ("\x02", "\x03")
@@ -92,7 +93,7 @@ def _print_json(value: Any) -> None:
 
 
 def _conversation_dict(c: Conversation) -> dict[str, Any]:
-    from r1chat.history.store import iso_time
+    from r1chat.history.records import iso_time
 
     return {
         "id": c.id,
@@ -273,7 +274,7 @@ def run_search(args: argparse.Namespace) -> int:
     with _open() as history:
         hits = history.search(text, limit=args.limit, mark=mark)
     if args.json:
-        from r1chat.history.store import iso_time
+        from r1chat.history.records import iso_time
 
         _print_json(
             [

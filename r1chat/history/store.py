@@ -16,170 +16,28 @@ A `History` may be shared between threads (one connection guarded by a lock).
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from r1chat.config import paths
-from r1chat.core import titles
 from r1chat.core.errors import R1ChatError
-from r1chat.core.messages import Message
-
-StoredRole = Literal["user", "assistant"]
-
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 5.0
-TITLE_MAX = 60
-
-_SCHEMA_V1 = (
-    """
-    CREATE TABLE conversations (
-        id          INTEGER PRIMARY KEY,
-        title       TEXT NOT NULL DEFAULT '',
-        model       TEXT NOT NULL DEFAULT '',
-        created_at  REAL NOT NULL,
-        updated_at  REAL NOT NULL
-    )
-    """,
-    "CREATE INDEX conversations_by_updated ON conversations (updated_at DESC, id DESC)",
-    """
-    CREATE TABLE messages (
-        id                   INTEGER PRIMARY KEY,
-        conversation_id      INTEGER NOT NULL
-                             REFERENCES conversations (id) ON DELETE CASCADE,
-        role                 TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
-        content              TEXT NOT NULL DEFAULT '',
-        reasoning            TEXT NOT NULL DEFAULT '',
-        model                TEXT NOT NULL DEFAULT '',
-        sampling             TEXT,
-        stats                TEXT,
-        finish_reason        TEXT,
-        thinking_stopped_by  TEXT,
-        created_at           REAL NOT NULL,
-        updated_at           REAL NOT NULL
-    )
-    """,
-    "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
-    """
-    CREATE VIRTUAL TABLE messages_fts USING fts5 (
-        content, reasoning, content = 'messages', content_rowid = 'id'
-    )
-    """,
-    """
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, content, reasoning)
-        VALUES (new.id, new.content, new.reasoning);
-    END
-    """,
-    """
-    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
-        VALUES ('delete', old.id, old.content, old.reasoning);
-    END
-    """,
-    """
-    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, reasoning ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
-        VALUES ('delete', old.id, old.content, old.reasoning);
-        INSERT INTO messages_fts (rowid, content, reasoning)
-        VALUES (new.id, new.content, new.reasoning);
-    END
-    """,
+from r1chat.history import export
+from r1chat.history.records import (
+    Conversation,
+    SearchHit,
+    StoredMessage,
+    StoredRole,
+    fts_query,
+    make_title,
 )
+from r1chat.history.schema import MIGRATIONS, SCHEMA_VERSION
 
-# Migration hook: MIGRATIONS[n] takes a database at version n - 1 to version n. It runs
-# inside the opening transaction (BEGIN IMMEDIATE), so concurrent openers apply it once.
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def _create_v1(conn: sqlite3.Connection) -> None:
-    for statement in _SCHEMA_V1:
-        conn.execute(statement)
-
-
-MIGRATIONS: dict[int, Migration] = {1: _create_v1}
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    id: int
-    title: str
-    model: str
-    created_at: float  # Unix time, seconds
-    updated_at: float
-    turns: int  # number of user messages
-
-    @property
-    def display_title(self) -> str:
-        return self.title or "(untitled)"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    role: StoredRole
-    content: str  # the answer, for assistant messages (reasoning is kept apart)
-    reasoning: str
-    model: str
-    sampling: dict[str, Any] | None
-    stats: dict[str, Any] | None  # `r1chat.core.events.Stats.to_dict()`
-    finish_reason: str | None
-    thinking_stopped_by: str | None
-    created_at: float
-    updated_at: float
-
-    def to_message(self) -> Message:
-        """The message to re-send to the model (answers only; R1 drops old reasoning)."""
-        return Message(self.role, self.content)
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    conversation_id: int
-    message_id: int
-    role: StoredRole
-    title: str  # of the conversation
-    snippet: str  # one line; matches wrapped in the `mark` strings given to `search`
-    updated_at: float  # of the message
-
-
-def make_title(prompt: str) -> str:
-    """A conversation title from its first prompt: first non-blank line, about 60 chars."""
-    line = next((ln for ln in prompt.splitlines() if ln.strip()), "")
-    line = " ".join(line.split())
-    if len(line) <= TITLE_MAX:
-        return line
-    cut = line[: TITLE_MAX - 1]
-    space = cut.rfind(" ")
-    if space >= TITLE_MAX // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,.;:-") + "…"
-
-
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression for what the user typed: all words, last one as a prefix.
-
-    Each word is a quoted string, so operators (`AND`, `NEAR`, `*`, `"`, `-`, `:`) are
-    searched as text and never raise a syntax error. Returns "" when there is no word.
-    """
-    words = [w for w in text.replace("\x00", " ").split() if any(ch.isalnum() for ch in w)]
-    if not words:
-        return ""
-    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
-
-
-def iso_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+BUSY_TIMEOUT_S = 5.0
 
 
 class History:
@@ -477,43 +335,11 @@ class History:
             return conversation, _get_messages(conn, conversation_id)
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
-        conversation, messages = self._snapshot(conversation_id)
-        out: dict[str, Any] = asdict(conversation)
-        del out["turns"]
-        out["created_at"] = iso_time(conversation.created_at)
-        out["updated_at"] = iso_time(conversation.updated_at)
-        out["messages"] = []
-        for m in messages:
-            item = asdict(m)
-            del item["conversation_id"]
-            item["created_at"] = iso_time(m.created_at)
-            item["updated_at"] = iso_time(m.updated_at)
-            out["messages"].append(item)
-        return out
+        return export.to_json(*self._snapshot(conversation_id))
 
     def export_markdown(self, conversation_id: int) -> str:
-        """The conversation as Markdown; each reply's reasoning in a `<details>` block."""
-        conversation, messages = self._snapshot(conversation_id)
-        when = datetime.fromtimestamp(conversation.created_at).strftime("%Y-%m-%d %H:%M")
-        meta = " · ".join(x for x in (conversation.model, when) if x)
-        lines = [f"# {conversation.display_title}", "", f"*{meta}*", ""]
-        for m in messages:
-            if m.role == "user":
-                lines += ["## You", "", m.content.rstrip(), ""]
-                continue
-            lines += [f"## Assistant{f' ({m.model})' if m.model else ''}", ""]
-            if m.reasoning.strip():
-                summary = titles.from_stats(m.stats, m.thinking_stopped_by)
-                body = _DETAILS_END.sub(r"&lt;/\1>", m.reasoning.strip())
-                lines += [f"<details><summary>{summary}</summary>", "", body, "", "</details>", ""]
-            if m.content.strip():
-                lines += [m.content.rstrip(), ""]
-            if m.finish_reason and m.finish_reason != "stop":
-                lines += [f"*(reply ended: {m.finish_reason})*", ""]
-        return "\n".join(lines).rstrip() + "\n"
+        return export.to_markdown(*self._snapshot(conversation_id))
 
-
-_DETAILS_END = re.compile(r"</(details)\s*>", re.IGNORECASE)
 
 _CONVERSATION_SELECT = (
     "SELECT c.id, c.title, c.model, c.created_at, c.updated_at, "

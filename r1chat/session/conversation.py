@@ -11,7 +11,8 @@ from typing import Any
 from r1chat.config.settings import Settings
 from r1chat.core.messages import Message
 from r1chat.core.request import Request
-from r1chat.history.store import History, StoredMessage
+from r1chat.history.records import StoredMessage
+from r1chat.history.store import History
 
 
 @dataclass

@@ -21,7 +21,8 @@ from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
 from r1chat.core.messages import Message
 from r1chat.core.titles import from_stats
-from r1chat.history.store import History, fts_query, make_title
+from r1chat.history.records import fts_query, make_title
+from r1chat.history.store import History
 
 ROOT = Path(__file__).resolve().parents[2]
 

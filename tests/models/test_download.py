@@ -12,6 +12,7 @@ import pytest
 from r1chat.core.errors import R1ChatError
 from r1chat.models import download, store
 from r1chat.models.catalog import Catalog, build, parse
+from r1chat.models.download import bodies
 from tests.fixtures.hub_server import FakeHub, make_gguf_bytes, point_client_at
 
 REPO = "acme/Tiny-GGUF"
@@ -259,7 +260,7 @@ def test_a_cut_short_installed_file_is_fetched_again(hub: FakeHub, tmp_path: Pat
 def test_through_huggingface_hubs_client_when_a_proxy_is_set(
     hub: FakeHub, data: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(download, "_uses_proxy", lambda url: True)
+    monkeypatch.setattr(bodies, "_uses_proxy", lambda url: True)
     hub.add(REPO, FILE, data)
     hub.drop_after(FILE, 1_000_000, times=1)
     entry = catalog_for().require("tiny:1b")

@@ -20,7 +20,8 @@ from textual.message import Message
 from textual.widgets import Input, Label, ListItem, ListView, Static
 
 from r1chat.core.errors import R1ChatError
-from r1chat.history.store import Conversation, History, SearchHit
+from r1chat.history.records import Conversation, SearchHit
+from r1chat.history.store import History
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 
 MARK = ("\x01", "\x02")  # snippet match markers (never typed by a user)
