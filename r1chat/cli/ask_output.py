@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from r1chat.core import r1
 from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta, ThinkingDone
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
@@ -56,11 +57,11 @@ class PlainOutput:
             self.out.write(e.text)
         elif type(e) is ThinkingDelta and self._think is not None:
             if not self._opened and self.thinking == "show":
-                self._think.write("<think>\n")
+                self._think.write(r1.OPEN_REASONING)
             self._opened = True
             self._think.write(e.text)
         elif type(e) is ThinkingDone and self._opened:
-            self._think.write("\n</think>\n\n" if self.thinking == "show" else "\n\n")  # type: ignore[union-attr]
+            self._think.write(r1.EMPTY_REASONING if self.thinking == "show" else "\n\n")  # type: ignore[union-attr]
             self.err.flush()
         elif type(e) is Notice:
             self.out.flush()

@@ -49,14 +49,26 @@ def neutralize(text: str) -> str:
     return text
 
 
-def prompt_text(messages: Sequence[Turn]) -> str:
-    """The R1 prompt for prepared `messages` as text, up to the opened reasoning (BOS is
-    left to the server)."""
-    out: list[str] = []
+MARKUP, TEXT = "markup", "text"
+Part = tuple[str, str]  # (MARKUP | TEXT, text)
+
+
+def prompt_parts(messages: Sequence[Turn], *, think: bool = True) -> list[Part]:
+    """The R1 prompt for prepared `messages` (BOS not included), as pieces of markup (our
+    markers, written as special tokens) and message text (never special). The local
+    engine encodes each piece to token ids; `prompt_text` joins them for a server."""
+    parts: list[Part] = []
     for m in messages:
         if m.role == "user":
-            out.append(USER + neutralize(m.content))
+            parts += [(MARKUP, USER), (TEXT, m.content)]
         elif m.role == "assistant":
-            out.append(ASSISTANT + neutralize(m.content) + EOS)
-    out.append(ASSISTANT + OPEN_REASONING)
-    return "".join(out)
+            parts += [(MARKUP, ASSISTANT), (TEXT, m.content), (MARKUP, EOS)]
+    parts.append((MARKUP, ASSISTANT + OPEN_REASONING + ("" if think else EMPTY_REASONING)))
+    return parts
+
+
+def prompt_text(messages: Sequence[Turn], *, think: bool = True) -> str:
+    """The R1 prompt as text, message text neutralised (BOS is left to the server)."""
+    return "".join(
+        neutralize(t) if kind == TEXT else t for kind, t in prompt_parts(messages, think=think)
+    )

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from r1chat.cli.models.common import catalog_of
+from r1chat.core import units
 
 if TYPE_CHECKING:
     from r1chat.models.download import PullProgress
@@ -24,32 +25,26 @@ class _PlainProgress:
         self.base: int | None = None
 
     def __call__(self, p: PullProgress) -> None:
-        from r1chat.core.units import human
-
         now = time.monotonic()
         if self.base is None:
             self.base = p.done
         if p.phase == "download" and now - self.last < 2 and p.done < p.total:
             return
         rate = (p.done - self.base) / max(now - self.t0, 1e-6)
-        speed = f" at {human(rate)}/s" if rate > 0 else ""
-        eta = f", ETA {_eta((p.total - p.done) / rate)}" if rate > 0 and p.done < p.total else ""
+        speed = f" at {units.speed(rate)}" if rate > 0 else ""
+        left = (p.total - p.done) / rate if rate > 0 and p.done < p.total else None
+        eta = f", ETA {units.clock(left)}" if left is not None else ""
         pct = p.done * 100 // p.total if p.total else 100
         word = {"verify": "verifying", "done": "done"}.get(p.phase, "downloading")
         first = self.base is not None and self.last == 0.0
-        resumed = f" (resuming from {human(p.resumed)})" if p.resumed and first else ""
+        resumed = f" (resuming from {units.human(p.resumed)})" if p.resumed and first else ""
         print(
             f"{p.name}: {word} {p.file} [{p.index}/{p.count}] {pct}% "
-            f"{human(p.done)}/{human(p.total)}{speed}{eta}{resumed}",
+            f"{units.human(p.done)}/{units.human(p.total)}{speed}{eta}{resumed}",
             file=sys.stderr,
             flush=True,
         )
         self.last = now
-
-
-def _eta(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 class _RichProgress:
@@ -91,7 +86,6 @@ def run_pull(args: argparse.Namespace) -> int:
     import os
 
     from r1chat.core.errors import R1ChatError
-    from r1chat.core.units import human
     from r1chat.models import download, store
 
     catalog = catalog_of(args)
@@ -108,7 +102,7 @@ def run_pull(args: argparse.Namespace) -> int:
                 bar.stop()
             have = store.state(entry).have
             print(
-                f"interrupted: {human(have)} of {entry.name} kept; run `r1chat models pull "
+                f"interrupted: {units.human(have)} of {entry.name} kept; run `r1chat models pull "
                 f"{entry.name}` to resume",
                 file=sys.stderr,
             )
@@ -121,10 +115,10 @@ def run_pull(args: argparse.Namespace) -> int:
             continue
         took = result.transfer_seconds
         rate = result.downloaded / took if took else 0
-        resumed = f", resumed after {human(result.resumed)}" if result.resumed else ""
+        resumed = f", resumed after {units.human(result.resumed)}" if result.resumed else ""
         print(
-            f"pulled {entry.name}: {result.paths[0]} ({human(result.downloaded)} in "
-            f"{took:.3f} s, {human(rate)}/s{resumed}; {_checked(result.checks)})"
+            f"pulled {entry.name}: {result.paths[0]} ({units.human(result.downloaded)} in "
+            f"{took:.3f} s, {units.speed(rate)}{resumed}; {_checked(result.checks)})"
         )
     return 0
 

@@ -10,9 +10,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from r1chat.core import r1
 from r1chat.core.errors import R1ChatError
 from r1chat.core.messages import Message
-from r1chat.core.r1 import ASSISTANT, EMPTY_REASONING, OPEN_REASONING, THINK_CLOSE, THINK_OPEN, USER
 from r1chat.engine.local.vocab import Vocab
 
 _SLOT = re.compile("\ue000(\\d+)\ue001")
@@ -27,9 +27,8 @@ class PromptBuilder:
 
     def __init__(self, vocab: Vocab, chat_template: str | None) -> None:
         self.vocab = vocab
-        ids = {s: vocab.special_id(s) for s in (USER, ASSISTANT, THINK_OPEN, THINK_CLOSE)}
-        self._ids = ids
-        self.is_r1 = all(v is not None for v in ids.values())
+        markers = (r1.USER, r1.ASSISTANT, r1.THINK_OPEN, r1.THINK_CLOSE, r1.EOS)
+        self.is_r1 = all(vocab.special_id(m) is not None for m in markers)
         self._template = None if self.is_r1 else _compile(chat_template or _CHATML)
         self._eos_text = vocab.render([vocab.eos])
         self._bos_text = vocab.render([vocab.bos]) if vocab.bos >= 0 else ""
@@ -42,18 +41,10 @@ class PromptBuilder:
         return self._build_r1(messages, think) if self.is_r1 else self._build_template(messages)
 
     def _build_r1(self, messages: Sequence[Message], think: bool) -> list[int]:
-        v, ids = self.vocab, self._ids
-        user, assistant = ids[USER], ids[ASSISTANT]
-        assert user is not None and assistant is not None
+        v = self.vocab
         out = [v.bos] if v.bos >= 0 else []
-        for m in messages:
-            if m.role == "user":
-                out += [user, *v.encode_text(m.content)]
-            elif m.role == "assistant":
-                out += [assistant, *v.encode_text(m.content), v.eos]
-        out += [assistant, *v.encode_markup(OPEN_REASONING)]
-        if not think:
-            out += v.encode_markup(EMPTY_REASONING)
+        for kind, text in r1.prompt_parts(messages, think=think):
+            out += v.encode_markup(text) if kind == r1.MARKUP else v.encode_text(text)
         return out
 
     def _build_template(self, messages: Sequence[Message]) -> list[int]:

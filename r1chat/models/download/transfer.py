@@ -255,21 +255,17 @@ def _refresh_url(entry: Entry, index: int, remote: Remote) -> str:
 
 
 def _verify(remote: Remote, digest: str, sha1: str | None) -> None:
-    part = store.part_path(remote.local)
-    if remote.sha256 and digest != remote.sha256:
-        part.unlink(missing_ok=True)
-        store.part_meta_path(remote.local).unlink(missing_ok=True)
-        raise HashMismatch(
-            f"sha256 mismatch for {remote.repo_path}: expected {remote.sha256}, got "
-            f"{digest}; the download was deleted, pull again"
-        )
-    if remote.git_sha1 and sha1 != remote.git_sha1:
-        part.unlink(missing_ok=True)
-        store.part_meta_path(remote.local).unlink(missing_ok=True)
-        raise HashMismatch(
-            f"git sha1 mismatch for {remote.repo_path}: expected {remote.git_sha1}, got "
-            f"{sha1}; the download was deleted, pull again"
-        )
+    for kind, expected, got in (
+        ("sha256", remote.sha256, digest),
+        ("git sha1", remote.git_sha1, sha1),
+    ):
+        if expected and got != expected:
+            store.part_path(remote.local).unlink(missing_ok=True)
+            store.part_meta_path(remote.local).unlink(missing_ok=True)
+            raise HashMismatch(
+                f"{kind} mismatch for {remote.repo_path}: expected {expected}, got "
+                f"{got}; the download was deleted, pull again"
+            )
 
 
 def intact(path: Path) -> bool:
