@@ -64,7 +64,8 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
 
         def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
             super().__init__(*args, **kwargs)
-            handle = self.chat._handle
+            inbox = self.chat.inbox
+            handle = inbox._handle
 
             async def timed(job_id, item):  # type: ignore[no-untyped-def]
                 await handle(job_id, item)
@@ -77,7 +78,7 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
                 elif isinstance(item, Failed):
                     self.failed = item.message
 
-            self.chat._handle = timed  # type: ignore[method-assign]
+            inbox._handle = timed
 
     async def run() -> None:
         history = History(Path(tempfile.mkdtemp()) / "history.sqlite3")

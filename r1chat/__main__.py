@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from r1chat.cli import ask, doctor, history, models
+from r1chat.cli import ask, completion, doctor, history, models
 from r1chat.cli.main import run
 from r1chat.tui import command as chat
 
-COMMANDS = (chat, ask, models, history, doctor)
+COMMANDS = (chat, ask, models, history, doctor, completion)
 """The first is the default command (`r1chat -m r1:7b` opens the chat)."""
 
 

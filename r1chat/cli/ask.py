@@ -1,4 +1,9 @@
-"""`r1chat ask`: one question, one answer; made for pipes and scripts."""
+"""`r1chat ask`: one question, one answer; made for pipes and scripts.
+
+Every ask is saved in the history (a conversation marked `ask`, unless `--no-log` or
+`[ask] log = false`), as it streams, so `-c` can continue it and `r1chat history` finds
+it; the chat's sidebar lists it too.
+"""
 
 from __future__ import annotations
 
@@ -6,74 +11,178 @@ import argparse
 import json
 import signal
 import sys
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from r1chat.config.options import add_run_options, settings_from_args
+from r1chat.config.options import add_run_options
 from r1chat.core.errors import UsageError
 
+if TYPE_CHECKING:
+    from r1chat.cli.ask_input import File, Prompt
+    from r1chat.config.settings import Settings
+    from r1chat.core.events import Done, Event
+    from r1chat.core.request import Request
+    from r1chat.engine.base import Engine
+    from r1chat.history.store import History
+    from r1chat.session.conversation import Conversation
+
 EXIT_INTERRUPTED = 130
+_ANSWER_ROOM = 16  # as the local engine: a prompt must leave this many tokens to answer in
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "ask",
         help="answer one prompt and exit (reads stdin too; good in pipes)",
-        description="Answer one prompt. Text piped on stdin is added after the prompt. "
-        "stdout carries the answer only, unless --thinking show.",
+        description="Answer one prompt. Text piped on stdin is added after the prompt; "
+        "files given with -f go before it. stdout carries the answer only, unless "
+        "--thinking show. Every ask is saved in the history (see --no-log).",
     )
     p.add_argument("prompt", nargs="*", help="the prompt (joined with spaces)")
+    p.add_argument(
+        "-f", "--file", dest="files", action="append", default=[], metavar="FILE",
+        help="add FILE's text to the prompt, with its name (repeatable; - for stdin)",
+    )  # fmt: skip
     p.add_argument(
         "--thinking",
         choices=("auto", "show", "hide", "stderr"),
         default="auto",
         help="where the reasoning goes (auto: shown on a terminal, left out in a pipe)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument(
+        "--thinking-file", metavar="PATH", help="also write the reasoning to PATH as it streams"
+    )
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    out.add_argument(
+        "--jsonl", action="store_true", help="print one JSON object per event as it happens"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the prompt and exit")
+    g = p.add_argument_group("conversation")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("-c", "--continue", dest="resume", action="store_true",
+                   help="continue the most recent conversation (chat or ask)")  # fmt: skip
+    x.add_argument("--conversation", type=int, metavar="ID",
+                   help="continue conversation ID (see `r1chat history`)")  # fmt: skip
+    g.add_argument("--no-log", dest="log", action="store_false", default=None,
+                   help="do not save this ask in the history")  # fmt: skip
     add_run_options(p)
     p.set_defaults(func=run)
 
 
-def read_prompt(words: list[str]) -> str:
-    """The prompt words, then a blank line, then stdin when it is not a terminal."""
-    prompt = " ".join(words).strip()
-    piped = ""
-    if not sys.stdin.isatty():
-        piped = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    text = "\n\n".join(part for part in (prompt, piped.strip("\n")) if part.strip())
-    if not text:
-        raise UsageError('no prompt: give one as arguments or on stdin, e.g. r1chat ask "Hi"')
-    return text
+def _continued(args: argparse.Namespace, history: History) -> Conversation:
+    """The conversation `-c` / `--conversation` names, loaded."""
+    from r1chat.session.conversation import Conversation
+
+    cid: int | None = args.conversation
+    if cid is None:
+        latest = history.list_conversations(limit=1)
+        if not latest:
+            raise UsageError("-c: there is no saved conversation yet")
+        cid = latest[0].id
+    history.conversation(cid)  # "no conversation N" if there is none
+    return Conversation.load(history, cid)
+
+
+def _with_its_model(
+    settings: Settings, conversation: Conversation | None, explicit: bool
+) -> Settings:
+    """A continued conversation keeps its model unless -m or --endpoint says otherwise."""
+    if conversation is None or explicit:
+        return settings
+    used = conversation.last_settings()
+    model, endpoint = used.get("model"), used.get("endpoint")
+    if not model and not endpoint:
+        return settings
+    return replace(settings, model=model, endpoint=endpoint or None)
+
+
+def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
+    """Refuse files that leave the reply no room, naming them (local models only: a
+    server's prompt has no token count here)."""
+    from r1chat.core.messages import Message
+
+    if not files:
+        return
+    n_ctx = engine.info.n_ctx
+    tokens = len(engine.render(request).tokens)
+    if not tokens or tokens + _ANSWER_ROOM <= n_ctx:
+        return
+
+    def size(f: File) -> int:
+        alone = replace(request, messages=(Message("user", f.block),))
+        return len(engine.render(alone).tokens)
+
+    sizes = [(f.name, size(f)) for f in files]
+    named = ", ".join(f"{name} ({n:,} tokens)" for name, n in sorted(sizes, key=lambda x: -x[1]))
+    raise UsageError(
+        f"the files do not fit the context: {named}; the prompt would be {tokens:,} tokens "
+        f"and the context holds {n_ctx:,} (raise --ctx or pass less)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from r1chat.cli.ask_output import choose_output
+    from r1chat.config.file import Config
+    from r1chat.config.settings import resolve
+
+    config = Config.load()
+    settings = resolve(config, vars(args))
+    log = args.log if args.log is not None else config.values.ask_log
+    continuing = args.resume or args.conversation is not None
+    history = _history() if continuing or (log and not args.dry_run) else None
+    try:
+        conversation = _continued(args, history) if history is not None and continuing else None
+        settings = _with_its_model(settings, conversation, bool(args.model or args.endpoint))
+        return _ask(args, settings, history if log else None, conversation)
+    finally:
+        if history is not None:
+            history.close()
+
+
+def _ask(
+    args: argparse.Namespace,
+    settings: Settings,
+    history: History | None,
+    conversation: Conversation | None,
+) -> int:
+    """Read the prompt, open the model, then print the prompt (`--dry-run`) or stream the
+    reply to the output, the reasoning file and the history (when `history` is given)."""
+    from r1chat.cli.ask_input import read_prompt
+    from r1chat.cli.ask_output import ReasoningFile, choose_output
     from r1chat.core.events import Done
     from r1chat.core.messages import Message
     from r1chat.core.request import Control, Request
     from r1chat.core.turn import run_turn
     from r1chat.engine.factory import open_engine
 
-    settings = settings_from_args(args)
-    text = read_prompt(args.prompt)
+    prompt = read_prompt(args.prompt, args.files)
+    keep_thinking = args.thinking_file and not args.dry_run
+    thinking_file = ReasoningFile(args.thinking_file) if keep_thinking else None
     engine = open_engine(settings)
+    context = conversation.context() if conversation is not None else ()
     request = Request(
-        messages=(Message("user", text),),
+        messages=(*context, Message("user", prompt.text)),
         sampling=settings.sampling,
         system=settings.system,
         think=settings.think,
         math=settings.math,
     )
+    _check_fit(engine, request, prompt.files)
     if args.dry_run:
-        prompt = engine.render(request)
+        rendered = engine.render(request)
         if args.json:
-            obj = {"model": engine.info.model, "prompt": prompt.text, "tokens": list(prompt.tokens)}
+            obj = {"model": engine.info.model, "prompt": rendered.text,
+                   "tokens": list(rendered.tokens)}  # fmt: skip
             print(json.dumps(obj, ensure_ascii=False))
         else:
-            sys.stdout.write(prompt.text + "\n")
+            sys.stdout.write(rendered.text + "\n")
         return 0
 
-    output = choose_output(args.thinking, args.json)
+    sinks: list[Any] = [choose_output(args.thinking, args.json, args.jsonl)]
+    if thinking_file is not None:
+        sinks.append(thinking_file)
+    if history is not None:
+        sinks.append(_Log(history, conversation, prompt, engine.info.model, settings))
     control = Control()
     interrupted = False
 
@@ -88,9 +197,60 @@ def run(args: argparse.Namespace) -> int:
     try:
         for event in run_turn(engine, request, control, settings.guards):
             if isinstance(event, Done):
-                output.finish(event, engine.info.model)
+                for sink in sinks:
+                    sink.finish(event, engine.info.model)
             else:
-                output.event(event)
+                for sink in sinks:
+                    sink.event(event)
     finally:
         signal.signal(signal.SIGINT, previous)
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _history() -> History:
+    from r1chat.history.store import History
+
+    return History()
+
+
+class _Log:
+    """Saves the ask to History as it streams (about once a second, then completely).
+
+    The rows are made at the first event: a prompt refused before any (too long, say)
+    leaves no turn without a reply behind.
+    """
+
+    def __init__(
+        self,
+        history: History,
+        conversation: Conversation | None,
+        prompt: Prompt,
+        model: str,
+        settings: Settings,
+    ) -> None:
+        from r1chat.session.conversation import Conversation
+
+        self.conversation = conversation or Conversation(history, source="ask")
+        self.history, self.prompt, self.model, self.settings = history, prompt, model, settings
+        self.saver: Any = None
+
+    def _start(self) -> Any:
+        from r1chat.session.saver import Saver
+
+        exchange = self.conversation.add_prompt(self.prompt.text, self.model, self.prompt.title)
+        message_id = self.conversation.start_reply(exchange, self.model, self.settings)
+
+        def warn(item: tuple[int, Any]) -> None:
+            print(f"warning: {item[1].message}", file=sys.stderr)
+
+        return Saver(self.history, message_id, warn, 0)
+
+    def event(self, event: Event) -> None:
+        if self.saver is None:
+            self.saver = self._start()
+        self.saver.feed(event)
+
+    def finish(self, done: Done, model: str) -> None:
+        if self.saver is None:
+            self.saver = self._start()
+        self.saver.finish(done)

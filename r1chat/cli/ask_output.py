@@ -10,6 +10,7 @@ import time
 from typing import Any, TextIO
 
 from r1chat.core import r1
+from r1chat.core.errors import UsageError
 from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta, ThinkingDone
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
@@ -174,6 +175,18 @@ class _MarkdownBlocks:
         self.pending = ""
 
 
+def done_fields(done: Done, model: str) -> dict[str, Any]:
+    """The fields of `--json` (and of `--jsonl`'s last line): DeepSeek API names."""
+    return {
+        "model": model,
+        "reasoning_content": done.reasoning,
+        "content": done.content,
+        "finish_reason": done.finish_reason,
+        "boxed": done.boxed,
+        "stats": done.stats.to_dict(),
+    }
+
+
 class JsonOutput:
     """One JSON object at the end, with DeepSeek API field names."""
 
@@ -185,20 +198,67 @@ class JsonOutput:
             self.stderr.write(f"warning: {e.message}\n")
 
     def finish(self, done: Done, model: str) -> None:
-        obj = {
-            "model": model,
-            "reasoning_content": done.reasoning,
-            "content": done.content,
-            "finish_reason": done.finish_reason,
-            "boxed": done.boxed,
-            "stats": done.stats.to_dict(),
-        }
-        json.dump(obj, self.stdout, ensure_ascii=False)
+        json.dump(done_fields(done, model), self.stdout, ensure_ascii=False)
         self.stdout.write("\n")
         self.stdout.flush()
 
 
-def choose_output(thinking: str, as_json: bool) -> PlainOutput | TerminalOutput | JsonOutput:
+class JsonlOutput:
+    """One JSON object per event as it happens, flushed, for editors and scripts:
+    `reasoning` and `answer` (text), `reasoning_done`, `notice`, and a last `done`
+    with the fields of `--json`."""
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+
+    def _line(self, obj: dict[str, Any]) -> None:
+        self.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.stdout.flush()
+
+    def event(self, e: Event) -> None:
+        kind = type(e)
+        if kind is ThinkingDelta:
+            self._line({"type": "reasoning", "text": e.text})  # type: ignore[union-attr]
+        elif kind is AnswerDelta:
+            self._line({"type": "answer", "text": e.text})  # type: ignore[union-attr]
+        elif kind is ThinkingDone:
+            assert isinstance(e, ThinkingDone)
+            self._line({"type": "reasoning_done", "seconds": round(e.seconds, 3),
+                        "tokens": e.tokens, "stopped_by": e.stopped_by})  # fmt: skip
+        elif kind is Notice:
+            self._line({"type": "notice", "message": e.message})  # type: ignore[union-attr]
+
+    def finish(self, done: Done, model: str) -> None:
+        self._line({"type": "done", **done_fields(done, model)})
+
+
+class ReasoningFile:
+    """`--thinking-file PATH`: the reasoning written to PATH as it streams."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.file: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            raise UsageError(f"--thinking-file {path}: cannot write it ({e.strerror})") from None
+
+    def event(self, e: Event) -> None:
+        if type(e) is ThinkingDelta:
+            self.file.write(e.text)
+        elif type(e) is ThinkingDone:
+            self.file.flush()
+
+    def finish(self, done: Done, model: str) -> None:
+        if done.reasoning:
+            self.file.write("\n")
+        self.file.close()
+
+
+Output = PlainOutput | TerminalOutput | JsonOutput | JsonlOutput
+
+
+def choose_output(thinking: str, as_json: bool, as_jsonl: bool = False) -> Output:
+    if as_jsonl:
+        return JsonlOutput(sys.stdout)
     if as_json:
         return JsonOutput(sys.stdout, sys.stderr)
     if sys.stdout.isatty():

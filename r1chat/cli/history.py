@@ -100,6 +100,7 @@ def _conversation_dict(c: Conversation) -> dict[str, Any]:
         "title": c.title,
         "model": c.model,
         "turns": c.turns,
+        "source": c.source,
         "created_at": iso_time(c.created_at),
         "updated_at": iso_time(c.updated_at),
     }
@@ -118,16 +119,17 @@ def run_list(args: argparse.Namespace) -> int:
         print("no saved conversations", file=sys.stderr)
         return 0
     rows = [
-        (str(c.id), _when(c.updated_at), str(c.turns), c.model, c.display_title)
+        (str(c.id), _when(c.updated_at), str(c.turns), c.source, c.model, c.display_title)
         for c in conversations
     ]
-    header = ("ID", "UPDATED", "TURNS", "MODEL", "TITLE")
+    header = ("ID", "UPDATED", "TURNS", "FROM", "MODEL", "TITLE")
     console = _console()
     if console is None:
-        w = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        w = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
         for r in [header, *rows]:
-            cells = (r[0].rjust(w[0]), r[1].ljust(w[1]), r[2].rjust(w[2]), r[3].ljust(w[3]))
-            print("  ".join([*cells, r[4]]).rstrip())
+            cells = (r[0].rjust(w[0]), r[1].ljust(w[1]), r[2].rjust(w[2]), r[3].ljust(w[3]),
+                     r[4].ljust(w[4]))  # fmt: skip
+            print("  ".join([*cells, r[5]]).rstrip())
         return 0
     from rich.table import Table
 
@@ -135,6 +137,7 @@ def run_list(args: argparse.Namespace) -> int:
     table.add_column("ID", justify="right", style="cyan")
     table.add_column("Updated", no_wrap=True)
     table.add_column("Turns", justify="right")
+    table.add_column("From")
     table.add_column("Model", style="dim")
     table.add_column("Title", overflow="ellipsis", no_wrap=True)
     for r in rows:

@@ -31,6 +31,7 @@ def build_parser(commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for module in commands:
         module.register(sub)
+    parser.set_defaults(root_parser=parser)  # for `r1chat completion`
     return parser
 
 

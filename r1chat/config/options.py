@@ -1,12 +1,9 @@
-"""Options shared by `ask` and `chat`, and turning them into `Settings`."""
+"""The command-line options shared by `ask` and `chat` (`config.settings.resolve` turns
+them into `Settings`)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from r1chat.config.settings import Settings
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -89,10 +86,3 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     add_model_options(p)
     add_sampling_options(p)
     add_reasoning_options(p)
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    from r1chat.config.file import Config
-    from r1chat.config.settings import resolve
-
-    return resolve(Config.load(), vars(args))

@@ -6,6 +6,7 @@
                     overridden by the keys beside it; one named with --preset overrides them)
     [reasoning]     display = "show" | "collapsed", think_budget, loop_guard, think, math
     [chat]          system_prompt
+    [ask]           log = true | false (save every `r1chat ask` in the history)
     [remotes.NAME]  url, model, api_key_env, timeout
 
 Every key has one rule (`Rule`): its type and what values it allows. A value that breaks
@@ -69,6 +70,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "math": Rule(_BOOL, "true or false"),
     },
     "chat": {"system_prompt": Rule(_STR, "text")},
+    "ask": {"log": Rule(_BOOL, "true or false")},
 }
 REMOTE = {
     "url": Rule(_STR, "an http(s) URL", lambda v: bool(v.strip())),
@@ -112,6 +114,7 @@ class Values:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     reasoning: ReasoningValues = field(default_factory=ReasoningValues)
     system_prompt: str = ""
+    ask_log: bool = True
     remotes: dict[str, Remote] = field(default_factory=dict)
 
 
@@ -139,7 +142,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
     for name in data:
         if name not in known:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(known)})")
-    model, sampling, reasoning, chat = (
+    model, sampling, reasoning, chat, ask = (
         _table(data.get(name, {}), name, RULES[name], path) for name in RULES
     )
     presets = {
@@ -158,6 +161,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
         presets=presets,
         reasoning=ReasoningValues(**reasoning),
         system_prompt=chat.get("system_prompt", ""),
+        ask_log=ask.get("log", True),
         remotes=remotes,
     )
 

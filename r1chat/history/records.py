@@ -20,6 +20,7 @@ class Conversation:
     created_at: float  # Unix time, seconds
     updated_at: float
     turns: int  # number of user messages
+    source: str = "chat"  # "chat" or "ask": where it was started
 
     @property
     def display_title(self) -> str:

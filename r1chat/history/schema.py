@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = (
     """
@@ -73,4 +73,9 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _create_v1}
+def _add_source_v2(conn: sqlite3.Connection) -> None:
+    """Where a conversation was started: the chat, or `r1chat ask`."""
+    conn.execute("ALTER TABLE conversations ADD COLUMN source TEXT NOT NULL DEFAULT 'chat'")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_source_v2}

@@ -26,7 +26,6 @@ from typing import Any
 
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
-from r1chat.history import export
 from r1chat.history.records import (
     Conversation,
     SearchHit,
@@ -155,13 +154,13 @@ class History:
 
     # -- conversations ----------------------------------------------------------------
 
-    def new_conversation(self, title: str = "", model: str = "") -> int:
+    def new_conversation(self, title: str = "", model: str = "", source: str = "chat") -> int:
         now = self._clock()
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO conversations (title, model, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?)",
-                (title.strip(), model, now, now),
+                "INSERT INTO conversations (title, model, source, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (title.strip(), model, source, now, now),
             )
             return _rowid(cur)
 
@@ -335,14 +334,18 @@ class History:
             return conversation, _get_messages(conn, conversation_id)
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
+        from r1chat.history import export
+
         return export.to_json(*self._snapshot(conversation_id))
 
     def export_markdown(self, conversation_id: int) -> str:
+        from r1chat.history import export
+
         return export.to_markdown(*self._snapshot(conversation_id))
 
 
 _CONVERSATION_SELECT = (
-    "SELECT c.id, c.title, c.model, c.created_at, c.updated_at, "
+    "SELECT c.id, c.title, c.model, c.source, c.created_at, c.updated_at, "
     "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user') "
     "AS turns FROM conversations c"
 )
@@ -370,6 +373,7 @@ def _conversation(row: sqlite3.Row) -> Conversation:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         turns=row["turns"],
+        source=row["source"],
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from r1chat.config.settings import Settings
 from r1chat.core.messages import Message
 from r1chat.core.request import Request
-from r1chat.history.records import StoredMessage
+from r1chat.history.records import StoredMessage, make_title
 from r1chat.history.store import History
 
 
@@ -26,6 +26,7 @@ class Exchange:
     reasoning: str = ""
     stats: dict[str, Any] | None = None
     finish_reason: str | None = None
+    settings: dict[str, Any] | None = None  # what the reply was made with (model, sampling)
     failed: bool = False  # the reply never started (an error before the first token)
 
     @property
@@ -40,6 +41,7 @@ class Conversation:
     history: History
     id: int | None = None  # created with the first prompt
     exchanges: list[Exchange] = field(default_factory=list)
+    source: str = "chat"  # where a new conversation is started: "chat" or "ask"
 
     @classmethod
     def load(cls, history: History, conversation_id: int) -> Conversation:
@@ -49,16 +51,24 @@ class Conversation:
 
     # -- requests ---------------------------------------------------------------------
 
-    def messages(self, upto: int | None = None) -> tuple[Message, ...]:
-        """Messages for a reply to exchange `upto` (default: the last): every earlier
-        answered exchange, then that prompt. Reasoning is never re-sent."""
-        upto = len(self.exchanges) - 1 if upto is None else upto
+    def context(self, upto: int | None = None) -> tuple[Message, ...]:
+        """The answered exchanges before exchange `upto` (default: all of them) as
+        messages. Reasoning is never re-sent."""
         out: list[Message] = []
         for ex in self.exchanges[:upto]:
             if ex.answered:
                 out += [Message("user", ex.prompt), Message("assistant", ex.answer)]
-        out.append(Message("user", self.exchanges[upto].prompt))
         return tuple(out)
+
+    def messages(self, upto: int | None = None) -> tuple[Message, ...]:
+        """Messages for a reply to exchange `upto` (default: the last): every earlier
+        answered exchange, then that prompt."""
+        upto = len(self.exchanges) - 1 if upto is None else upto
+        return (*self.context(upto), Message("user", self.exchanges[upto].prompt))
+
+    def last_settings(self) -> dict[str, Any]:
+        """What the latest reply was made with (`model`, `endpoint`, sampling...)."""
+        return next((ex.settings for ex in reversed(self.exchanges) if ex.settings), {})
 
     def request(self, settings: Settings) -> Request:
         return Request(
@@ -71,9 +81,11 @@ class Conversation:
 
     # -- changes (each one a short History transaction) -------------------------------
 
-    def add_prompt(self, text: str, model: str) -> Exchange:
+    def add_prompt(self, text: str, model: str, title: str = "") -> Exchange:
+        """Add a prompt (the first one starts the conversation, titled `title` or, without
+        one, from the prompt)."""
         if self.id is None:
-            self.id = self.history.new_conversation("", model)
+            self.id = self.history.new_conversation(make_title(title), model, self.source)
         ex = Exchange(text)
         ex.prompt_id = self.history.add_message(self.id, "user", text, model=model)
         self.exchanges.append(ex)
@@ -88,6 +100,8 @@ class Conversation:
             math=settings.math,
             think_budget=settings.guards.think_budget,
             loop_guard=settings.guards.loop_guard,
+            model=settings.model,  # as given (path, catalog name): what reopening loads
+            endpoint=settings.endpoint,
         )
         ex.reply_id = self.history.add_message(
             self.id, "assistant", "", model=model, sampling=sampling
@@ -133,4 +147,5 @@ def pair(messages: list[StoredMessage]) -> list[Exchange]:
             ex.reply_id = m.id
             ex.answer, ex.reasoning = m.content, m.reasoning
             ex.stats, ex.finish_reason = m.stats, m.finish_reason
+            ex.settings = m.sampling
     return out

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta
 from r1chat.history.store import History
-from r1chat.session.items import Item
+
+if TYPE_CHECKING:
+    from r1chat.session.items import Item
 
 SAVE_INTERVAL_S = 1.0
 

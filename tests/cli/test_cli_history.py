@@ -114,11 +114,11 @@ def on_terminal(home: Path, *args: str, answer: bytes = b"") -> tuple[int, str]:
 def test_list(home: Path, ids: dict[str, int]) -> None:
     out = ok(r1chat(home, "history", "list"))
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "UPDATED", "TURNS", "MODEL", "TITLE"]
+    assert lines[0].split() == ["ID", "UPDATED", "TURNS", "FROM", "MODEL", "TITLE"]
     birds, maths = lines[1], lines[2]  # newest first
     assert birds.split()[0] == str(ids["birds"]) and birds.endswith("How do pelicans fly?")
     assert maths.split()[0] == str(ids["maths"]) and maths.endswith("What is 2+2?")
-    assert maths.split()[3:5] == ["2", "r1:7b"]  # turns, model
+    assert maths.split()[3:6] == ["2", "chat", "r1:7b"]  # turns, from, model
     assert "\x1b[" not in out  # plain when piped
     assert ok(r1chat(home, "history")) == out  # no action means list
 
@@ -131,6 +131,7 @@ def test_list_json(home: Path, ids: dict[str, int]) -> None:
         "title": "What is 2+2?",
         "model": "r1:7b",
         "turns": 2,
+        "source": "chat",
         "created_at": None,
         "updated_at": None,
     }

@@ -39,6 +39,7 @@ def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     assert loaded_after(*argv) == []
 
 
-def test_models_list_needs_neither_llama_cpp_nor_textual() -> None:
-    loaded = loaded_after("models", "list")
+@pytest.mark.parametrize("argv", [["models", "list"], ["completion", "--models"]])
+def test_listing_models_needs_neither_llama_cpp_nor_textual(argv: list[str]) -> None:
+    loaded = loaded_after(*argv)
     assert "llama_cpp" not in loaded and "textual" not in loaded

@@ -22,6 +22,7 @@ from r1chat.core.errors import R1ChatError
 from r1chat.core.messages import Message
 from r1chat.core.titles import from_stats
 from r1chat.history.records import fts_query, make_title
+from r1chat.history.schema import SCHEMA_VERSION
 from r1chat.history.store import History
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,10 +238,10 @@ def test_default_path_is_the_data_dir(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_wal_and_schema_version(history: History, db: Path) -> None:
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     History(db).close()  # reopening an up-to-date file changes nothing
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 # -- search ------------------------------------------------------------------------------
@@ -611,3 +612,24 @@ def test_closed_history_is_a_clear_error(db: Path) -> None:
     h.close()
     with pytest.raises(R1ChatError, match="closed"):
         h.list_conversations()
+
+
+def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
+    """Conversations saved before `ask` was logged keep their rows and read as chats."""
+    from r1chat.history.schema import MIGRATIONS
+
+    db = tmp_path / "old.sqlite3"
+    with sqlite3.connect(db) as raw:
+        MIGRATIONS[1](raw)
+        raw.execute(
+            "INSERT INTO conversations (title, model, created_at, updated_at) "
+            "VALUES ('old chat', 'r1:7b', 1, 1)"
+        )
+        raw.execute("PRAGMA user_version = 1")
+    with History(db) as h:
+        [c] = h.list_conversations()
+        assert (c.title, c.source) == ("old chat", "chat")
+        new = h.new_conversation("an ask", "m", source="ask")
+        assert h.conversation(new).source == "ask"
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

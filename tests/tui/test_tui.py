@@ -19,6 +19,7 @@ from typing import Any
 
 from textual import events
 from textual.pilot import Pilot
+from textual.widgets import Label
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
@@ -614,3 +615,34 @@ async def test_math_mode_highlights_the_boxed_answer() -> None:
         assert turn.answer.has_class("-boxed")
         assert "42" in str(turn.answer._boxed.content)
         assert turn.answer._boxed.region.height > 0
+
+
+@run_async
+async def test_an_ask_from_the_shell_opens_in_the_sidebar_and_goes_on(
+    answer_model: ScriptedModel,
+) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "r1chat", "ask", "-m", str(answer_model.path), "from the shell"]
+    assert subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        sidebar = app.chat.sidebar
+        [item] = sidebar.listing.query(ConversationItem)
+        assert item.title_text == "from the shell"
+        detail = str(item.query_one(".conv-detail", Label).content)
+        assert detail.startswith("ask · 1 prompt · ")
+        sidebar.listing.focus()
+        sidebar.listing.index = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [w.text for w in app.query(UserMessage)] == ["from the shell"]
+        await ask(pilot, "and then?")
+        conversation = app.chat.conversation.id
+    [c] = app.history.list_conversations()
+    assert (c.id, c.source, c.turns) == (conversation, "ask", 2)
+    assert [m.content for m in app.history.messages(c.id)][3] == answer_model.answer

@@ -42,6 +42,14 @@ class ConversationItem(ListItem):
             yield Label(self._detail, classes="conv-detail")
 
 
+def _detail(c: Conversation) -> str:
+    """`ask · 2 prompts · model` under a conversation's title."""
+    if not c.model:
+        return ""
+    parts = ["ask"] if c.source == "ask" else []
+    return " · ".join([*parts, f"{c.turns} prompt{'s' if c.turns != 1 else ''}", c.model])
+
+
 def _snippet(text: str) -> Content:
     """A search snippet with its matches highlighted."""
     parts: list[tuple[str, str] | str] = []
@@ -112,7 +120,7 @@ class Sidebar(Vertical):
             ConversationItem(
                 c.id,
                 c.display_title,
-                f"{c.turns} prompt{'s' if c.turns != 1 else ''} · {c.model}" if c.model else "",
+                _detail(c),
                 current=c.id == current,
             )
             for c in conversations
