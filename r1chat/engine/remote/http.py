@@ -1,17 +1,15 @@
 """HTTP for the remote engine: the client library, endpoint URLs, the retry policy and a
 cancellable response reader (`wording` words what goes wrong).
 
-The client is httpx as huggingface-hub brings it: `httpx2` with huggingface-hub 2.x,
-`httpx` with older versions (the same API). A response body is read by a daemon thread
-that hands network chunks to the caller through a queue, so the caller can give up at
-once on Ctrl-C even while the server is silent; giving up shuts the socket down, which
-tells the server to stop generating.
+The client is httpx2, the one huggingface-hub uses. A response body is read by a daemon
+thread that hands network chunks to the caller through a queue, so the caller can give
+up at once on Ctrl-C even while the server is silent; giving up shuts the socket down,
+which tells the server to stop generating.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import queue
 import random
 import socket
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from r1chat.core.errors import R1ChatError, UsageError
+from r1chat.core.errors import UsageError
 
 POLL_S = 0.05
 """How often a waiting reader looks at the cancel flag (seconds)."""
@@ -35,16 +33,10 @@ MAX_ERROR_BODY = 64 * 1024
 
 
 def httpx_module() -> Any:
-    """`httpx2` (huggingface-hub >= 2) or `httpx` (older huggingface-hub): the same API."""
-    try:
-        return importlib.import_module("httpx2")
-    except ImportError:  # pragma: no cover - depends on the installed huggingface-hub
-        try:
-            return importlib.import_module("httpx")
-        except ImportError:
-            raise R1ChatError(
-                "the remote backend needs httpx (pip install httpx, or huggingface-hub>=2)"
-            ) from None
+    """httpx2 (huggingface-hub's client), imported when a remote is first used."""
+    import httpx2
+
+    return httpx2
 
 
 # -- endpoints ---------------------------------------------------------------------------
