@@ -8,13 +8,10 @@ it; the chat's sidebar lists it too.
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from r1chat.config.options import add_run_options
+from r1chat.config.options import add_conversation_options, add_run_options
 from r1chat.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -58,13 +55,8 @@ def register(sub: Any) -> None:
         "--jsonl", action="store_true", help="print one JSON object per event as it happens"
     )
     p.add_argument("--dry-run", action="store_true", help="print the prompt and exit")
-    g = p.add_argument_group("conversation")
-    x = g.add_mutually_exclusive_group()
-    x.add_argument("-c", "--continue", dest="resume", action="store_true",
-                   help="continue the most recent conversation (chat or ask)")  # fmt: skip
-    x.add_argument("--conversation", type=int, metavar="ID",
-                   help="continue conversation ID (see `r1chat history`)")  # fmt: skip
-    g.add_argument("--no-log", dest="log", action="store_false", default=None,
+    add_conversation_options(p, "continue")
+    p.add_argument("--no-log", dest="log", action="store_false", default=None,
                    help="do not save this ask in the history")  # fmt: skip
     add_run_options(p)
     p.set_defaults(func=run)
@@ -94,12 +86,16 @@ def _with_its_model(
     model, endpoint = used.get("model"), used.get("endpoint")
     if not model and not endpoint:
         return settings
+    from dataclasses import replace
+
     return replace(settings, model=model, endpoint=endpoint or None)
 
 
 def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
     """Refuse files that leave the reply no room, naming them (local models only: a
     server's prompt has no token count here)."""
+    from dataclasses import replace
+
     from r1chat.core.messages import Message
 
     if not files:
@@ -147,6 +143,9 @@ def _ask(
 ) -> int:
     """Read the prompt, open the model, then print the prompt (`--dry-run`) or stream the
     reply to the output, the reasoning file and the history (when `history` is given)."""
+    import json
+    import signal
+
     from r1chat.cli.ask_input import read_prompt
     from r1chat.cli.ask_output import ReasoningFile, choose_output
     from r1chat.core.events import Done

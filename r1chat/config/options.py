@@ -86,3 +86,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     add_model_options(p)
     add_sampling_options(p)
     add_reasoning_options(p)
+
+
+def add_conversation_options(p: argparse.ArgumentParser, verb: str) -> None:
+    """`-c` (the most recent conversation) and `--conversation ID`; `verb` is what the
+    command does with it (`reopen`, `continue`)."""
+    g = p.add_argument_group("conversation")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("-c", "--continue", dest="resume", action="store_true",
+                   help=f"{verb} the most recent conversation (chat or ask)")  # fmt: skip
+    x.add_argument("--conversation", type=int, metavar="ID",
+                   help=f"{verb} conversation ID (see `r1chat history`)")  # fmt: skip

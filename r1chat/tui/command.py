@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from r1chat.config.options import add_run_options
+from r1chat.config.options import add_conversation_options, add_run_options
 from r1chat.core.errors import UsageError
 
 
@@ -19,12 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Chat with a model: its reasoning streams beside the answer. "
         "Conversations are saved as they stream; ctrl+s lists them, ctrl+p opens settings.",
     )
-    g = p.add_argument_group("conversation")
-    x = g.add_mutually_exclusive_group()
-    x.add_argument("-c", "--continue", dest="resume", action="store_true",
-                   help="reopen the most recent conversation")  # fmt: skip
-    x.add_argument("--conversation", type=int, metavar="ID",
-                   help="open conversation ID (see `r1chat history list`)")  # fmt: skip
+    add_conversation_options(p, "reopen")
     add_run_options(p)
     p.set_defaults(func=run)
 
