@@ -45,6 +45,37 @@ def run(args: list[str], home: str) -> tuple[float, str]:
         return seconds, out.read()
 
 
+# What logging adds to an ask, timed inside a fresh process (so the interpreter's own
+# start-up, which dominates the whole-process noise, is left out).
+LOG_WORK = """
+import sys, time
+import r1chat.cli.ask, r1chat.cli.ask_output, r1chat.core.turn, r1chat.engine.factory  # ask has
+from r1chat.config.file import Config                                   # these before logging
+from r1chat.config.settings import Settings, resolve
+from r1chat.core.events import Done
+resolve(Config.load(), {})
+t0 = time.perf_counter()
+from r1chat.history.store import History
+from r1chat.session.conversation import Conversation
+from r1chat.session.saver import Saver
+t1 = time.perf_counter()
+history = History(sys.argv[1])
+conversation = Conversation(history, source="ask")
+exchange = conversation.add_prompt("What is 2+2?", "model")
+saver = Saver(history, conversation.start_reply(exchange, "model", Settings()), print, 0)
+saver.finish(Done("Two and two.", "4", "stop"))
+history.close()
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def log_work(db: Path) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", LOG_WORK, str(db)], env=ENV, capture_output=True,
+                         text=True, check=True).stdout.split()  # fmt: skip
+    return float(out[0]), float(out[1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
@@ -70,6 +101,14 @@ def main() -> int:
         [["logged to the history (default)", f"{median(logged):.3f}"],
          ["--no-log", f"{median(unlogged):.3f}"],
          ["difference (median of paired runs, ms)", f"{median(diffs) * 1000:.1f}"]],
+    ))  # fmt: skip
+
+    work = [log_work(tmp / "work.sqlite3") for _ in range(opts.runs)]
+    print(f"\n## What logging does, timed inside a fresh process (median of {opts.runs})\n")
+    print(table(
+        ["step", "ms"],
+        [["import the history and session modules", f"{median([w[0] for w in work]) * 1000:.1f}"],
+         ["open the database, 4 writes, close", f"{median([w[1] for w in work]) * 1000:.1f}"]],
     ))  # fmt: skip
 
     big = ["-m", str(long.path), "--ctx", "8192", *common, "--no-log", "Explain the plan."]

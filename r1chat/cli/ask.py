@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from r1chat.config.options import add_conversation_options, add_run_options
-from r1chat.core.errors import UsageError
+from r1chat.core.errors import R1ChatError, UsageError
 
 if TYPE_CHECKING:
     from r1chat.cli.ask_input import File, Prompt
@@ -125,9 +125,16 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve(config, vars(args))
     log = args.log if args.log is not None else config.values.ask_log
     continuing = args.resume or args.conversation is not None
-    history = _history() if continuing or (log and not args.dry_run) else None
+    history: History | None = None
+    if continuing:  # the conversation is needed, for its model and earlier turns
+        history = _history()
+    elif log and not args.dry_run:
+        try:
+            history = _history()
+        except R1ChatError as e:  # stdout is what matters in a pipe: say it, go on
+            print(f"warning: this ask is not saved in the history: {e}", file=sys.stderr)
     try:
-        conversation = _continued(args, history) if history is not None and continuing else None
+        conversation = _continued(args, history) if continuing and history else None
         settings = _with_its_model(settings, conversation, bool(args.model or args.endpoint))
         return _ask(args, settings, history if log else None, conversation)
     finally:
@@ -227,29 +234,40 @@ class _Log:
         model: str,
         settings: Settings,
     ) -> None:
-        from r1chat.session.conversation import Conversation
-
-        self.conversation = conversation or Conversation(history, source="ask")
-        self.history, self.prompt, self.model, self.settings = history, prompt, model, settings
+        self.history, self.conversation = history, conversation
+        self.prompt, self.model, self.settings = prompt, model, settings
         self.saver: Any = None
+        self.failed = False
 
     def _start(self) -> Any:
+        from r1chat.session.conversation import Conversation
         from r1chat.session.saver import Saver
 
+        history = self.history
+        self.conversation = self.conversation or Conversation(history, source="ask")
         exchange = self.conversation.add_prompt(self.prompt.text, self.model, self.prompt.title)
         message_id = self.conversation.start_reply(exchange, self.model, self.settings)
 
         def warn(item: tuple[int, Any]) -> None:
             print(f"warning: {item[1].message}", file=sys.stderr)
 
-        return Saver(self.history, message_id, warn, 0)
+        return Saver(history, message_id, warn, 0)
+
+    def _started(self) -> bool:
+        """Make the rows on first use; a history that fails (disk full, say) is one
+        warning, and the ask goes on unsaved."""
+        if self.saver is None and not self.failed:
+            try:
+                self.saver = self._start()
+            except R1ChatError as e:
+                self.failed = True
+                print(f"warning: this ask is not saved in the history: {e}", file=sys.stderr)
+        return self.saver is not None
 
     def event(self, event: Event) -> None:
-        if self.saver is None:
-            self.saver = self._start()
-        self.saver.feed(event)
+        if self._started():
+            self.saver.feed(event)
 
     def finish(self, done: Done, model: str) -> None:
-        if self.saver is None:
-            self.saver = self._start()
-        self.saver.finish(done)
+        if self._started():
+            self.saver.finish(done)

@@ -270,3 +270,17 @@ def test_jsonl_flushes_every_event() -> None:
         jsonl.event(e)
     jsonl.finish(Done("hm", "4", "stop"), "m")
     assert [len(v.splitlines()) for v in flushed] == [1, 2, 3, 4]
+
+
+def test_a_broken_history_is_one_warning_and_the_answer_still_comes(
+    answer_model: ScriptedModel,
+):
+    db = paths.history_db()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_bytes(b"not a database, " * 100)
+    proc = ask("-m", str(answer_model.path), "What is 2+2?")
+    assert proc.returncode == 0
+    assert proc.stdout == answer_model.answer + "\n"
+    assert proc.stderr.startswith("warning: this ask is not saved in the history: ")
+    assert proc.stderr.count("\n") == 1
+    assert db.read_bytes() == b"not a database, " * 100  # never touched
