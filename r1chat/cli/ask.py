@@ -76,21 +76,6 @@ def _continued(args: argparse.Namespace, history: History) -> Conversation:
     return Conversation.load(history, cid)
 
 
-def _with_its_model(
-    settings: Settings, conversation: Conversation | None, explicit: bool
-) -> Settings:
-    """A continued conversation keeps its model unless -m or --endpoint says otherwise."""
-    if conversation is None or explicit:
-        return settings
-    used = conversation.last_settings()
-    model, endpoint = used.get("model"), used.get("endpoint")
-    if not model and not endpoint:
-        return settings
-    from dataclasses import replace
-
-    return replace(settings, model=model, endpoint=endpoint or None)
-
-
 def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
     """Refuse files that leave the reply no room, naming them (local models only: a
     server's prompt has no token count here)."""
@@ -135,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: this ask is not saved in the history: {e}", file=sys.stderr)
     try:
         conversation = _continued(args, history) if continuing and history else None
-        settings = _with_its_model(settings, conversation, bool(args.model or args.endpoint))
+        if conversation is not None:
+            from r1chat.session.conversation import with_its_model
+
+            settings = with_its_model(settings, conversation, bool(args.model or args.endpoint))
         return _ask(args, settings, history if log else None, conversation)
     finally:
         if history is not None:

@@ -5,7 +5,7 @@ No Textual here; the app drives it and the widgets show it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from r1chat.config.settings import Settings
@@ -134,6 +134,16 @@ class Conversation:
         if ex.prompt_id is not None:
             self.history.delete_message(ex.prompt_id)
         return ex
+
+
+def with_its_model(settings: Settings, conversation: Conversation, explicit: bool) -> Settings:
+    """A reopened conversation keeps the model (or server) its last reply used, unless the
+    command line named one (`explicit`)."""
+    used = conversation.last_settings()
+    model, endpoint = used.get("model"), used.get("endpoint")
+    if explicit or not (model or endpoint):
+        return settings
+    return replace(settings, model=model, endpoint=endpoint or None)
 
 
 def pair(messages: list[StoredMessage]) -> list[Exchange]:

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from r1chat.config.file import Config
     from r1chat.config.settings import resolve
     from r1chat.history.store import History
+    from r1chat.session.conversation import Conversation, with_its_model
 
     config = Config.load()
     settings = resolve(config, vars(args))
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.resume:
         latest = history.list_conversations(limit=1)
         conversation_id = latest[0].id if latest else None
+    if conversation_id is not None:  # reopened with the model it used, unless -m says
+        explicit = bool(args.model or args.endpoint)
+        settings = with_its_model(settings, Conversation.load(history, conversation_id), explicit)
 
     from r1chat.tui.app import ChatApp
 

@@ -140,3 +140,19 @@ async def _reopen(model: ScriptedModel, conversation_id: int, reasoning: str) ->
         assert turn.reasoning.text == reasoning.strip() or turn.reasoning.text == reasoning
         assert turn.reasoning.title == "Reasoning (the reply was interrupted)"
         assert turn.answer.status.startswith("■ Interrupted")
+
+
+def test_reopening_with_c_loads_the_model_the_conversation_used(
+    answer_model: ScriptedModel,
+) -> None:
+    """`r1chat -c` without -m: the conversation's model, not the default (r1:7b here,
+    which is not installed, so loading it would fail)."""
+    ask = [sys.executable, "-m", "r1chat", "ask", "-m", str(answer_model.path), "remember"]
+    assert subprocess.run(ask, stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
+    term = Terminal([sys.executable, "-m", "r1chat", "-c", "--threads", "1"])
+    try:
+        term.wait_for_text("remember")
+        term.wait_for_text("Scripted-Answer")  # the status bar: that model loaded
+        assert b"Cannot load the model" not in term.output
+    finally:
+        term.close()
