@@ -432,8 +432,10 @@ async def test_sidebar_lists_renames_searches_and_deletes(answer_model: Scripted
         sidebar = app.chat.sidebar
         items = list(sidebar.listing.query(ConversationItem))
         assert [i.title_text for i in items] == ["beta question", "alpha question"]
+        assert sidebar.query_one("#search").has_focus  # opening the sidebar: type to search
+        # rename the highlighted one (the newest): the list's keys act when it has focus
+        await pilot.press("down")
         assert sidebar.listing.has_focus
-        # rename the highlighted one (the newest)
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, TextPromptScreen)
@@ -646,3 +648,28 @@ async def test_an_ask_from_the_shell_opens_in_the_sidebar_and_goes_on(
     [c] = app.history.list_conversations()
     assert (c.id, c.source, c.turns) == (conversation, "ask", 2)
     assert [m.content for m in app.history.messages(c.id)][3] == answer_model.answer
+
+
+@run_async
+async def test_typing_in_the_sidebar_searches_and_never_renames_or_deletes(
+    answer_model: ScriptedModel,
+) -> None:
+    """The new user's accident: ctrl+s, then typing a search with r, d and y in it."""
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "thermals and gliders")
+        await pilot.press("ctrl+n")
+        await ask(pilot, "dry yeast")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"thermdry")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, (TextPromptScreen, ConfirmScreen))
+        assert app.chat.sidebar.search_text == "thermdry"
+        shown = {key for key, b in app.screen.active_bindings.items() if b.binding.show}
+        assert not {"r", "d"} & shown  # the footer does not offer them while searching
+        await pilot.press("down")
+        shown = {key for key, b in app.screen.active_bindings.items() if b.binding.show}
+        assert {"r", "d"} <= shown  # on the list, it does
+    titles = sorted(c.title for c in app.history.list_conversations())
+    assert titles == ["dry yeast", "thermals and gliders"]

@@ -450,7 +450,7 @@ class ChatScreen(Screen[None]):
         sidebar.display = not sidebar.display
         if sidebar.display:
             await self.refresh_sidebar()
-            sidebar.listing.focus()
+            sidebar.query_one("#search").focus()  # typing searches; the list's keys act there
         else:
             self.prompt.focus()
 

@@ -62,12 +62,37 @@ def _snippet(text: str) -> Content:
     return Content.assemble(*parts)
 
 
-class Sidebar(Vertical):
+class ConversationList(ListView):
+    """The list of chats. Its one-key actions work only while it has the focus (the
+    footer shows them then), so typing a search can never rename or delete."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r,f2", "rename", "Rename", show=True),
         Binding("d,delete", "delete", "Delete", show=True),
     ]
 
+    def action_rename(self) -> None:
+        self._sidebar().action_rename()
+
+    def action_delete(self) -> None:
+        self._sidebar().action_delete()
+
+    def _sidebar(self) -> Sidebar:
+        sidebar = self.parent
+        assert isinstance(sidebar, Sidebar)
+        return sidebar
+
+
+class SearchBox(Input):
+    """The search field; Down moves into the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("down", "to_list", "List", show=False)]
+
+    def action_to_list(self) -> None:
+        self.screen.focus_next(ConversationList)
+
+
+class Sidebar(Vertical):
     class Open(Message):
         """Open this conversation in the chat."""
 
@@ -90,12 +115,12 @@ class Sidebar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Chats", classes="sidebar-title")
-        yield Input(placeholder="Search chats…", id="search", compact=True)
-        yield ListView(id="conversations")
+        yield SearchBox(placeholder="Search chats…", id="search", compact=True)
+        yield ConversationList(id="conversations")
 
     @property
-    def listing(self) -> ListView:
-        return self.query_one("#conversations", ListView)
+    def listing(self) -> ConversationList:
+        return self.query_one("#conversations", ConversationList)
 
     @property
     def search_text(self) -> str:
