@@ -63,13 +63,26 @@ class History:
         except sqlite3.Error as e:
             raise R1ChatError(f"cannot open history {self.path}: {e}") from None
         try:
-            self._setup()
+            self._setup_waiting(timeout)
         except sqlite3.Error as e:
             self._conn.close()
             raise R1ChatError(f"cannot open history {self.path}: {_reason(e)}") from None
         except BaseException:
             self._conn.close()
             raise
+
+    def _setup_waiting(self, timeout: float) -> None:
+        """`_setup`, waiting out another process that is creating the same file (switching
+        a new file to WAL can answer "locked" without calling the busy handler)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._setup()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _setup(self) -> None:
         conn = self._conn

@@ -113,6 +113,10 @@ class Sidebar(Vertical):
         self.current: int | None = None  # the chat's conversation, marked in the list
         self._search_serial = 0
 
+    def on_mount(self) -> None:
+        if self.app.is_headless:  # tests and screenshots: a steady cursor
+            self.query_one("#search", Input).cursor_blink = False
+
     def compose(self) -> ComposeResult:
         yield Static("Chats", classes="sidebar-title")
         yield SearchBox(placeholder="Search chats…", id="search", compact=True)
