@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from r1chat.session.conversation import Conversation
 
 EXIT_INTERRUPTED = 130
-_ANSWER_ROOM = 16  # as the local engine: a prompt must leave this many tokens to answer in
 
 
 def register(sub: Any) -> None:
@@ -82,12 +81,13 @@ def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
     from dataclasses import replace
 
     from r1chat.core.messages import Message
+    from r1chat.core.request import ANSWER_ROOM
 
     if not files:
         return
     n_ctx = engine.info.n_ctx
     tokens = len(engine.render(request).tokens)
-    if not tokens or tokens + _ANSWER_ROOM <= n_ctx:
+    if not tokens or tokens + ANSWER_ROOM <= n_ctx:
         return
 
     def size(f: File) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from r1chat.config.file import Config
@@ -18,7 +18,6 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "creative": {"temperature": 0.7, "top_p": 0.95},
     "greedy": {"temperature": 0.0},
 }
-SAMPLING_KEYS = {f.name for f in fields(Sampling)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +76,11 @@ def _sampling(config: Config, cli: dict[str, Any]) -> tuple[Sampling, str]:
         table[config_preset] if config_preset else {},
         configured,
         table[cli_preset] if cli_preset else {},
-        {k: cli.get(k) for k in SAMPLING_KEYS},
+        {k: cli.get(k) for k in SAMPLING},
     ]
     values: dict[str, Any] = {}
     for layer in layers:
-        values.update({k: v for k, v in layer.items() if k in SAMPLING_KEYS and v is not None})
+        values.update({k: v for k, v in layer.items() if k in SAMPLING and v is not None})
     return Sampling(**values), cli_preset or config_preset or "deepseek"
 
 

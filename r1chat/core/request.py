@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from r1chat.core.messages import Message
 
+ANSWER_ROOM = 16
+"""A prompt must leave at least this many tokens of the context to answer in."""
+
 
 @dataclass(frozen=True, slots=True)
 class Sampling:

@@ -125,3 +125,12 @@ def test_a_bad_config_stops_ask_with_one_line_and_exit_2(answer_model: ScriptedM
     assert proc.stderr == (
         f"error: [model] in {path}: ctx must be a whole number of tokens, at least 64, not 'big'\n"
     )
+
+
+def test_the_sampling_rules_cover_exactly_the_sampling_fields() -> None:
+    from dataclasses import fields
+
+    from r1chat.config.schema import SAMPLING
+    from r1chat.core.request import Sampling
+
+    assert set(SAMPLING) == {f.name for f in fields(Sampling)}

@@ -18,13 +18,11 @@ from typing import Any
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
-from r1chat.core.request import Control, Request
+from r1chat.core.request import ANSWER_ROOM, Control, Request
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
 from r1chat.engine.local.vocab import Vocab
-
-_ANSWER_ROOM = 16  # a prompt must leave at least this many tokens to answer in
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +108,7 @@ class LocalEngine:
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
         prompt = self.prompt_tokens(request)
         n_ctx = self.info.n_ctx
-        if len(prompt) + _ANSWER_ROOM > n_ctx:
+        if len(prompt) + ANSWER_ROOM > n_ctx:
             hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
             raise R1ChatError(
                 f"the prompt is {len(prompt):,} tokens but the context holds {n_ctx:,}; "
