@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from r1chat.core.r1 import strip_thinking
-
 Role = Literal["system", "user", "assistant"]
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -20,11 +18,12 @@ class Message:
 
 
 def prepare(messages: Sequence[Message], *, system: str = "", math: bool = False) -> list[Message]:
-    """Apply DeepSeek's advice: no system turn, answers without reasoning, maths suffix.
+    """Apply DeepSeek's advice: no system turn, maths suffix.
 
     System text (the `system` argument and any system messages) is folded into the first
-    user turn; assistant turns lose their reasoning; with `math`, the last user turn gets
-    the step-by-step instruction.
+    user turn; with `math`, the last user turn gets the step-by-step instruction. Assistant
+    turns are answers as stored, their reasoning already split off when the reply streamed
+    (so an answer that mentions `</think>` is re-sent whole).
     """
     systems = [system] if system else []
     systems += [m.content for m in messages if m.role == "system" and m.content]
@@ -32,10 +31,7 @@ def prepare(messages: Sequence[Message], *, system: str = "", math: bool = False
     for m in messages:
         if m.role == "system":
             continue
-        if m.role == "assistant":
-            out.append(Message("assistant", strip_thinking(m.content)))
-        else:
-            out.append(m)
+        out.append(m)
     if systems:
         first_user = next((i for i, m in enumerate(out) if m.role == "user"), None)
         if first_user is not None:

@@ -9,6 +9,7 @@ zero-width space, so the server's tokenizer cannot read it as the special token.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -21,7 +22,15 @@ OPEN_REASONING = THINK_OPEN + "\n"
 EMPTY_REASONING = "\n" + THINK_CLOSE + "\n\n"
 """Appended after `OPEN_REASONING` for `--no-think`: an empty reasoning, then the answer."""
 
-_NEUTRAL = (("<｜", "<\u200b｜"), (THINK_OPEN, "<\u200bthink>"), (THINK_CLOSE, "</\u200bthink>"))
+_SPECIAL_SPELLING = re.compile(
+    r"<(?=｜)"  # DeepSeek's markers: <｜User｜>, <｜end▁of▁sentence｜>, ...
+    r"|<(?=\|\w+\|>)"  # Qwen's and Llama-3's: <|fim_pad|>, <|EOT|>, <|eot_id|>, ...
+    r"|<(?=/?(?:think|tool_call)>)"  # user-defined tokens both distill families carry
+    r"|<(?=/s>)"  # a normal token in R1-Distill-Qwen that llama.cpp makes a control token
+    r"|\[(?=PAD\d+\])",  # the Qwen vocabulary's unused [PAD151665]...
+    re.ASCII,
+)
+"""Where a special token of the R1-Distill-Qwen or -Llama vocabulary is spelled in text."""
 
 
 class Turn(Protocol):
@@ -34,19 +43,12 @@ class Turn(Protocol):
     def content(self) -> str: ...
 
 
-def strip_thinking(text: str) -> str:
-    """Drop everything up to and including the first `</think>` (R1 re-sends answers only)."""
-    _, sep, tail = text.partition(THINK_CLOSE)
-    return tail.lstrip() if sep else text
-
-
 def neutralize(text: str) -> str:
-    """Keep R1 markers in message text from becoming special tokens on a server."""
-    if "<" not in text:
+    """Keep every special token's spelling in message text from becoming that token on a
+    server: a zero-width space goes after its first character."""
+    if "<" not in text and "[" not in text:
         return text
-    for marker, safe in _NEUTRAL:
-        text = text.replace(marker, safe)
-    return text
+    return _SPECIAL_SPELLING.sub("\\g<0>\u200b", text)
 
 
 MARKUP, TEXT = "markup", "text"

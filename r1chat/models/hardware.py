@@ -317,8 +317,6 @@ def backend_from_libs(names: list[str]) -> str:
 @cache
 def llama_backend() -> str:
     """The GPU backend compiled into the installed llama.cpp ("CPU" for none)."""
-    if forced := os.environ.get("R1CHAT_BACKEND"):  # for tests and odd installs
-        return forced
     lib = llama_lib_dir()
     if lib is None:
         return "CPU"

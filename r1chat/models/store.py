@@ -492,9 +492,7 @@ def remove_model(spec: str, *, catalog: Catalog | None = None) -> Removal:
 
 
 def free_bytes(folder: Path) -> int:
-    """Free space where `folder` lives (R1CHAT_TEST_FREE_BYTES overrides it, for tests)."""
-    if (fake := os.environ.get("R1CHAT_TEST_FREE_BYTES")) is not None:
-        return int(fake)
+    """Free space where `folder` lives (its nearest existing parent's filesystem)."""
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent

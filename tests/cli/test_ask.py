@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -255,7 +254,7 @@ def test_llama_log_goes_to_the_log_file(answer_model: ScriptedModel):
     proc = ask("-m", str(answer_model.path), "hi")
     assert "llama" not in proc.stderr
     log = Path(os.environ["R1CHAT_HOME"]) / "logs" / "llama.log"
-    assert "llama_model_loader" in log.read_text() or log.stat().st_size > 0
+    assert "llama_model_loader: loaded meta data" in log.read_text()  # llama.cpp's own line
 
 
 def test_real_model_through_its_own_template(smollm2_path: Path):
@@ -264,7 +263,5 @@ def test_real_model_through_its_own_template(smollm2_path: Path):
     # the user part holds no <|im_end|> (2) or <|im_start|> (1) control token
     user = out["tokens"][out["tokens"].index(4093) :]  # from "user"
     assert user.count(2) == 1 and user.count(1) == 1  # only the template's own markers
-    start = time.perf_counter()
     out = ask_json("-m", str(smollm2_path), "--max-tokens", "20", "--seed", "1", "Say hello.")
     assert out["content"] and out["stats"]["answer_tokens"] <= 20
-    assert time.perf_counter() - start < 60

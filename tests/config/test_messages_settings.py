@@ -10,25 +10,21 @@ from r1chat.config.file import Config, dumps
 from r1chat.config.settings import resolve
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.messages import MATH_INSTRUCTION, Message, prepare
-from r1chat.core.r1 import strip_thinking
+
+ANSWER_ABOUT_R1 = "R1 ends its reasoning with </think> and then answers."
 
 
-def test_strip_thinking_keeps_the_answer_only():
-    assert strip_thinking("<think>\nhmm</think>\n\nFour.") == "Four."
-    assert strip_thinking("no reasoning here") == "no reasoning here"
-
-
-def test_prepare_folds_system_strips_reasoning_and_adds_math():
+def test_prepare_folds_system_keeps_answers_whole_and_adds_math():
     msgs = [
         Message("system", "Be brief."),
         Message("user", "2+2?"),
-        Message("assistant", "<think>add</think>4"),
+        Message("assistant", ANSWER_ABOUT_R1),  # stored answers hold no reasoning
         Message("user", "times 3?"),
     ]
     out = prepare(msgs, system="Answer in French.", math=True)
     assert out == [
         Message("user", "Answer in French.\n\nBe brief.\n\n2+2?"),
-        Message("assistant", "4"),
+        Message("assistant", ANSWER_ABOUT_R1),
         Message("user", f"times 3?\n\n{MATH_INSTRUCTION}"),
     ]
 

@@ -44,7 +44,7 @@ context = 2048
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("R1CHAT_HOME", str(tmp_path / "home"))
-    for var in ("R1CHAT_MODELS", "R1CHAT_CATALOG", "R1CHAT_TEST_FREE_BYTES", "HF_TOKEN"):
+    for var in ("R1CHAT_MODELS", "R1CHAT_CATALOG", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     with FakeHub() as h:
         point_client_at(h, monkeypatch, tmp_path)
@@ -176,7 +176,7 @@ def test_disk_space_is_checked_first(
     hub: FakeHub, data: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub.add(REPO, FILE, data)
-    monkeypatch.setenv("R1CHAT_TEST_FREE_BYTES", str(SIZE))  # not enough with the margin
+    monkeypatch.setattr(store, "free_bytes", lambda folder: SIZE)  # not enough with the margin
     with pytest.raises(R1ChatError, match=r"not enough disk space .* needs 3\.0 MB more"):
         download.pull(catalog_for().require("tiny:1b"))
     assert hub.gets(FILE) == []

@@ -109,7 +109,6 @@ def test_backend_of_the_installed_build_without_importing_llama_cpp() -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "R1CHAT_BACKEND": ""},
     )
     backend, imported = out.stdout.split()
     assert imported == "False"

@@ -17,7 +17,7 @@ from r1chat.models.catalog import load_catalog
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("R1CHAT_HOME", str(tmp_path / "home"))
-    for var in ("R1CHAT_MODELS", "R1CHAT_CATALOG", "R1CHAT_TEST_FREE_BYTES"):
+    for var in ("R1CHAT_MODELS", "R1CHAT_CATALOG"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "home"
 

@@ -80,7 +80,7 @@ def hub(
 ) -> Iterator[FakeHub]:
     """The loopback Hub serving both tiny models, the user catalog naming them, and a
     fixed machine (32 GB of RAM, CPU-only llama.cpp)."""
-    for var in ("R1CHAT_MODELS", "R1CHAT_TEST_FREE_BYTES", "HF_TOKEN", "R1CHAT_PULL_RETRIES"):
+    for var in ("R1CHAT_MODELS", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     tiny = answer_model.path.read_bytes()
     cat = tmp_path / "models.toml"

@@ -83,20 +83,17 @@ class _RichProgress:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    import os
-
     from r1chat.core.errors import R1ChatError
     from r1chat.models import download, store
 
     catalog = catalog_of(args)
     entries = [catalog.require(n) for n in args.names]
-    retries = int(os.environ.get("R1CHAT_PULL_RETRIES", download.RETRIES))
     for entry in entries:
         if entry.remote:
             raise R1ChatError(f"{entry.name} is too big to download and run here: {entry.note}")
         bar: Any = _RichProgress(entry.name) if sys.stderr.isatty() else _PlainProgress()
         try:
-            result = download.pull(entry, progress=bar, retries=retries)
+            result = download.pull(entry, progress=bar)
         except KeyboardInterrupt:
             if isinstance(bar, _RichProgress):
                 bar.stop()

@@ -54,6 +54,7 @@ class LocalEngine:
         log_path: Path,
     ) -> None:
         import llama_cpp
+        from jinja2.exceptions import TemplateError
 
         path = model.path
         log = route_llama_log(log_path)
@@ -71,6 +72,8 @@ class LocalEngine:
                     n_batch=512,
                     verbose=True,
                 )
+        except TemplateError as e:  # llama-cpp-python compiles the template as it loads
+            raise R1ChatError(f"the model's chat template is invalid: {e}") from None
         except (ValueError, RuntimeError, OSError) as e:
             raise R1ChatError(_load_failure(path, model.architecture, log_path, e)) from None
         self._llm.verbose = False

@@ -23,7 +23,8 @@ def route_llama_log(path: Path) -> TextIO:
 
     @llama_cpp.llama_log_callback
     def _write(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        log.write(text.decode("utf-8", errors="replace"))
+        if not log.closed:  # llama.cpp still logs while Python shuts down
+            log.write(text.decode("utf-8", errors="replace"))
 
     llama_cpp.llama_log_set(_write, ctypes.c_void_p(0))
     _state.update(file=log, path=path, callback=_write)

@@ -16,28 +16,29 @@ from r1chat.core.request import Request, Sampling
 from r1chat.engine.remote.chunks import Reply
 
 
-def sampling_fields(s: Sampling) -> dict[str, Any]:
-    """OpenAI sampling fields; top_k/min_p (vLLM, llama.cpp) only when changed."""
-    defaults = Sampling()
+def sampling_fields(s: Sampling, *, extended: bool = True) -> dict[str, Any]:
+    """The OpenAI sampling fields, and (`extended`) the top_k/min_p r1chat samples with
+    (vLLM, llama-server, SGLang honour them): always sent, so a server's own defaults
+    (llama-server's min-p 0.05) never replace the user's."""
     out: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p}
+    if extended:
+        out.update(top_k=s.top_k, min_p=s.min_p)
     if s.max_tokens is not None:
         out["max_tokens"] = s.max_tokens
     if s.seed is not None:
         out["seed"] = s.seed
-    if s.top_k != defaults.top_k:
-        out["top_k"] = s.top_k
-    if s.min_p != defaults.min_p:
-        out["min_p"] = s.min_p
     return out
 
 
-def continuation_body(model: str, request: Request, reply: Reply, injected: str) -> dict[str, Any]:
+def continuation_body(
+    model: str, request: Request, reply: Reply, injected: str, *, extended: bool = True
+) -> dict[str, Any]:
     """The `/completions` request that continues `reply` after `injected` (no stream
     fields: the caller adds them)."""
     messages = prepare(request.messages, system=request.system, math=request.math)
     prompt = r1.prompt_text(messages) + _reasoning_so_far(reply) + injected
     body: dict[str, Any] = {"model": model, "prompt": prompt}
-    sampling = sampling_fields(request.sampling)
+    sampling = sampling_fields(request.sampling, extended=extended)
     if "max_tokens" in sampling:
         sampling["max_tokens"] = max(1, sampling["max_tokens"] - reply.deltas)
     body.update(sampling)

@@ -17,6 +17,7 @@ adds a notice and finishes with "error"). One delta counts as one token; a `usag
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
@@ -56,6 +57,8 @@ BURST = 48
 """More deltas than this in one network read: the server is far ahead of us, so runs of
 deltas on one channel go out merged (up to `chunks.GROUP` server deltas per Delta). Live
 generation arrives a few deltas per read and goes out one Delta per server delta."""
+_EXTENDED = re.compile(r"\b(top_k|min_p)\b")
+"""A refusal that names the sampling fields OpenAI itself does not have."""
 
 
 class RemoteEngine:
@@ -97,6 +100,7 @@ class RemoteEngine:
             follow_redirects=False,
         )
         self._usage_option = True  # send stream_options.include_usage (dropped if refused)
+        self._extended = True  # send top_k and min_p (dropped if refused)
         self._completions = True  # /completions works for continuations (until it fails)
         n_ctx = 0
         if model is None:
@@ -178,7 +182,7 @@ class RemoteEngine:
 
     def chat_body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": self.messages(request)}
-        body.update(sampling_fields(request.sampling))
+        body.update(sampling_fields(request.sampling, extended=self._extended))
         return self._streaming(body)
 
     def _streaming(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -430,6 +434,11 @@ class RemoteEngine:
             self._usage_option = False  # an older server: count deltas instead
             body.pop("stream_options", None)
             return self._open(path, body, control)
+        if status in (400, 422) and self._extended and _EXTENDED.search(detail):
+            self._extended = False  # a strict OpenAI-style server: its own sampling
+            body.pop("top_k", None)
+            body.pop("min_p", None)
+            return self._open(path, body, control)
         message = self._status(status, text, f"POST /{path}", detail=detail)
         if status in RETRY_STATUS:
             raise Retry(message, retry_after(value.headers.get("retry-after")))
@@ -441,7 +450,9 @@ class RemoteEngine:
         """Continue the reply from `/completions` after `injected` (None if impossible)."""
         if not self._completions:
             return None
-        body = self._streaming(continuation_body(self.model, request, reply, injected))
+        body = self._streaming(
+            continuation_body(self.model, request, reply, injected, extended=self._extended)
+        )
         for attempt in range(self.retries + 1):
             try:
                 return self._open("completions", body, control)

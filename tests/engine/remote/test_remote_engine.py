@@ -103,12 +103,12 @@ def test_without_usage_deltas_are_counted() -> None:
     assert (s.prompt_tokens, s.thinking_tokens, s.answer_tokens) == (0, len(REASONING), len(ANSWER))
 
 
-def test_request_body_drops_earlier_reasoning_and_neutralizes_markers(
+def test_request_body_resends_answers_whole_and_neutralizes_markers(
     server: OpenAIServer,
 ) -> None:
     history = (
-        Message("user", "Hi <｜Assistant｜> there"),
-        Message("assistant", "<think>\nsecret thoughts\n</think>\n\nHello!"),
+        Message("user", "Hi <｜Assistant｜> there <|fim_pad|>"),
+        Message("assistant", "R1 ends its reasoning with </think> and then answers."),
         Message("user", "What is 2+2?"),
     )
     engine = engine_for(server, model=server.models[0], api_key=KEY)
@@ -117,8 +117,14 @@ def test_request_body_drops_earlier_reasoning_and_neutralizes_markers(
     body = post.body
     assert body["model"] == server.models[0]
     assert body["messages"] == [
-        {"role": "user", "content": "Be brief.\n\nHi <\u200b｜Assistant｜> there"},
-        {"role": "assistant", "content": "Hello!"},
+        {
+            "role": "user",
+            "content": "Be brief.\n\nHi <\u200b｜Assistant｜> there <\u200b|fim_pad|>",
+        },
+        {
+            "role": "assistant",
+            "content": "R1 ends its reasoning with <\u200b/think> and then answers.",
+        },
         {"role": "user", "content": "What is 2+2?"},
     ]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -128,9 +134,18 @@ def test_request_body_drops_earlier_reasoning_and_neutralizes_markers(
         7,
         99,
     )
-    assert "top_k" not in body and "min_p" not in body
+    assert (body["top_k"], body["min_p"]) == (40, 0.0)  # sent even at r1chat's defaults
     assert post.headers["Authorization"] == f"Bearer {KEY}"
     assert not any(r.path.endswith("/models") for r in server.requests)  # model was given
+
+
+def test_a_server_that_refuses_top_k_gets_the_openai_fields_only(server: OpenAIServer) -> None:
+    server.fail(Fault(status=400, message="Unrecognized request argument supplied: top_k"))
+    engine = engine_for(server, model=server.models[0])
+    for _ in range(2):  # the second reply goes without asking again
+        assert done(turn(engine, sampling=Sampling(min_p=0.1))).finish_reason == "stop"
+    first, second, third = (p.body for p in server.chat_posts())
+    assert first["min_p"] == 0.1 and "top_k" not in second and "min_p" not in third
 
 
 def test_model_and_context_come_from_the_server(server: OpenAIServer) -> None:
@@ -326,11 +341,10 @@ def test_a_stream_cut_mid_answer_keeps_the_partial_answer(server: OpenAIServer) 
 
 
 def test_timeout_before_the_reply_starts(server: OpenAIServer) -> None:
-    server.fail(Fault(delay=3.0))
-    start = time.monotonic()
+    server.fail(Fault(delay=5.0))
     with pytest.raises(R1ChatError) as e:
         turn(engine_for(server, model=server.models[0], timeout=0.5))
-    assert time.monotonic() - start < 2.5
+    assert server.delays_over == 0  # it gave up while the server was still silent
     assert str(e.value).startswith(f"127.0.0.1:{server.port} did not answer within 0.5 s")
     assert len(server.chat_posts()) == 1  # timeouts are not retried
 
@@ -353,36 +367,28 @@ def test_cancel_closes_a_silent_stream_promptly(server: OpenAIServer) -> None:
     control = Control()
     engine = engine_for(server)
     seen = 0
-    cancelled_at = 0.0
+    events = []
     for event in run_turn(engine, Request(messages=QUESTION), control):
         if isinstance(event, ThinkingDelta):
             seen += 1
             if seen == 3:
-
-                def cancel() -> None:
-                    nonlocal cancelled_at
-                    cancelled_at = time.monotonic()
-                    control.cancel()
-
-                threading.Timer(0.2, cancel).start()
-        last = event
-    ended = time.monotonic()
-    assert isinstance(last, Done) and last.finish_reason == "cancelled"
-    assert ended - cancelled_at < 0.5
-    deadline = time.monotonic() + 2
+                threading.Timer(0.2, control.cancel).start()
+        events.append(event)
+    assert done(events).finish_reason == "cancelled"
+    assert notices(events) == []  # not ended by the read timeout: the stream was closed
+    deadline = time.monotonic() + 5
     while not server.disconnects and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert server.disconnects and server.disconnects[0] - cancelled_at < 1.5
+    assert server.disconnects  # the server saw the connection go
 
 
 def test_cancel_while_waiting_for_the_server(server: OpenAIServer) -> None:
-    server.fail(Fault(delay=3.0))
+    server.fail(Fault(delay=5.0))
     control = Control()
     threading.Timer(0.2, control.cancel).start()
-    start = time.monotonic()
     events = turn(engine_for(server, model=server.models[0]), control=control)
-    assert time.monotonic() - start < 1.0
     assert done(events).finish_reason == "cancelled"
+    assert server.delays_over == 0  # it ended while the server was still silent
 
 
 def test_ctrl_c_in_ask_closes_the_stream(server: OpenAIServer) -> None:
@@ -407,16 +413,14 @@ def test_ctrl_c_in_ask_closes_the_stream(server: OpenAIServer) -> None:
     while not server.chat_posts() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # the first deltas are out; the server is now silent
-    sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
+    _, err = proc.communicate(timeout=30)  # the server stays silent until the client goes
     assert proc.returncode == 130
-    assert time.monotonic() - sent < 2.0
     assert "Okay, the" in err  # the reasoning that came before the stop
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while not server.disconnects and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert server.disconnects and server.disconnects[0] - sent < 2.0
+    assert server.disconnects
 
 
 def test_works_from_a_worker_thread(server: OpenAIServer) -> None:
