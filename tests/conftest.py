@@ -22,6 +22,7 @@ from tests.fixtures.scripted import (
     ScriptedModel,
     write_answer_loop_model,
     write_answer_model,
+    write_boxed_model,
     write_long_model,
     write_loop_model,
     write_nothink_model,
@@ -62,6 +63,12 @@ def answer_model_think_template(scripted_dir: Path) -> ScriptedModel:
 def nothink_model(scripted_dir: Path) -> ScriptedModel:
     """Empty reasoning (emits `</think>` at once), then an answer, EOS."""
     return write_nothink_model(scripted_dir)
+
+
+@pytest.fixture(scope="session")
+def boxed_model(scripted_dir: Path) -> ScriptedModel:
+    """Answers with three `\\boxed{}` (nested braces); the final answer is `scripted.BOXED`."""
+    return write_boxed_model(scripted_dir)
 
 
 @pytest.fixture(scope="session")

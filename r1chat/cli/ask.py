@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from r1chat.session.conversation import Conversation
 
 EXIT_INTERRUPTED = 130
+EXIT_NO_ANSWER = 3
+"""The reply ended (max tokens, the context, a loop, an error) before any answer."""
 
 
 def register(sub: Any) -> None:
@@ -33,6 +35,9 @@ def register(sub: Any) -> None:
         description="Answer one prompt. Text piped on stdin is added after the prompt; "
         "files given with -f go before it. stdout carries the answer only, unless "
         "--thinking show. Every ask is saved in the history (see --no-log).",
+        epilog="exit status: 0 answered (a cut answer says so on stderr); 1 error; 2 bad "
+        f"usage; {EXIT_NO_ANSWER} no answer (the reply was cut while reasoning: max tokens, "
+        f"the context, a loop); {EXIT_INTERRUPTED} interrupted (Ctrl-C)",
     )
     p.add_argument("prompt", nargs="*", help="the prompt (joined with spaces)")
     p.add_argument(
@@ -188,9 +193,11 @@ def _ask(
         control.cancel()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    answered = False
     try:
         for event in run_turn(engine, request, control, settings.guards):
             if isinstance(event, Done):
+                answered = bool(event.content.strip())
                 for sink in sinks:
                     sink.finish(event, engine.info.model)
             else:
@@ -198,7 +205,9 @@ def _ask(
                     sink.event(event)
     finally:
         signal.signal(signal.SIGINT, previous)
-    return EXIT_INTERRUPTED if interrupted else 0
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if answered else EXIT_NO_ANSWER
 
 
 def _history() -> History:

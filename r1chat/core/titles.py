@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_STOPPERS = {"budget": "the thinking budget", "loop": "the loop guard"}
+_STOPPERS = {
+    "budget": "the thinking budget",
+    "loop": "the loop guard",
+    "max_tokens": "max tokens",
+    "context": "the end of the context",
+}
 SKIPPED = "No reasoning (the model answered directly)"
 
 
@@ -20,6 +25,8 @@ def stopped_by_text(stopped_by: str) -> str:
 def thought(seconds: float | None, tokens: int | None, stopped_by: str | None = None) -> str:
     """`Thought for 12.3s · 402 tokens · cut by …`; parts that are unknown are left out
     (`Reasoning · 40 tokens` without a time, plain `Reasoning` without either)."""
+    if stopped_by == "cancel":  # stopped by the user
+        return f"Stopped after {seconds or 0:.1f}s · {tokens or 0} tokens"
     parts: list[str] = []
     if isinstance(seconds, int | float) and seconds > 0:
         parts.append(f"Thought for {seconds:.1f}s")

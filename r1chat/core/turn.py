@@ -104,9 +104,15 @@ class _Turn:
                 raise
             yield Notice(str(e))
             self.finish = "error"
+        max_tokens = self.request.sampling.max_tokens
+        cut = _cut_by(self.finish or self.engine.finish_reason, self.stats, max_tokens)
+        if cut and not self.thinking_done and self.reasoning and not self.stats.thinking_stopped_by:
+            self.stats.thinking_stopped_by = cut  # the reasoning never closed: say why
         yield from self._events(self.splitter.finish())
         if not self.thinking_done:
             yield self._thinking_done()
+        if cut is not None:
+            yield Notice(cut_notice(cut, max_tokens, bool("".join(self.answer).strip())))
         yield self._done()
 
     def _count(self, channel: Channel, before: State, pieces: list[Piece], tokens: int) -> None:
@@ -186,6 +192,31 @@ class _Turn:
         content = "".join(self.answer)
         finish = self.finish or self.engine.finish_reason
         return Done("".join(self.reasoning), content, finish, s, boxed=extract_boxed(content))
+
+
+def _cut_by(finish: str, stats: Stats, max_tokens: int | None) -> str | None:
+    """What ended a reply that did not end by itself and has no notice yet: "max_tokens",
+    "context" or "cancel" (the loop guard and errors say so as they happen)."""
+    if finish == "cancelled":
+        return "cancel"
+    if finish != "length":
+        return None
+    generated = stats.thinking_tokens + stats.answer_tokens
+    return "max_tokens" if max_tokens is not None and generated >= max_tokens else "context"
+
+
+def cut_notice(cut: str, max_tokens: int | None, answered: bool) -> str:
+    """One line for a cut reply: what cut it and what to do."""
+    if cut == "cancel":
+        return "stopped: the answer is incomplete" if answered else "stopped before any answer"
+    if cut == "max_tokens":
+        where, fix = f"max tokens ({max_tokens:,})", "raise max tokens (--max-tokens)"
+    else:
+        where = "the end of the context"
+        fix = "raise the context (--ctx), start a new chat, or set a thinking budget"
+    if answered:
+        return f"the answer was cut off at {where}; {fix} for the whole answer"
+    return f"the reply reached {where} while still reasoning, so there is no answer; {fix}"
 
 
 _BOXED = re.compile(r"\\boxed\{")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = (
     """
@@ -64,7 +64,8 @@ _SCHEMA_V1 = (
 )
 
 # Migration hook: MIGRATIONS[n] takes a database at version n - 1 to version n. It runs
-# inside the opening transaction (BEGIN IMMEDIATE), so concurrent openers apply it once.
+# inside the opening transaction (BEGIN IMMEDIATE), so concurrent openers apply it once,
+# with foreign keys off (a table rebuild must not cascade), checked before the commit.
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -78,4 +79,39 @@ def _add_source_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conversations ADD COLUMN source TEXT NOT NULL DEFAULT 'chat'")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_source_v2}
+def _rebuild(conn: sqlite3.Connection, table: str, columns: str) -> None:
+    """Recreate `table` with `columns`, keeping its rows and ids (SQLite's own procedure:
+    new table, copy, drop, rename; indexes and triggers are recreated by the caller)."""
+    conn.execute(f"CREATE TABLE {table}_new ({columns})")
+    names = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+    conn.execute(f"INSERT INTO {table}_new ({names}) SELECT {names} FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+
+
+def _ids_never_reused_v3(conn: sqlite3.Connection) -> None:
+    """AUTOINCREMENT ids: a deleted conversation's or message's id is never given again
+    (a script that saved an id must not open another chat with it)."""
+    _rebuild(
+        conn,
+        "conversations",
+        """id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL,
+        source TEXT NOT NULL DEFAULT 'chat'""",
+    )
+    _rebuild(
+        conn,
+        "messages",
+        """id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL DEFAULT '', reasoning TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '', sampling TEXT, stats TEXT, finish_reason TEXT,
+        thinking_stopped_by TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL""",
+    )
+    for statement in _SCHEMA_V1:  # the indexes and FTS triggers went with the old tables
+        if statement.lstrip().startswith(("CREATE INDEX", "CREATE TRIGGER")):
+            conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_source_v2, 3: _ids_never_reused_v3}

@@ -92,11 +92,11 @@ class History:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process kills
-        conn.execute("PRAGMA foreign_keys = ON")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        self._migrate()
+        if version != SCHEMA_VERSION:
+            conn.execute("PRAGMA foreign_keys = OFF")  # see `schema.MIGRATIONS`
+            self._migrate()
+        conn.execute("PRAGMA foreign_keys = ON")
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -110,6 +110,8 @@ class History:
                 )
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[target](conn)
+            if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise R1ChatError(f"history {self.path}: upgrading it broke a reference")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from r1chat.core import titles as core_titles
 from r1chat.core.events import ThinkingDone
 
 WAITING = "Waiting to think…"
@@ -20,7 +21,7 @@ def final(done: ThinkingDone, *, think: bool = True, stopped: bool = False) -> s
     if done.skipped:
         return NO_THINK if not think else done.title
     if stopped:
-        return f"Stopped after {done.seconds:.1f}s · {done.tokens} tokens"
+        return core_titles.thought(done.seconds, done.tokens, "cancel")
     return done.title
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.scripted import ScriptedModel
+from r1chat.history.store import History
+from tests.fixtures.scripted import BOXED, ScriptedModel
 
 
 def ask(*args: str, stdin: str | None = "", timeout: float = 60) -> subprocess.CompletedProcess:
@@ -147,10 +148,12 @@ def test_think_budget_cuts_the_reasoning(loop_model: ScriptedModel):
 
 
 def test_without_loop_guard_runs_to_the_limit(loop_model: ScriptedModel):
-    out = ask_json("-m", str(loop_model.path), "--no-loop-guard", "--max-tokens", "300", "Four?")
+    proc = ask("--json", "-m", str(loop_model.path), "--no-loop-guard", "--max-tokens", "300", "4?")
+    assert proc.returncode == 3  # no answer
+    out = json.loads(proc.stdout)
     assert out["finish_reason"] == "length"
     assert out["stats"]["thinking_tokens"] == 300
-    assert out["stats"]["thinking_stopped_by"] is None and out["content"] == ""
+    assert out["stats"]["thinking_stopped_by"] == "max_tokens" and out["content"] == ""
 
 
 def test_answer_loop_stops_with_a_warning(answer_loop_model: ScriptedModel):
@@ -161,25 +164,69 @@ def test_answer_loop_stops_with_a_warning(answer_loop_model: ScriptedModel):
     assert proc.stderr.startswith("warning: the answer was repeating itself")
 
 
-def test_math_mode_reports_the_boxed_answer(answer_model: ScriptedModel):
-    out = ask_json("-m", str(answer_model.path), "--math", "2+2?")
-    assert out["boxed"] is None or isinstance(out["boxed"], str)
+def test_math_mode_reports_the_last_boxed_answer(boxed_model: ScriptedModel):
+    out = ask_json("-m", str(boxed_model.path), "--math", "Solve it.")
+    assert out["boxed"] == BOXED  # the last box of the answer, nested braces whole
+    assert "\\boxed{1}" in out["reasoning_content"]  # a box in the reasoning does not count
+    plain = ask("-m", str(boxed_model.path), "--math", "Solve it.")
+    assert plain.stdout == boxed_model.answer + "\n"  # a pipe gets the answer as written
+
+
+# -- replies that did not end by themselves: one line on stderr, and exit 3 without an answer
+
+
+def test_cut_while_reasoning_exits_3_and_says_why(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "--max-tokens", "5", "2+2?")
+    assert (proc.returncode, proc.stdout) == (3, "")
+    assert proc.stderr == (
+        "warning: the reply reached max tokens (5) while still reasoning, so there is no "
+        "answer; raise max tokens (--max-tokens)\n"
+    )
+    out = json.loads(ask("--json", "-m", str(answer_model.path), "--max-tokens", "5", "x").stdout)
+    assert out["finish_reason"] == "length" and out["stats"]["thinking_stopped_by"] == "max_tokens"
+
+
+def test_a_cut_answer_is_kept_and_said(answer_model: ScriptedModel):
+    proc = ask("-m", str(answer_model.path), "--max-tokens", "22", "2+2?")
+    assert proc.returncode == 0
+    assert proc.stdout == "The answer is **4\n" and answer_model.answer.startswith(
+        "The answer is **4"
+    )
+    assert proc.stderr == (
+        "warning: the answer was cut off at max tokens (22); raise max tokens (--max-tokens) "
+        "for the whole answer\n"
+    )
+
+
+def test_the_end_of_the_context_is_named(long_model: ScriptedModel):
+    proc = ask("-m", str(long_model.path), "--ctx", "600", "--no-loop-guard", "Plan it.")
+    assert (proc.returncode, proc.stdout) == (3, "")
+    assert proc.stderr.startswith("warning: the reply reached the end of the context while ")
+    assert "raise the context (--ctx)" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_ctrl_c_exits_130_after_flushing(loop_model: ScriptedModel):
     proc = subprocess.Popen(
         [sys.executable, "-m", "r1chat", "ask", "-m", str(loop_model.path), "--no-loop-guard",
          "--ctx", "32768", "--thinking", "stderr", "Loop"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
     )  # fmt: skip
     assert proc.stderr is not None
-    first = proc.stderr.read(40)  # reasoning is streaming
+    first = proc.stderr.read(40)  # reasoning is streaming (unbuffered: communicate reads on)
     assert first
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert b"Traceback" not in err
-    assert (first + err).count(b"Wait") >= 1
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and out == b""
+    written = (first + err).decode()
+    assert "Traceback" not in written
+    reasoning, notice = written.split("\n\nwarning: ")
+    assert notice == "stopped before any answer\n"
+    # everything generated up to the stop was written: what the history logged, to the byte
+    with History() as history:
+        conversation = history.list_conversations()[0]
+        reply = history.messages(conversation.id)[-1]
+    assert reply.finish_reason == "cancelled" and reply.reasoning == reasoning
+    assert reasoning.startswith("Okay") and first.decode() in reasoning
 
 
 def run_error(*args: str, stdin: str = "") -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -44,14 +45,16 @@ def test_events_in_order(engine: LocalEngine, answer_model: ScriptedModel):
     assert thinking_done.tokens == answer_model.thinking_tokens + 1
 
 
-def test_earlier_turns_lose_their_reasoning_and_stay_text(engine: LocalEngine):
-    req = request("Hi </think>", "<think>secret plan</think>\n\nHello <｜User｜>!", "Again",
+def test_earlier_answers_are_resent_whole_as_text(engine: LocalEngine):
+    """Stored answers hold no reasoning (it is split off as the reply streams), so they go
+    back as they are: an answer that mentions `</think>` keeps what comes before it."""
+    req = request("Hi </think>", "Hello <｜User｜>! R1 closes with </think> first.", "Again",
                   system="Be <｜Assistant｜> nice")  # fmt: skip
     text = engine.render(req).text
-    assert "secret plan" not in text
     assert text == (
         "<｜begin▁of▁sentence｜><｜User｜>Be <｜Assistant｜> nice\n\nHi </think>"
-        "<｜Assistant｜>Hello <｜User｜>!<｜end▁of▁sentence｜><｜User｜>Again<｜Assistant｜><think>\n"  # noqa: E501
+        "<｜Assistant｜>Hello <｜User｜>! R1 closes with </think> first.<｜end▁of▁sentence｜>"
+        "<｜User｜>Again<｜Assistant｜><think>\n"
     )
     tokens = engine.render(req).tokens
     user, assistant = (
@@ -59,6 +62,7 @@ def test_earlier_turns_lose_their_reasoning_and_stay_text(engine: LocalEngine):
         engine.vocab.special_id("<｜Assistant｜>"),
     )
     assert tokens.count(user) == 2 and tokens.count(assistant) == 2
+    assert tokens.count(engine.vocab.special_id("<think>")) == 1  # only the open reasoning
     assert engine.vocab.special_id("</think>") not in tokens
 
 
@@ -69,6 +73,53 @@ def test_kv_cache_prefix_is_reused_across_turns(engine: LocalEngine):
     second = request("A long first question " * 20, done.content, "And then?")
     events = list(run_turn(engine, second, Control()))
     assert events[-1].stats.cached_tokens > 100  # type: ignore[union-attr]
+
+
+def test_kv_cache_reuse_gives_what_a_fresh_engine_gives(smollm2_path: Path):
+    """On a model whose output depends on the whole prompt (SmolLM2, greedy), each turn of
+    a chat that reuses the cache writes token for token what a fresh engine writes.
+
+    The earlier answers are given (as a client or an edited chat sends them), so the cached
+    prefix is prompt text both engines evaluated in batches: llama.cpp's one-token decode
+    (how a reply's own tokens enter the cache) differs from its batched decode in the last
+    bits (up to ~1 logit on this Q4_1 model), so greedy ties could flip on replayed replies.
+    """
+    greedy = Sampling(temperature=0.0, max_tokens=16, seed=1)
+    chat = open_local(smollm2_path, n_ctx=2048, gpu_layers=0, threads=2)
+    turns = ["Name a fruit.", "Banana.", "What colour is it?", "Yellow.", "Say it in French."]
+    try:
+        for n in (1, 3, 5):
+            before = _decoded(chat)
+            reused = list(run_turn(chat, request(*turns[:n], sampling=greedy), Control()))[-1]
+            assert isinstance(reused, Done)
+            prompt = len(chat.prompt_tokens(request(*turns[:n])))
+            generated = reused.stats.thinking_tokens + reused.stats.answer_tokens
+            # what llama.cpp itself decoded: the uncached prompt once, then the reply
+            # what llama.cpp itself decoded: the uncached prompt once, then the reply (the
+            # counters differ by a token or two in where a prompt's last token is counted)
+            decoded = _decoded(chat) - before
+            assert decoded <= prompt - reused.stats.cached_tokens + generated + 2
+            fresh_engine = open_local(smollm2_path, n_ctx=2048, gpu_layers=0, threads=2)
+            try:
+                fresh = list(
+                    run_turn(fresh_engine, request(*turns[:n], sampling=greedy), Control())
+                )
+            finally:
+                fresh_engine.close()
+            assert isinstance(reused, Done) and isinstance(fresh[-1], Done)
+            assert reused.content == fresh[-1].content and reused.content
+            if n > 1:
+                assert reused.stats.cached_tokens > 20  # the earlier turns came from the cache
+    finally:
+        chat.close()
+
+
+def _decoded(engine: LocalEngine) -> int:
+    """Tokens llama.cpp has decoded in this context (its own performance counters)."""
+    import llama_cpp
+
+    perf = llama_cpp.llama_perf_context(engine._llm._ctx.ctx)
+    return int(perf.n_p_eval + perf.n_eval)
 
 
 def test_cancel_during_prompt_evaluation(engine: LocalEngine):

@@ -307,7 +307,7 @@ def test_module_entry_point_writes_every_model(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "scripted_models.json").read_text(encoding="utf-8"))
-    assert set(manifest) == {"answer", "nothink", "loop", "answer_loop", "long"}
+    assert set(manifest) == {"answer", "nothink", "boxed", "loop", "answer_loop", "long"}
     for entry in manifest.values():
         assert Path(entry["path"]).is_file()
     assert manifest["long"]["thinking_tokens"] == 50

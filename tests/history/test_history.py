@@ -632,4 +632,49 @@ def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
         new = h.new_conversation("an ask", "m", source="ask")
         assert h.conversation(new).source == "ask"
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_ids_are_never_reused(history: History) -> None:
+    first = history.new_conversation("first", "m")
+    second = history.new_conversation("second", "m")
+    reply = history.add_message(second, "assistant", "hi")
+    history.delete_message(reply)
+    history.delete(second)
+    third = history.new_conversation("third", "m")
+    assert third > second > first  # the deleted conversation's id stays unused
+    assert history.add_message(third, "assistant", "hello") > reply
+    with pytest.raises(R1ChatError, match=f"no conversation {second}"):
+        history.conversation(second)
+
+
+def test_a_schema_2_file_keeps_its_rows_ids_and_search(tmp_path: Path) -> None:
+    """Upgrading to AUTOINCREMENT ids rebuilds both tables: nothing is lost or renumbered,
+    search still finds old text, and deleting a chat still deletes its messages."""
+    from r1chat.history.schema import MIGRATIONS
+
+    db = tmp_path / "v2.sqlite3"
+    with sqlite3.connect(db) as raw:
+        MIGRATIONS[1](raw)
+        MIGRATIONS[2](raw)
+        for cid, title in ((3, "pelicans"), (7, "thermals")):
+            raw.execute(
+                "INSERT INTO conversations (id, title, model, created_at, updated_at) "
+                "VALUES (?, ?, 'r1:7b', 1, 1)",
+                (cid, title),
+            )
+            raw.execute(
+                "INSERT INTO messages (conversation_id, role, content, reasoning, created_at, "
+                "updated_at) VALUES (?, 'user', ?, 'soaring birds', 1, 1)",
+                (cid, f"how do {title} work"),
+            )
+        raw.execute("PRAGMA user_version = 2")
+    with History(db) as h:
+        assert [c.id for c in h.list_conversations()] == [7, 3]
+        assert {hit.conversation_id for hit in h.search("soaring")} == {3, 7}
+        h.delete(7)
+        assert h.new_conversation("new", "m") == 8  # after the highest id the file had
+        assert [m.content for m in h.messages(3)] == ["how do pelicans work"]
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT count(*) FROM messages").fetchone()[0] == 1  # cascaded
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3

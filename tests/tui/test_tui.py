@@ -23,7 +23,7 @@ from textual.widgets import Label
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
-from r1chat.core.events import Done, Stats, ThinkingDone
+from r1chat.core.request import Sampling
 from r1chat.core.turn import Guards
 from r1chat.history.store import History
 from r1chat.tui.app import ChatApp
@@ -32,7 +32,7 @@ from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.tui.widgets.reasoning_pane import PaneTitle
 from r1chat.tui.widgets.sidebar import ConversationItem
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
-from tests.fixtures.scripted import ScriptedModel
+from tests.fixtures.scripted import BOXED, ScriptedModel
 
 THOUGHT = re.compile(r"^Thought for \d+\.\ds · (\d+) tokens$")
 SIZE = (160, 48)
@@ -259,7 +259,8 @@ async def test_regenerate_replaces_the_last_reply(answer_model: ScriptedModel) -
         assert len(turns) == 1 and turns.last().answer.text == answer_model.answer
         messages = app.history.messages(app.chat.conversation.id)
         assert [m.role for m in messages] == ["user", "assistant"]
-        assert messages[1].content == answer_model.answer and first_id is not None
+        assert messages[1].content == answer_model.answer
+        assert first_id is not None and messages[1].id > first_id  # a new reply, not the old
 
 
 @run_async
@@ -600,23 +601,26 @@ async def test_settings_from_the_command_palette(answer_model: ScriptedModel) ->
 
 
 @run_async
-async def test_math_mode_highlights_the_boxed_answer() -> None:
-    from textual.app import App, ComposeResult
+async def test_math_mode_highlights_the_models_boxed_answer(boxed_model: ScriptedModel) -> None:
+    app = make_app(boxed_model, math=True)
+    async with app.run_test(size=SIZE) as pilot:
+        turn = await ask(pilot, "Solve it.")
+        assert turn.answer.text == boxed_model.answer
+        assert turn.answer.has_class("-boxed") and turn.answer._boxed.region.height > 0
+        assert str(turn.answer._boxed.content) == f"Final answer  {BOXED}"
 
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield AssistantTurn()
 
-    host = Host()
-    async with host.run_test(size=(100, 20)) as pilot:
-        turn = host.query_one(AssistantTurn)
-        turn.start(think=True)
-        await turn.apply(ThinkingDone(1.5, 12))
-        await turn.finish(Done("r", "So $x = \\boxed{42}$.", "stop", Stats(), boxed="42"))
-        await pilot.pause()
-        assert turn.answer.has_class("-boxed")
-        assert "42" in str(turn.answer._boxed.content)
-        assert turn.answer._boxed.region.height > 0
+@run_async
+async def test_a_reply_cut_at_max_tokens_says_why(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model, sampling=Sampling(max_tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        turn = await ask(pilot, "2+2?")
+        assert turn.answer.text == ""
+        assert str(turn.answer._notices.content) == (
+            "⚠ the reply reached max tokens (5) while still reasoning, so there is no answer; "
+            "raise max tokens (--max-tokens)"
+        )
+        assert turn.reasoning.title.endswith("· cut by max tokens")
 
 
 @run_async

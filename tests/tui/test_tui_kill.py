@@ -4,15 +4,10 @@ there. The chat runs as a real `r1chat chat` process on a pseudo-terminal."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import pty
 import signal
-import struct
 import subprocess
 import sys
-import termios
-import threading
 import time
 from pathlib import Path
 
@@ -23,55 +18,11 @@ from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
 from tests.fixtures.scripted import ScriptedModel, write_long_model
+from tests.fixtures.terminal import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
-
-
-class Terminal:
-    """A child process on a pty; its output is read (and kept) on a thread."""
-
-    def __init__(self, argv: list[str], cols: int = 100, rows: int = 30) -> None:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
-        self.proc = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
-            start_new_session=True,
-        )  # fmt: skip
-        os.close(slave)
-        self.master = master
-        self.output = bytearray()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.output += data
-
-    def wait_for_text(self, text: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text.encode() not in self.output:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                tail = self.output[-2000:].decode(errors="replace")
-                raise AssertionError(f"{text!r} never appeared; screen tail: {tail!r}")
-            time.sleep(0.02)
-
-    def type(self, data: str) -> None:
-        os.write(self.master, data.encode())
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        os.close(self.master)
 
 
 @pytest.fixture(scope="module")
