@@ -27,11 +27,10 @@ class Exchange:
     stats: dict[str, Any] | None = None
     finish_reason: str | None = None
     settings: dict[str, Any] | None = None  # what the reply was made with (model, sampling)
-    failed: bool = False  # the reply never started (an error before the first token)
 
     @property
     def answered(self) -> bool:
-        return self.reply_id is not None and not self.failed
+        return self.reply_id is not None
 
 
 @dataclass
@@ -106,7 +105,6 @@ class Conversation:
         ex.reply_id = self.history.add_message(
             self.id, "assistant", "", model=model, sampling=sampling
         )
-        ex.failed = False
         ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
         return ex.reply_id
 
@@ -124,6 +122,15 @@ class Conversation:
             self.history.update_message(
                 ex.reply_id, content=answer, reasoning=reasoning, finish_reason="error"
             )
+
+    def withdraw_last(self) -> Exchange | None:
+        """The last prompt got no reply at all (the model failed before its first token):
+        forget it, and the conversation too if that was its only prompt."""
+        ex = self.drop_last()
+        if not self.exchanges and self.id is not None:
+            self.history.delete(self.id)
+            self.id = None
+        return ex
 
     def drop_last(self) -> Exchange | None:
         """Remove the last exchange entirely (editing the last prompt)."""

@@ -6,19 +6,13 @@ the widgets; History is a real SQLite file under the test's R1CHAT_HOME.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
 import re
 import signal
-import time
-from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from textual import events
-from textual.pilot import Pilot
 from textual.widgets import Label
 
 from r1chat.config.file import Config
@@ -33,68 +27,10 @@ from r1chat.tui.widgets.reasoning_pane import PaneTitle
 from r1chat.tui.widgets.sidebar import ConversationItem
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 from tests.fixtures.scripted import BOXED, ScriptedModel
+from tests.tui.pilot import SIZE, ask, make_app, ready, run_async, settle, wait_for
 
 THOUGHT = re.compile(r"^Thought for \d+\.\ds · (\d+) tokens$")
-SIZE = (160, 48)
 ENDLESS_CTX = 32768  # the looping models then stream for many seconds before the context fills
-
-
-def run_async(test: Callable[..., Coroutine[object, object, None]]) -> Callable[..., None]:
-    """Run an async test in its own event loop (no pytest asyncio plugin needed)."""
-
-    @functools.wraps(test)
-    def wrapper(*args: object, **kwargs: object) -> None:
-        asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
-def make_app(
-    model: ScriptedModel | Path | str,
-    history: History | None = None,
-    config: Config | None = None,
-    **settings: Any,
-) -> ChatApp:
-    path = str(model.path if isinstance(model, ScriptedModel) else model)
-    settings.setdefault("threads", 1)  # the scripted models need no more; 2 cores are shared
-    return ChatApp(
-        Settings(model=path, **settings),
-        config=config if config is not None else Config.load(),
-        history=history if history is not None else History(),
-    )
-
-
-async def wait_for(pilot: Pilot, cond: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {cond}")
-        await pilot.pause(0.02)
-
-
-async def ready(pilot: Pilot) -> ChatApp:
-    app = pilot.app
-    assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.chat.info is not None or app.chat.load_error is not None)
-    return app
-
-
-async def settle(pilot: Pilot) -> None:
-    """Wait until no reply runs and every queued event reached the widgets."""
-    app = pilot.app
-    assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.chat.current is None and app.chat.inbox.outstanding == 0)
-    await app.chat.drain_now()
-    await pilot.pause()
-
-
-async def ask(pilot: Pilot, text: str) -> AssistantTurn:
-    """Type a prompt, press Enter, wait for the whole reply; the reply's turn."""
-    app = await ready(pilot)
-    app.chat.prompt.insert(text)
-    await pilot.press("enter")
-    await settle(pilot)
-    return app.chat.transcript.query(AssistantTurn).last()
 
 
 # -- a turn, end to end ------------------------------------------------------------------
@@ -324,7 +260,7 @@ async def test_multiline_prompt_and_big_paste(answer_model: ScriptedModel) -> No
         await pilot.press("a", "ctrl+j", "b")
         assert app.chat.prompt.text == "a\nb"
         assert app.chat.prompt.region.height == 4  # grew by a line (border included)
-        big = "\n".join(f"line {i}: " + "x" * 70 for i in range(2000))
+        big = "\n".join(f"line {i}: " + "x" * 70 for i in range(60))  # fits the context
         app.chat.prompt.clear()
         app.post_message(events.Paste(big))  # as a terminal's bracketed paste arrives
         await pilot.pause()
@@ -378,11 +314,14 @@ async def test_bad_model_path_is_a_readable_error(tmp_path: Path) -> None:
         error = app.query_one("#load-error")
         assert error.display and "Cannot load the model" in str(error.content)
         assert "missing.gguf" in str(error.content)
-        turn = await ask(pilot, "hello?")
-        assert turn.answer.status.startswith("✖ no model loaded")
-        assert turn.finish_reason == "failed"
-        # the prompt is kept; the empty reply is not
-        assert [m.role for m in app.history.messages(app.chat.conversation.id)] == ["user"]
+        # a send is refused at once: nothing saved, the prompt stays
+        app.chat.prompt.insert("Hello?")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.chat.prompt.text == "Hello?"
+        assert not app.chat.transcript.query(UserMessage)
+        assert app.history.list_conversations() == []
+        assert any(n.message.startswith("No model to answer: ") for n in app._notifications)
 
 
 @run_async
@@ -677,3 +616,24 @@ async def test_typing_in_the_sidebar_searches_and_never_renames_or_deletes(
         assert {"r", "d"} <= shown  # on the list, it does
     titles = sorted(c.title for c in app.history.list_conversations())
     assert titles == ["dry yeast", "thermals and gliders"]
+
+
+# -- sends that fail before any reply: nothing saved, the prompt back in the input ----------
+
+
+@run_async
+async def test_a_prompt_over_the_context_is_not_saved(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model, n_ctx=256)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "2+2?")  # a first exchange that works
+        long = "word " * 400
+        for _ in range(3):  # retries do not pile up turns without replies
+            app.chat.prompt.clear()
+            app.chat.prompt.insert(long)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.chat.prompt.text == long
+        assert len(app.chat.transcript.query(UserMessage)) == 1
+        messages = app.history.messages(app.chat.conversation.id)
+        assert [m.role for m in messages] == ["user", "assistant"]
+        assert any("context holds 256" in n.message for n in app._notifications)

@@ -8,11 +8,8 @@ models: `tiny:1b` is the scripted answer model (it loads and answers), `tiny:3b`
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import hashlib
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +30,7 @@ from r1chat.tui.screens.models import ModelsScreen, describe, marks, progress_te
 from r1chat.tui.widgets.dialogs import ConfirmScreen
 from tests.fixtures.hub_server import FakeHub, make_gguf_bytes, point_client_at
 from tests.fixtures.scripted import ScriptedModel
+from tests.tui.pilot import run_async, wait_for
 
 GB = 10**9
 CPU_BOX = Hardware(32 * GB, 24 * GB, 8, (), "CPU")
@@ -94,28 +92,10 @@ def hub(
         yield h
 
 
-def run_async(test: Callable[..., Coroutine[object, object, None]]) -> Callable[..., None]:
-    """Run an async test in its own event loop (no pytest asyncio plugin needed)."""
-
-    @functools.wraps(test)
-    def wrapper(*args: object, **kwargs: object) -> None:
-        asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
 def chat_app(model: str | None = None):  # -> ChatApp
     from r1chat.tui.app import ChatApp
 
     return ChatApp(Settings(model=model, n_ctx=2048), config=Config.load(), history=History())
-
-
-async def wait_for(pilot: Pilot[object], cond: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {cond}")
-        await pilot.pause(0.05)
 
 
 async def open_screen(pilot: Pilot[object]) -> ModelsScreen:

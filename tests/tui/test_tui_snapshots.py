@@ -22,7 +22,7 @@ from r1chat.engine.factory import open_engine
 from r1chat.history.store import History
 from r1chat.tui.app import ChatApp
 from tests.fixtures.scripted import ScriptedModel
-from tests.tui.test_tui import ready, settle
+from tests.tui.pilot import ready, settle
 
 Snap = Callable[..., bool]
 

@@ -220,9 +220,8 @@ class ChatScreen(Screen[None]):
                 # it broke mid-reply (the model process died): keep what arrived
                 self._try(lambda: self.conversation.keep_partial(
                     ex, turn.answer.text, turn.reasoning.text))  # fmt: skip
-            else:  # it never started: the prompt stays, the empty reply goes
-                ex.failed = True
-                self._try(lambda: self.conversation.drop_reply(ex))
+            else:  # it never started: nothing is saved, the prompt goes back to the input
+                await self._withdraw(ex, item.message)
         elif isinstance(item, Notice):
             self.notify(item.message, severity="warning", timeout=6)
 
@@ -311,6 +310,9 @@ class ChatScreen(Screen[None]):
         if self.current is not None:
             self.notify("Still answering: press esc to stop it first.", timeout=3)
             return
+        if self.load_error is not None:
+            self.notify(f"No model to answer: {self.load_error}", severity="error", timeout=10)
+            return
         if self.editing:
             await self._drop_last_exchange()
         self.editing = False
@@ -348,9 +350,22 @@ class ChatScreen(Screen[None]):
         turn.start(think=self.settings.think, waiting=waiting)
         self.transcript.follow()
 
+    async def _withdraw(self, ex: Exchange, why: str) -> None:
+        """A send that failed before any reply: unsave it, and give the text back."""
+        if self.conversation.exchanges[-1:] == [ex]:
+            self._try(self.conversation.withdraw_last)
+            await self._remove_last_exchange_widgets()
+        if not self.prompt.text:
+            self.prompt.insert(ex.prompt)
+        self.notify(f"{why} (not sent: your prompt is back in the input)", severity="error",
+                    timeout=10)  # fmt: skip
+
     async def _drop_last_exchange(self) -> None:
         """Remove the last prompt and its reply (from the screen and from History)."""
         self._try(self.conversation.drop_last)
+        await self._remove_last_exchange_widgets()
+
+    async def _remove_last_exchange_widgets(self) -> None:
         children = list(self.transcript.children)
         users = [i for i, w in enumerate(children) if isinstance(w, UserMessage)]
         if users:

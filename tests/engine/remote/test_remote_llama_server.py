@@ -5,16 +5,12 @@ tags), end to end through `r1chat ask --endpoint` in a subprocess."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,80 +20,18 @@ from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.remote.engine import RemoteEngine
+from tests.fixtures.llama_server import ALIAS, KEY, KEY_ENV, Served, llama_server, needs_server
 from tests.fixtures.scripted import ScriptedModel
 
-SERVER_MODULES = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
-KEY = "sk-llama-server-test-key-0001"
-KEY_ENV = "R1CHAT_TEST_SERVER_KEY"
-ALIAS = "r1-scripted"
-
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in SERVER_MODULES),
-    reason="llama-cpp-python[server] extras not installed (pip install -e '.[dev]')",
-)
-
-
-@dataclass(frozen=True)
-class Served:
-    url: str
-    model: ScriptedModel
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_server
 
 
 @pytest.fixture(scope="module")
 def served(
     answer_model: ScriptedModel, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(answer_model.path),
-        "--model_alias",
-        ALIAS,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        "1",
-        "--verbose",
-        "False",
-        "--api_key",
-        KEY,
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited:\n{log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.2)
-        yield Served(url, answer_model)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with llama_server(answer_model, tmp_path_factory.mktemp("llama-server") / "server.log") as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)
