@@ -107,3 +107,44 @@ def test_reopening_with_c_loads_the_model_the_conversation_used(
         assert b"Cannot load the model" not in term.output
     finally:
         term.close()
+
+
+def test_the_chat_command_line_reaches_the_reply(answer_model: ScriptedModel) -> None:
+    """`r1chat chat` flags as a user types them: the reply is made and saved with them,
+    and `--conversation N` reopens that chat."""
+    flags = ["--gpu-layers", "0", "--threads", "1", "--preset", "precise", "--top-k", "7",
+             "--min-p", "0.2"]  # fmt: skip
+    argv = [sys.executable, "-m", "r1chat", "chat", "-m", str(answer_model.path), *flags]
+    term = Terminal(argv, cols=160, rows=40)
+    try:
+        term.wait_for_text("Ask anything")
+        term.wait_for_text("CPU 1 thread")  # --gpu-layers 0 --threads 1, in the status bar
+        term.type("2+2?\r")
+        reply = _wait_for_reply()
+        term.type("\x11")  # ctrl+q
+        assert term.wait(30) == 0
+    finally:
+        term.close()
+    assert reply.sampling is not None
+    assert (reply.sampling["temperature"], reply.sampling["top_p"]) == (0.5, 0.95)  # precise
+    assert (reply.sampling["top_k"], reply.sampling["min_p"]) == (7, 0.2)
+    term = Terminal([sys.executable, "-m", "r1chat", "--conversation", str(reply.conversation_id),
+                     "--threads", "1"])  # fmt: skip
+    try:
+        term.wait_for_text("checked twice")  # the reopened chat shows the saved answer
+        term.wait_for_text("Scripted-Answer")
+    finally:
+        term.close()
+
+
+def _wait_for_reply(timeout: float = 60):  # -> StoredMessage
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if paths.history_db().exists():
+            with History(paths.history_db()) as history:
+                for c in history.list_conversations():
+                    for m in history.messages(c.id):
+                        if m.role == "assistant" and m.finish_reason == "stop":
+                            return m
+        time.sleep(0.05)
+    raise AssertionError("no finished reply was saved")
