@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from r1chat import __version__
-from r1chat.core.errors import R1ChatError
+from r1chat.core.errors import R1ChatError, UsageError
 
 EXIT_INTERRUPTED = 130
 
@@ -50,6 +50,7 @@ def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> in
         _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
     )
     try:
+        _check_text(args)
         return int(args.func(args) or 0)
     except R1ChatError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -60,6 +61,29 @@ def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> in
         # The reader went away (`r1chat ask ... | head`): not an error of ours.
         _silence_stdout()
         return 0
+
+
+_TEXT_OPTIONS = {"prompt": "the prompt", "system": "--system"}
+"""Arguments that are text for the model (paths may hold any bytes; these must be UTF-8)."""
+
+
+def _check_text(args: argparse.Namespace) -> None:
+    """Refuse text the terminal passed in another encoding (Python keeps undecodable bytes
+    as lone surrogates, which no tokenizer can take)."""
+    for dest, name in _TEXT_OPTIONS.items():
+        value = getattr(args, dest, None)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (bad := _undecodable(text)):
+                raise UsageError(
+                    f"{name} is not valid UTF-8 (bytes {bad}); set the terminal to UTF-8, "
+                    "or pipe the text in"
+                )
+
+
+def _undecodable(text: str) -> str:
+    """The bytes of `text` that were not UTF-8, as `ff fe`, or "" when all were."""
+    raw = [ord(c) - 0xDC00 for c in text if 0xDC80 <= ord(c) <= 0xDCFF]
+    return " ".join(f"{b:02x}" for b in raw[:4]) + (" …" if len(raw) > 4 else "")
 
 
 def _silence_stdout() -> None:

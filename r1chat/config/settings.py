@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,12 +92,16 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
     model, reasoning = values.model, values.reasoning
     sampling, preset = _sampling(config, cli)
     loop_guard = cli.get("loop_guard")
+    threads = _first(cli.get("threads"), model.threads)
+    if threads is not None and threads > (cpus := os.cpu_count() or 1):
+        where = "--threads" if cli.get("threads") is not None else f"threads in {config.path}"
+        raise UsageError(f"{where} {threads} is more than this machine's {cpus} CPUs (1 to {cpus})")
     return Settings(
         # with --endpoint, -m names the served model: a local default would not do
         model=_first(cli.get("model"), None if cli.get("endpoint") else model.default),
         n_ctx=_first(cli.get("n_ctx"), model.ctx),
         gpu_layers=_first(cli.get("gpu_layers"), model.gpu_layers),
-        threads=_first(cli.get("threads"), model.threads),
+        threads=threads,
         sampling=sampling,
         preset=preset,
         system=_first(cli.get("system"), values.system_prompt) or "",

@@ -156,6 +156,7 @@ def run_endpoint_check(
     width = max(len(c.name) for c in checks)
     for c in checks:
         out.write(f"{c.name:<{width}}  {'ok' if c.ok else 'FAILED'}: {c.detail}\n")
-    for c in failed:
-        err.write(f"error: {c.detail}\n")
+    if failed:  # the reasons are in the table: one line, not the same words again
+        names = ", ".join(c.name for c in failed)
+        err.write(f"error: {len(failed)} of {len(checks)} checks failed ({names})\n")
     return 1 if failed else 0

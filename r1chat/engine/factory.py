@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from r1chat.config.settings import Settings
+from r1chat.core.errors import R1ChatError
 from r1chat.engine.base import Engine
 
 if TYPE_CHECKING:
@@ -44,11 +45,14 @@ def open_local(
     from r1chat.config import paths
     from r1chat.engine.local.engine import LocalEngine, ModelFile
     from r1chat.models import hardware
-    from r1chat.models.fit import auto_gpu_layers
+    from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
     from r1chat.models.gguf import read_gguf
 
     path = Path(path).expanduser()
     meta = read_gguf(path)
+    trained = int(meta.arch_key("context_length", 0) or 0)
+    if (problem := context_problem(Shape.from_gguf(path), n_ctx, hardware.detect(), trained)):
+        raise R1ChatError(problem)
     offload = hardware.llama_offload_supported()
     if gpu_layers is None:
         gpu_layers = auto_gpu_layers(path, n_ctx) if offload else 0

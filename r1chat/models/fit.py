@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from r1chat.core.units import human
 from r1chat.models.hardware import Hardware
 
 if TYPE_CHECKING:
@@ -185,6 +186,23 @@ def plan(shape: Shape, n_ctx: int, hw: Hardware) -> Fit:
     if need <= ram:
         return Fit(Verdict.CPU, 0, units, need, kv, cpu_bytes=need, gpu_unknown=unknown)
     return Fit(Verdict.NO, 0, units, need, kv, gpu_unknown=unknown)
+
+
+def context_problem(shape: Shape, n_ctx: int, hw: Hardware, trained: int = 0) -> str | None:
+    """Why `n_ctx` cannot run on `hw` at all (more than its RAM and GPU memory together),
+    said before llama.cpp tries to allocate it; None when it may."""
+    need = memory_needed(shape, n_ctx)
+    have = hw.ram_total + (hw.vram_total if hw.offload else 0)
+    if need <= have:
+        return None
+    where = f"{human(hw.ram_total)} of RAM" + (
+        f" and {human(hw.vram_total)} of GPU memory" if hw.offload and hw.vram_total else ""
+    )
+    hint = f" (the model supports up to {trained:,})" if trained else ""
+    return (
+        f"--ctx {n_ctx:,} needs {human(need)} (the KV cache alone {human(shape.kv_bytes(n_ctx))})"
+        f" but this machine has {where}; use a smaller --ctx{hint}"
+    )
 
 
 def plan_file(path: str | Path, n_ctx: int, hw: Hardware) -> tuple[Fit | None, int]:

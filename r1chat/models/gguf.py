@@ -142,12 +142,20 @@ def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
         info.data_bytes = _tensor_extent(r, info)
     except EOFError:
         raise GGUFError(f"{path} is truncated (the header ends early)") from None
+    if info.data_bytes > _NO_MODEL_IS_THIS_BIG:
+        raise GGUFError(
+            f"{path} is damaged: its tensor table points {info.data_bytes:,} bytes into the "
+            "file, far past any model; get a fresh copy"
+        )
     if info.data_bytes and size < info.data_bytes:
         raise GGUFError(
             f"{path} is truncated: {size:,} bytes of {info.data_bytes:,} "
             "(an interrupted download? pull it again)"
         )
     return info
+
+
+_NO_MODEL_IS_THIS_BIG = 1 << 44  # 16 TiB: the biggest GGUF (671B at f16) is ~1.3 TB
 
 
 def _tensor_extent(r: _Reader, info: GGUFInfo) -> int:

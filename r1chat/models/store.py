@@ -15,6 +15,7 @@ installed when all its files are there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -120,25 +121,32 @@ class FileLock:
 
     def acquire(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            _lock_fd(fd)
-        except OSError:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                holder = os.read(fd, 32).decode(errors="replace").strip()
+                _lock_fd(fd)
             except OSError:
-                holder = ""
-            os.close(fd)
-            raise R1ChatError(self.busy + (f" (pid {holder})" if holder else "")) from None
+                try:
+                    holder = os.read(fd, 32).decode(errors="replace").strip()
+                except OSError:
+                    holder = ""
+                os.close(fd)
+                raise R1ChatError(self.busy + (f" (pid {holder})" if holder else "")) from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the holder removed the file as we opened it: lock the new one
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
         return self
 
     def release(self) -> None:
+        """Unlock, leaving no file behind (removed while still locked, so a process that
+        opened it meanwhile sees it is gone and takes a fresh one)."""
         if self.fd is not None:
             try:
-                os.ftruncate(self.fd, 0)
+                with contextlib.suppress(OSError):  # Windows cannot remove an open file
+                    self.path.unlink(missing_ok=True)
                 _unlock_fd(self.fd)
             finally:
                 os.close(self.fd)
@@ -170,6 +178,13 @@ else:
 
     def _unlock_fd(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), path.stat())
+    except FileNotFoundError:
+        return False
 
 
 def entry_lock(entry: Entry, doing: str = "downloading") -> FileLock:

@@ -312,3 +312,58 @@ def test_real_model_through_its_own_template(smollm2_path: Path):
     assert user.count(2) == 1 and user.count(1) == 1  # only the template's own markers
     out = ask_json("-m", str(smollm2_path), "--max-tokens", "20", "--seed", "1", "Say hello.")
     assert out["content"] and out["stats"]["answer_tokens"] <= 20
+
+
+# -- bad input is one line, never a traceback ------------------------------------------------
+
+
+def usage_error(*args: str) -> str:
+    proc = ask(*args)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.strip()
+
+
+def test_text_that_is_not_utf8_is_refused(answer_model: ScriptedModel):
+    model = ("-m", str(answer_model.path))
+    # undecodable bytes arrive as lone surrogates; subprocess passes them on as the bytes
+    assert usage_error(*model, "\udcff\udcfe hi") == (
+        "error: the prompt is not valid UTF-8 (bytes ff fe); set the terminal to UTF-8, or "
+        "pipe the text in"
+    )
+    assert usage_error(*model, "--system", "caf\udce9", "hi").startswith(
+        "error: --system is not valid UTF-8 (bytes e9)"
+    )
+
+
+def test_more_threads_than_cpus_is_refused(answer_model: ScriptedModel):
+    cpus = os.cpu_count() or 1
+    line = usage_error("-m", str(answer_model.path), "--threads", str(cpus + 1), "hi")
+    assert (
+        line == f"error: --threads {cpus + 1} is more than this machine's {cpus} CPUs (1 to {cpus})"
+    )
+
+
+def test_a_context_no_machine_holds_is_refused_before_loading(smollm2_path: Path):
+    proc = ask("-m", str(smollm2_path), "--ctx", "10000000", "hi")
+    assert proc.returncode == 1 and proc.stdout == ""
+    line = proc.stderr.strip()
+    assert line.startswith("error: --ctx 10,000,000 needs ") and "GB of RAM" in line
+    assert line.endswith("use a smaller --ctx (the model supports up to 8,192)")
+    log = Path(os.environ["R1CHAT_HOME"]) / "logs" / "llama.log"
+    assert not log.exists() or "llama_model_loader" not in log.read_text()  # never loaded
+
+
+def test_an_absurd_tensor_offset_is_damage_not_truncation(answer_model: ScriptedModel, tmp_path):
+    import struct
+
+    import gguf
+
+    data = bytearray(answer_model.path.read_bytes())
+    field = gguf.GGUFReader(answer_model.path).tensors[0].field
+    at = field.offset + sum(part.nbytes for part in field.parts[:-1])  # its data offset
+    data[at : at + 8] = struct.pack("<Q", 1 << 60)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(data)
+    line = run_error("-m", str(bad), "hi")
+    assert "is damaged: its tensor table points" in line and "truncated" not in line

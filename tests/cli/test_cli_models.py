@@ -227,6 +227,7 @@ def test_resume_after_the_server_drops_the_connection(
     assert out.returncode == 1
     line = one_error_line(out.stderr)
     assert "interrupted" in line and "run `r1chat models pull r1:1.5b` again to resume" in line
+    assert locks_left(env) == []  # a failed pull leaves its .part, not its lock
     kept = part_of(model_path(env)).stat().st_size
     assert 0 < kept <= 1_500_000
     out = r1(env, "models", "pull", "r1:1.5b")
@@ -321,6 +322,11 @@ def test_disk_space_refusal(env: dict[str, str], hub: FakeHub, data: bytes) -> N
     assert out.returncode == 1
     assert "not enough disk space" in one_error_line(out.stderr)
     assert hub.gets(FILE) == []
+    assert locks_left(env) == []
+
+
+def locks_left(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["R1CHAT_HOME"]).rglob("*.lock"))
 
 
 def test_remote_only_model_cannot_be_pulled(env: dict[str, str]) -> None:
