@@ -289,28 +289,41 @@ def import_model(
             f"or run: r1chat models rm {name}"
         )
     size = sum(p.stat().st_size for p in shards)
-    path = src
-    if copy:
-        dest = paths.models_dir() / "imported"
-        dest.mkdir(parents=True, exist_ok=True)
-        free = free_bytes(dest)
-        if free < size:
-            raise R1ChatError(
-                f"not enough disk space in {dest} to copy {src.name}: "
-                f"needs {human(size)}, {human(free)} free"
-            )
-        for shard in shards:
-            target = dest / shard.name
-            if target.exists() and target.resolve() != shard.resolve():
-                raise R1ChatError(f"{target} exists already; remove it or import without --copy")
-            tmp = target.with_name(target.name + ".part")
-            shutil.copyfile(shard, tmp)
-            os.replace(tmp, target)
-        path = dest / shards[0].name
-    record = Imported(name, str(path), copy, size, time.time())
-    index[name] = record
-    save_index(index)
+    made: list[Path] = []  # the copies this call wrote: removed again if it fails
+    try:
+        path = _copy_in(shards, size, made) if copy else src
+        record = Imported(name, str(path), copy, size, time.time())
+        index[name] = record
+        save_index(index)
+    except OSError as e:
+        for leftover in made:
+            leftover.unlink(missing_ok=True)
+        where = e.filename or paths.models_dir()
+        raise R1ChatError(f"cannot import {src.name}: {e.strerror or e} ({where})") from None
     return record
+
+
+def _copy_in(shards: list[Path], size: int, made: list[Path]) -> Path:
+    """Copy the files of one model into the models folder's `imported/` (each through a
+    `.part`, listed in `made` as it is created); the path of the first."""
+    dest = paths.models_dir() / "imported"
+    dest.mkdir(parents=True, exist_ok=True)
+    free = free_bytes(dest)
+    if free < size:
+        raise R1ChatError(
+            f"not enough disk space in {dest} to copy {shards[0].name}: "
+            f"needs {human(size)}, {human(free)} free"
+        )
+    for shard in shards:
+        target = dest / shard.name
+        if target.exists() and target.resolve() != shard.resolve():
+            raise R1ChatError(f"{target} exists already; remove it or import without --copy")
+        tmp = target.with_name(target.name + ".part")
+        made.append(tmp)
+        shutil.copyfile(shard, tmp)
+        os.replace(tmp, target)
+        made.append(target)
+    return dest / shards[0].name
 
 
 # -- resolution ------------------------------------------------------------------------

@@ -345,6 +345,40 @@ def test_unknown_name(env: dict[str, str]) -> None:
 # -- import, default, doctor ----------------------------------------------------------------
 
 
+def test_an_import_that_cannot_be_saved_leaves_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    """The list of imports cannot be written (the disk filled up): one line, and the copy
+    made for it is removed again."""
+    from r1chat.diagnostics.selftest import write_tiny_llama
+
+    gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
+    models = Path(env["R1CHAT_HOME"]) / "data" / "models"
+    for copy in ((), ("--copy",)):
+        args = ("models", "import", str(gguf), "--name", "tiny", *copy)
+        out = r1(env, *args, seams=("--index-disk-full",))
+        assert out.returncode == 1
+        assert one_error_line(out.stderr) == (
+            "error: cannot import My-Tiny.gguf: No space left on device "
+            f"({models / 'imported.json'})"
+        )
+        assert [p for p in models.rglob("*") if p.is_file()] == []
+    assert gguf.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_import_into_a_read_only_models_folder(env: dict[str, str], tmp_path: Path) -> None:
+    from r1chat.diagnostics.selftest import write_tiny_llama
+
+    gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
+    models = Path(env["R1CHAT_HOME"]) / "data" / "models"
+    models.mkdir(parents=True)
+    models.chmod(0o555)
+    try:
+        out = r1(env, "models", "import", str(gguf), "--copy")
+        assert out.returncode == 1 and "Permission denied" in one_error_line(out.stderr)
+    finally:
+        models.chmod(0o755)
+
+
 def test_import_path_default(env: dict[str, str], tmp_path: Path) -> None:
     from r1chat.diagnostics.selftest import write_tiny_llama
 
