@@ -61,6 +61,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=run_search)
 
+    recover = actions.add_parser(
+        "recover",
+        help="move a damaged history file aside (never deleted) so a new one starts",
+    )
+    recover.set_defaults(func=run_recover)
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    from r1chat.config import paths
+    from r1chat.history.store import DamagedHistory, History, move_aside
+
+    path = paths.history_db()
+    try:
+        History(path).close()
+    except DamagedHistory:
+        print(f"moved the damaged history to {move_aside(path)}; a new one starts with the next "
+              "chat")  # fmt: skip
+        return 0
+    print(f"{path} is readable; nothing to recover")
+    return 0
+
 
 # -- helpers --------------------------------------------------------------------------
 

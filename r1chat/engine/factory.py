@@ -51,7 +51,7 @@ def open_local(
     path = Path(path).expanduser()
     meta = read_gguf(path)
     trained = int(meta.arch_key("context_length", 0) or 0)
-    if (problem := context_problem(Shape.from_gguf(path), n_ctx, hardware.detect(), trained)):
+    if problem := context_problem(Shape.from_gguf(path), n_ctx, hardware.detect(), trained):
         raise R1ChatError(problem)
     offload = hardware.llama_offload_supported()
     if gpu_layers is None:

@@ -16,6 +16,8 @@ A `History` may be shared between threads (one connection guarded by a lock).
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import threading
 import time
@@ -64,8 +66,10 @@ class History:
             raise R1ChatError(f"cannot open history {self.path}: {e}") from None
         try:
             self._setup_waiting(timeout)
-        except sqlite3.Error as e:
+        except sqlite3.DatabaseError as e:
             self._conn.close()
+            if _DAMAGE.search(str(e)):
+                raise DamagedHistory(self.path, str(e)) from None
             raise R1ChatError(f"cannot open history {self.path}: {_reason(e)}") from None
         except BaseException:
             self._conn.close()
@@ -426,6 +430,43 @@ def _loads(text: str | None) -> dict[str, Any] | None:
 def _rowid(cur: sqlite3.Cursor) -> int:
     assert cur.lastrowid is not None
     return cur.lastrowid
+
+
+_DAMAGE = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)
+
+
+class DamagedHistory(R1ChatError):
+    """The history file is not a readable database. It is never deleted: `move_aside`
+    renames it so a fresh one can start, and says where it went."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"the history file {path} is damaged ({reason}); `r1chat history recover` moves "
+            f"it aside (kept as {aside_name(path, 'DATE').name}) so a new one can start"
+        )
+        self.path = path
+
+
+def aside_name(path: Path, stamp: str) -> Path:
+    return path.with_name(f"{path.name}.corrupt-{stamp}")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged history file (and its WAL and shared-memory files) out of the way,
+    never over an earlier one; the new name of the database file."""
+    stamp = time.strftime("%Y-%m-%d-%H%M%S")
+    target, n = aside_name(path, stamp), 1
+    while target.exists():
+        n += 1
+        target = aside_name(path, f"{stamp}-{n}")
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            source = path.with_name(path.name + suffix)
+            if source.exists():
+                os.replace(source, target.with_name(target.name + suffix))
+    except OSError as e:
+        raise R1ChatError(f"cannot move {path} aside: {e.strerror or e}") from None
+    return target
 
 
 def _reason(e: sqlite3.Error) -> str:

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from r1chat.config.options import add_conversation_options, add_run_options
-from r1chat.core.errors import UsageError
+from r1chat.core.errors import R1ChatError, UsageError
+
+if TYPE_CHECKING:
+    from r1chat.history.store import History
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +33,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the chat needs a terminal; for pipes and scripts use `r1chat ask`")
     from r1chat.config.file import Config
     from r1chat.config.settings import resolve
-    from r1chat.history.store import History
     from r1chat.session.conversation import Conversation, with_its_model
 
     config = Config.load()
     settings = resolve(config, vars(args))
-    history = History()
+    history = _open_history()
     conversation_id: int | None = args.conversation
     if conversation_id is not None:
         history.conversation(conversation_id)  # "no conversation N" before the UI opens
@@ -55,3 +58,18 @@ def run(args: argparse.Namespace) -> int:
     if app.return_code not in (None, 0):
         return int(app.return_code or 1)
     return 0
+
+
+def _open_history() -> History:
+    """The history; a damaged file is offered to be moved aside (never deleted)."""
+    from r1chat.history.store import DamagedHistory, History, move_aside
+
+    try:
+        return History()
+    except DamagedHistory as e:
+        print(f"{e}.", file=sys.stderr)
+        answer = input("Move it aside now and start with an empty history? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise R1ChatError("the chat needs its history; the damaged file is untouched") from None
+        print(f"moved it to {move_aside(e.path)}; starting fresh", file=sys.stderr)
+        return History()

@@ -265,3 +265,22 @@ def test_corrupt_database(home: Path, db: Path) -> None:
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: cannot open history ") and str(db) in line
     assert db.read_bytes() == b"this is not a database" * 100
+
+
+def test_a_damaged_history_is_named_and_moved_aside_never_deleted(home: Path) -> None:
+    db = home / "data" / "history.sqlite3"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_bytes(b"not a database, but someone's data " * 100)
+    out = r1chat(home, "history")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == (
+        f"error: the history file {db} is damaged (file is not a database); `r1chat history "
+        "recover` moves it aside (kept as history.sqlite3.corrupt-DATE) so a new one can start\n"
+    )
+    moved = ok(r1chat(home, "history", "recover"))
+    [aside] = db.parent.glob("history.sqlite3.corrupt-*")
+    assert moved == f"moved the damaged history to {aside}; a new one starts with the next chat\n"
+    assert aside.read_bytes() == b"not a database, but someone's data " * 100
+    fresh = r1chat(home, "history")
+    assert fresh.returncode == 0 and fresh.stderr == "no saved conversations\n"
+    assert ok(r1chat(home, "history", "recover")).endswith("is readable; nothing to recover\n")

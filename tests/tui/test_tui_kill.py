@@ -148,3 +148,32 @@ def _wait_for_reply(timeout: float = 60):  # -> StoredMessage
                             return m
         time.sleep(0.05)
     raise AssertionError("no finished reply was saved")
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_the_chat_offers_to_move_a_damaged_history_aside(
+    answer_model: ScriptedModel, answer: str
+) -> None:
+    db = paths.history_db()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_bytes(b"\x00garbage" * 64)
+    argv = [sys.executable, "-m", "r1chat", "-m", str(answer_model.path), "--threads", "1"]
+    term = Terminal(argv)
+    try:
+        term.wait_for_text("[y/N]")
+        assert "is damaged (file is not a database)" in term.text
+        term.type(f"{answer}\r")
+        if answer == "y":
+            term.wait_for_text("Ask anything")  # the chat opened on a fresh history
+            term.type("\x11")
+        assert term.wait(30) == (0 if answer == "y" else 1)
+    finally:
+        term.close()
+    aside = list(db.parent.glob("history.sqlite3.corrupt-*"))
+    if answer == "y":
+        assert "moved it to" in term.text and [p.read_bytes() for p in aside] == [
+            b"\x00garbage" * 64
+        ]
+    else:
+        assert aside == [] and db.read_bytes() == b"\x00garbage" * 64
+        assert "error: the chat needs its history; the damaged file is untouched" in term.text
