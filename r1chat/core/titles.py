@@ -13,6 +13,7 @@ _STOPPERS = {
     "loop": "the loop guard",
     "max_tokens": "max tokens",
     "context": "the end of the context",
+    "error": "an error",
 }
 SKIPPED = "No reasoning (the model answered directly)"
 

@@ -16,6 +16,7 @@ stops the reply, which is then saved as stopped, and ends the process.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import queue
 import signal
@@ -32,6 +33,7 @@ def main(argv: list[str]) -> int:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the chat decides when to stop
+    faulthandler.enable()  # a crash in llama.cpp leaves the Python stack in engine.log
 
     from r1chat.engine.factory import open_engine
     from r1chat.history.store import History

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +61,20 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+def _how_it_ended(code: int) -> str:
+    """`was killed by SIGKILL`, `stopped unexpectedly (exit code 3)`."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"stopped unexpectedly (exit code {code})"
+
+
+def _note(path: Path, line: str) -> None:
+    """Add a line to the engine log (the child cannot say why it died: we say that it did)."""
+    with contextlib.suppress(OSError), path.open("a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
 class _RemoteControl(Control):
@@ -162,9 +179,10 @@ class EngineProcess:
         with self._lock:
             if self._proc is not proc or self._stopping:
                 return
-            message = (
-                f"the model process stopped unexpectedly (exit code {code}); see {self._log_path()}"
-            )
+            how = _how_it_ended(code)
+            message = f"the model process {how}; see {self._log_path()}"
+            _note(self._log_path(), f"r1chat: the model process (pid {proc.pid}) {how}, "
+                  f"with {len(self._pending)} job(s) running")  # fmt: skip
             for job_id, kind in list(self._pending.items()):
                 self._fail(job_id, kind, message)
             self.inbox.put((0, EngineLost(message)))

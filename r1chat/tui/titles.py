@@ -16,6 +16,11 @@ def live(seconds: float, tokens: int) -> str:
     return f"Thinking… {seconds:.1f}s · {tokens} tokens"
 
 
+def broken(seconds: float, tokens: int) -> str:
+    """The reply broke off mid-thought (the model process died, say)."""
+    return core_titles.thought(seconds, tokens, "error")
+
+
 def final(done: ThinkingDone, *, think: bool = True, stopped: bool = False) -> str:
     """`Thought for 14.1s · 402 tokens` (and what cut it), or why there is none."""
     if done.skipped:

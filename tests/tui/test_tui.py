@@ -15,6 +15,7 @@ from pathlib import Path
 from textual import events
 from textual.widgets import Label
 
+from r1chat.config import paths
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.core.request import Sampling
@@ -338,7 +339,12 @@ async def test_a_crashed_model_process_is_an_error_and_the_chat_goes_on(
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # as if llama.cpp crashed
         await settle(pilot)
-        assert turn.answer.status.startswith("✖ the model process stopped unexpectedly")
+        assert turn.answer.status.startswith("✖ the model process was killed by SIGKILL; see ")
+        assert re.fullmatch(
+            r"Thought for \d+\.\ds · \d+ tokens · cut by an error", turn.reasoning.title
+        )  # not the live "Thinking…" for good
+        log = (paths.log_dir() / "engine.log").read_text()
+        assert f"the model process (pid {pid}) was killed by SIGKILL, with 1 job(s)" in log
         [_, reply] = app.history.messages(app.chat.conversation.id)
         assert reply.finish_reason == "error" and reply.reasoning == turn.reasoning.text
         await wait_for(pilot, lambda: app.chat.info is not None)  # loaded again, in a new process
@@ -346,6 +352,26 @@ async def test_a_crashed_model_process_is_an_error_and_the_chat_goes_on(
         app.chat.settings = replace(app.chat.settings, guards=Guards())  # let the next one end
         turn = await ask(pilot, "again")
         assert turn.finish_reason == "stop"
+
+
+@run_async
+async def test_a_crash_inside_the_model_process_leaves_its_stack_in_the_log(
+    loop_model: ScriptedModel,
+) -> None:
+    app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.chat.send("go")
+        turn = app.chat.transcript.query(AssistantTurn).last()
+        await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
+        pid = app.chat.engine.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSEGV)  # what a crash inside llama.cpp raises
+        await settle(pilot)
+        assert "was killed by SIGSEGV" in turn.answer.status
+    log = (paths.log_dir() / "engine.log").read_text()
+    assert "Fatal Python error: Segmentation fault" in log  # faulthandler, in the child
+    assert f"the model process (pid {pid}) was killed by SIGSEGV" in log
 
 
 @run_async

@@ -178,5 +178,8 @@ class AssistantTurn(Container):
         self.answer.finish()
         if self._thinking_since is None:  # it never started: no pane to speak of
             self.reasoning.display = False
+        elif not self._thinking_over:  # it broke mid-thought: the live title must not stay
+            seconds = self._clock() - self._thinking_since
+            self.reasoning.set_title(titles.broken(seconds, self._thinking_tokens))
         self.answer.set_status(f"✖ {message}", "error")
         self._restack()
