@@ -234,11 +234,12 @@ class _Log:
         self.history, self.conversation = history, conversation
         self.prompt, self.model, self.settings = prompt, model, settings
         self.saver: Any = None
+        self.backlog: Any = None
         self.failed = False
 
     def _start(self) -> Any:
         from r1chat.session.conversation import Conversation
-        from r1chat.session.saver import Saver
+        from r1chat.session.saver import Backlog, Saver
 
         history = self.history
         self.conversation = self.conversation or Conversation(history, source="ask")
@@ -248,7 +249,8 @@ class _Log:
         def warn(item: tuple[int, Any]) -> None:
             print(f"warning: {item[1].message}", file=sys.stderr)
 
-        return Saver(history, message_id, warn, 0)
+        self.backlog = Backlog(history, warn)
+        return Saver(self.backlog, message_id)
 
     def _started(self) -> bool:
         """Make the rows on first use; a history that fails (disk full, say) is one
@@ -268,3 +270,4 @@ class _Log:
     def finish(self, done: Done, model: str) -> None:
         if self._started():
             self.saver.finish(done)
+            self.backlog.give_up()  # a last try; what still fails is said (stdout has it)

@@ -50,6 +50,15 @@ class JobEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveNotice:
+    """About saving replies (not tied to one on screen): a save failed, landed at last, or
+    never did."""
+
+    message: str
+    problem: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EngineLost:
     """The model process died (its jobs were failed); the model must be loaded again."""
 
@@ -81,6 +90,7 @@ Item = Union[  # noqa: UP007 - a runtime alias
     ContextUsed,
     JobEnded,
     EngineLost,
+    SaveNotice,
     ThinkingChunk,
     AnswerChunk,
 ]

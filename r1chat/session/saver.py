@@ -1,4 +1,5 @@
-"""Saving a streaming reply to History: about once a second, then completely."""
+"""Saving a streaming reply to History: about once a second, then completely; a save that
+fails (a full disk, say) is kept and retried until it lands, and what never did is named."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from r1chat.core.errors import R1ChatError
-from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta
+from r1chat.core.events import AnswerDelta, Done, Event, ThinkingDelta
 from r1chat.history.store import History
+from r1chat.session.items import SaveNotice
 
 if TYPE_CHECKING:
     from r1chat.session.items import Item
@@ -16,22 +18,55 @@ if TYPE_CHECKING:
 SAVE_INTERVAL_S = 1.0
 
 
-class Saver:
-    """Writes a streaming reply to History at most once a second, then completely."""
+class Backlog:
+    """The latest unsaved state of each reply whose save failed, retried on every save
+    and every `retry()` (the engine calls it each second while any is left, and at exit).
+    Notices go out through `put` with job id 0: not tied to a reply on screen."""
 
-    def __init__(
-        self,
-        history: History,
-        message_id: int | None,
-        put: Callable[[tuple[int, Item]], None],
-        job_id: int,
-    ) -> None:
-        self.history, self.message_id, self.put, self.job_id = history, message_id, put, job_id
+    def __init__(self, history: History, put: Callable[[tuple[int, Item]], None]) -> None:
+        self.history, self.put = history, put
+        self.pending: dict[int, dict[str, Any]] = {}  # message id -> fields to write
+
+    def save(self, message_id: int, fields: dict[str, Any]) -> bool:
+        """Write `fields` (with what is still unsaved of this reply); True if it landed."""
+        merged = {**self.pending.get(message_id, {}), **fields}
+        try:
+            self.history.update_message(message_id, **merged)
+        except R1ChatError as e:
+            if message_id not in self.pending:
+                self.put((0, SaveNotice(f"could not save a reply: {e}; it is kept and saving "
+                                        "is retried every second", problem=True)))  # fmt: skip
+            self.pending[message_id] = merged
+            return False
+        if self.pending.pop(message_id, None) is not None:
+            self.put((0, SaveNotice("the reply that could not be saved is saved now")))
+        return True
+
+    def retry(self) -> None:
+        for message_id in list(self.pending):
+            self.save(message_id, {})
+
+    def give_up(self) -> list[str]:
+        """At exit: one last try, then what was lost, one line per reply (also sent out)."""
+        self.retry()
+        lost = [
+            f"lost from the history: a reply ({len(f.get('content') or '')} characters of "
+            f"answer, {len(f.get('reasoning') or '')} of reasoning) that could not be saved"
+            for f in self.pending.values()
+        ]
+        for line in lost:
+            self.put((0, SaveNotice(line, problem=True)))
+        return lost
+
+
+class Saver:
+    """Writes one streaming reply at most once a second, then completely."""
+
+    def __init__(self, backlog: Backlog, message_id: int | None) -> None:
+        self.backlog, self.message_id = backlog, message_id
         self.reasoning: list[str] = []
         self.answer: list[str] = []
         self.last = time.monotonic()
-        self.dirty = False
-        self.failed = False
 
     def feed(self, event: Event) -> None:
         if isinstance(event, ThinkingDelta):
@@ -40,11 +75,9 @@ class Saver:
             self.answer.append(event.text)
         else:
             return
-        self.dirty = True
         now = time.monotonic()
         if now - self.last >= SAVE_INTERVAL_S:
             self.last = now
-            self.dirty = False
             self._save(content="".join(self.answer), reasoning="".join(self.reasoning))
 
     def finish(self, done: Done) -> None:
@@ -57,10 +90,5 @@ class Saver:
         )
 
     def _save(self, **fields: Any) -> None:
-        if self.message_id is None or self.failed:
-            return
-        try:
-            self.history.update_message(self.message_id, **fields)
-        except R1ChatError as e:
-            self.failed = True  # say it once; the reply goes on
-            self.put((self.job_id, Notice(f"could not save this reply: {e}")))
+        if self.message_id is not None:
+            self.backlog.save(self.message_id, fields)

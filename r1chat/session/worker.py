@@ -36,7 +36,7 @@ from r1chat.session.items import (
     LoadFailed,
     Loading,
 )
-from r1chat.session.saver import Saver
+from r1chat.session.saver import SAVE_INTERVAL_S, Backlog, Saver
 
 log = logging.getLogger("r1chat.session")
 
@@ -70,6 +70,7 @@ class EngineThread:
         self._jobs_by_id: dict[int, ReplyJob] = {}
         self.engine: Engine | None = None
         self.load_error: str | None = None
+        self.backlog = Backlog(history, inbox.put)
         self._thread.start()
 
     # -- submitting -------------------------------------------------------------------
@@ -119,13 +120,19 @@ class EngineThread:
 
     def _loop(self) -> None:
         while True:
-            fn = self._jobs.get()
+            try:  # while a save is owed, wake each second to retry it
+                fn = self._jobs.get(timeout=SAVE_INTERVAL_S if self.backlog.pending else None)
+            except queue.Empty:
+                self.backlog.retry()
+                continue
             if fn is None:
                 break
             try:
                 fn()
             except BaseException:  # pragma: no cover - every job catches its own errors
                 log.error("engine job failed:\n%s", traceback.format_exc())
+        for line in self.backlog.give_up():
+            log.error("%s", line)
         if self.engine is not None:
             self.engine.close()
             self.engine = None
@@ -154,7 +161,7 @@ class EngineThread:
     def _reply(self, job: ReplyJob) -> None:
         put = self.inbox.put
         self._current = job
-        saver = Saver(self.history, job.message_id, put, job.id)
+        saver = Saver(self.backlog, job.message_id)
         try:
             if job.control.cancelled:  # stopped while it waited for the model
                 stopped = Done("", "", "cancelled")

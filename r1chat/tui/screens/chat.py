@@ -43,6 +43,7 @@ from r1chat.session.items import (
     Loaded,
     LoadFailed,
     Loading,
+    SaveNotice,
 )
 from r1chat.session.process import EngineProcess
 from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
@@ -120,6 +121,7 @@ class ChatScreen(Screen[None]):
             LoadFailed: self._on_load,
             ContextUsed: self._on_context,
             EngineLost: self._on_engine_lost,
+            SaveNotice: self._on_save_notice,
         }
         log_to_file()
 
@@ -224,6 +226,13 @@ class ChatScreen(Screen[None]):
                 await self._withdraw(ex, item.message)
         elif isinstance(item, Notice):
             self.notify(item.message, severity="warning", timeout=6)
+
+    async def _on_save_notice(self, job_id: int, item: Item) -> None:
+        assert isinstance(item, SaveNotice)
+        if item.problem:
+            self.notify(item.message, severity="warning", timeout=10)
+        else:
+            self.notify(item.message, timeout=5)
 
     async def _on_job_ended(self, job_id: int, item: Item) -> None:
         self.inbox.job_ended()
