@@ -390,14 +390,15 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
     pct = st.have * 100 // entry.size if entry.size else 0
     note = f" (a download stopped at {min(pct, 99)}%)" if st.partial else ""
     raise R1ChatError(
-        f"model {entry.name} is not installed{note}; run: r1chat models pull {entry.name}"
+        f"model {entry.name} is not installed{note}; run: r1chat models pull {entry.name} "
+        "(or use a GGUF you have: r1chat models import FILE)"
     )
 
 
 def default_model(config: Config | None = None, catalog: Catalog | None = None) -> str:
     """The model to use without -m: config `[model] default`, else r1:7b if installed,
-    else the first installed catalog model, else the first imported one, else r1:7b
-    (whose resolution error then says how to pull it)."""
+    else the first installed catalog model, else the first imported one, else the model
+    recommended for this machine (whose resolution error then says how to get it)."""
     if config is None:
         from r1chat.config.file import Config
 
@@ -415,7 +416,16 @@ def default_model(config: Config | None = None, catalog: Catalog | None = None) 
     if installed:
         return installed[0].name
     imported = load_index()
-    return next(iter(sorted(imported)), DEFAULT_MODEL)
+    return next(iter(sorted(imported)), None) or recommended_model(catalog)
+
+
+def recommended_model(catalog: Catalog) -> str:
+    """The catalog model for this machine (`r1chat doctor` recommends the same)."""
+    from r1chat.models import hardware
+    from r1chat.models.fit import recommend
+
+    best = recommend(catalog, hardware.current())
+    return best[0].name if best else DEFAULT_MODEL
 
 
 def set_default_model(

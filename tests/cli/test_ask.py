@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from r1chat.history.store import History
+from r1chat.models import store
+from r1chat.models.catalog import load_catalog
 from tests.fixtures.scripted import BOXED, ScriptedModel
 
 
@@ -278,7 +280,11 @@ def test_prompt_longer_than_the_context(answer_model: ScriptedModel):
 
 def test_without_a_model_the_default_is_used_or_explained(answer_model: ScriptedModel):
     line = run_error("hi")
-    assert line == "error: model r1:7b is not installed; run: r1chat models pull r1:7b"
+    name = store.recommended_model(load_catalog())  # nothing installed: this machine's pick
+    assert line == (
+        f"error: model {name} is not installed; run: r1chat models pull {name} (or use a GGUF "
+        "you have: r1chat models import FILE)"
+    )
     cmd = ["models", "import", str(answer_model.path), "--name", "mine"]
     imported = subprocess.run(
         [sys.executable, "-m", "r1chat", *cmd], capture_output=True, text=True

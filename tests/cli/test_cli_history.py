@@ -257,16 +257,6 @@ def test_unknown_id(home: Path, ids: dict[str, int], args: list[str]) -> None:
     assert result.stdout == ""
 
 
-def test_corrupt_database(home: Path, db: Path) -> None:
-    db.parent.mkdir(parents=True)
-    db.write_bytes(b"this is not a database" * 100)
-    result = r1chat(home, "history", "list")
-    assert result.returncode == 1
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("error: cannot open history ") and str(db) in line
-    assert db.read_bytes() == b"this is not a database" * 100
-
-
 def test_a_damaged_history_is_named_and_moved_aside_never_deleted(home: Path) -> None:
     db = home / "data" / "history.sqlite3"
     db.parent.mkdir(parents=True, exist_ok=True)

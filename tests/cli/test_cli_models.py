@@ -107,7 +107,8 @@ def test_list_shows_catalog_fit_and_install_state(env: dict[str, str]) -> None:
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("RAM ")
-    assert any(ln.split()[:1] == ["*"] and "r1:7b" in ln for ln in lines)  # the default
+    # with nothing installed the default is what doctor recommends: one recommendation
+    assert any(ln.split()[:2] == ["*", recommended(env)] for ln in lines)
     for name in ("r1:1.5b", "r1:7b-q8_0", "r1:8b", "r1:14b", "r1:32b", "r1:70b-q8_0"):
         row = next(ln for ln in lines if ln.split() and ln.lstrip("* ").split()[0] == name)
         assert any(v in row for v in ("fits on GPU", "partial offload", "CPU only", "won't fit"))
@@ -118,7 +119,7 @@ def test_list_shows_catalog_fit_and_install_state(env: dict[str, str]) -> None:
 def test_list_json(env: dict[str, str]) -> None:
     out = r1(env, "models", "--json", "--ctx", "16384")
     data = json.loads(out.stdout)
-    assert data["context"] == 16384 and data["default"] == "r1:7b"
+    assert data["context"] == 16384 and data["default"] == recommended(env)
     r7 = next(m for m in data["models"] if m["name"] == "r1:7b")
     assert r7["size"] == 4_683_075_271 and not r7["installed"]
     assert r7["fit"]["memory"] == 4_683_075_271 + 57_344 * 16384 + (512 << 20)
@@ -168,8 +169,15 @@ def test_path_of_a_model_that_is_not_installed(env: dict[str, str]) -> None:
     out = r1(env, "models", "path", "r1:7b")
     assert out.returncode == 1
     assert one_error_line(out.stderr) == (
-        "error: model r1:7b is not installed; run: r1chat models pull r1:7b"
+        "error: model r1:7b is not installed; run: r1chat models pull r1:7b (or use a GGUF "
+        "you have: r1chat models import FILE)"
     )
+
+
+def recommended(env: dict[str, str]) -> str:
+    """The model `r1chat doctor` recommends for this machine."""
+    out = r1(env, "doctor", "--json", "--no-self-test")
+    return str(json.loads(out.stdout)["recommended"]["name"])
 
 
 def test_a_bad_user_catalog_is_one_line(env: dict[str, str], tmp_path: Path) -> None:

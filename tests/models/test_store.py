@@ -52,7 +52,10 @@ def test_layout_under_the_models_dir() -> None:
 def test_resolve_a_catalog_name_that_is_not_installed() -> None:
     with pytest.raises(R1ChatError) as err:
         store.resolve_model("r1:7b")
-    assert str(err.value) == "model r1:7b is not installed; run: r1chat models pull r1:7b"
+    assert str(err.value) == (
+        "model r1:7b is not installed; run: r1chat models pull r1:7b (or use a GGUF you have: "
+        "r1chat models import FILE)"
+    )
 
 
 def test_resolve_mentions_an_interrupted_download() -> None:

@@ -21,6 +21,8 @@ from r1chat.config.settings import Settings
 from r1chat.core.request import Sampling
 from r1chat.core.turn import Guards
 from r1chat.history.store import History
+from r1chat.models import store
+from r1chat.models.catalog import load_catalog
 from r1chat.tui.app import ChatApp
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
@@ -380,7 +382,12 @@ async def test_no_model_at_all(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         error = str(app.query_one("#load-error").content)
-        assert "r1:7b is not installed; run: r1chat models pull r1:7b" in error
+        name = store.recommended_model(load_catalog())
+        assert error.startswith(f"No model yet. Press ctrl+o, then either pull {name} ")
+        assert app.chat.load_error == (
+            f"model {name} is not installed; run: r1chat models pull {name} (or use a GGUF "
+            "you have: r1chat models import FILE)"
+        )
 
 
 # -- conversations --------------------------------------------------------------------------

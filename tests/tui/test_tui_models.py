@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import ProgressBar, Static
+from textual.widgets import Input, ProgressBar, Static
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
@@ -27,7 +27,7 @@ from r1chat.models.fit import Verdict
 from r1chat.models.hardware import Gpu, Hardware
 from r1chat.models.listing import model_rows
 from r1chat.tui.screens.models import ModelsScreen, describe, marks, progress_text
-from r1chat.tui.widgets.dialogs import ConfirmScreen
+from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 from tests.fixtures.hub_server import FakeHub, make_gguf_bytes, point_client_at
 from tests.fixtures.scripted import ScriptedModel
 from tests.tui.pilot import run_async, wait_for
@@ -325,6 +325,48 @@ async def test_use_now_switches_the_chats_model(hub: FakeHub, answer_model: Scri
         # and the screen now marks it as the one in use
         screen = await open_screen(pilot)
         assert cell(screen, TINY, "marks").startswith("▸")
+
+
+@run_async
+async def test_first_run_offline_says_both_ways_in_and_imports_a_gguf(
+    hub: FakeHub, answer_model: ScriptedModel, tmp_path: Path
+) -> None:
+    """No model and no network: the chat names the two ways (pull, import); the models
+    screen imports a file from a path typed with completion, and the chat uses it."""
+    mine = tmp_path / "downloads" / "My-R1-Distill.gguf"
+    mine.parent.mkdir()
+    mine.write_bytes(answer_model.path.read_bytes())
+    app = chat_app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_for(pilot, lambda: app.chat.load_error is not None)
+        hint = str(app.chat.query_one("#load-error").content)
+        recommended = store.recommended_model(load_catalog())
+        assert hint.startswith("No model yet. Press ctrl+o, then either pull " + recommended)
+        assert "import a GGUF file you already have (i)" in hint
+        assert f"r1chat models pull {recommended} · r1chat models import FILE" in hint
+        screen = await open_screen(pilot)
+        await pilot.press("end")  # End reaches the last row
+        assert screen.table.cursor_row == screen.table.row_count - 1
+        await pilot.press("home")
+        assert screen.table.cursor_row == 0
+        await pilot.press("i")
+        field = await _dialog_input(pilot)
+        field.value = str(mine.parent / "My-R1")
+        field.cursor_position = len(field.value)  # as after typing it
+        await wait_for(pilot, lambda: field._suggestion == str(mine))  # completion offered
+        await pilot.press("right", "enter")  # accept it, import
+        await wait_for(pilot, lambda: "my-r1-distill" in screen.rows)
+        assert screen.selected is not None and screen.selected.name == "my-r1-distill"
+        await pilot.press("enter")  # use it now
+        await wait_for(pilot, lambda: app.chat.info is not None)
+        assert app.chat.settings.model == "my-r1-distill" and app.chat.load_error is None
+        assert str(store.resolve_model("my-r1-distill")) == str(mine)
+        assert not any("Traceback" in n.message for n in app._notifications)
+
+
+async def _dialog_input(pilot: Pilot[object]) -> Input:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TextPromptScreen))
+    return pilot.app.screen.query_one("#answer", Input)
 
 
 # -- pieces --------------------------------------------------------------------------------

@@ -280,7 +280,11 @@ class ChatScreen(Screen[None]):
                 self._measure()
         elif isinstance(item, LoadFailed):
             self.load_error = item.message
-            error.update(Content.assemble(("Cannot load the model: ", "bold"), item.message))
+            first_run = None if self.settings.endpoint else _first_run_hint()
+            if first_run is not None:
+                error.update(first_run)
+            else:
+                error.update(Content.assemble(("Cannot load the model: ", "bold"), item.message))
             error.display = True
 
     def _measure(self) -> None:
@@ -568,3 +572,24 @@ class ChatScreen(Screen[None]):
         self.settings = replace(self.settings, model=name, endpoint=None)
         self.context_used = None
         self._load_model()
+
+
+def _first_run_hint() -> Content | None:
+    """With no model on disk at all: the two ways in, offline included (None otherwise)."""
+    from r1chat.models import store
+    from r1chat.models.catalog import load_catalog
+
+    try:
+        catalog = load_catalog()
+        if store.installed_entries(catalog) or store.load_index():
+            return None
+        name = store.recommended_model(catalog)
+    except R1ChatError:
+        return None
+    return Content.assemble(
+        ("No model yet. ", "bold"),
+        "Press ctrl+o, then either pull ",
+        (name, "bold"),
+        " (the one for this machine: p) or import a GGUF file you already have (i).\n"
+        f"From a shell: r1chat models pull {name} · r1chat models import FILE",
+    )

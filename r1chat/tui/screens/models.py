@@ -15,6 +15,7 @@ are `R1ChatError`s shown as one-line notifications, never tracebacks.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from r1chat.core.units import Meter, human
 from r1chat.models import store
 from r1chat.models.fit import Verdict
 from r1chat.models.listing import ModelRow, hardware_line, model_rows
-from r1chat.tui.widgets.dialogs import ConfirmScreen
+from r1chat.tui.widgets.dialogs import ConfirmScreen, PathSuggester, TextPromptScreen
 
 if TYPE_CHECKING:
     from r1chat.config.file import Config
@@ -131,6 +132,9 @@ class ModelsScreen(ModalScreen[str | None]):
         Binding("c", "cancel_pull", "Cancel pull"),
         Binding("d,delete", "delete", "Delete"),
         Binding("s", "set_default", "Set default"),
+        Binding("i", "import_file", "Import a GGUF"),
+        Binding("home", "first", "First", show=False, priority=True),
+        Binding("end", "last", "Last", show=False, priority=True),
         Binding("q", "close", "Close", show=False),
     ]
 
@@ -396,6 +400,34 @@ class ModelsScreen(ModalScreen[str | None]):
             self.notify(f"{row.name} is still downloading.", timeout=4)
             return
         self.dismiss(row.name)
+
+    def action_first(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.table.move_cursor(row=max(0, self.table.row_count - 1))
+
+    def action_import_file(self) -> None:
+        """Register a GGUF already on disk (no network needed): a path, with completion."""
+        dialog = TextPromptScreen(
+            "Import a GGUF file you already have (→ completes the path; it stays where it is):",
+            str(Path.cwd()) + os.sep,
+            suggester=PathSuggester(".gguf"),
+        )
+        self.app.push_screen(dialog, self._import)
+
+    def _import(self, path: str | None) -> None:
+        if not path or not path.strip():
+            return
+        try:
+            record = store.import_model(path.strip(), catalog=self.catalog)
+        except R1ChatError as e:
+            self.notify(str(e), title="Import", severity="error", timeout=8)
+            return
+        self.notify(f"Imported {record.name} ({human(record.size)}): enter uses it.", timeout=5)
+        self._fill()
+        self.table.move_cursor(row=self.table.get_row_index(record.name), animate=False)
+        self._show_detail()
 
     def action_set_default(self) -> None:
         row = self.selected
