@@ -102,6 +102,11 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
         app.chat.transcript.scroll_to_widget(turn, top=True, animate=False)
         await pilot.pause()
         save(app, "chat-side-by-side")
+        await pilot.press("ctrl+l")  # the whole reasoning in the reader, searched
+        await pilot.pause()
+        await pilot.press(*"pattern")
+        await pilot.pause(0.3)
+        save(app, "chat-reader")
 
     # 2. a narrow terminal: stacked panes, the chats sidebar with a search
     app = app_for(answer_model.path)

@@ -670,3 +670,59 @@ async def test_a_prompt_over_the_context_is_not_saved(answer_model: ScriptedMode
         messages = app.history.messages(app.chat.conversation.id)
         assert [m.role for m in messages] == ["user", "assistant"]
         assert any("context holds 256" in n.message for n in app._notifications)
+
+
+# -- reading long reasoning -------------------------------------------------------------------
+
+
+@run_async
+async def test_long_reasoning_can_be_read(loop_model: ScriptedModel) -> None:
+    """Streaming, the trace takes most of the screen; finished, it is compact but takes the
+    keyboard (PageUp/Down, Home/End) and opens whole in the reader view, with search."""
+    from r1chat.tui.screens.reader import ReaderScreen
+    from r1chat.tui.widgets.reasoning_log import ReasoningLog
+
+    app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.chat.send("go")
+        turn = app.chat.transcript.query(AssistantTurn).last()
+        log = turn.reasoning.query_one(ReasoningLog)
+        await wait_for(pilot, lambda: log.region.height > 30)  # 48 rows: not capped at 16
+        assert turn.reasoning.has_class("-streaming")
+        await pilot.press("escape")  # stop it
+        await settle(pilot)
+        assert log.region.height == 16 and log.max_scroll_y > 20  # compact again, scrollable
+        log.focus()
+        await pilot.press("home")
+        assert log.scroll_y == 0
+        await pilot.press("pagedown")
+        assert 0 < log.scroll_y < log.max_scroll_y
+        await pilot.press("end")
+        assert log.scroll_y == log.max_scroll_y
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen))
+        reader = app.screen
+        assert isinstance(reader, ReaderScreen)
+        assert reader.log_view.region.height > 35 and reader.log_view.text == turn.reasoning.text
+        assert reader.log_view.scroll_y == 0  # from the start
+        await pilot.press(*"think")
+        await pilot.pause()
+        assert reader.matches == [0]  # "Okay, let me think." opens the trace
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace")
+        await pilot.press(*"again")
+        await pilot.pause()
+        rows = reader.matches
+        assert len(rows) > 10 and reader.current == 0
+        count = str(reader.query_one("#reader-count").content)
+        assert count == f"1 of {len(rows)} lines with it · enter: next"
+        for _ in range(len(rows) - 1):
+            await pilot.press("enter")
+        assert reader.current == len(rows) - 1
+        assert reader.log_view.scroll_y <= rows[-1] < reader.log_view.scroll_y + 40  # shown
+        await pilot.press("enter")
+        assert reader.current == 0  # wraps around
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ReaderScreen))
+        await pilot.press("ctrl+l")  # the last reply's reasoning, from anywhere in the chat
+        await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen))

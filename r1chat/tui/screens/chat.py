@@ -49,8 +49,11 @@ from r1chat.session.process import EngineProcess
 from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
 from r1chat.tui import preferences
 from r1chat.tui.inbox import Inbox
+from r1chat.tui.screens.reader import ReaderScreen
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.prompt_input import PromptInput
+from r1chat.tui.widgets.reasoning_log import ReasoningLog
+from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 from r1chat.tui.widgets.sidebar import Sidebar
 from r1chat.tui.widgets.status_bar import StatusBar
 from r1chat.tui.widgets.transcript import Banner, Transcript
@@ -71,6 +74,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+t", "toggle_reasoning", "Reasoning"),
         Binding("ctrl+s,f2", "toggle_sidebar", "Chats"),
         Binding("ctrl+g", "copy_answer", "Copy answer", show=False),
+        Binding("ctrl+l,f3", "read_reasoning", "Read reasoning", show=False),
         Binding("ctrl+o", "models", "Models"),
     ]
 
@@ -280,7 +284,8 @@ class ChatScreen(Screen[None]):
                 self._measure()
         elif isinstance(item, LoadFailed):
             self.load_error = item.message
-            first_run = None if self.settings.endpoint else _first_run_hint()
+            asked = self.settings.endpoint or self.settings.model  # then its error is news
+            first_run = None if asked else _first_run_hint()
             if first_run is not None:
                 error.update(first_run)
             else:
@@ -404,6 +409,20 @@ class ChatScreen(Screen[None]):
             self.editing = False
             self.prompt.clear()
             self.prompt.border_subtitle = ""
+
+    def action_read_reasoning(self) -> None:
+        """The last reply's whole reasoning in the reader view (search, full height)."""
+        turns = [t for t in self.transcript.query(AssistantTurn) if t.reasoning.text]
+        if not turns:
+            self.notify("No reasoning to read yet.", timeout=3)
+            return
+        turns[-1].reasoning.read()
+
+    def on_reasoning_log_read_requested(self, event: ReasoningLog.ReadRequested) -> None:
+        event.stop()
+        pane = event.log.parent
+        if isinstance(pane, ReasoningPane) and pane.text:
+            self.app.push_screen(ReaderScreen(pane.title, pane.text))
 
     async def action_regenerate(self) -> None:
         if not self.conversation.exchanges:

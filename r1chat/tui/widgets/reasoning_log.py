@@ -7,8 +7,12 @@ inside its own box (max-height from CSS) and follows new text unless scrolled up
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.segment import Segment
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
@@ -16,8 +20,32 @@ from textual.strip import Strip
 from r1chat.tui.wrap import WrappedText
 
 
-class ReasoningLog(ScrollView, can_focus=False):
+class ReasoningLog(ScrollView, can_focus=True):
+    """Focused, it scrolls with the keyboard; `r` asks for the reader view."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "scroll_up", "Up", show=False),
+        Binding("down", "scroll_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+        Binding("r", "read", "Read all"),
+    ]
+
+    class ReadRequested(Message):
+        """Open this trace in the reader view (with search)."""
+
+        def __init__(self, log: ReasoningLog) -> None:
+            super().__init__()
+            self.log = log
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"reasoning-log--match"}
     DEFAULT_CSS = """
+    ReasoningLog > .reasoning-log--match {
+        background: $warning 40%;
+        text-style: bold not italic;
+    }
     ReasoningLog {
         height: auto;
         max-height: 16;
@@ -33,6 +61,7 @@ class ReasoningLog(ScrollView, can_focus=False):
         super().__init__(id=id, classes=classes)
         self._wrapped = WrappedText(80)
         self._cache: dict[int, Strip] = {}
+        self._highlight = ""  # a search term shown highlighted (the reader view)
         if text:
             self._wrapped.append(text)
 
@@ -100,6 +129,19 @@ class ReasoningLog(ScrollView, can_focus=False):
             self.virtual_size = size  # a relayout, if the rows changed
         self.refresh_lines(first, rows - first)
 
+    def action_read(self) -> None:
+        self.post_message(self.ReadRequested(self))
+
+    def find(self, query: str) -> list[int]:
+        """The display rows that contain `query` (any case); it is highlighted in them."""
+        self._highlight = query.lower()
+        self._cache.clear()
+        self.refresh()
+        if not self._highlight:
+            return []
+        rows = (self._wrapped.row(i) for i in range(len(self._wrapped)))
+        return [i for i, row in enumerate(rows) if self._highlight in row.lower()]
+
     def render_line(self, y: int) -> Strip:
         self._fit(self.scrollable_content_region.width)
         index = y + self.scroll_offset.y
@@ -111,13 +153,26 @@ class ReasoningLog(ScrollView, can_focus=False):
             return self._selected_line(index, width)
         strip = self._cache.get(index)
         if strip is None:
-            strip = Strip([Segment(self._wrapped.row(index), style)]).extend_cell_length(
-                width, style
-            )
+            row = self._wrapped.row(index)
+            if self._highlight and self._highlight in row.lower():
+                strip = self._marked(row, width)
+            else:
+                strip = Strip([Segment(row, style)]).extend_cell_length(width, style)
             if len(self._cache) > 256:
                 self._cache.clear()
             self._cache[index] = strip
         return strip.apply_offsets(0, index)
+
+    def _marked(self, row: str, width: int) -> Strip:
+        from rich.text import Text
+
+        line = Text(row, style=self.rich_style, no_wrap=True)
+        mark = self.get_component_rich_style("reasoning-log--match")
+        term, low, at = self._highlight, row.lower(), 0
+        while (at := low.find(term, at)) >= 0:
+            line.stylize(mark, at, at + len(term))
+            at += len(term)
+        return Strip(list(line.render(self.app.console))).extend_cell_length(width, self.rich_style)
 
     def _selected_line(self, index: int, width: int) -> Strip:
         from rich.text import Text

@@ -33,6 +33,7 @@ class PaneTitle(Widget, can_focus=True):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,space", "toggle_pane", "Show/hide reasoning", show=False),
+        Binding("r", "read", "Read all"),
     ]
     ALLOW_SELECT = False
 
@@ -61,6 +62,11 @@ class PaneTitle(Widget, can_focus=True):
 
     def action_toggle_pane(self) -> None:
         self.post_message(self.Toggle())
+
+    def action_read(self) -> None:
+        pane = self.parent
+        if isinstance(pane, ReasoningPane):
+            pane.read()
 
 
 class ReasoningPane(Vertical):
@@ -116,6 +122,10 @@ class ReasoningPane(Vertical):
 
     def append(self, text: str) -> None:
         self._trace.append(text)
+
+    def read(self) -> None:
+        """Ask for the reader view of this trace."""
+        self._trace.action_read()
 
     def _paint_title(self) -> None:
         if self.empty:

@@ -112,6 +112,7 @@ class AssistantTurn(Container):
         """Become the live turn of a new reply."""
         self.live = True
         self.think = think
+        self.reasoning.set_class(think, "-streaming")  # the trace may use the screen's height
         if not think:
             self.reasoning.set_title(titles.NO_THINK, empty=True)
             self._thinking_over = True
@@ -133,6 +134,7 @@ class AssistantTurn(Container):
         elif isinstance(item, ThinkingDone):
             self._thinking_over = True
             self._thinking_done = item
+            self.reasoning.remove_class("-streaming")
             self.reasoning.set_title(titles.final(item, think=self.think), empty=item.skipped)
             self._restack()
         elif isinstance(item, PromptProgress):
@@ -158,6 +160,7 @@ class AssistantTurn(Container):
 
     async def finish(self, done: Done) -> None:
         self.live = False
+        self.reasoning.remove_class("-streaming")
         self.done = done
         self.finish_reason = done.finish_reason
         self.answer.finish()
@@ -174,6 +177,7 @@ class AssistantTurn(Container):
 
     async def fail(self, message: str) -> None:
         self.live = False
+        self.reasoning.remove_class("-streaming")
         self.finish_reason = "failed"
         self.answer.finish()
         if self._thinking_since is None:  # it never started: no pane to speak of
