@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
 from typing import ClassVar
 
+import platformdirs
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
@@ -58,6 +59,22 @@ class ChatApp(App[None]):
 
     def get_default_screen(self) -> Screen[None]:
         return self.chat
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Save an SVG of the screen (the palette's "Screenshot") in the Downloads folder,
+        else the current one, and say where it went, or why it could not be saved."""
+        downloads = Path(platformdirs.user_downloads_dir())
+        folder = Path(path) if path else downloads if downloads.is_dir() else Path.cwd()
+        try:
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as e:
+            self.notify(f"Could not save it in {folder}: {e.strerror or e}", title="Screenshot",
+                        severity="error", timeout=8)  # fmt: skip
+            return None
+        self.notify(f"Saved to {saved}", title="Screenshot", timeout=6)
+        return saved
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

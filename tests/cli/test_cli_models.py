@@ -151,7 +151,7 @@ def test_info_has_every_field_and_fits_at_several_contexts(env: dict[str, str]) 
         "bartowski/DeepSeek-R1-Distill-Qwen-14B",
         "48 layers",
         "8 KV heads",
-        "192 KiB per token",
+        "197 kB per token",  # one unit family (kB, MB, GB) everywhere
         "131,072",
         "MIT",
         "not installed; run: r1chat models pull r1:14b-q8_0",
@@ -161,6 +161,7 @@ def test_info_has_every_field_and_fits_at_several_contexts(env: dict[str, str]) 
         assert needle in text, needle
     data = json.loads(r1(env, "models", "info", "r1:14b", "--json").stdout)
     assert data["kv_bytes_per_token"] == 196_608 and set(data["fit"]) >= {"4096", "131072"}
+    assert "KiB" not in text and "MiB" not in text
     remote = r1(env, "models", "info", "r1:671b")
     assert remote.returncode == 0 and "remote server" in remote.stdout
 
@@ -385,6 +386,20 @@ def test_import_into_a_read_only_models_folder(env: dict[str, str], tmp_path: Pa
         assert out.returncode == 1 and "Permission denied" in one_error_line(out.stderr)
     finally:
         models.chmod(0o755)
+
+
+def test_the_imported_table_labels_every_column(env: dict[str, str], tmp_path: Path) -> None:
+    from r1chat.diagnostics.selftest import write_tiny_llama
+
+    gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
+    assert r1(env, "models", "import", str(gguf), "--name", "tiny").returncode == 0
+    lines = r1(env, "models").stdout.splitlines()
+    head = next(ln for ln in lines if ln.strip().startswith("IMPORTED"))
+    row = next(ln for ln in lines if ln.lstrip("* ").startswith("tiny "))
+    assert head.split() == ["IMPORTED", "PARAMS", "QUANT", "SIZE", "FIT", "PATH"]
+    for column in ("PARAMS", "QUANT"):  # every value sits under its label
+        assert row[head.index(column)] == "-"
+    assert row.index("kB") < head.index("FIT") and row.index(str(gguf)) == head.index("PATH")
 
 
 def test_import_path_default(env: dict[str, str], tmp_path: Path) -> None:

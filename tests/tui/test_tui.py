@@ -12,6 +12,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from textual import events
 from textual.widgets import Label
 
@@ -281,6 +282,31 @@ async def test_copy_last_answer(answer_model: ScriptedModel) -> None:
         await ask(pilot, "hi")
         await pilot.press("ctrl+g")
         assert app.clipboard == answer_model.answer
+        [note] = [n.message for n in app._notifications]
+        assert note.startswith("Sent the last answer to the terminal's clipboard (OSC 52")
+        assert "Copied" not in note  # the terminal never says whether it took it
+
+
+@run_async
+async def test_a_screenshot_says_where_it_went_or_why_not(
+    answer_model: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(tmp_path / "no-such-downloads"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Downloads folder there either
+    monkeypatch.chdir(tmp_path)
+    app = make_app(answer_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        saved = app.deliver_screenshot()  # what the palette's "Screenshot" runs
+        assert saved is not None and Path(saved).parent == tmp_path and Path(saved).is_file()
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        assert app.deliver_screenshot(path=str(blocker)) is None
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert messages[0] == f"Saved to {saved}"
+        assert messages[1].startswith(f"Could not save it in {blocker}: ")
+        assert messages[1] != f"Could not save it in {blocker}: "  # with the reason
 
 
 @run_async
@@ -543,6 +569,23 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
 
 
 @run_async
+async def test_checkboxes_show_on_and_off_without_colour(answer_model: ScriptedModel) -> None:
+    from textual.widgets import Checkbox
+
+    app = make_app(answer_model)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.chat.open_settings("math")
+        await pilot.pause()
+        box = app.screen.query_one("#math", Checkbox)
+        assert not box.value and "✓" not in str(box.render())
+        box.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert box.value and "✓" in str(box.render())  # the mark itself says "on"
+
+
+@run_async
 async def test_settings_from_the_command_palette(answer_model: ScriptedModel) -> None:
     app = make_app(answer_model)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -726,3 +769,19 @@ async def test_long_reasoning_can_be_read(loop_model: ScriptedModel) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, ReaderScreen))
         await pilot.press("ctrl+l")  # the last reply's reasoning, from anywhere in the chat
         await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen))
+
+
+@run_async
+async def test_the_status_bar_shortens_instead_of_cutting(answer_model: ScriptedModel) -> None:
+    app = make_app(answer_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ask(pilot, "hi")
+        bar = app.chat.status
+        left, right = str(bar._left.content), str(bar._right.content)
+        assert left.endswith(" · CPU 1 thread") and "…" in left  # the name gave way
+        assert right.startswith("ctx ") and right.endswith(" tok/s") and "TTFT" not in right
+        assert bar._left.region.width >= len(left)  # nothing cut at the edge
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
+        assert str(bar._left.content) == "DeepSeek-R1-Distill-Qwen-Scripted-Answer · CPU 1 thread"
+        assert "TTFT" in str(bar._right.content)

@@ -103,7 +103,7 @@ def run_info(args: argparse.Namespace) -> int:
             ("layers", f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}")
         )
     if entry.kv_bytes_per_token:
-        lines.append(("KV cache", f"{entry.kv_bytes_per_token // 1024} KiB per token (f16)"))
+        lines.append(("KV cache", f"{human(entry.kv_bytes_per_token)} per token (f16)"))
     lines += [
         ("context", f"{entry.context:,} tokens (native)" if entry.context else "?"),
         ("license", entry.license or "?"),

@@ -39,7 +39,14 @@ def run_list(args: argparse.Namespace) -> int:
         if r.entry is not None
     ]  # fmt: skip
     imported = [
-        [mark(r.default) + r.name, "-", "-", human(r.size), r.fit_label, r.path]
+        [
+            mark(r.default) + r.name,
+            r.params or "-",
+            r.quant or "-",
+            human(r.size),
+            r.fit_label,
+            r.path,
+        ]
         for r in rows
         if r.entry is None
     ]
@@ -49,7 +56,7 @@ def run_list(args: argparse.Namespace) -> int:
     print(table(listed, head))
     if imported:
         print()
-        print(table(imported, ["  IMPORTED", "", "", "SIZE", "FIT", "PATH"]))
+        print(table(imported, ["  IMPORTED", "PARAMS", "QUANT", "SIZE", "FIT", "PATH"]))
     print()
     print(
         f"* default ({default}). Pull one with: r1chat models pull NAME; "

@@ -470,7 +470,11 @@ class ChatScreen(Screen[None]):
         for ex in reversed(self.conversation.exchanges):
             if ex.answer:
                 self.app.copy_to_clipboard(ex.answer)
-                self.notify("Copied the last answer.", timeout=2)
+                self.notify(  # OSC 52 has no reply: whether it landed is the terminal's say
+                    "Sent the last answer to the terminal's clipboard (OSC 52: most terminals "
+                    "take it; macOS Terminal, and tmux without set-clipboard, ignore it).",
+                    timeout=5,
+                )
                 return
         self.notify("No answer to copy yet.", timeout=2)
 

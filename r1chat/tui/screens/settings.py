@@ -42,6 +42,20 @@ HELP = {
 }
 
 
+
+class Tick(Checkbox):
+    """A checkbox whose mark says on or off without colour: ✓ when on, blank when off."""
+
+    def on_mount(self) -> None:
+        self._mark()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self._mark()  # the message then bubbles on to the screen
+
+    def _mark(self) -> None:
+        self.BUTTON_INNER = "✓" if self.value else " "
+        self.refresh()
+
 class SettingsError(ValueError):
     pass
 
@@ -95,11 +109,11 @@ class SettingsScreen(ModalScreen[ChatPrefs | None]):
                 compact=True,
             ),
             "think_budget": number("think_budget", _text(p.think_budget), "integer"),
-            "loop_guard": Checkbox(
+            "loop_guard": Tick(
                 "cut reasoning or answers that repeat", p.loop_guard, id="loop_guard"
             ),
-            "think": Checkbox("let the model reason (off: no-think)", p.think, id="think"),
-            "math": Checkbox("step by step, final answer in \\boxed{}", p.math, id="math"),
+            "think": Tick("let the model reason (off: no-think)", p.think, id="think"),
+            "math": Tick("step by step, final answer in \\boxed{}", p.math, id="math"),
         }
         with Vertical(classes="dialog settings"):
             yield Static("Settings  (ctrl+s saves · esc cancels)", classes="dialog-title")

@@ -18,10 +18,40 @@ def context_meter(used: int | None, n_ctx: int) -> str:
     return f"ctx {used:,}/{n_ctx:,} ({used / max(1, n_ctx):.0%})"
 
 
-def reply_figures(stats: Stats | None) -> str:
+def reply_figures(stats: Stats | None, *, short: bool = False) -> str:
     if stats is None or (stats.thinking_tokens + stats.answer_tokens) == 0:
         return ""
+    if short:
+        return f"{stats.tokens_per_s:.0f} tok/s"
     return f"TTFT {stats.time_to_first_token_s:.2f}s · {stats.tokens_per_s:.1f} tok/s"
+
+
+def fit_line(model: str, offload: str, right: list[list[str]], width: int) -> tuple[str, str]:
+    """The left (`model · offload`) and right parts for `width` columns. `right` holds the
+    right part's pieces, most important first, each as its forms from longest to shortest
+    ("" to leave it out). To fit: shorter forms (the last piece first), then an ellipsis
+    in the model name (down to 20 columns), then pieces left out; never the offload."""
+    forms = [0] * len(right)
+
+    def joined() -> str:
+        return " │ ".join(p[i] for p, i in zip(right, forms, strict=True) if p[i])
+
+    def over(name: str) -> bool:
+        return len(f"{name} · {offload}") + 2 + len(joined()) > width
+
+    def shrink(allow_empty: bool) -> None:
+        for k in reversed(range(len(right))):
+            while over(model) and forms[k] + 1 < len(right[k]):
+                if not right[k][forms[k] + 1] and not allow_empty:
+                    break
+                forms[k] += 1
+
+    shrink(allow_empty=False)
+    room = width - 2 - len(joined()) - len(f" · {offload}")
+    if len(model) > room:
+        model = model[: max(20, room) - 1] + "…"
+    shrink(allow_empty=True)
+    return f"{model} · {offload}", joined()
 
 
 class StatusBar(Horizontal):
@@ -29,6 +59,7 @@ class StatusBar(Horizontal):
         super().__init__(id=id)
         self._left = Static("", id="status-model")
         self._right = Static("", id="status-figures")
+        self._ready: tuple[EngineInfo, int | None, Stats | None, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield self._left
@@ -52,12 +83,17 @@ class StatusBar(Horizontal):
     ) -> None:
         self.set_class(False, "-loading")
         self.set_class(False, "-error")
-        self._left.update(Content(f"{info.model} · {info.offload}"))
-        parts = [note] if note else []
-        parts.append(context_meter(used, info.n_ctx))
-        if figures := reply_figures(stats):
-            parts.append(figures)
-        self._right.update(Content(" │ ".join(parts)))
+        self._ready = (info, used, stats, note)
+        pieces = [[note, ""]] if note else []
+        pieces.append([context_meter(used, info.n_ctx), f"ctx {used or 0:,}/{info.n_ctx:,}"])
+        pieces.append([reply_figures(stats), reply_figures(stats, short=True), ""])
+        left, right = fit_line(info.model, info.offload, pieces, self.size.width or 160)
+        self._left.update(Content(left))
+        self._right.update(Content(right))
+
+    def on_resize(self) -> None:
+        if self._ready is not None and not self.has_class("-loading", "-error"):
+            self.show_ready(*self._ready)
 
     @property
     def text(self) -> str:
