@@ -441,3 +441,18 @@ def test_doctor_runs_its_self_test(env: dict[str, str]) -> None:
     data = json.loads(r1(env, "doctor", "--json", "--no-self-test").stdout)
     assert data["problems"] == [] and "self_test" not in data
     assert data["paths"]["models"].startswith(env["R1CHAT_HOME"])
+
+
+@pytest.mark.parametrize("args", [("models", "--json"), ("models",), ("models", "info", "r1:7b")])
+def test_a_reader_that_went_away_is_not_an_error(env: dict[str, str], args: tuple[str, ...]):
+    """`r1chat models --json | head -c 5`: the pipe closes under the writer."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "r1chat", *args],
+            env=env, cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert out.returncode == 0 and out.stderr == ""

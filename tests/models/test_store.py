@@ -176,8 +176,16 @@ def test_lock_is_exclusive_and_says_who_holds_it(tmp_path: Path) -> None:
         pass
 
 
-def test_default_model(gguf: Path) -> None:
-    assert store.default_model() == "r1:7b"  # nothing installed: the pull hint follows
+def test_default_model(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from r1chat.models import hardware
+    from r1chat.models.hardware import Hardware
+
+    gb = 1 << 30
+    # nothing installed: the model doctor recommends for the machine (one recommendation)
+    monkeypatch.setattr(hardware, "_detected", Hardware(32 * gb, 24 * gb, 8, (), "CPU"))
+    assert store.default_model() == "r1:8b"  # the biggest that runs well on a CPU
+    monkeypatch.setattr(hardware, "_detected", Hardware(4 * gb, 3 * gb, 4, (), "CPU"))
+    assert store.default_model() == "r1:1.5b"  # a small machine
     install("r1:1.5b")
     assert store.default_model() == "r1:1.5b"
     install("r1:7b")
