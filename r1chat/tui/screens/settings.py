@@ -42,7 +42,6 @@ HELP = {
 }
 
 
-
 class Tick(Checkbox):
     """A checkbox whose mark says on or off without colour: ✓ when on, blank when off."""
 
@@ -55,6 +54,7 @@ class Tick(Checkbox):
     def _mark(self) -> None:
         self.BUTTON_INNER = "✓" if self.value else " "
         self.refresh()
+
 
 class SettingsError(ValueError):
     pass
