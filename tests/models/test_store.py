@@ -12,6 +12,7 @@ from r1chat.core.units import human
 from r1chat.diagnostics.selftest import write_tiny_llama
 from r1chat.models import store
 from r1chat.models.catalog import load_catalog
+from r1chat.models.locks import FileLock
 
 
 @pytest.fixture(autouse=True)
@@ -169,10 +170,10 @@ def test_remove_waits_for_no_one_but_refuses_during_a_pull() -> None:
 def test_lock_is_exclusive_and_says_who_holds_it(tmp_path: Path) -> None:
     import os
 
-    lock = store.FileLock(tmp_path / "x.lock", "busy")
+    lock = FileLock(tmp_path / "x.lock", "busy")
     with lock, pytest.raises(R1ChatError, match=rf"busy \(pid {os.getpid()}\)"):
-        store.FileLock(tmp_path / "x.lock", "busy").acquire()
-    with store.FileLock(tmp_path / "x.lock", "busy"):
+        FileLock(tmp_path / "x.lock", "busy").acquire()
+    with FileLock(tmp_path / "x.lock", "busy"):
         pass
 
 

@@ -26,7 +26,8 @@ from r1chat.models.catalog import build, load_catalog, parse
 from r1chat.models.fit import Verdict
 from r1chat.models.hardware import Gpu, Hardware
 from r1chat.models.listing import model_rows
-from r1chat.tui.screens.models import ModelsScreen, describe, marks, progress_text
+from r1chat.tui.screens.model_rows import describe, marks, progress_text
+from r1chat.tui.screens.models import ModelsScreen
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 from tests.fixtures.hub_server import FakeHub, make_gguf_bytes, point_client_at
 from tests.fixtures.scripted import ScriptedModel

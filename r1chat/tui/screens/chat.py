@@ -49,6 +49,7 @@ from r1chat.session.process import EngineProcess
 from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
 from r1chat.tui import preferences
 from r1chat.tui.inbox import Inbox
+from r1chat.tui.screens.model_rows import first_run_hint
 from r1chat.tui.screens.reader import ReaderScreen
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.prompt_input import PromptInput
@@ -285,7 +286,7 @@ class ChatScreen(Screen[None]):
         elif isinstance(item, LoadFailed):
             self.load_error = item.message
             asked = self.settings.endpoint or self.settings.model  # then its error is news
-            first_run = None if asked else _first_run_hint()
+            first_run = None if asked else first_run_hint()
             if first_run is not None:
                 error.update(first_run)
             else:
@@ -595,24 +596,3 @@ class ChatScreen(Screen[None]):
         self.settings = replace(self.settings, model=name, endpoint=None)
         self.context_used = None
         self._load_model()
-
-
-def _first_run_hint() -> Content | None:
-    """With no model on disk at all: the two ways in, offline included (None otherwise)."""
-    from r1chat.models import store
-    from r1chat.models.catalog import load_catalog
-
-    try:
-        catalog = load_catalog()
-        if store.installed_entries(catalog) or store.load_index():
-            return None
-        name = store.recommended_model(catalog)
-    except R1ChatError:
-        return None
-    return Content.assemble(
-        ("No model yet. ", "bold"),
-        "Press ctrl+o, then either pull ",
-        (name, "bold"),
-        " (the one for this machine: p) or import a GGUF file you already have (i).\n"
-        f"From a shell: r1chat models pull {name} · r1chat models import FILE",
-    )
