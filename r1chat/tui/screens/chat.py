@@ -185,7 +185,7 @@ class ChatScreen(Screen[None]):
         if self.info is not None:
             self.status.show_ready(self.info, self.context_used, self.last_stats)
         elif self.load_error is not None:
-            self.status.show_error("no model loaded (ctrl+p → Settings: Model)")
+            self.status.show_error("no model loaded: ctrl+o pulls, imports or picks one")
 
     watch_info = watch_load_error = watch_context_used = watch_last_stats = _show_status
 
