@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import tokenizer_model
+from tests.fixtures.llama_server import Served, llama_server
 from tests.fixtures.scripted import (
     ScriptedModel,
     write_answer_loop_model,
@@ -172,3 +173,13 @@ def smollm2_tokenizer(smollm2_path: Path, tmp_path_factory: pytest.TempPathFacto
         return made[template]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def served(
+    answer_model: ScriptedModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """`python -m llama_cpp.server` serving the answer model (see `tests.fixtures.llama_server`;
+    tests using it are marked `needs_server`)."""
+    with llama_server(answer_model, tmp_path_factory.mktemp("llama-server") / "server.log") as s:
+        yield s

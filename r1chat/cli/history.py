@@ -73,6 +73,9 @@ def run_recover(args: argparse.Namespace) -> int:
     from r1chat.history.store import DamagedHistory, History, move_aside
 
     path = paths.history_db()
+    if not path.exists():  # opening it would create one
+        print(f"no history file yet ({path}); nothing to recover")
+        return 0
     try:
         History(path).close()
     except DamagedHistory:

@@ -112,7 +112,7 @@ class _Turn:
         if not self.thinking_done:
             yield self._thinking_done()
         if cut is not None:
-            yield Notice(cut_notice(cut, max_tokens, bool("".join(self.answer).strip())))
+            yield Notice(_cut_notice(cut, max_tokens, bool("".join(self.answer).strip())))
         yield self._done()
 
     def _count(self, channel: Channel, before: State, pieces: list[Piece], tokens: int) -> None:
@@ -205,7 +205,7 @@ def _cut_by(finish: str, stats: Stats, max_tokens: int | None) -> str | None:
     return "max_tokens" if max_tokens is not None and generated >= max_tokens else "context"
 
 
-def cut_notice(cut: str, max_tokens: int | None, answered: bool) -> str:
+def _cut_notice(cut: str, max_tokens: int | None, answered: bool) -> str:
     """One line for a cut reply: what cut it and what to do."""
     if cut == "cancel":
         return "stopped: the answer is incomplete" if answered else "stopped before any answer"

@@ -50,12 +50,13 @@ def open_local(
 
     path = Path(path).expanduser()
     meta = read_gguf(path)
+    shape = Shape.from_gguf(path, meta)
     trained = int(meta.arch_key("context_length", 0) or 0)
-    if problem := context_problem(Shape.from_gguf(path), n_ctx, hardware.detect(), trained):
+    if problem := context_problem(shape, n_ctx, hardware.current(), trained):
         raise R1ChatError(problem)
     offload = hardware.llama_offload_supported()
     if gpu_layers is None:
-        gpu_layers = auto_gpu_layers(path, n_ctx) if offload else 0
+        gpu_layers = auto_gpu_layers(shape, n_ctx) if offload else 0
     backend = hardware.llama_backend() if offload else "CPU"
     return LocalEngine(
         ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),

@@ -59,8 +59,9 @@ class Shape:
         return cls(entry.size, entry.layers, entry.kv_bytes_per_token)
 
     @classmethod
-    def from_gguf(cls, path: str | Path) -> Shape:
-        info = read_header(path)
+    def from_gguf(cls, path: str | Path, info: GGUFInfo | None = None) -> Shape:
+        """The shape of the GGUF at `path` (`info`: its header, if already read)."""
+        info = info if info is not None else read_header(path)
         layers = info.block_count
         kv_heads = _max_int(info.arch_key("attention.head_count_kv"))
         heads = _max_int(info.arch_key("attention.head_count"))
@@ -223,17 +224,16 @@ def plan_entry(entry: Entry, n_ctx: int, hw: Hardware) -> Fit | None:
     return plan(Shape.from_entry(entry), n_ctx, hw)
 
 
-def auto_gpu_layers(gguf_path: str | Path, n_ctx: int, *, hw: Hardware | None = None) -> int:
+def auto_gpu_layers(shape: Shape, n_ctx: int, *, hw: Hardware | None = None) -> int:
     """n_gpu_layers for llama.cpp: -1 (all) when the model fits, else as many as fit.
 
-    For a llama.cpp build that can offload (the caller checks). Reads the GGUF header for
-    the shape; asks llama.cpp itself for GPU memory if NVML/nvidia-smi/Metal gave none.
+    For a llama.cpp build that can offload (the caller checks). Asks llama.cpp itself for
+    GPU memory if NVML/nvidia-smi/Metal gave none.
     Returns -1 when GPU memory cannot be found at all (let llama.cpp try), 0 when not
     even one layer fits.
     """
     from r1chat.models import hardware
 
-    shape = Shape.from_gguf(gguf_path)
     if hw is None:
         hw = hardware.detect(deep=True)
     if hw.backend == "CPU":  # the caller knows offload works; the library scan missed it

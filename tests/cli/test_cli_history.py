@@ -259,6 +259,8 @@ def test_unknown_id(home: Path, ids: dict[str, int], args: list[str]) -> None:
 
 def test_a_damaged_history_is_named_and_moved_aside_never_deleted(home: Path) -> None:
     db = home / "data" / "history.sqlite3"
+    assert ok(r1chat(home, "history", "recover")).startswith("no history file yet")
+    assert not db.exists()  # recovering did not create one
     db.parent.mkdir(parents=True, exist_ok=True)
     db.write_bytes(b"not a database, but someone's data " * 100)
     out = r1chat(home, "history")

@@ -190,10 +190,10 @@ def test_auto_gpu_layers_from_the_gguf_header(tmp_path: Path) -> None:
     )
     shape = Shape.from_gguf(path)
     assert shape == Shape(4_683_075_271, 28, 57_344)
-    assert auto_gpu_layers(path, 8192, hw=machine(16, 8)) == -1
-    assert auto_gpu_layers(path, 8192, hw=machine(16, 4)) == 19
-    assert auto_gpu_layers(path, 8192, hw=machine(16, 0.25)) == 0  # not even one layer
-    assert auto_gpu_layers(path, 8192, hw=machine(16, None)) == -1  # unknown: let llama.cpp try
+    assert auto_gpu_layers(shape, 8192, hw=machine(16, 8)) == -1
+    assert auto_gpu_layers(shape, 8192, hw=machine(16, 4)) == 19
+    assert auto_gpu_layers(shape, 8192, hw=machine(16, 0.25)) == 0  # not even one layer
+    assert auto_gpu_layers(shape, 8192, hw=machine(16, None)) == -1  # unknown: let llama.cpp try
 
 
 def test_split_ggufs_count_every_shard(tmp_path: Path) -> None:

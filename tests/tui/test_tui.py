@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.pilot import Pilot
 from textual.widgets import Label
 
 from r1chat.config import paths
@@ -353,20 +354,27 @@ async def test_bad_model_path_is_a_readable_error(tmp_path: Path) -> None:
         assert any(n.message.startswith("No model to answer: ") for n in app._notifications)
 
 
+async def crash_mid_reply(pilot: Pilot, sig: signal.Signals) -> tuple[AssistantTurn, int]:
+    """Start an endless reply, send the model process `sig` once the reasoning streams,
+    and wait for the chat to take it in; the turn and the dead process's pid."""
+    app = await ready(pilot)
+    await app.chat.send("go")
+    turn = app.chat.transcript.query(AssistantTurn).last()
+    await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
+    pid = app.chat.engine.pid
+    assert pid is not None
+    os.kill(pid, sig)
+    await settle(pilot)
+    return turn, pid
+
+
 @run_async
 async def test_a_crashed_model_process_is_an_error_and_the_chat_goes_on(
     loop_model: ScriptedModel,
 ) -> None:
     app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await app.chat.send("go")
-        turn = app.chat.transcript.query(AssistantTurn).last()
-        await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
-        pid = app.chat.engine.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)  # as if llama.cpp crashed
-        await settle(pilot)
+        turn, pid = await crash_mid_reply(pilot, signal.SIGKILL)  # as if llama.cpp crashed
         assert turn.answer.status.startswith("✖ the model process was killed by SIGKILL; see ")
         assert re.fullmatch(
             r"Thought for \d+\.\ds · \d+ tokens · cut by an error", turn.reasoning.title
@@ -388,14 +396,7 @@ async def test_a_crash_inside_the_model_process_leaves_its_stack_in_the_log(
 ) -> None:
     app = make_app(loop_model, guards=Guards(loop_guard=False), n_ctx=ENDLESS_CTX)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await app.chat.send("go")
-        turn = app.chat.transcript.query(AssistantTurn).last()
-        await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
-        pid = app.chat.engine.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGSEGV)  # what a crash inside llama.cpp raises
-        await settle(pilot)
+        turn, pid = await crash_mid_reply(pilot, signal.SIGSEGV)  # a crash inside llama.cpp
         assert "was killed by SIGSEGV" in turn.answer.status
     log = (paths.log_dir() / "engine.log").read_text()
     assert "Fatal Python error: Segmentation fault" in log  # faulthandler, in the child

@@ -4,14 +4,11 @@ server on a scripted model, through the real app with Pilot."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from r1chat.tui.widgets.turns import UserMessage
-from tests.fixtures.llama_server import ALIAS, KEY, KEY_ENV, Served, llama_server, needs_server
+from tests.fixtures.llama_server import ALIAS, KEY, KEY_ENV, Served, needs_server
 from tests.fixtures.openai_server import ANSWER, REASONING, OpenAIServer
-from tests.fixtures.scripted import ScriptedModel
 from tests.tui.pilot import SIZE, ask, make_app, ready, run_async, settle
 
 MODEL = "deepseek-ai/DeepSeek-R1"
@@ -61,14 +58,6 @@ async def test_a_server_that_is_down_keeps_the_prompt_and_saves_nothing() -> Non
         assert any("cannot connect to" in n.message and "not sent" in n.message
                    for n in app._notifications)  # fmt: skip
         assert app.history.list_conversations() == []
-
-
-@pytest.fixture(scope="module")
-def served(
-    answer_model: ScriptedModel, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    with llama_server(answer_model, tmp_path_factory.mktemp("llama-server") / "server.log") as s:
-        yield s
 
 
 @needs_server

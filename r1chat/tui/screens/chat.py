@@ -371,7 +371,7 @@ class ChatScreen(Screen[None]):
 
     async def _withdraw(self, ex: Exchange, why: str) -> None:
         """A send that failed before any reply: unsave it, and give the text back."""
-        if self.conversation.exchanges[-1:] == [ex]:
+        if self.conversation.exchanges and self.conversation.exchanges[-1] is ex:
             self._try(self.conversation.withdraw_last)
             await self._remove_last_exchange_widgets()
         if not self.prompt.text:

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,9 @@ from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.remote.engine import RemoteEngine
-from tests.fixtures.llama_server import ALIAS, KEY, KEY_ENV, Served, llama_server, needs_server
-from tests.fixtures.scripted import ScriptedModel
+from tests.fixtures.llama_server import ALIAS, KEY, KEY_ENV, Served, needs_server
 
 pytestmark = needs_server
-
-
-@pytest.fixture(scope="module")
-def served(
-    answer_model: ScriptedModel, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    with llama_server(answer_model, tmp_path_factory.mktemp("llama-server") / "server.log") as s:
-        yield s
 
 
 @pytest.fixture(autouse=True)
