@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import queue
 import signal
 import socket
@@ -406,15 +407,26 @@ def test_ctrl_c_in_ask_closes_the_stream(server: OpenAIServer) -> None:
         "stderr",
         "What is 2+2?",
     ]
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while not server.chat_posts() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # the first deltas are out; the server is now silent
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)  # the server stays silent until the client goes
+    try:
+        _, err = proc.communicate(timeout=30)  # the server stays silent until the client goes
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"ask did not stop on Ctrl-C; its threads:\n{err}")
     assert proc.returncode == 130
     assert "Okay, the" in err  # the reasoning that came before the stop
     deadline = time.monotonic() + 5
