@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> None:
+    """-m, --ctx, --gpu-layers, --threads; with `remote`, --endpoint and --api-key-env."""
     g = p.add_argument_group("model")
     g.add_argument(
         "-m",
@@ -22,6 +23,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="layers to offload to the GPU (-1 all; default: all that fit, 0 without a GPU)",
     )
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (physical cores)")
+    if not remote:
+        return
     g.add_argument(
         "--endpoint",
         metavar="URL",

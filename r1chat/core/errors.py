@@ -11,3 +11,7 @@ class UsageError(R1ChatError):
     """The command line or its input was wrong (exit code 2)."""
 
     exit_code = 2
+
+
+class PromptTooLong(R1ChatError):
+    """The prompt leaves the reply no room in the context (the API answers 400)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
-from r1chat.core.request import Control, Request
+from r1chat.core.request import Control, Request, Sampling
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,4 +52,14 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Free the model (or the connection); the engine is unusable afterwards."""
+        ...
+
+
+class TextEngine(Engine, Protocol):
+    """An engine that also continues a raw prompt (the local one: `r1chat serve`)."""
+
+    def complete(
+        self, text: str, sampling: Sampling, control: Control
+    ) -> Iterator[Delta | PromptProgress]:
+        """Like `stream`, for prompt `text` written by the caller, special tokens and all."""
         ...

@@ -23,9 +23,8 @@ DEFAULT_CTX = 8192
 
 def model_path(spec: str) -> Path:
     """A model given as a path, a catalog name (`r1:7b`) or an imported name."""
-    path = Path(spec).expanduser()
-    if path.exists() or "/" in spec or spec.endswith(".gguf"):
-        return path
+    if _is_path(spec):
+        return Path(spec).expanduser()
     from r1chat.models.store import resolve_model
 
     return resolve_model(spec)
@@ -68,6 +67,22 @@ def open_local(
     )
 
 
+def open_named(spec: str, settings: Settings, name: str | None = None) -> LocalEngine:
+    """Load local model `spec` (a catalog or imported name, or a path) as `settings` say;
+    `name` for the engine's info (default: the GGUF's own)."""
+    return open_local(
+        model_path(spec),
+        n_ctx=settings.n_ctx or DEFAULT_CTX,
+        gpu_layers=settings.gpu_layers,
+        threads=settings.threads,
+        name=name,
+    )
+
+
+def _is_path(spec: str) -> bool:
+    return Path(spec).expanduser().exists() or "/" in spec or spec.endswith(".gguf")
+
+
 def open_engine(settings: Settings) -> Engine:
     """Load the model (seconds to minutes): call it off the UI thread."""
     from r1chat.engine.targets import find_remote, open_remote
@@ -78,9 +93,4 @@ def open_engine(settings: Settings) -> Engine:
 
     # Without -m: the configured default, else an installed model, else r1:7b (whose
     # "not installed" error then says how to pull it).
-    return open_local(
-        model_path(settings.model or default_model()),
-        n_ctx=settings.n_ctx or DEFAULT_CTX,
-        gpu_layers=settings.gpu_layers,
-        threads=settings.threads,
-    )
+    return open_named(settings.model or default_model(), settings)

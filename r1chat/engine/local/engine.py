@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1chat.core.errors import R1ChatError
+from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
-from r1chat.core.request import ANSWER_ROOM, Control, Request
+from r1chat.core.request import ANSWER_ROOM, Control, Request, Sampling
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
@@ -109,11 +109,26 @@ class LocalEngine:
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        prompt = self.prompt_tokens(request)
+        yield from self._reply(self.prompt_tokens(request), request.sampling, control)
+
+    def complete(
+        self, text: str, sampling: Sampling, control: Control
+    ) -> Iterator[Delta | PromptProgress]:
+        """Continue raw prompt `text`, whose special tokens are read as such (the caller
+        wrote the whole prompt: `/v1/completions`); BOS is added when the model wants it."""
+        vocab = self.vocab
+        prompt = vocab.encode_markup(text)
+        if vocab.add_bos and vocab.bos >= 0 and prompt[:1] != [vocab.bos]:
+            prompt.insert(0, vocab.bos)
+        yield from self._reply(prompt, sampling, control)
+
+    def _reply(
+        self, prompt: list[int], s: Sampling, control: Control
+    ) -> Iterator[Delta | PromptProgress]:
         n_ctx = self.info.n_ctx
         if len(prompt) + ANSWER_ROOM > n_ctx:
             hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
-            raise R1ChatError(
+            raise PromptTooLong(
                 f"the prompt is {len(prompt):,} tokens but the context holds {n_ctx:,}; "
                 f"raise --ctx{hint} or shorten the input"
             )
@@ -121,12 +136,11 @@ class LocalEngine:
         yield from self._evaluate_prompt(prompt, control)
         if control.cancelled:
             return
-        s = request.sampling
         self._llm.set_seed(s.seed if s.seed is not None else random.randrange(2**31))
         limit = n_ctx - len(prompt)
         if s.max_tokens is not None:
             limit = min(limit, s.max_tokens)
-        yield from self._generate(prompt, limit, control, request)
+        yield from self._generate(prompt, limit, control, s)
 
     def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
@@ -143,9 +157,9 @@ class LocalEngine:
         yield PromptProgress(total, total, start)
 
     def _generate(
-        self, prompt: list[int], limit: int, control: Control, request: Request
+        self, prompt: list[int], limit: int, control: Control, s: Sampling
     ) -> Iterator[Delta]:
-        vocab, s = self.vocab, request.sampling
+        vocab = self.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         context = list(prompt)
         produced = 0

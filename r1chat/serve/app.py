@@ -1,0 +1,221 @@
+"""The HTTP side of `r1chat serve`: OpenAI's routes on Starlette.
+
+    GET  /v1/models             the installed models
+    POST /v1/chat/completions   a chat reply (SSE with `stream: true`)
+    POST /v1/completions        a raw prompt continued (the remote backend's continuation)
+    GET  /health                up, and which model is resident
+
+A reply's job is queued on the model thread (`serve.worker`); its response watches the
+connection, so a client that goes away cancels its generation at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from r1chat.config.settings import Settings
+from r1chat.core.events import Done
+from r1chat.serve.names import Names
+from r1chat.serve.replies import SSE_DONE, Reply, sse, usage
+from r1chat.serve.requests import BadRequest, Call, parse_chat, parse_completion
+from r1chat.serve.worker import Failed, Job, Models, Rendered
+
+Log = Callable[[str], None]
+
+
+def create_app(
+    models: Models, names: Names, settings: Settings, *, api_key: str | None, log: Log
+) -> Starlette:
+    def authorize(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), api_key):
+            raise BadRequest(
+                "a valid API key is needed (Authorization: Bearer KEY)",
+                status=401,
+                code="invalid_api_key",
+            )
+
+    async def list_models(request: Request) -> Response:
+        authorize(request)
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "r1chat"}
+            for name in names.listed()
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "model": models.resident})
+
+    async def reply(request: Request, parse: Callable[[Any, Settings], Call]) -> Response:
+        authorize(request)
+        call = parse(await _json(request), settings)
+        model = names.resolve(call.model)
+        if problem := await asyncio.to_thread(models.prompt_problem, call, model):
+            raise problem
+        job = Job(call, model, f"{request.method} {request.url.path}", asyncio.get_running_loop())
+        models.submit(job)
+        return JobResponse(job, Reply(call, model, job.cancel), log)
+
+    async def chat(request: Request) -> Response:
+        return await reply(request, parse_chat)
+
+    async def complete(request: Request) -> Response:
+        return await reply(request, parse_completion)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadRequest)
+        log(f"{request.method} {request.url.path} {exc.status} · {exc.message}")
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        what = "no such route" if exc.status_code == 404 else str(exc.detail).lower()
+        error = BadRequest(f"{what}: {request.method} {request.url.path}", status=exc.status_code)
+        return await refused(request, error)
+
+    return Starlette(
+        routes=[
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/completions", complete, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        exception_handlers={BadRequest: refused, HTTPException: http_error},
+    )
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"the request body is not valid JSON ({e})") from None
+
+
+class JobResponse(Response):
+    """Streams a job's reply as server-sent events, or sends it whole when it is done;
+    either way the connection is watched, and its end cancels the job."""
+
+    def __init__(self, job: Job, reply: Reply, log: Log) -> None:
+        self.job, self.reply, self.log = job, reply, log
+        self.start = time.monotonic()
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.ensure_future(self._watch(receive))
+        try:
+            if self.job.call.stream:
+                await self._stream(send)
+            else:
+                await self._whole(scope, receive, send)
+        except OSError:  # the connection broke while we wrote
+            self._gone()
+        finally:
+            watcher.cancel()
+            self.job.cancel()  # a no-op once the reply is over
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._gone()
+
+    def _gone(self) -> None:
+        """The worker says how far the reply got, once it has stopped."""
+        self.job.client_gone = True
+        self.job.cancel()
+
+    async def _stream(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        reply = self.reply
+        out = [sse(c) for c in reply.first()]
+        while True:
+            for item in await self.job.items():
+                if isinstance(item, Failed):
+                    out += [sse(item.error.body()), SSE_DONE]
+                    self._logged(item.error.status, item.error.message)
+                    return await _body(send, out, more=False)
+                if isinstance(item, Done):
+                    if (error := self._failure(item)) is not None:
+                        out.append(sse(error.body()))
+                        self._logged(error.status, error.message)
+                    else:
+                        out += [sse(c) for c in reply.last(item)]
+                        self._logged(200, done=item)
+                    out.append(SSE_DONE)
+                    return await _body(send, out, more=False)
+                if not isinstance(item, Rendered):  # (a dry run is never streamed)
+                    out += [sse(c) for c in reply.chunks(item)]
+            if out:
+                await _body(send, out, more=True)
+                out = []
+
+    async def _whole(self, scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            for item in await self.job.items():
+                if isinstance(item, Failed):
+                    e = item.error
+                    self._logged(e.status, e.message)
+                    response = JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+                    return await response(scope, receive, send)
+                if isinstance(item, Rendered):
+                    self._logged(200, "dry run")
+                    body = {"object": "r1chat.prompt", "model": self.job.model,
+                            "prompt": item.text, "tokens": list(item.tokens)}  # fmt: skip
+                    return await JSONResponse(body)(scope, receive, send)
+                if isinstance(item, Done):
+                    if (error := self._failure(item)) is not None:
+                        self._logged(error.status, error.message)
+                        response = JSONResponse(error.body(), status_code=error.status)
+                    else:
+                        self._logged(200, done=item)
+                        response = JSONResponse(self.reply.whole(item))
+                    return await response(scope, receive, send)
+                if not isinstance(item, Rendered):
+                    self.reply.chunks(item)
+
+    def _failure(self, done: Done) -> BadRequest | None:
+        """The error to answer with for a reply that broke off (not by a stop string)."""
+        if self.reply.stopped or done.finish_reason not in ("error", "cancelled"):
+            return None
+        if done.finish_reason == "cancelled":
+            return BadRequest("the server is shutting down", status=503, kind="server_error")
+        why = self.reply.notices[-1] if self.reply.notices else "the reply failed"
+        return BadRequest(why, status=500, kind="server_error")
+
+    def _logged(self, status: int, why: str = "", done: Done | None = None) -> None:
+        if self.job.client_gone:
+            return
+        seconds = time.monotonic() - self.start
+        line = f"{self.job.what} {status} · {self.job.model}"
+        if done is not None:
+            u = usage(done)
+            line += f" · {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} tokens"
+        elif why:
+            line += f" · {why}"
+        self.log(f"{line} · {seconds:.1f} s")
+
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+async def _body(send: Send, parts: list[bytes], *, more: bool) -> None:
+    await send({"type": "http.response.body", "body": b"".join(parts), "more_body": more})

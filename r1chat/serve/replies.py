@@ -1,0 +1,190 @@
+"""What the API answers: one reply's events as OpenAI objects, streamed or whole.
+
+The shape is DeepSeek's and vLLM's: reasoning in `reasoning_content`, the answer in
+`content`, never mixed; `usage` counts reasoning tokens apart. The last chunk carries an
+`r1chat` object too: how the reply ended (`loop` is reported to OpenAI clients as
+`stop`), the reasoning's time and tokens, what cut it, a `\\boxed{}` answer, notices.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta
+from r1chat.serve.requests import Call
+
+FINISH = {"stop": "stop", "length": "length", "loop": "stop"}
+"""r1chat's finish reasons as OpenAI's (cancelled and error never reach a client)."""
+
+
+def sse(obj: dict[str, Any]) -> bytes:
+    """One server-sent event."""
+    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+class Stops:
+    """Cuts text at the first of the client's stop strings, holding back what may be the
+    start of one until the next text says."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = stops
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """The text that may go out now, and whether a stop string was reached."""
+        if not self.stops:
+            return text, False
+        text = self._held + text
+        hits = [i for s in self.stops if (i := text.find(s)) != -1]
+        if hits:
+            self._held = ""
+            return text[: min(hits)], True
+        keep = max((_prefix_at_end(text, s) for s in self.stops), default=0)
+        self._held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep], False
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
+def _prefix_at_end(text: str, stop: str) -> int:
+    """Length of the longest end of `text` that begins `stop` (shorter than `stop`)."""
+    for n in range(min(len(stop) - 1, len(text)), 0, -1):
+        if text.endswith(stop[:n]):
+            return n
+    return 0
+
+
+class Reply:
+    """Builds the answer to one call from its events; `on_stop` ends the generation
+    when a stop string is reached."""
+
+    def __init__(self, call: Call, model: str, on_stop: Callable[[], None]) -> None:
+        self.call, self.model, self.on_stop = call, model, on_stop
+        self.chat = call.chat
+        self.id = ("chatcmpl-" if self.chat else "cmpl-") + uuid.uuid4().hex[:24]
+        self.created = int(time.time())
+        self.reasoning: list[str] = []
+        self.content: list[str] = []
+        self.notices: list[str] = []
+        self.stopped = False  # a stop string was reached
+        self._stops = Stops(call.stop)
+
+    # -- streaming ------------------------------------------------------------------
+
+    def first(self) -> list[dict[str, Any]]:
+        return [self._chunk({"role": "assistant", "content": ""})] if self.chat else []
+
+    def chunks(self, event: Event) -> list[dict[str, Any]]:
+        """The chunks one event adds (none for most events but text)."""
+        if isinstance(event, ThinkingDelta):
+            if self.stopped or not event.text:
+                return []
+            self.reasoning.append(event.text)
+            return [self._chunk({"reasoning_content": event.text})]
+        if isinstance(event, AnswerDelta):
+            return self._answer(event.text)
+        if isinstance(event, Notice):
+            self.notices.append(event.message)
+        return []
+
+    def last(self, done: Done) -> list[dict[str, Any]]:
+        """The held-back text, the chunk with the finish reason, then usage if asked."""
+        out = self._answer(self._stops.flush(), final=True)
+        out.append(
+            self._chunk({}, finish=self.finish(done), extra={"r1chat": self.extension(done)})
+        )
+        if self.call.include_usage:
+            out.append({**self._head(), "choices": [], "usage": usage(done)})
+        return out
+
+    # -- whole ----------------------------------------------------------------------
+
+    def whole(self, done: Done) -> dict[str, Any]:
+        """The non-streaming answer (the events already fed through `chunks`)."""
+        self._answer(self._stops.flush(), final=True)
+        content = "".join(self.content)
+        if self.chat:
+            message: dict[str, Any] = {"role": "assistant", "content": content}
+            if self.reasoning:
+                message["reasoning_content"] = "".join(self.reasoning)
+            choice: dict[str, Any] = {"index": 0, "message": message}
+        else:
+            choice = {"index": 0, "text": content}
+        choice.update(finish_reason=self.finish(done), logprobs=None)
+        kind = "chat.completion" if self.chat else "text_completion"
+        return {
+            **self._head(kind),
+            "choices": [choice],
+            "usage": usage(done),
+            "r1chat": self.extension(done),
+        }
+
+    # -- parts ----------------------------------------------------------------------
+
+    def finish(self, done: Done) -> str:
+        return "stop" if self.stopped else FINISH.get(done.finish_reason, "stop")
+
+    def extension(self, done: Done) -> dict[str, Any]:
+        finish = "stop_string" if self.stopped else done.finish_reason
+        out: dict[str, Any] = {"finish": finish, **done.stats.to_dict()}
+        if done.boxed is not None:
+            out["boxed"] = done.boxed
+        if self.notices:
+            out["notices"] = self.notices
+        return out
+
+    def _answer(self, text: str, *, final: bool = False) -> list[dict[str, Any]]:
+        if self.stopped or not text:
+            return []
+        if not final:
+            text, hit = self._stops.feed(text)
+            if hit:
+                self.stopped = True
+                self.on_stop()
+            if not text:
+                return []
+        self.content.append(text)
+        if self.chat:
+            return [self._chunk({"content": text})]
+        return [self._chunk(text)]
+
+    def _head(self, kind: str | None = None) -> dict[str, Any]:
+        if kind is None:
+            kind = "chat.completion.chunk" if self.chat else "text_completion"
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
+
+    def _chunk(
+        self,
+        delta: dict[str, Any] | str,
+        *,
+        finish: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0}
+        if self.chat:
+            choice["delta"] = delta
+        else:
+            choice["text"] = delta if isinstance(delta, str) else ""
+        choice.update(finish_reason=finish, logprobs=None)
+        return {**self._head(), "choices": [choice], **(extra or {})}
+
+
+def usage(done: Done) -> dict[str, Any]:
+    s = done.stats
+    completion = s.thinking_tokens + s.answer_tokens
+    return {
+        "prompt_tokens": s.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": s.prompt_tokens + completion,
+        "prompt_tokens_details": {"cached_tokens": s.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": s.thinking_tokens},
+    }

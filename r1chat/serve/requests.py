@@ -1,0 +1,262 @@
+"""What a client asks for: an OpenAI request body, checked field by field, as a `Call`.
+
+Sampling and reasoning fields follow the same rules as the config's keys
+(`config.schema`), so `temperature: 9` is refused here as it is in `config.toml`. Unknown
+fields are ignored, as OpenAI-compatible servers do; a field of the wrong type is a
+`BadRequest` naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from r1chat.config.schema import RULES, SAMPLING
+from r1chat.config.settings import Settings
+from r1chat.core import r1
+from r1chat.core.messages import Message
+from r1chat.core.request import Request, Sampling
+from r1chat.core.turn import Guards
+
+EFFORT_BUDGETS: dict[str, int | None] = {"minimal": 256, "low": 1024, "medium": 4096, "high": None}
+"""`reasoning_effort` as a thinking budget (`none` skips the reasoning; `high`: no budget)."""
+
+MAX_STOPS = 4  # as OpenAI
+
+
+class BadRequest(Exception):
+    """A request the API refuses (HTTP `status`), in OpenAI's error shape."""
+
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        *,
+        status: int = 400,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.message, self.param, self.status, self.code, self.kind = (
+            message,
+            param,
+            status,
+            code,
+            kind,
+        )
+
+        self.headers: dict[str, str] = {}
+
+    def retry_after(self, seconds: int) -> BadRequest:
+        self.headers["Retry-After"] = str(seconds)
+        return self
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request, ready for the engine: a chat (`request`) or a raw prompt (`prompt`)."""
+
+    model: str | None  # None: the model the server was started with
+    request: Request  # for a raw prompt, only its sampling counts
+    guards: Guards
+    stream: bool
+    include_usage: bool
+    stop: tuple[str, ...] = ()
+    prompt: str | None = None  # /v1/completions
+    dry_run: bool = False  # `r1chat.dry_run`: answer with the prompt as the model sees it
+
+    @property
+    def chat(self) -> bool:
+        return self.prompt is None
+
+
+def parse_chat(body: Any, settings: Settings) -> Call:
+    """A `/v1/chat/completions` body."""
+    body = _object(body)
+    messages = _messages(body.get("messages"))
+    r1chat = _extension(body)
+    guards, think = _reasoning(body, r1chat, settings)
+    request = Request(
+        messages=messages,
+        sampling=_sampling(body, settings.sampling),
+        system=settings.system,
+        think=think,
+        math=_flag(r1chat, "math", settings.math, "r1chat.math"),
+    )
+    call = _call(body, request, guards)
+    dry_run = _flag(r1chat, "dry_run", False, "r1chat.dry_run")
+    if dry_run and call.stream:
+        raise BadRequest("r1chat.dry_run needs stream: false", "r1chat.dry_run")
+    return replace(call, dry_run=dry_run)
+
+
+def parse_completion(body: Any, settings: Settings) -> Call:
+    """A `/v1/completions` body: the prompt is the client's, markup and all; no guards
+    (the reply is not split into reasoning and answer)."""
+    body = _object(body)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("prompt must be a non-empty string", "prompt")
+    if "r1chat" in body and _extension(body).get("dry_run"):
+        raise BadRequest("r1chat.dry_run is for chat completions", "r1chat.dry_run")
+    request = Request(messages=(), sampling=_sampling(body, settings.sampling))
+    call = _call(body, request, Guards(think_budget=None, loop_guard=False))
+    return replace(call, prompt=prompt)
+
+
+def _call(body: dict[str, Any], request: Request, guards: Guards) -> Call:
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise BadRequest("model must be a model name (see GET /v1/models)", "model")
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise BadRequest(f"n must be 1 (one reply per request), not {n!r}", "n")
+    stream = _flag(body, "stream", False, "stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise BadRequest("stream_options must be an object", "stream_options")
+    include_usage = _flag(options or {}, "include_usage", False, "stream_options.include_usage")
+    return Call(
+        model=model.strip() if model else None,
+        request=request,
+        guards=guards,
+        stream=stream,
+        include_usage=include_usage,
+        stop=_stops(body.get("stop")),
+    )
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _messages(value: Any) -> tuple[Message, ...]:
+    """The conversation; earlier answers lose their reasoning (a `reasoning_content` field
+    is ignored, an inline `<think>` block dropped, as R1's own template does)."""
+    if not isinstance(value, list) or not value:
+        raise BadRequest("messages must be a non-empty array", "messages")
+    out: list[Message] = []
+    for i, m in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise BadRequest(f"{where} must be an object", where)
+        role = m.get("role")
+        if role not in ("system", "developer", "user", "assistant"):
+            raise BadRequest(
+                f"{where}.role must be system, developer, user or assistant, not {role!r}",
+                f"{where}.role",
+            )
+        text = _content(m.get("content"), f"{where}.content")
+        if role == "assistant" and r1.THINK_CLOSE in text:
+            text = text.rsplit(r1.THINK_CLOSE, 1)[1].lstrip()
+        out.append(Message("system" if role == "developer" else role, text))
+    if out[-1].role != "user":
+        raise BadRequest("the last message must be the user's", f"messages[{len(out) - 1}].role")
+    return tuple(out)
+
+
+def _content(value: Any, where: str) -> str:
+    """A message's text: a string, or an array of text parts (other parts refused)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = []
+        for part in value:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise BadRequest(f"{where}: only text parts are supported, not {kind!r}", where)
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise BadRequest(f"{where}: a text part's text must be a string", where)
+            texts.append(text)
+        return "\n".join(texts)
+    raise BadRequest(f"{where} must be a string or an array of text parts", where)
+
+
+def _sampling(body: dict[str, Any], base: Sampling) -> Sampling:
+    values: dict[str, Any] = {}
+    tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    given = {**{k: body.get(k) for k in SAMPLING if k != "max_tokens"}, "max_tokens": tokens}
+    for key, value in given.items():
+        if value is None:
+            continue
+        name = (
+            "max_completion_tokens"
+            if key == "max_tokens" and "max_completion_tokens" in body
+            else key
+        )
+        if (problem := SAMPLING[key].problem(value)) is not None:
+            raise BadRequest(f"{name} {problem}", name)
+        values[key] = value
+    return replace(base, **values)
+
+
+def _extension(body: dict[str, Any]) -> dict[str, Any]:
+    ext = body.get("r1chat")
+    if ext is None:
+        return {}
+    if not isinstance(ext, dict):
+        raise BadRequest("r1chat must be an object", "r1chat")
+    return ext
+
+
+def _reasoning(
+    body: dict[str, Any], ext: dict[str, Any], settings: Settings
+) -> tuple[Guards, bool]:
+    """The guards and whether to reason: `r1chat.think_budget` / `loop_guard` / `think`,
+    else `reasoning_effort`, else the server's settings."""
+    budget = settings.guards.think_budget
+    think = settings.think
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        if effort != "none" and effort not in EFFORT_BUDGETS:
+            known = ", ".join(["none", *EFFORT_BUDGETS])
+            raise BadRequest(
+                f"reasoning_effort must be one of {known}, not {effort!r}", "reasoning_effort"
+            )
+        think = effort != "none"
+        budget = EFFORT_BUDGETS.get(effort)
+    if "think_budget" in ext:
+        value = ext["think_budget"]
+        if value is not None and (problem := RULES["reasoning"]["think_budget"].problem(value)):
+            raise BadRequest(f"r1chat.think_budget {problem}", "r1chat.think_budget")
+        budget = value
+    loop_guard = _flag(ext, "loop_guard", settings.guards.loop_guard, "r1chat.loop_guard")
+    think = _flag(ext, "think", think, "r1chat.think")
+    return Guards(think_budget=budget, loop_guard=loop_guard), think
+
+
+def _flag(table: dict[str, Any], key: str, default: bool, name: str) -> bool:
+    value = table.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, not {value!r}", name)
+    return value
+
+
+def _stops(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise BadRequest("stop must be a string or an array of non-empty strings", "stop")
+    if len(stops) > MAX_STOPS:
+        raise BadRequest(f"stop takes at most {MAX_STOPS} strings", "stop")
+    return tuple(stops)
