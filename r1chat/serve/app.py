@@ -33,6 +33,9 @@ from r1chat.serve.requests import BadRequest, Call, parse_chat, parse_completion
 from r1chat.serve.worker import Failed, Job, Models, Rendered
 
 Log = Callable[[str], None]
+PACE_S = 0.01
+"""A stream writes at most this often (its first text at once): at thousands of tokens a
+second, a write per token would take the time the model thread needs."""
 
 
 def create_app(
@@ -159,10 +162,11 @@ class JobResponse(Response):
                     out.append(SSE_DONE)
                     return await _body(send, out, more=False)
                 if not isinstance(item, Rendered):  # (a dry run is never streamed)
-                    out += [sse(c) for c in reply.chunks(item)]
+                    out.append(reply.encode(reply.feed(item)))
             if out:
                 await _body(send, out, more=True)
                 out = []
+                await asyncio.sleep(PACE_S)  # let tokens gather: a write per token is slow
 
     async def _whole(self, scope: Scope, receive: Receive, send: Send) -> None:
         while True:
@@ -186,7 +190,7 @@ class JobResponse(Response):
                         response = JSONResponse(self.reply.whole(item))
                     return await response(scope, receive, send)
                 if not isinstance(item, Rendered):
-                    self.reply.chunks(item)
+                    self.reply.feed(item)
 
     def _failure(self, done: Done) -> BadRequest | None:
         """The error to answer with for a reply that broke off (not by a stop string)."""

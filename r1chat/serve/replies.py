@@ -27,6 +27,11 @@ def sse(obj: dict[str, Any]) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
+Text = tuple[str, str]
+"""A piece of a reply: its field (`reasoning_content`, `content`, or `text` for a raw
+completion) and its text."""
+_MARK = "\x00"
+_MARK_JSON = json.dumps(_MARK).encode()
 
 
 class Stops:
@@ -77,31 +82,47 @@ class Reply:
         self.notices: list[str] = []
         self.stopped = False  # a stop string was reached
         self._stops = Stops(call.stop)
+        self._cuts: dict[str, tuple[bytes, bytes]] = {}
 
     # -- streaming ------------------------------------------------------------------
 
     def first(self) -> list[dict[str, Any]]:
         return [self._chunk({"role": "assistant", "content": ""})] if self.chat else []
 
-    def chunks(self, event: Event) -> list[dict[str, Any]]:
-        """The chunks one event adds (none for most events but text)."""
+    def feed(self, event: Event) -> list[Text]:
+        """The text one event adds, as (field, text) pieces (none for most events)."""
         if isinstance(event, ThinkingDelta):
             if self.stopped or not event.text:
                 return []
             self.reasoning.append(event.text)
-            return [self._chunk({"reasoning_content": event.text})]
+            return [("reasoning_content", event.text)]
         if isinstance(event, AnswerDelta):
             return self._answer(event.text)
         if isinstance(event, Notice):
             self.notices.append(event.message)
         return []
 
+    def chunk(self, piece: Text) -> dict[str, Any]:
+        """The chunk that carries one piece."""
+        field, text = piece
+        return self._chunk({field: text}) if self.chat else self._chunk(text)
+
+    def encode(self, pieces: list[Text]) -> bytes:
+        """`sse(self.chunk(p))` for each piece, from the chunk's text cut once per field
+        (a chunk per token is the hot path of a stream)."""
+        out = []
+        for field, text in pieces:
+            if (cut := self._cuts.get(field)) is None:
+                marked = sse(self.chunk((field, _MARK))).split(_MARK_JSON)
+                cut = self._cuts[field] = (marked[0], marked[1])
+            out += [cut[0], json.dumps(text, ensure_ascii=False).encode(), cut[1]]
+        return b"".join(out)
+
     def last(self, done: Done) -> list[dict[str, Any]]:
         """The held-back text, the chunk with the finish reason, then usage if asked."""
-        out = self._answer(self._stops.flush(), final=True)
-        out.append(
-            self._chunk({}, finish=self.finish(done), extra={"r1chat": self.extension(done)})
-        )
+        out = [self.chunk(p) for p in self._answer(self._stops.flush(), final=True)]
+        extra = {"r1chat": self.extension(done)}
+        out.append(self._chunk({}, finish=self.finish(done), extra=extra))
         if self.call.include_usage:
             out.append({**self._head(), "choices": [], "usage": usage(done)})
         return out
@@ -109,7 +130,7 @@ class Reply:
     # -- whole ----------------------------------------------------------------------
 
     def whole(self, done: Done) -> dict[str, Any]:
-        """The non-streaming answer (the events already fed through `chunks`)."""
+        """The non-streaming answer (the events already given to `feed`)."""
         self._answer(self._stops.flush(), final=True)
         content = "".join(self.content)
         if self.chat:
@@ -142,7 +163,7 @@ class Reply:
             out["notices"] = self.notices
         return out
 
-    def _answer(self, text: str, *, final: bool = False) -> list[dict[str, Any]]:
+    def _answer(self, text: str, *, final: bool = False) -> list[Text]:
         if self.stopped or not text:
             return []
         if not final:
@@ -153,9 +174,7 @@ class Reply:
             if not text:
                 return []
         self.content.append(text)
-        if self.chat:
-            return [self._chunk({"content": text})]
-        return [self._chunk(text)]
+        return [("content" if self.chat else "text", text)]
 
     def _head(self, kind: str | None = None) -> dict[str, Any]:
         if kind is None:

@@ -40,39 +40,48 @@ class Rendered:
         self.text, self.tokens = text, tokens
 
 
+Item = Event | Failed | Rendered
+"""What a job hands the event loop: the reply's events, or why there is none."""
+
+
 class Job:
-    """One request's reply, from the model thread to the event loop."""
+    """One request's reply, from the model thread to the event loop.
+
+    The loop is woken once per batch, not per token (a whole reply: once, at its end).
+    """
 
     def __init__(self, call: Call, model: str, what: str, loop: asyncio.AbstractEventLoop) -> None:
         self.call, self.model, self.what = call, model, what  # what: "POST /v1/..."
         self.control = Control()
         self.client_gone = False
         self._loop = loop
-        self._items: deque[Event | Failed | Rendered] = deque()
+        self._items: deque[Item] = deque()
         self._ready = asyncio.Event()
         self._lock = threading.Lock()
-        self._woken = False
+        self._waiting = False  # the loop waits in `items()` for the model thread
 
     # the model thread
-    def put(self, item: Event | Failed | Rendered) -> None:
+    def put(self, item: Item) -> None:
         self._items.append(item)
+        if not self.call.stream and not isinstance(item, (Done, Failed, Rendered)):
+            return
         with self._lock:
-            if self._woken:
+            if not self._waiting:
                 return
-            self._woken = True
-        self._loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        with self._lock:
-            self._woken = False
-        self._ready.set()
+            self._waiting = False
+        self._loop.call_soon_threadsafe(self._ready.set)
 
     # the event loop
-    async def items(self) -> list[Event | Failed | Rendered]:
-        """What has come since the last call (waits for at least one item)."""
-        while not self._items:
+    async def items(self) -> list[Item]:
+        """What has come since the last call (waits for at least one item; a whole
+        reply's, until it is over)."""
+        while not self._items or not (self.call.stream or _ended(self._items[-1])):
             self._ready.clear()
-            if self._items:
+            with self._lock:
+                self._waiting = True
+            if self._items and (self.call.stream or _ended(self._items[-1])):
+                with self._lock:
+                    self._waiting = False
                 break
             await self._ready.wait()
         out = []
@@ -82,6 +91,10 @@ class Job:
 
     def cancel(self) -> None:
         self.control.cancel()
+
+
+def _ended(item: Item) -> bool:
+    return isinstance(item, (Done, Failed, Rendered))
 
 
 class Models:

@@ -11,7 +11,7 @@ from r1chat.config.settings import Settings
 from r1chat.core.events import AnswerDelta, Done, Notice, Stats, ThinkingDelta
 from r1chat.core.request import Sampling
 from r1chat.core.turn import Guards
-from r1chat.serve.replies import Reply, Stops
+from r1chat.serve.replies import Reply, Stops, sse
 from r1chat.serve.requests import BadRequest, parse_chat, parse_completion
 
 HI = [{"role": "user", "content": "hi"}]
@@ -128,17 +128,23 @@ def test_chunks_and_the_whole_reply() -> None:
     )
     reply = Reply(call, "r1:7b", lambda: None)
     out = reply.first()
-    out += reply.chunks(ThinkingDelta("why"))
-    out += reply.chunks(AnswerDelta("It is 4."))
-    out += reply.chunks(Notice("the reasoning was repeating itself"))
+    for event in (
+        ThinkingDelta('why "so" ✓\n'),
+        AnswerDelta("It is 4."),
+        Notice('the reasoning was "looping" ✓'),
+    ):
+        pieces = reply.feed(event)
+        chunks = [reply.chunk(p) for p in pieces]
+        assert reply.encode(pieces) == b"".join(sse(c) for c in chunks)  # the fast path
+        out += chunks
     out += reply.last(_done("It is 4.", "loop"))
     deltas = [o["choices"][0]["delta"] for o in out if o["choices"]]
-    assert deltas == [{"role": "assistant", "content": ""}, {"reasoning_content": "why"},
+    assert deltas == [{"role": "assistant", "content": ""}, {"reasoning_content": "why \"so\" ✓\n"},
                       {"content": "It is 4."}, {}]  # fmt: skip
     finish = out[-2]
     assert finish["choices"][0]["finish_reason"] == "stop"  # loop, as OpenAI clients know it
     assert finish["r1chat"]["finish"] == "loop" and finish["r1chat"]["boxed"] == "4"
-    assert finish["r1chat"]["notices"] == ["the reasoning was repeating itself"]
+    assert finish["r1chat"]["notices"] == ['the reasoning was "looping" ✓']
     assert out[-1]["usage"] == {
         "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
         "prompt_tokens_details": {"cached_tokens": 4},
@@ -151,8 +157,8 @@ def test_a_stop_string_ends_the_generation() -> None:
     stopped: list[bool] = []
     call = parse_chat({"messages": HI, "stop": "4"}, SETTINGS)
     reply = Reply(call, "m", lambda: stopped.append(True))
-    reply.chunks(AnswerDelta("It is 4."))
-    reply.chunks(AnswerDelta(" More."))
+    reply.feed(AnswerDelta("It is 4."))
+    reply.feed(AnswerDelta(" More."))
     whole = reply.whole(_done("It is 4. More.", "cancelled"))
     assert stopped == [True]
     assert whole["choices"][0]["message"]["content"] == "It is "
