@@ -1,6 +1,6 @@
 """The chat against a remote server (`r1chat --endpoint URL`): the loopback OpenAI server
-(reasoning in `reasoning_content`, or inline `<think>` tags) and llama-cpp-python's own
-server on a scripted model, through the real app with Pilot."""
+(reasoning in `reasoning_content`, or inline `<think>` tags), llama-cpp-python's own
+server and `r1chat serve` on a scripted model, through the real app with Pilot."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 from r1chat.tui.widgets.turns import UserMessage
 from tests.fixtures.llama_server import ALIAS, KEY, KEY_ENV, Served, needs_server
 from tests.fixtures.openai_server import ANSWER, REASONING, OpenAIServer
+from tests.fixtures.scripted import ScriptedModel
+from tests.fixtures.serve import serving
 from tests.tui.pilot import SIZE, ask, make_app, ready, run_async, settle
 
 MODEL = "deepseek-ai/DeepSeek-R1"
@@ -76,3 +78,18 @@ async def test_a_chat_with_llama_cpp_server(
         assert again.answer.text == served.model.answer
     [_, first, _, second] = app.history.messages(app.chat.conversation.id)
     assert first.finish_reason == second.finish_reason == "stop"
+
+
+@run_async
+async def test_a_chat_with_r1chat_serve(answer_model: ScriptedModel) -> None:
+    with serving(answer_model.path, "--ctx", "1024", "--quiet") as s:
+        app = make_app("scripted-answer", endpoint=s.url)
+        async with app.run_test(size=SIZE) as pilot:
+            turn = await ask(pilot, "What is 2+2?")
+            assert turn.reasoning.text == answer_model.reasoning.strip()
+            assert turn.answer.text == answer_model.answer
+            again = await ask(pilot, "Again?")
+            assert again.answer.text == answer_model.answer
+    [_, first, _, second] = app.history.messages(app.chat.conversation.id)
+    assert first.finish_reason == second.finish_reason == "stop"
+    assert first.reasoning == answer_model.reasoning.strip()
