@@ -9,12 +9,8 @@ import argparse
 def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> None:
     """-m, --ctx, --gpu-layers, --threads; with `remote`, --endpoint and --api-key-env."""
     g = p.add_argument_group("model")
-    g.add_argument(
-        "-m",
-        "--model",
-        help="GGUF path, catalog name (r1:7b), imported name, or a "
-        "remote named in the config ([remotes.NAME])",
-    )
+    remotes = ", or a remote named in the config ([remotes.NAME])" if remote else ""
+    g.add_argument("-m", "--model", help=f"GGUF path, catalog name (r1:7b), imported name{remotes}")
     g.add_argument("--ctx", dest="n_ctx", type=int, metavar="N", help="context size (8192)")
     g.add_argument(
         "--gpu-layers",
