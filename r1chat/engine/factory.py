@@ -22,9 +22,13 @@ DEFAULT_CTX = 8192
 
 
 def model_path(spec: str) -> Path:
-    """A model given as a path, a catalog name (`r1:7b`) or an imported name."""
-    if _is_path(spec):
-        return Path(spec).expanduser()
+    """A model given as a path, a catalog name (`r1:7b`, `owner/repo:q4_k_m`) or an
+    imported name."""
+    from r1chat.models.hub_repos import parse_spec
+
+    path = Path(spec).expanduser()
+    if path.exists() or (parse_spec(spec) is None and _is_path(spec)):
+        return path
     from r1chat.models.store import resolve_model
 
     return resolve_model(spec)

@@ -22,6 +22,7 @@ from typing import Any
 
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
+from r1chat.models import hub_index
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,6 +71,10 @@ _TYPE_NAMES = {
 _REQUIRED_LOCAL = ("repo", "layers", "kv_heads", "head_dim", "context", "quants")
 
 
+_HUB_PREFIX = re.compile(r"^(?:https?://)?(?:hf\.co|huggingface\.co)/")
+"""`hf.co/owner/repo:quant` names what `owner/repo:quant` does."""
+
+
 class CatalogError(R1ChatError):
     """A catalog file is unusable: `FILE: entry NAME: reason`."""
 
@@ -99,6 +104,8 @@ class Entry:
     note: str = ""
     source: str = BUILTIN  # the file that defined (or last changed) it
     is_default: bool = False  # `name` is the model's bare name
+    hub: bool = False  # pulled from the Hub by its repo's name (`OWNER/REPO:QUANT`)
+    estimated: bool = False  # the KV shape is a guess until the GGUF header is read
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -114,7 +121,8 @@ class Entry:
     @property
     def variant(self) -> str:
         """`r1:7b-q4_k_m` even for the bare-name alias."""
-        return f"{self.model}-{self.quant.lower()}" if self.quant else self.model
+        sep = ":" if self.hub else "-"
+        return f"{self.model}{sep}{self.quant.lower()}" if self.quant else self.model
 
 
 @dataclass(slots=True)
@@ -123,7 +131,7 @@ class Catalog:
     sources: tuple[str, ...] = (BUILTIN,)
 
     def get(self, name: str) -> Entry | None:
-        return self.entries.get(name.strip().lower())
+        return self.entries.get(_HUB_PREFIX.sub("", name.strip().lower()))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -163,7 +171,7 @@ def suggest(name: str, names: Iterable[str]) -> str:
 
 # -- loading -------------------------------------------------------------------------
 
-_cache: dict[tuple[str, int], Catalog] = {}
+_cache: dict[tuple[str, int, int], Catalog] = {}
 
 
 def user_catalog_path(explicit: str | Path | None = None) -> tuple[Path | None, bool]:
@@ -194,11 +202,18 @@ def load_catalog(user_file: str | Path | None = None) -> Catalog:
         path, stat_key = None, 0
     except OSError as e:
         raise CatalogError(f"catalog {path}: {e.strerror}") from None
-    key = (str(path or ""), stat_key)
+    key = (str(path or ""), stat_key, _mtime(hub_index.index_path()))
     if key not in _cache:
         _cache.clear()
         _cache[key] = _build(path)
     return _cache[key]
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def builtin_text() -> str:
@@ -216,6 +231,8 @@ def _build(user_path: Path | None) -> Catalog:
             reason = getattr(e, "strerror", None) or str(e)
             raise CatalogError(f"catalog {user_path}: cannot read: {reason}") from None
         layers.append((str(user_path), parse(text, str(user_path))))
+    if pulled := hub_index.load():
+        layers.append((str(hub_index.index_path()), pulled))
     return build(layers)
 
 
@@ -394,6 +411,8 @@ def _expand(source: str, name: str, t: dict[str, Any]) -> list[Entry]:
         arch=t.get("arch", ""),
         note=t.get("note", ""),
         source=source,
+        hub=bool(t.get("hub", False)),
+        estimated=bool(t.get("estimated", False)),
     )
     if t.get("remote", False):
         return [Entry(name=name, remote=True, is_default=True, **common)]
@@ -428,7 +447,7 @@ def _expand(source: str, name: str, t: dict[str, Any]) -> list[Entry]:
         if len(digests) != len(files):
             raise _fail(source, name, f"{len(digests)} sha256 for {len(files)} files", quant)
         variant = Entry(
-            name=f"{name}-{quant.lower()}",
+            name=f"{name}{':' if common['hub'] else '-'}{quant.lower()}",
             quant=quant,
             files=files,
             sha256=digests,

@@ -62,15 +62,20 @@ class Shape:
     def from_gguf(cls, path: str | Path, info: GGUFInfo | None = None) -> Shape:
         """The shape of the GGUF at `path` (`info`: its header, if already read)."""
         info = info if info is not None else read_header(path)
-        layers = info.block_count
-        kv_heads = _max_int(info.arch_key("attention.head_count_kv"))
-        heads = _max_int(info.arch_key("attention.head_count"))
-        kv_heads = kv_heads or heads
-        embd = _max_int(info.arch_key("embedding_length"))
-        k_len = _max_int(info.arch_key("attention.key_length")) or (embd // heads if heads else 0)
-        v_len = _max_int(info.arch_key("attention.value_length")) or k_len
+        layers, kv_heads, k_len, v_len = kv_shape(info)
         per_token = layers * kv_heads * (k_len + v_len) * 2
         return cls(split_total_size(Path(path), info.metadata), layers, per_token)
+
+
+def kv_shape(info: GGUFInfo) -> tuple[int, int, int, int]:
+    """(layers, KV heads, key length, value length) from a GGUF header."""
+    kv_heads = _max_int(info.arch_key("attention.head_count_kv"))
+    heads = _max_int(info.arch_key("attention.head_count"))
+    kv_heads = kv_heads or heads
+    embd = _max_int(info.arch_key("embedding_length"))
+    k_len = _max_int(info.arch_key("attention.key_length")) or (embd // heads if heads else 0)
+    v_len = _max_int(info.arch_key("attention.value_length")) or k_len
+    return info.block_count, kv_heads, k_len, v_len
 
 
 def read_header(path: str | Path) -> GGUFInfo:

@@ -118,6 +118,7 @@ def fit_record(fit: Fit | None) -> dict[str, Any] | None:
         return None
     return {
         "verdict": fit.verdict.name.lower(),
+        "short": fit.short,
         "label": fit.label,
         "gpu_layers": fit.gpu_layers,
         "layers": fit.units,

@@ -253,6 +253,11 @@ def _copy_in(shards: list[Path], size: int, made: list[Path]) -> Path:
 
 
 def _looks_like_path(spec: str) -> bool:
+    """A path, not a name (`owner/repo:quant`, a Hub model's name, is a name)."""
+    from r1chat.models.hub_repos import parse_spec
+
+    if parse_spec(spec) is not None:
+        return False
     return (
         "/" in spec
         or os.sep in spec
@@ -268,6 +273,8 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
     Raises R1ChatError with the fix in it, e.g.
     "model r1:7b is not installed; run: r1chat models pull r1:7b".
     """
+    from r1chat.models.hub_repos import parse_spec
+
     spec = spec.strip()
     if not spec:
         raise UsageError("no model given")
@@ -279,7 +286,8 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
             return path.absolute()
         if _looks_like_path(spec):
             raise R1ChatError(f"no such file: {spec}")
-    key = spec.lower()
+    hub = parse_spec(spec)
+    key = spec.lower() if hub is None else hub_name(*hub)
     imported = load_index().get(key)
     if imported is not None:
         p = Path(imported.path)
@@ -294,6 +302,8 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
 
         catalog = load_catalog()
     entry = catalog.get(key)
+    if entry is None and hub is not None:
+        raise R1ChatError(f"{key} is not installed; run: r1chat models pull {key}")
     if entry is None:
         from r1chat.models.catalog import suggest
 
@@ -316,6 +326,11 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
         f"model {entry.name} is not installed{note}; run: r1chat models pull {entry.name} "
         "(or use a GGUF you have: r1chat models import FILE)"
     )
+
+
+def hub_name(repo: str, quant: str | None) -> str:
+    """The catalog name of a Hub repo's quantization: `owner/repo:q4_k_m` (or the model)."""
+    return repo.lower() + (f":{quant.lower()}" if quant else "")
 
 
 def default_model(config: Config | None = None, catalog: Catalog | None = None) -> str:
@@ -440,6 +455,10 @@ def remove_model(spec: str, *, catalog: Catalog | None = None) -> Removal:
         for p in removal.paths:
             p.unlink(missing_ok=True)
     lock_path(entry).unlink(missing_ok=True)
+    if entry.hub and entry.quant:
+        from r1chat.models import hub_index
+
+        hub_index.remove_quant(entry.model, entry.quant)
     folder = entry_dir(entry)
     for d in (folder, folder.parent):
         try:

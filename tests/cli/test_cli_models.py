@@ -23,27 +23,8 @@ SIZE = 4_000_000
 
 
 @pytest.fixture
-def hub():
-    with FakeHub() as h:
-        yield h
-
-
-@pytest.fixture
 def data() -> bytes:
     return make_gguf_bytes(SIZE, seed=7)
-
-
-@pytest.fixture
-def env(tmp_path: Path, hub: FakeHub) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("R1CHAT_", "HF_"))}
-    e.update(
-        R1CHAT_HOME=str(tmp_path / "home"),
-        HF_ENDPOINT=hub.endpoint,
-        HF_HOME=str(tmp_path / "hf"),
-        PYTHONPATH=str(ROOT),
-        NO_COLOR="1",
-    )
-    return e
 
 
 def r1(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from r1chat.cli.models import info, listing, manage, pull
+from r1chat.cli.models import info, listing, manage, pull, search
 
 _EXAMPLES = """examples:
   r1chat models                          the list, sized for this machine at 8192 tokens
   r1chat models --ctx 32768              ... at 32k tokens of context
   r1chat models pull r1:14b              download (resumable, sha256-verified)
+  r1chat models search deepseek r1 qwen  GGUF repos on the Hub, sized for this machine
+  r1chat models pull unsloth/DeepSeek-R1-Distill-Qwen-7B-GGUF:Q5_K_M   any Hub GGUF
   r1chat models info r1:7b-q8_0          every field, local path, fit at several contexts
   r1chat models import ./x.gguf --name x register a file you have; then: r1chat -m x
   r1chat models path r1:7b               the file, for scripts
@@ -59,8 +61,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=listing.run_list)
 
     q = msub.add_parser("pull", parents=[common], help="download a model (resumable, verified)")
-    q.add_argument("names", nargs="+", metavar="NAME", help="catalog name, e.g. r1:7b")
+    q.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="catalog name (r1:7b) or Hub repo: OWNER/REPO:QUANT, hf.co/OWNER/REPO:QUANT, "
+        "or OWNER/REPO (the quantization that fits best)",
+    )
+    q.add_argument("--ctx", type=int, metavar="N", default=argparse.SUPPRESS,
+                   help="context to size OWNER/REPO for (default: config or 8192)")  # fmt: skip
     q.set_defaults(func=pull.run_pull)
+
+    q = msub.add_parser("search", parents=[common, sizing], help="find GGUF models on the Hub")
+    q.add_argument("query", nargs="*", help=f"what to look for (default: {search.DEFAULT!r})")
+    q.add_argument("--limit", type=int, default=20, metavar="N", help="at most N repos (20)")
+    q.set_defaults(func=search.run_search)
 
     q = msub.add_parser("rm", parents=[common], help="delete a downloaded model")
     q.add_argument("names", nargs="+", metavar="NAME")

@@ -7,10 +7,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from r1chat.cli.models.common import catalog_of
+from r1chat.cli.models.common import catalog_of, ctx_of
 from r1chat.core import units
 
 if TYPE_CHECKING:
+    from r1chat.models.catalog import Entry
     from r1chat.models.download import PullProgress
 
 EXIT_INTERRUPTED = 130
@@ -86,8 +87,7 @@ def run_pull(args: argparse.Namespace) -> int:
     from r1chat.core.errors import R1ChatError
     from r1chat.models import download, store
 
-    catalog = catalog_of(args)
-    entries = [catalog.require(n) for n in args.names]
+    entries = [_entry(n, args) for n in args.names]
     for entry in entries:
         if entry.remote:
             raise R1ChatError(f"{entry.name} is too big to download and run here: {entry.note}")
@@ -118,6 +118,34 @@ def run_pull(args: argparse.Namespace) -> int:
             f"{took:.3f} s, {units.speed(rate)}{resumed}; {_checked(result.checks)})"
         )
     return 0
+
+
+def _entry(name: str, args: argparse.Namespace) -> Entry:
+    """The catalog entry to pull: a catalog name, or a Hub repo's (`OWNER/REPO:QUANT`,
+    `OWNER/REPO`: the quantization that fits best), recorded as pulled from the Hub."""
+    from r1chat.core.errors import R1ChatError
+    from r1chat.models import hardware, hub_index, hub_repos, store
+
+    catalog = catalog_of(args)
+    hub = hub_repos.parse_spec(name)
+    entry = catalog.get(name)
+    if entry is not None or hub is None:
+        return entry or catalog.require(name)
+    repo, quant = hub
+    found = hub_repos.repo_files(repo)
+    if quant is None:
+        quant, why = hub_repos.choose_quant(found, catalog, hardware.current(), ctx_of(args))
+        print(f"{found.repo}: {why}", file=sys.stderr)
+    else:
+        have = {q.upper(): q for q in found.quants}
+        if quant.upper() not in have:
+            raise R1ChatError(
+                f"{found.repo} has no {quant.upper()}; it has: {', '.join(found.quants)}"
+            )
+        quant = have[quant.upper()]
+    table = hub_repos.catalog_table(found, found.quants[quant], catalog)
+    hub_index.add(hub_repos.model_name(found.repo), table)
+    return catalog_of(args).require(store.hub_name(found.repo, quant))
 
 
 def _checked(checks: tuple[str, ...]) -> str:

@@ -125,6 +125,8 @@ def pull(
             download_file(entry, i, remote, tracker, retries)
             checks.append(remote.check)
         tracker.report("done", force=True)
+    if entry.hub and entry.estimated:
+        _learn_shape(entry, local[0])
     end = time.monotonic()
     return PullResult(
         entry,
@@ -136,3 +138,17 @@ def pull(
         end - t1,
         tuple(checks),
     )
+
+
+def _learn_shape(entry: Entry, path: Path) -> None:
+    """A model pulled by its Hub name: its header's KV shape replaces the estimate."""
+    from r1chat.models import hub_index
+    from r1chat.models.fit import kv_shape, read_header
+
+    try:
+        info = read_header(path)
+    except R1ChatError:
+        return  # loading it will say what is wrong with the file
+    layers, kv_heads, k_len, v_len = kv_shape(info)
+    context = int(info.arch_key("context_length", 0) or 0)
+    hub_index.set_shape(entry.model, layers, kv_heads, (k_len + v_len) // 2, context)
