@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1chat.core import r1
 from r1chat.core.errors import R1ChatError
 
 MAGIC = b"GGUF"
@@ -50,6 +51,15 @@ class GGUFInfo:
     tensor_count: int = 0
     data_bytes: int = 0  # tensor data in this file, per the tensor table (0 if unknown)
     file_size: int = 0
+    r1_markers: frozenset[str] = frozenset()  # which of R1's markers the vocabulary holds
+
+    @property
+    def prompt_format(self) -> str:
+        """How r1chat builds this model's prompts: R1's format when its vocabulary has
+        all of R1's markers (as the local engine decides), else its own template."""
+        if self.r1_markers == R1_MARKERS:
+            return "R1 (its vocabulary has the R1 markers)"
+        return "its own chat template" if self.chat_template else "ChatML (it has no template)"
 
     @property
     def architecture(self) -> str:
@@ -73,9 +83,13 @@ class GGUFInfo:
         return t if isinstance(t, str) else None
 
 
+R1_MARKERS = frozenset((r1.USER, r1.ASSISTANT, r1.THINK_OPEN, r1.THINK_CLOSE, r1.EOS))
+
+
 class _Reader:
     def __init__(self, data: bytes, path: Path) -> None:
         self.data, self.pos, self.path = data, 0, path
+        self.markers: set[str] = set()  # R1 markers seen in the long string arrays
 
     def take(self, fmt: str) -> Any:
         size = struct.calcsize(fmt)
@@ -106,7 +120,8 @@ class _Reader:
                 self.pos += struct.calcsize(_SCALARS[etype]) * count
             else:
                 for _ in range(count):
-                    self.value(etype)
+                    if (v := self.value(etype)) in R1_MARKERS:
+                        self.markers.add(v)
             if self.pos > len(self.data):
                 raise EOFError
             return ArrayInfo(count)
@@ -139,6 +154,7 @@ def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
         for _ in range(r.take("<Q")):
             key = r.string()
             info.metadata[key] = r.value(r.take("<I"))
+        info.r1_markers = frozenset(r.markers)
         info.data_bytes = _tensor_extent(r, info)
     except EOFError:
         raise GGUFError(f"{path} is truncated (the header ends early)") from None

@@ -495,4 +495,5 @@ def describe_path(path: Path) -> dict[str, Any]:
         "heads": info.arch_key("attention.head_count"),
         "embedding": info.arch_key("embedding_length"),
         "file_type": info.metadata.get("general.file_type"),
+        "prompt_format": info.prompt_format,
     }

@@ -173,3 +173,17 @@ def test_a_pulled_hub_model_runs_and_its_shape_is_read_from_its_header(
     out = r1(env, "ask", "-m", f"{repo}:Q4_K_M", "--threads", "1", "--no-log", "What is 2+2?")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == answer_model.answer.strip()
+
+
+def test_info_says_how_prompts_are_built(
+    env: dict[str, str], hub: FakeHub, answer_model: ScriptedModel, smollm2_path: Path
+) -> None:
+    hub.add("tester/Scripted-R1-GGUF", "Scripted-R1-Q4_K_M.gguf", answer_model.path.read_bytes())
+    hub.add("tester/SmolLM2-GGUF", "SmolLM2-135M-Instruct-Q4_1.gguf", smollm2_path.read_bytes())
+    for name in ("tester/Scripted-R1-GGUF:Q4_K_M", "tester/SmolLM2-GGUF:Q4_1"):
+        assert r1(env, "models", "pull", name).returncode == 0
+    r1_info = json.loads(r1(env, "models", "info", "tester/scripted-r1-gguf", "--json").stdout)
+    assert r1_info["prompt_format"].startswith("R1") and r1_info["hub"]
+    assert not r1_info["shape_estimated"]
+    smol = r1(env, "models", "info", "tester/smollm2-gguf:q4_1").stdout
+    assert "prompts      its own chat template" in smol

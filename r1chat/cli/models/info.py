@@ -38,6 +38,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"{args.name}  {facts['name']}")
         for key in ("path", "architecture", "layers", "heads", "kv_heads", "embedding", "context"):
             print(f"  {key:<13}{facts[key]}")
+        print(f"  {'prompts':<13}{facts['prompt_format']}")
         print(f"  {'size':<13}{human(facts['size'])} ({facts['size']:,} bytes)")
         print(f"  {'KV cache':<13}{human(shape.kv_bytes_per_token)} per token (f16)")
         _print_fits(fits, hw)
@@ -76,6 +77,9 @@ def run_info(args: argparse.Namespace) -> int:
             "bytes_on_disk": st.have,
             "paths": local,
             "fit": {str(c): fit_record(f) for c, f in fits_e},
+            "hub": entry.hub,
+            "shape_estimated": entry.estimated,
+            "prompt_format": _prompt_format(local[0]) if st.installed else None,
         }
         print(json.dumps(data, indent=2))
         return 0
@@ -99,9 +103,9 @@ def run_info(args: argparse.Namespace) -> int:
     ]
     if entry.layers:
         arch = f"{entry.arch}, " if entry.arch else ""
-        lines.append(
-            ("layers", f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}")
-        )
+        guess = " (estimated from a like model until a file is pulled)" if entry.estimated else ""
+        kv = f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}"
+        lines.append(("layers", kv + guess))
     if entry.kv_bytes_per_token:
         lines.append(("KV cache", f"{human(entry.kv_bytes_per_token)} per token (f16)"))
     lines += [
@@ -115,6 +119,7 @@ def run_info(args: argparse.Namespace) -> int:
         if st.installed:
             more = f" (+{len(local) - 1} more)" if len(local) > 1 else ""
             lines.append(("installed", f"{local[0]}{more}, {human(st.have)} on disk"))
+            lines.append(("prompts", _prompt_format(local[0])))
         elif st.partial:
             lines.append(
                 (
@@ -133,6 +138,16 @@ def run_info(args: argparse.Namespace) -> int:
     if not entry.remote:
         _print_fits([(c, f) for c, f in fits_e if f is not None], hw)
     return 0
+
+
+def _prompt_format(path: str) -> str:
+    from r1chat.core.errors import R1ChatError
+    from r1chat.models.fit import read_header
+
+    try:
+        return read_header(path).prompt_format
+    except R1ChatError as e:
+        return f"? ({e})"
 
 
 def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware) -> None:
