@@ -13,7 +13,8 @@ once the first file is pulled (`models.hub_index`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,21 @@ _SPEC = re.compile(
 _QUANT = re.compile(r"(?:^|[-_.])((?:UD-)?(?:I?Q\d(?:_[A-Z0-9]+)*|F16|BF16|F32))$", re.I)
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})$")
 _NOT_MODELS = re.compile(r"mmproj|imatrix", re.I)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """huggingface_hub's own retry warnings stay off the terminal: what finally fails is
+    said in one line."""
+    import logging
+
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None] | None:
@@ -135,7 +151,8 @@ def repo_files(repo: str) -> HubRepo:
     if constants.is_offline_mode():
         raise R1ChatError(f"HF_HUB_OFFLINE is set, so {repo} cannot be looked up on the Hub")
     try:
-        found = _info(HfApi().model_info(repo, files_metadata=True))
+        with _quiet():
+            found = _info(HfApi().model_info(repo, files_metadata=True))
     except hfe.RepositoryNotFoundError:
         raise R1ChatError(f"repository {repo} not found on the Hub{_near(repo)}") from None
     except (hfe.HfHubHTTPError, OSError) as e:
@@ -162,10 +179,11 @@ def search(query: str, limit: int = 20) -> list[HubRepo]:
         raise R1ChatError("HF_HUB_OFFLINE is set: the Hub cannot be searched")
     api = HfApi()
     try:
-        ids = [m.id for m in api.list_models(search=query, filter="gguf", sort="downloads",
-                                             limit=limit)]  # fmt: skip
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            infos = list(pool.map(lambda r: api.model_info(r, files_metadata=True), ids))
+        with _quiet():
+            ids = [m.id for m in api.list_models(search=query, filter="gguf", sort="downloads",
+                                                 limit=limit)]  # fmt: skip
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                infos = list(pool.map(lambda r: api.model_info(r, files_metadata=True), ids))
     except (hfe.HfHubHTTPError, OSError) as e:
         raise R1ChatError(f"cannot search the Hub: {_why(e)}") from None
     found = [_info(i) for i in infos]
@@ -178,7 +196,8 @@ def _near(repo: str) -> str:
 
     name = repo.split("/", 1)[-1]
     try:
-        near = [m.id for m in HfApi().list_models(search=name, filter="gguf", limit=3)]
+        with _quiet():
+            near = [m.id for m in HfApi().list_models(search=name, filter="gguf", limit=3)]
     except Exception:  # a hint only: whatever failed, the main error stands
         return ""
     return f"; did you mean {' or '.join(near)}?" if near else ""
@@ -272,3 +291,35 @@ def catalog_table(found: HubRepo, q: QuantFiles, catalog: Catalog) -> dict[str, 
             }
         },
     }
+
+
+# -- pulling by name ---------------------------------------------------------------------
+
+
+def register(found: HubRepo, quant: str, catalog: Catalog) -> str:
+    """Record `found`'s `quant` as a model pulled from the Hub; returns its catalog name
+    (reload the catalog to see it)."""
+    from r1chat.models import hub_index, store
+
+    hub_index.add(model_name(found.repo), catalog_table(found, found.quants[quant], catalog))
+    return store.hub_name(found.repo, quant)
+
+
+def plan_pull(spec: str, catalog: Catalog, hw: Hardware, n_ctx: int) -> tuple[str, str | None]:
+    """(catalog name, why that quantization or None) for `models pull OWNER/REPO[:QUANT]`:
+    the repo looked up, the quantization chosen when none is named, the entry recorded."""
+    parsed = parse_spec(spec)
+    assert parsed is not None, spec
+    repo, quant = parsed
+    found = repo_files(repo)
+    why = None
+    if quant is None:
+        quant, why = choose_quant(found, catalog, hw, n_ctx)
+    else:
+        have = {q.upper(): q for q in found.quants}
+        if quant.upper() not in have:
+            raise R1ChatError(
+                f"{found.repo} has no {quant.upper()}; it has: {', '.join(found.quants)}"
+            )
+        quant = have[quant.upper()]
+    return register(found, quant, catalog), (f"{found.repo}: {why}" if why else None)

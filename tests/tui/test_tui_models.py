@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Input, ProgressBar, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
@@ -522,3 +522,70 @@ def test_snapshot(snap_compare: Callable[..., bool], monkeypatch: pytest.MonkeyP
         await pilot.pause()
 
     assert snap_compare(ModelsHost(screen), terminal_size=(100, 30), run_before=settle)
+
+
+# -- the Hub ------------------------------------------------------------------------------
+
+HUB_REPO = "tester/Scripted-R1-Distill-GGUF"
+
+
+@run_async
+async def test_search_the_hub_pick_a_quantization_pull_it_and_use_it(
+    hub: FakeHub, answer_model: ScriptedModel, big_data: bytes
+) -> None:
+    from r1chat.tui.screens.hub_search import HubSearchScreen
+
+    hub.add(HUB_REPO, "Scripted-R1-Q4_K_M.gguf", answer_model.path)
+    hub.add(HUB_REPO, "Scripted-R1-Q8_0.gguf", big_data)
+    hub.describe(HUB_REPO, downloads=42, params=1_000_000_000)
+    app = chat_app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, HubSearchScreen))
+        search = app.screen
+        assert isinstance(search, HubSearchScreen)
+        query = search.query_one("#hub-query", Input)
+        query.value = "scripted-r1"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(search.choices))
+        table = search.query_one("#hub-table", DataTable)
+        keys = [str(k.value) for k in table.rows]
+        assert keys == [f"{HUB_REPO}:Q4_K_M", f"{HUB_REPO}:Q8_0"]  # smallest first
+        assert str(table.get_cell(keys[0], "fit")) == "CPU"
+        assert str(table.get_cell(keys[0], "quant")) == "Q4_K_M ★"  # what fits best
+        await pilot.press("enter")  # the highlighted row: the one that fits best
+        await wait_for(pilot, lambda: app.screen is screen)
+        name = f"{HUB_REPO.lower()}"
+        await wait_for(pilot, lambda: screen.pull is None and name in screen.rows)
+        assert cell(screen, name, "status") == "installed"
+        assert cell(screen, name, "quant") == "Q4_K_M"
+        await pilot.press("enter")  # use it
+        await wait_for(pilot, lambda: app.screen is not screen)
+        await wait_for(pilot, lambda: app.chat.info is not None)
+        await app.chat.send("What is 2 + 2?")
+        await wait_for(pilot, lambda: app.chat.current is None and app.chat.conversation.exchanges
+                       and app.chat.conversation.exchanges[-1].answer)  # fmt: skip
+        assert app.chat.conversation.exchanges[-1].answer == answer_model.answer
+
+
+@run_async
+async def test_a_failed_hub_search_is_one_line(
+    hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    from r1chat.tui.screens.hub_search import HubSearchScreen
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    app = chat_app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        await open_screen(pilot)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, HubSearchScreen))
+        search = app.screen
+        await pilot.press("enter")
+        status = search.query_one("#hub-status", Static)
+        await wait_for(pilot, lambda: "HF_HUB_OFFLINE is set" in str(status.render()))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))

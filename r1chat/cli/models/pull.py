@@ -123,29 +123,16 @@ def run_pull(args: argparse.Namespace) -> int:
 def _entry(name: str, args: argparse.Namespace) -> Entry:
     """The catalog entry to pull: a catalog name, or a Hub repo's (`OWNER/REPO:QUANT`,
     `OWNER/REPO`: the quantization that fits best), recorded as pulled from the Hub."""
-    from r1chat.core.errors import R1ChatError
-    from r1chat.models import hardware, hub_index, hub_repos, store
+    from r1chat.models import hardware, hub_repos
 
     catalog = catalog_of(args)
-    hub = hub_repos.parse_spec(name)
     entry = catalog.get(name)
-    if entry is not None or hub is None:
+    if entry is not None or hub_repos.parse_spec(name) is None:
         return entry or catalog.require(name)
-    repo, quant = hub
-    found = hub_repos.repo_files(repo)
-    if quant is None:
-        quant, why = hub_repos.choose_quant(found, catalog, hardware.current(), ctx_of(args))
-        print(f"{found.repo}: {why}", file=sys.stderr)
-    else:
-        have = {q.upper(): q for q in found.quants}
-        if quant.upper() not in have:
-            raise R1ChatError(
-                f"{found.repo} has no {quant.upper()}; it has: {', '.join(found.quants)}"
-            )
-        quant = have[quant.upper()]
-    table = hub_repos.catalog_table(found, found.quants[quant], catalog)
-    hub_index.add(hub_repos.model_name(found.repo), table)
-    return catalog_of(args).require(store.hub_name(found.repo, quant))
+    registered, why = hub_repos.plan_pull(name, catalog, hardware.current(), ctx_of(args))
+    if why:
+        print(why, file=sys.stderr)
+    return catalog_of(args).require(registered)
 
 
 def _checked(checks: tuple[str, ...]) -> str:

@@ -5,7 +5,8 @@ this machine at the chat's context size, installed / partial / default marks —
 on the selected row: pull (a live progress bar with bytes, speed and ETA; esc or c
 cancels and keeps the partial file for the next pull), delete (after a confirmation),
 set as the default, and use now (the screen is dismissed with the model's name, and the
-app loads it).
+app loads it). `/` searches the Hub (`screens.hub_search`) for any GGUF repo and pulls the
+quantization picked there.
 
 A pull runs `download.pull` in a thread worker; its progress callback (at most every
 0.1 s) posts a message to this screen, so the download never waits for the UI. Errors
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from r1chat.models.catalog import Catalog, Entry
     from r1chat.models.download import PullProgress, PullResult
     from r1chat.models.hardware import Hardware
+    from r1chat.models.hub_repos import HubRepo
 
 log = logging.getLogger("r1chat.tui")
 
@@ -79,6 +81,7 @@ class ModelsScreen(ModalScreen[str | None]):
         Binding("d,delete", "delete", "Delete"),
         Binding("s", "set_default", "Set default"),
         Binding("i", "import_file", "Import a GGUF"),
+        Binding("slash", "search_hub", "Search the Hub", key_display="/"),
         Binding("home", "first", "First", show=False, priority=True),
         Binding("end", "last", "Last", show=False, priority=True),
         Binding("q", "close", "Close", show=False),
@@ -425,6 +428,36 @@ class ModelsScreen(ModalScreen[str | None]):
         freed = f", freed {human(removal.bytes)}" if removal.bytes else ""
         self.notify(f"Removed {removal.name}{freed}.", timeout=4)
         self._fill()
+
+    # -- the Hub ----------------------------------------------------------------------
+
+    def action_search_hub(self) -> None:
+        from r1chat.tui.screens.hub_search import HubSearchScreen
+
+        if self.hw is None:
+            return
+        self.app.push_screen(HubSearchScreen(self.catalog, self.hw, self.n_ctx), self._hub_chosen)
+
+    def _hub_chosen(self, choice: tuple[HubRepo, str] | None) -> None:
+        """Record the repo's quantization as a model (as `models pull OWNER/REPO:QUANT`
+        does), show it in the table and pull it."""
+        from r1chat.models import hub_repos
+
+        if choice is None:
+            return
+        found, quant = choice
+        try:
+            name = hub_repos.register(found, quant, self.catalog)
+        except R1ChatError as e:
+            self.notify(str(e), title="Hub", severity="error", timeout=10)
+            return
+        self._catalog = None  # reloaded with it
+        self._fill()
+        row = next((r for r in self.rows.values() if r.entry and r.entry.variant == name), None)
+        if row is None:
+            return
+        self.table.move_cursor(row=self.table.get_row_index(row.name), animate=False)
+        self.action_pull()
 
     # -- pulling ----------------------------------------------------------------------
 
