@@ -153,6 +153,7 @@ def _ask(
     from r1chat.core.request import Control, Request
     from r1chat.core.turn import run_turn
     from r1chat.engine.factory import open_engine
+    from r1chat.session.fitting import fit_request
 
     prompt = read_prompt(args.prompt, args.files)
     keep_thinking = args.thinking_file and not args.dry_run
@@ -167,6 +168,11 @@ def _ask(
         math=settings.math,
     )
     _check_fit(engine, request, prompt.files)
+    request, left_out = fit_request(engine, request, settings.guards, settings.overflow)
+    if left_out:
+        print(f"note: the {left_out} oldest turn{'s' if left_out != 1 else ''} of the "
+              "conversation were left out of the prompt (over the context; the history "
+              "keeps them)", file=sys.stderr)  # fmt: skip
     if args.dry_run:
         rendered = engine.render(request)
         if args.json:
@@ -197,6 +203,7 @@ def _ask(
     try:
         for event in run_turn(engine, request, control, settings.guards):
             if isinstance(event, Done):
+                event.stats.turns_left_out = left_out
                 answered = bool(event.content.strip())
                 for sink in sinks:
                     sink.finish(event, engine.info.model)

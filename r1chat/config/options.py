@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from r1chat.core.overflow import POLICIES
+
 
 def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> None:
     """-m, --ctx, --gpu-layers, --threads; with `remote`, --endpoint and --api-key-env."""
@@ -96,3 +98,9 @@ def add_conversation_options(p: argparse.ArgumentParser, verb: str) -> None:
                    help=f"{verb} the most recent conversation (chat or ask)")  # fmt: skip
     x.add_argument("--conversation", type=int, metavar="ID",
                    help=f"{verb} conversation ID (see `r1chat history`)")  # fmt: skip
+    g.add_argument(
+        "--overflow",
+        choices=POLICIES,
+        help="when the conversation leaves the reply too little room: leave out the oldest "
+        "turns (drop-oldest, the default) or refuse (stop)",
+    )

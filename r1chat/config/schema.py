@@ -5,7 +5,8 @@
     [presets.NAME]  any [sampling] key but preset (a preset named in [sampling] is
                     overridden by the keys beside it; one named with --preset overrides them)
     [reasoning]     display = "show" | "collapsed", think_budget, loop_guard, think, math
-    [chat]          system_prompt
+    [chat]          system_prompt, overflow = "drop-oldest" | "stop", reply_reserve,
+                    keep_first (what a conversation over the context does: core.overflow)
     [ask]           log = true | false (save every `r1chat ask` in the history)
     [remotes.NAME]  url, model, api_key_env, timeout
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.core.errors import UsageError
+from r1chat.core.overflow import POLICIES, Overflow
 
 DISPLAYS = ("show", "collapsed")
 
@@ -69,7 +71,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "think": Rule(_BOOL, "true or false"),
         "math": Rule(_BOOL, "true or false"),
     },
-    "chat": {"system_prompt": Rule(_STR, "text")},
+    "chat": {
+        "system_prompt": Rule(_STR, "text"),
+        "overflow": Rule(_STR, " or ".join(repr(p) for p in POLICIES), lambda v: v in POLICIES),
+        "reply_reserve": Rule(_INT, "a whole number of tokens, 0 or more", lambda v: v >= 0),
+        "keep_first": Rule(_BOOL, "true or false"),
+    },
     "ask": {"log": Rule(_BOOL, "true or false")},
 }
 REMOTE = {
@@ -114,6 +121,7 @@ class Values:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     reasoning: ReasoningValues = field(default_factory=ReasoningValues)
     system_prompt: str = ""
+    overflow: Overflow = field(default_factory=Overflow)
     ask_log: bool = True
     remotes: dict[str, Remote] = field(default_factory=dict)
 
@@ -161,6 +169,11 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
         presets=presets,
         reasoning=ReasoningValues(**reasoning),
         system_prompt=chat.get("system_prompt", ""),
+        overflow=Overflow(
+            chat.get("overflow", "drop-oldest"),
+            chat.get("reply_reserve"),
+            chat.get("keep_first", False),
+        ),
         ask_log=ask.get("log", True),
         remotes=remotes,
     )

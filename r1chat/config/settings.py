@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from r1chat.config.file import Config
 from r1chat.config.schema import RULES, SAMPLING
 from r1chat.core.errors import UsageError
+from r1chat.core.overflow import Overflow
 from r1chat.core.request import Sampling
 from r1chat.core.turn import Guards
 
@@ -37,6 +38,7 @@ class Settings:
     math: bool = False
     endpoint: str | None = None  # an OpenAI-compatible server (then `model` is what it serves)
     api_key_env: str | None = None  # the environment variable holding the server's API key
+    overflow: Overflow = field(default_factory=Overflow)  # a conversation over the context
 
 
 def presets(config: Config) -> dict[str, dict[str, Any]]:
@@ -113,6 +115,9 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
         math=bool(cli.get("math")) or reasoning.math,
         endpoint=cli.get("endpoint"),
         api_key_env=cli.get("api_key_env"),
+        overflow=replace(
+            values.overflow, policy=_first(cli.get("overflow"), values.overflow.policy)
+        ),
     )
 
 

@@ -96,6 +96,7 @@ class Stats:
     total_s: float = 0.0
     tokens_per_s: float = 0.0
     thinking_stopped_by: str | None = None
+    turns_left_out: int = 0  # earlier exchanges not sent: over the context (core.overflow)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

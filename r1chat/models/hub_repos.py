@@ -67,6 +67,11 @@ def model_name(repo: str) -> str:
     return repo.lower()
 
 
+def hub_name(repo: str, quant: str | None) -> str:
+    """The catalog name of a Hub repo's quantization: `owner/repo:q4_k_m` (or the model)."""
+    return model_name(repo) + (f":{quant.lower()}" if quant else "")
+
+
 def quant_of(path: str) -> str | None:
     """`Q4_K_M` for `x-Q4_K_M.gguf`, `x.Q4_K_M-00001-of-00002.gguf` or `Q4_K_M/x.gguf`."""
     if not path.lower().endswith(".gguf") or _NOT_MODELS.search(path.rsplit("/", 1)[-1]):
@@ -299,10 +304,10 @@ def catalog_table(found: HubRepo, q: QuantFiles, catalog: Catalog) -> dict[str, 
 def register(found: HubRepo, quant: str, catalog: Catalog) -> str:
     """Record `found`'s `quant` as a model pulled from the Hub; returns its catalog name
     (reload the catalog to see it)."""
-    from r1chat.models import hub_index, store
+    from r1chat.models import hub_index
 
     hub_index.add(model_name(found.repo), catalog_table(found, found.quants[quant], catalog))
-    return store.hub_name(found.repo, quant)
+    return hub_name(found.repo, quant)
 
 
 def plan_pull(spec: str, catalog: Catalog, hw: Hardware, n_ctx: int) -> tuple[str, str | None]:

@@ -273,7 +273,7 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
     Raises R1ChatError with the fix in it, e.g.
     "model r1:7b is not installed; run: r1chat models pull r1:7b".
     """
-    from r1chat.models.hub_repos import parse_spec
+    from r1chat.models.hub_repos import hub_name, parse_spec
 
     spec = spec.strip()
     if not spec:
@@ -326,11 +326,6 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
         f"model {entry.name} is not installed{note}; run: r1chat models pull {entry.name} "
         "(or use a GGUF you have: r1chat models import FILE)"
     )
-
-
-def hub_name(repo: str, quant: str | None) -> str:
-    """The catalog name of a Hub repo's quantization: `owner/repo:q4_k_m` (or the model)."""
-    return repo.lower() + (f":{quant.lower()}" if quant else "")
 
 
 def default_model(config: Config | None = None, catalog: Catalog | None = None) -> str:

@@ -4,8 +4,8 @@ It runs an `EngineThread` (load, replies, context measures, saving replies to Hi
 as they stream) and talks to the chat over stdin/stdout in length-prefixed pickle frames
 (`r1chat.session.process.read_frame/write_frame`):
 
-- in: `("load", id, Settings)`, `("reply", id, Request, Guards, message_id)`,
-  `("measure", id, messages, Request)`, `("cancel", id)`, `("quit",)`;
+- in: `("load", id, Settings)`, `("reply", id, Request, Guards, message_id, Overflow)`,
+  `("measure", id, messages, Request, Overflow)`, `("cancel", id)`, `("quit",)`;
 - out: lists of `(id, item)`, the items `EngineThread` puts on its inbox, joined by
   `batch()` and sent at most every `FRAME_S`.
 
@@ -75,9 +75,9 @@ def main(argv: list[str]) -> int:
         if kind == "load":
             engine.load(command[2], job_id=command[1])
         elif kind == "reply":
-            engine.reply(command[2], command[3], command[4], job_id=command[1])
+            engine.reply(command[2], command[3], command[4], command[5], job_id=command[1])
         elif kind == "measure":
-            engine.measure(command[2], command[3], job_id=command[1])
+            engine.measure(command[2], command[3], command[4], job_id=command[1])
         elif kind == "cancel":
             engine.cancel(command[1])
         elif kind == "quit":

@@ -45,6 +45,15 @@ class ContextUsed:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftOut:
+    """The reply's prompt leaves out the oldest `turns` exchanges (over the context);
+    with `keep_first`, the first exchange was kept and those after it left out."""
+
+    turns: int
+    keep_first: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class JobEnded:
     pass
 
@@ -88,6 +97,7 @@ Item = Union[  # noqa: UP007 - a runtime alias
     LoadFailed,
     Failed,
     ContextUsed,
+    LeftOut,
     JobEnded,
     EngineLost,
     SaveNotice,

@@ -19,6 +19,7 @@ from typing import IO, Any
 from r1chat.config import paths
 from r1chat.config.settings import Settings
 from r1chat.core.messages import Message
+from r1chat.core.overflow import Overflow
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import Guards
 from r1chat.session.items import EngineLost, Failed, Item, JobEnded, LoadFailed
@@ -196,16 +197,26 @@ class EngineProcess:
         self._send(("load", job_id, settings), job_id, "load")
         return job_id
 
-    def reply(self, request: Request, guards: Guards, message_id: int | None) -> ReplyJob:
+    def reply(
+        self,
+        request: Request,
+        guards: Guards,
+        message_id: int | None,
+        overflow: Overflow | None = None,
+    ) -> ReplyJob:
         job_id = next(self._ids)
         control = _RemoteControl(lambda: self._send(("cancel", job_id)))
-        job = ReplyJob(job_id, request, guards, message_id, control=control)
-        self._send(("reply", job_id, request, guards, message_id), job_id, "reply")
+        overflow = overflow or Overflow()
+        job = ReplyJob(job_id, request, guards, message_id, overflow, control=control)
+        self._send(("reply", job_id, request, guards, message_id, overflow), job_id, "reply")
         return job
 
-    def measure(self, messages: tuple[Message, ...], request: Request) -> int:
+    def measure(
+        self, messages: tuple[Message, ...], request: Request, overflow: Overflow | None = None
+    ) -> int:
         job_id = next(self._ids)
-        self._send(("measure", job_id, messages, request), job_id, "measure")
+        command = ("measure", job_id, messages, request, overflow or Overflow())
+        self._send(command, job_id, "measure")
         return job_id
 
     def stop(self, timeout: float = 3.0) -> None:

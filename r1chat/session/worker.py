@@ -20,18 +20,21 @@ from typing import Any
 
 from r1chat.config import paths
 from r1chat.config.settings import Settings
-from r1chat.core.errors import R1ChatError
+from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Done
 from r1chat.core.messages import Message
+from r1chat.core.overflow import Overflow, fit
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import Guards, run_turn
 from r1chat.engine.base import Engine
 from r1chat.history.store import History
+from r1chat.session.fitting import fit_request
 from r1chat.session.items import (
     ContextUsed,
     Failed,
     Item,
     JobEnded,
+    LeftOut,
     Loaded,
     LoadFailed,
     Loading,
@@ -47,6 +50,7 @@ class ReplyJob:
     request: Request
     guards: Guards
     message_id: int | None
+    overflow: Overflow = field(default_factory=Overflow)
     control: Control = field(default_factory=Control)
     ended: threading.Event = field(default_factory=threading.Event)
 
@@ -84,9 +88,16 @@ class EngineThread:
         return job_id
 
     def reply(
-        self, request: Request, guards: Guards, message_id: int | None, job_id: int | None = None
+        self,
+        request: Request,
+        guards: Guards,
+        message_id: int | None,
+        overflow: Overflow | None = None,
+        job_id: int | None = None,
     ) -> ReplyJob:
-        job = ReplyJob(job_id or next(self._ids), request, guards, message_id)
+        job = ReplyJob(
+            job_id or next(self._ids), request, guards, message_id, overflow or Overflow()
+        )
         self._jobs_by_id[job.id] = job
         self._submit(lambda: self._reply(job))
         return job
@@ -96,13 +107,18 @@ class EngineThread:
             job.control.cancel()
 
     def measure(
-        self, messages: tuple[Message, ...], request: Request, job_id: int | None = None
+        self,
+        messages: tuple[Message, ...],
+        request: Request,
+        overflow: Overflow | None = None,
+        job_id: int | None = None,
     ) -> int:
-        """Put the context the conversation fills (next prompt's tokens) on the inbox."""
+        """Put the context the conversation fills (next prompt's tokens, after the
+        overflow policy) on the inbox."""
         job_id = job_id or next(self._ids)
 
         def run() -> None:
-            self._measure(job_id, messages, request)
+            self._measure(job_id, messages, request, overflow or Overflow())
             self.inbox.put((job_id, JobEnded()))
 
         self._submit(run)
@@ -174,11 +190,15 @@ class EngineThread:
                 return
             done: Done | None = None
             try:
-                for event in run_turn(engine, job.request, job.control, job.guards):
+                request, left_out = fit_request(engine, job.request, job.guards, job.overflow)
+                if left_out:
+                    put((job.id, LeftOut(left_out, job.overflow.keep_first)))
+                for event in run_turn(engine, request, job.control, job.guards):
+                    if isinstance(event, Done):
+                        event.stats.turns_left_out = left_out
+                        done = event
                     put((job.id, event))
                     saver.feed(event)
-                    if isinstance(event, Done):
-                        done = event
             except R1ChatError as e:
                 put((job.id, Failed(str(e))))
             except Exception as e:
@@ -187,21 +207,31 @@ class EngineThread:
             if done is not None:
                 saver.finish(done)
                 self._measure(job.id, (*job.request.messages, Message("assistant", done.content)),
-                              job.request)  # fmt: skip
+                              job.request, job.overflow)  # fmt: skip
         finally:
             self._current = None
             self._jobs_by_id.pop(job.id, None)
             put((job.id, JobEnded()))
             job.ended.set()
 
-    def _measure(self, job_id: int, messages: tuple[Message, ...], request: Request) -> None:
+    def _measure(
+        self, job_id: int, messages: tuple[Message, ...], request: Request, overflow: Overflow
+    ) -> None:
         engine = self.engine
         if engine is None:
             return
-        probe = Request(messages, request.sampling, request.system, request.think, request.math)
+        counter: Any = getattr(engine, "prompt_tokens", None)
+
+        def count(kept: tuple[Message, ...]) -> int:
+            probe = Request(kept, request.sampling, request.system, request.think, request.math)
+            return len(counter(probe)) if counter else len(engine.render(probe).tokens)
+
         try:
-            counter: Any = getattr(engine, "prompt_tokens", None)
-            tokens = len(counter(probe)) if counter else len(engine.render(probe).tokens)
+            tokens = count(messages)
+            if counter and overflow.policy != "stop":  # what the next prompt will send
+                tokens = fit(messages, count, engine.info.n_ctx, overflow).tokens
+        except PromptTooLong:
+            pass
         except Exception:
             return
         self.inbox.put((job_id, ContextUsed(tokens, engine.info.n_ctx)))

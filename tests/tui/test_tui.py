@@ -716,6 +716,29 @@ async def test_a_prompt_over_the_context_is_not_saved(answer_model: ScriptedMode
         assert any("context holds 256" in n.message for n in app._notifications)
 
 
+@run_async
+async def test_a_chat_that_outgrows_the_context_leaves_out_its_oldest_turns(
+    answer_model: ScriptedModel,
+) -> None:
+    app = make_app(answer_model, n_ctx=128)
+    async with app.run_test(size=SIZE) as pilot:
+        for prompt in ("2+2?", "Again?", "Once more?", "And now?"):
+            turn = await ask(pilot, prompt)
+            assert turn.answer.text == answer_model.answer  # it keeps answering
+        users = list(app.chat.transcript.query(UserMessage))
+        left = [u.left_out for u in users]
+        n = app.chat.left_out
+        assert n >= 1 and left == [True] * n + [False] * (len(users) - n)
+        assert users[0].border_title == "not sent: over the context"
+        assert f"{n} earlier turn" in app.chat.status.text
+        messages = app.history.messages(app.chat.conversation.id)
+        assert sum(m.role == "user" for m in messages) == 4  # the history keeps them all
+        assert messages[-1].stats["turns_left_out"] == n
+        await pilot.press("ctrl+n")  # a new chat starts with nothing left out
+        await settle(pilot)
+        assert app.chat.left_out == 0 and "not sent" not in app.chat.status.text
+
+
 # -- reading long reasoning -------------------------------------------------------------------
 
 

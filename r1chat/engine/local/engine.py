@@ -84,7 +84,9 @@ class LocalEngine:
         self.info = EngineInfo(
             model=model.name,
             backend=backend if offload and gpu_layers != 0 else "CPU",
-            n_ctx=self._llm.n_ctx(),
+            # llama.cpp pads its context to a multiple of 256; llama-cpp-python's token
+            # buffer holds what was asked for, and a prompt past it fails
+            n_ctx=min(self._llm.n_ctx(), len(self._llm.input_ids)),
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
             threads=threads,

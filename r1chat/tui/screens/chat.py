@@ -40,6 +40,7 @@ from r1chat.session.items import (
     Failed,
     Item,
     JobEnded,
+    LeftOut,
     Loaded,
     LoadFailed,
     Loading,
@@ -83,6 +84,7 @@ class ChatScreen(Screen[None]):
     """The loaded model (None while loading or after a failed load)."""
     load_error: var[str | None] = var(None, always_update=True)
     context_used: var[int | None] = var(None)
+    left_out: var[int] = var(0)  # earlier exchanges the last prompt left out (over the context)
     """Tokens the conversation re-sends with the next prompt."""
     last_stats: var[Stats | None] = var(None)
     current: var[ReplyJob | None] = var(None)
@@ -125,6 +127,7 @@ class ChatScreen(Screen[None]):
             Loaded: self._on_load,
             LoadFailed: self._on_load,
             ContextUsed: self._on_context,
+            LeftOut: self._on_left_out,
             EngineLost: self._on_engine_lost,
             SaveNotice: self._on_save_notice,
         }
@@ -183,11 +186,14 @@ class ChatScreen(Screen[None]):
         if not self.is_mounted or self._loading_since is not None:
             return  # while loading, the drain ticks show the spinner
         if self.info is not None:
-            self.status.show_ready(self.info, self.context_used, self.last_stats)
+            n = self.left_out
+            note = f"{n} earlier turn{'s' if n != 1 else ''} not sent" if n else ""
+            self.status.show_ready(self.info, self.context_used, self.last_stats, note)
         elif self.load_error is not None:
             self.status.show_error("no model loaded: ctrl+o pulls, imports or picks one")
 
     watch_info = watch_load_error = watch_context_used = watch_last_stats = _show_status
+    watch_left_out = _show_status
 
     def watch_current(self) -> None:
         self.refresh_bindings()
@@ -258,6 +264,21 @@ class ChatScreen(Screen[None]):
         assert isinstance(item, ContextUsed)
         self.context_used = item.tokens
 
+    async def _on_left_out(self, job_id: int, item: Item) -> None:
+        assert isinstance(item, LeftOut)
+        self._mark_left_out(item.turns, item.keep_first)
+        first = "after the first " if item.keep_first else ""
+        self.notify(f"The conversation is over the context: the {item.turns} oldest turn"
+                    f"{'s' if item.turns != 1 else ''} {first}were left out of this prompt "
+                    "(they stay in the history).", timeout=6)  # fmt: skip
+
+    def _mark_left_out(self, turns: int, keep_first: bool = False) -> None:
+        """Mark the prompts the model no longer sees ("not sent: over the context")."""
+        start = 1 if keep_first else 0
+        for i, user in enumerate(self.transcript.query(UserMessage)):
+            user.left_out = start <= i < start + turns
+        self.left_out = turns
+
     async def _on_engine_lost(self, job_id: int, item: Item) -> None:
         assert isinstance(item, EngineLost)
         self.notify(item.message, title="Model", severity="error", timeout=10)
@@ -300,7 +321,8 @@ class ChatScreen(Screen[None]):
         answered = self.conversation.exchanges[-1]
         if answered.answered:
             messages = (*messages, ChatMessage("assistant", answered.answer))
-        self.engine.measure(messages, self.conversation.request(self.settings))
+        request = self.conversation.request(self.settings)
+        self.engine.measure(messages, request, self.settings.overflow)
         self.inbox.job_started()
 
     # -- sending ----------------------------------------------------------------------
@@ -350,6 +372,7 @@ class ChatScreen(Screen[None]):
         await self._start_reply(exchange)
 
     async def _start_reply(self, ex: Exchange) -> None:
+        self._mark_left_out(0)  # the engine says again what this prompt leaves out
         turn = AssistantTurn(collapsed=self.display_mode == "collapsed", clock=self._clock)
         await self.transcript.mount(turn)
         message_id: int | None = None
@@ -361,7 +384,7 @@ class ChatScreen(Screen[None]):
         if not self._try(start):
             message_id = None
         request = self.conversation.request(self.settings)
-        job = self.engine.reply(request, self.settings.guards, message_id)
+        job = self.engine.reply(request, self.settings.guards, message_id, self.settings.overflow)
         self.current = job
         self._live[job.id] = (turn, ex)
         self.inbox.job_started()
@@ -450,6 +473,7 @@ class ChatScreen(Screen[None]):
         self.conversation = Conversation(self.history)
         self.editing = False
         self.context_used = None
+        self.left_out = 0
         await self.transcript.remove_children()
         await self._show_welcome()
         self.prompt.clear()
@@ -533,6 +557,8 @@ class ChatScreen(Screen[None]):
                     finish_reason=ex.finish_reason, collapsed=collapsed,
                 ))  # fmt: skip
         await self.transcript.mount_all(widgets)
+        last = conversation.exchanges[-1].stats or {} if conversation.exchanges else {}
+        self._mark_left_out(int(last.get("turns_left_out") or 0), self.settings.overflow.keep_first)
         self.transcript.scroll_end(animate=False)
         self.context_used = None
         self.last_stats = None

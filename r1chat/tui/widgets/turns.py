@@ -31,11 +31,27 @@ FINISH_NOTES = {
 
 
 class UserMessage(Static):
-    """The user's prompt, shown as typed (no markup)."""
+    """The user's prompt, shown as typed (no markup); `left_out` marks one the model no
+    longer sees (the conversation outgrew the context)."""
+
+    NOT_SENT = "not sent: over the context"
 
     def __init__(self, text: str) -> None:
         super().__init__(Content(text), classes="user-message")
         self.text = text
+        self._left_out = False
+
+    @property
+    def left_out(self) -> bool:
+        return self._left_out
+
+    @left_out.setter
+    def left_out(self, value: bool) -> None:
+        if value == self._left_out:
+            return
+        self._left_out = value
+        self.set_class(value, "-left-out")
+        self.border_title = self.NOT_SENT if value else None
 
 
 class AssistantTurn(Container):

@@ -1,0 +1,31 @@
+"""The overflow policy (`core.overflow`) applied to a request, with the engine counting
+the prompt's tokens: the one place both front ends (the chat's engine worker, `ask`) go."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from r1chat.core.messages import Message
+from r1chat.core.overflow import Overflow, fit
+from r1chat.core.request import Request
+from r1chat.core.turn import Guards
+from r1chat.engine.base import Engine
+
+
+def fit_request(
+    engine: Engine, request: Request, guards: Guards, overflow: Overflow
+) -> tuple[Request, int]:
+    """(the request to send, exchanges left out); as it is for an engine that cannot count
+    tokens (a remote server)."""
+    counter: Any = getattr(engine, "prompt_tokens", None)
+    if counter is None:
+        return request, 0
+
+    def count(messages: tuple[Message, ...]) -> int:
+        return len(counter(replace(request, messages=messages)))
+
+    fitted = fit(request.messages, count, engine.info.n_ctx, overflow, guards.think_budget)
+    if not fitted.left_out:
+        return request, 0
+    return replace(request, messages=fitted.messages), fitted.left_out
