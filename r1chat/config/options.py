@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from r1chat.config.schema import FLASH_ATTN, KV_TYPES
 from r1chat.core.overflow import POLICIES
 
 
@@ -21,6 +22,16 @@ def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> Non
         help="layers to offload to the GPU (-1 all; default: all that fit, 0 without a GPU)",
     )
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (physical cores)")
+    g.add_argument(
+        "--kv-type",
+        choices=KV_TYPES,
+        help="KV cache type: f16 (default), q8_0 (about half the memory) or q4_0 (a quarter)",
+    )
+    g.add_argument(
+        "--flash-attn",
+        choices=FLASH_ATTN,
+        help="flash attention (auto: on for a quantized KV cache or on a GPU)",
+    )
     if not remote:
         return
     g.add_argument(

@@ -1,6 +1,7 @@
 """What `config.toml` may hold, as typed values, validated once when it is read.
 
-    [model]         default = "r1:7b", ctx = 8192, gpu_layers = -1, threads = 8
+    [model]         default = "r1:7b", ctx = 8192, gpu_layers = -1, threads = 8,
+                    kv_type = "f16" | "q8_0" | "q4_0", flash_attn = "auto" | "on" | "off"
     [sampling]      temperature, top_p, top_k, min_p, max_tokens, seed, preset
     [presets.NAME]  any [sampling] key but preset (a preset named in [sampling] is
                     overridden by the keys beside it; one named with --preset overrides them)
@@ -26,6 +27,8 @@ from r1chat.core.errors import UsageError
 from r1chat.core.overflow import POLICIES, Overflow
 
 DISPLAYS = ("show", "collapsed")
+KV_TYPES = ("f16", "q8_0", "q4_0")  # models.fit.KV_TYPES sizes them
+FLASH_ATTN = ("auto", "on", "off")
 
 
 class ConfigError(UsageError):
@@ -62,6 +65,10 @@ RULES: dict[str, dict[str, Rule]] = {
         "ctx": Rule(_INT, "a whole number of tokens, at least 64", lambda v: v >= 64),
         "gpu_layers": Rule(_INT, "-1 (all), 0 or a number of layers", lambda v: v >= -1),
         "threads": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
+        "kv_type": Rule(_STR, " or ".join(repr(k) for k in KV_TYPES), lambda v: v in KV_TYPES),
+        "flash_attn": Rule(
+            _STR, " or ".join(repr(f) for f in FLASH_ATTN), lambda v: v in FLASH_ATTN
+        ),
     },
     "sampling": {**SAMPLING, "preset": Rule(_STR, "the name of a preset")},
     "reasoning": {
@@ -93,6 +100,8 @@ class ModelValues:
     ctx: int | None = None
     gpu_layers: int | None = None
     threads: int | None = None
+    kv_type: str | None = None
+    flash_attn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ class Settings:
     endpoint: str | None = None  # an OpenAI-compatible server (then `model` is what it serves)
     api_key_env: str | None = None  # the environment variable holding the server's API key
     overflow: Overflow = field(default_factory=Overflow)  # a conversation over the context
+    kv_type: str = "f16"  # the KV cache's element type (config.schema.KV_TYPES)
+    flash_attn: str = "auto"  # auto: on for a quantized KV cache or a GPU, else off
 
 
 def presets(config: Config) -> dict[str, dict[str, Any]]:
@@ -98,6 +100,13 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
     if threads is not None and threads > (cpus := os.cpu_count() or 1):
         where = "--threads" if cli.get("threads") is not None else f"threads in {config.path}"
         raise UsageError(f"{where} {threads} is more than this machine's {cpus} CPUs (1 to {cpus})")
+    kv_type = _first(cli.get("kv_type"), model.kv_type) or "f16"
+    flash_attn = _first(cli.get("flash_attn"), model.flash_attn) or "auto"
+    if kv_type != "f16" and flash_attn == "off":
+        raise UsageError(
+            f"a {kv_type} KV cache needs flash attention: use --flash-attn auto (or on), "
+            "or --kv-type f16"
+        )
     return Settings(
         # with --endpoint, -m names the served model: a local default would not do
         model=_first(cli.get("model"), None if cli.get("endpoint") else model.default),
@@ -115,6 +124,8 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
         math=bool(cli.get("math")) or reasoning.math,
         endpoint=cli.get("endpoint"),
         api_key_env=cli.get("api_key_env"),
+        kv_type=kv_type,
+        flash_attn=flash_attn,
         overflow=replace(
             values.overflow, policy=_first(cli.get("overflow"), values.overflow.policy)
         ),

@@ -123,15 +123,21 @@ class EngineInfo:
     gpu_layers: int = 0
     total_layers: int = 0
     threads: int = 0
+    kv_type: str = "f16"
+    flash_attn: bool = False
 
     @property
     def offload(self) -> str:
-        """`CUDA 29/29 layers`, `CPU 8 threads`, `remote`."""
+        """`CUDA 29/29 layers`, `CPU 8 threads · KV q8_0 · flash attention`, `remote`
+        (the KV cache and flash attention when not llama.cpp's defaults)."""
         if self.backend == "remote":
             return "remote"
         if self.gpu_layers > 0 and self.backend not in ("CPU",):
-            return f"{self.backend} {self.gpu_layers}/{self.total_layers} layers"
-        return f"CPU {self.threads} thread{'s' if self.threads != 1 else ''}"
+            where = f"{self.backend} {self.gpu_layers}/{self.total_layers} layers"
+        else:
+            where = f"CPU {self.threads} thread{'s' if self.threads != 1 else ''}"
+        cache = f" · KV {self.kv_type}" if self.kv_type != "f16" else ""
+        return where + cache + (" · flash attention" if self.flash_attn else "")
 
 
 Event = PromptProgress | ThinkingDelta | ThinkingDone | AnswerDelta | Notice | Done

@@ -41,10 +41,13 @@ def open_local(
     gpu_layers: int | None = None,
     threads: int | None = None,
     name: str | None = None,
+    kv_type: str = "f16",
+    flash_attn: str = "auto",
 ) -> LocalEngine:
     """Load a GGUF file with llama.cpp. Without `gpu_layers`: every layer that fits on
     the GPU when this llama.cpp build can offload, else none; without `threads`: one per
-    physical core."""
+    physical core. The KV cache is `kv_type`; flash attention `auto` is on for a quantized
+    cache (llama.cpp needs it there) or when layers go to a GPU."""
     from r1chat.config import paths
     from r1chat.engine.local.engine import LocalEngine, ModelFile
     from r1chat.models import hardware
@@ -53,7 +56,7 @@ def open_local(
 
     path = Path(path).expanduser()
     meta = read_gguf(path)
-    shape = Shape.from_gguf(path, meta)
+    shape = Shape.from_gguf(path, meta).with_kv(kv_type)
     trained = int(meta.arch_key("context_length", 0) or 0)
     if problem := context_problem(shape, n_ctx, hardware.current(), trained):
         raise R1ChatError(problem)
@@ -61,6 +64,9 @@ def open_local(
     if gpu_layers is None:
         gpu_layers = auto_gpu_layers(shape, n_ctx) if offload else 0
     backend = hardware.llama_backend() if offload else "CPU"
+    flash = flash_attn == "on" or (
+        flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
+    )
     return LocalEngine(
         ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),
         n_ctx=n_ctx,
@@ -68,6 +74,8 @@ def open_local(
         threads=threads or hardware.physical_cores(),
         backend="GPU" if backend == "CPU" and offload else backend,
         log_path=paths.llama_log_file(),
+        kv_type=kv_type,
+        flash_attn=flash,
     )
 
 
@@ -80,6 +88,8 @@ def open_named(spec: str, settings: Settings, name: str | None = None) -> LocalE
         gpu_layers=settings.gpu_layers,
         threads=settings.threads,
         name=name,
+        kv_type=settings.kv_type,
+        flash_attn=settings.flash_attn,
     )
 
 

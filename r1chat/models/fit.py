@@ -36,6 +36,11 @@ CPU_FRIENDLY_PARAMS = 9_000_000_000  # biggest model recommended without a GPU
 CONTEXTS = (4096, 8192, 16384, 32768, 65536, 131072)
 
 
+KV_TYPES: dict[str, tuple[int, int]] = {"f16": (1, 1), "q8_0": (17, 32), "q4_0": (9, 32)}
+"""Bytes of a KV cache element against f16's two: q8_0 packs 32 values in 34 bytes, q4_0
+in 18 (ggml's block sizes)."""
+
+
 class Verdict(Enum):
     GPU = "fits on GPU"
     PARTIAL = "partial offload"
@@ -53,6 +58,11 @@ class Shape:
 
     def kv_bytes(self, n_ctx: int) -> int:
         return self.kv_bytes_per_token * n_ctx
+
+    def with_kv(self, kv_type: str) -> Shape:
+        """The shape with its KV cache stored as `kv_type` (a key of `KV_TYPES`)."""
+        num, den = KV_TYPES[kv_type]
+        return Shape(self.weights, self.layers, self.kv_bytes_per_token * num // den)
 
     @classmethod
     def from_entry(cls, entry: Entry) -> Shape:
@@ -211,7 +221,9 @@ def context_problem(shape: Shape, n_ctx: int, hw: Hardware, trained: int = 0) ->
     )
 
 
-def plan_file(path: str | Path, n_ctx: int, hw: Hardware) -> tuple[Fit | None, int]:
+def plan_file(
+    path: str | Path, n_ctx: int, hw: Hardware, kv_type: str = "f16"
+) -> tuple[Fit | None, int]:
     """The fit of a GGUF on disk (an imported model) and its weight bytes; None if unreadable."""
     from r1chat.core.errors import R1ChatError
 
@@ -219,14 +231,32 @@ def plan_file(path: str | Path, n_ctx: int, hw: Hardware) -> tuple[Fit | None, i
         shape = Shape.from_gguf(Path(path))
     except (R1ChatError, OSError):
         return None, 0
-    return plan(shape, n_ctx, hw), shape.weights
+    return plan(shape.with_kv(kv_type), n_ctx, hw), shape.weights
 
 
-def plan_entry(entry: Entry, n_ctx: int, hw: Hardware) -> Fit | None:
+def plan_entry(entry: Entry, n_ctx: int, hw: Hardware, kv_type: str = "f16") -> Fit | None:
     """`plan` for a catalog entry (None for remote-only models)."""
     if entry.remote or not entry.layers:
         return None
-    return plan(Shape.from_entry(entry), n_ctx, hw)
+    return plan(Shape.from_entry(entry).with_kv(kv_type), n_ctx, hw)
+
+
+def max_context(shape: Shape, hw: Hardware, limit: int, *, on_gpu: bool) -> int:
+    """The most context (a multiple of 256, at most `limit`) that fits entirely on the
+    GPU (`on_gpu`) or at all; 0 when none does."""
+
+    def ok(n: int) -> bool:
+        fit = plan(shape, n, hw)
+        return fit.verdict is Verdict.GPU if on_gpu else fit.runs
+
+    lo, hi = 0, limit // 256
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid * 256):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo * 256
 
 
 def auto_gpu_layers(shape: Shape, n_ctx: int, *, hw: Hardware | None = None) -> int:

@@ -69,9 +69,10 @@ def model_rows(
     *,
     default: str | None = None,
     in_use: str | None = None,
+    kv_type: str = "f16",
 ) -> list[ModelRow]:
     """Every catalog entry, then every imported model (raises R1ChatError for an
-    unreadable index)."""
+    unreadable index), sized with a `kv_type` KV cache."""
     rows = []
     for e in catalog.listed():
         st = store.state(e)
@@ -82,7 +83,7 @@ def model_rows(
                 params=params_label(e.params),
                 quant=e.quant or "-",
                 size=e.size,
-                fit=plan_entry(e, n_ctx, hw),
+                fit=plan_entry(e, n_ctx, hw, kv_type),
                 status="" if status == "-" else status,
                 entry=e,
                 installed=st.installed,
@@ -93,7 +94,7 @@ def model_rows(
             )
         )
     for name, rec in sorted(store.load_index().items()):
-        fit, size = plan_file(rec.path, n_ctx, hw)
+        fit, size = plan_file(rec.path, n_ctx, hw, kv_type)
         rows.append(
             ModelRow(
                 name=name,

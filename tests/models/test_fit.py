@@ -36,6 +36,7 @@ from r1chat.models.fit import (
     Shape,
     Verdict,
     auto_gpu_layers,
+    max_context,
     memory_needed,
     plan,
     plan_entry,
@@ -99,6 +100,23 @@ def test_r1_7b_hand_worked(r7b: Shape) -> None:
     cpu = plan(r7b, 8192, machine(8))
     assert (cpu.verdict, cpu.gpu_layers, cpu.label) == (Verdict.CPU, 0, "CPU only")
     assert plan(r7b, 8192, machine(4)).label == "won't fit"
+
+
+def test_kv_cache_types_hand_worked(r7b: Shape) -> None:
+    """q8_0 keeps 32 values in 34 bytes, q4_0 in 18, against f16's 64."""
+    q8, q4 = r7b.with_kv("q8_0"), r7b.with_kv("q4_0")
+    assert (q8.kv_bytes_per_token, q4.kv_bytes_per_token) == (30_464, 16_128)  # x 34/64, 18/64
+    assert q8.kv_bytes(8192) == 249_561_088 and q4.kv_bytes(8192) == 132_120_576
+    assert memory_needed(q8, 8192) == 5_689_708_231 - 469_762_048 + 249_561_088
+    assert r7b.with_kv("f16") == r7b
+    # 8 GiB of VRAM, 95% usable: 8,160,437,862 bytes; weights 4,683,075,271 + 512 MiB leave
+    # 2,940,491,679 for the cache: 51,278 tokens at f16 -> 51,200 (a multiple of 256)
+    box = machine(64, 8)
+    assert max_context(r7b, box, 131072, on_gpu=True) == 51_200
+    # ... 96,523 at q8_0 -> 96,512; q4_0 reaches the model's 131,072
+    assert max_context(q8, box, 131072, on_gpu=True) == 96_512
+    assert max_context(q4, box, 131072, on_gpu=True) == 131_072
+    assert max_context(r7b, machine(4), 131072, on_gpu=False) == 0  # does not run at all
 
 
 def test_r1_14b_hand_worked(r14b: Shape) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from r1chat.cli.models import info, listing, manage, pull, search
+from r1chat.config.schema import KV_TYPES
 
 _EXAMPLES = """examples:
   r1chat models                          the list, sized for this machine at 8192 tokens
@@ -40,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         default=argparse.SUPPRESS,
         help="context size to size models for (default: config or 8192)",
+    )
+    sizing.add_argument(
+        "--kv-type",
+        choices=KV_TYPES,
+        default=argparse.SUPPRESS,
+        help="KV cache type to size models for (default: config or f16)",
     )
     sizing.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"

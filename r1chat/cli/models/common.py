@@ -28,6 +28,16 @@ def ctx_of(args: argparse.Namespace) -> int:
     return int(ctx)
 
 
+def kv_of(args: argparse.Namespace) -> str:
+    """The KV cache type to size for: --kv-type, else the config's, else f16."""
+    kv = getattr(args, "kv_type", None)
+    if kv is None:
+        from r1chat.config.file import Config
+
+        kv = Config.load().values.model.kv_type or "f16"
+    return str(kv)
+
+
 def table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [

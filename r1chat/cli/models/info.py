@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from r1chat.cli.models.common import catalog_of, table
+from r1chat.cli.models.common import catalog_of, kv_of, table
 
 if TYPE_CHECKING:
-    from r1chat.models.fit import Fit
+    from r1chat.models.fit import Fit, Shape
     from r1chat.models.hardware import Hardware
 
 
@@ -23,6 +23,7 @@ def run_info(args: argparse.Namespace) -> int:
 
     catalog = catalog_of(args)
     hw = hardware.current()
+    kv = kv_of(args)
     entry = catalog.get(args.name)
     if entry is None:
         path = store.resolve_model(args.name, catalog=catalog)
@@ -30,9 +31,10 @@ def run_info(args: argparse.Namespace) -> int:
         shape = Shape.from_gguf(path)
         native = facts["context"] or 131072
         ctxs = sorted({c for c in CONTEXTS if c <= native} | {native})
-        fits = [(c, plan(shape, c, hw)) for c in ctxs]
+        fits = [(c, plan(shape.with_kv(kv), c, hw)) for c in ctxs]
         if getattr(args, "json", False):
             facts["fit"] = {str(c): fit_record(f) for c, f in fits}
+            facts["kv_type"], facts["context_by_kv_type"] = kv, _by_kv(shape, hw, native)
             print(json.dumps(facts, indent=2))
             return 0
         print(f"{args.name}  {facts['name']}")
@@ -41,13 +43,14 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  {'prompts':<13}{facts['prompt_format']}")
         print(f"  {'size':<13}{human(facts['size'])} ({facts['size']:,} bytes)")
         print(f"  {'KV cache':<13}{human(shape.kv_bytes_per_token)} per token (f16)")
-        _print_fits(fits, hw)
+        _print_fits(fits, hw, kv)
+        _print_kv_table(shape, hw, native)
         return 0
 
     st = store.state(entry)
     native = entry.context or 131072
     ctxs = sorted({c for c in CONTEXTS if c <= native} | {native})
-    fits_e = [(c, plan_entry(entry, c, hw)) for c in ctxs]
+    fits_e = [(c, plan_entry(entry, c, hw, kv)) for c in ctxs]
     local = [str(p) for p in store.entry_paths(entry)] if not entry.remote else []
     if getattr(args, "json", False):
         data: dict[str, Any] = {
@@ -80,7 +83,10 @@ def run_info(args: argparse.Namespace) -> int:
             "hub": entry.hub,
             "shape_estimated": entry.estimated,
             "prompt_format": _prompt_format(local[0]) if st.installed else None,
+            "kv_type": kv,
         }
+        if not entry.remote and entry.layers:
+            data["context_by_kv_type"] = _by_kv(Shape.from_entry(entry), hw, native)
         print(json.dumps(data, indent=2))
         return 0
     quant = f" ({entry.quant})" if entry.quant else ""
@@ -104,8 +110,8 @@ def run_info(args: argparse.Namespace) -> int:
     if entry.layers:
         arch = f"{entry.arch}, " if entry.arch else ""
         guess = " (estimated from a like model until a file is pulled)" if entry.estimated else ""
-        kv = f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}"
-        lines.append(("layers", kv + guess))
+        dims = f"{arch}{entry.layers} layers, {entry.kv_heads} KV heads x {entry.head_dim}"
+        lines.append(("layers", dims + guess))
     if entry.kv_bytes_per_token:
         lines.append(("KV cache", f"{human(entry.kv_bytes_per_token)} per token (f16)"))
     lines += [
@@ -136,7 +142,9 @@ def run_info(args: argparse.Namespace) -> int:
     for k, v in lines:
         print(f"  {k:<13}{v}")
     if not entry.remote:
-        _print_fits([(c, f) for c, f in fits_e if f is not None], hw)
+        _print_fits([(c, f) for c, f in fits_e if f is not None], hw, kv)
+        if entry.layers:
+            _print_kv_table(Shape.from_entry(entry), hw, native)
     return 0
 
 
@@ -150,12 +158,42 @@ def _prompt_format(path: str) -> str:
         return f"? ({e})"
 
 
-def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware) -> None:
+def _by_kv(shape: Shape, hw: Hardware, native: int) -> dict[str, dict[str, int]]:
+    """For each KV cache type: bytes per token, and the most context that fits entirely on
+    the GPU and at all (multiples of 256, up to the model's native context)."""
+    from r1chat.models.fit import KV_TYPES, max_context
+
+    out = {}
+    for kv in KV_TYPES:
+        s = shape.with_kv(kv)
+        out[kv] = {
+            "bytes_per_token": s.kv_bytes_per_token,
+            "max_on_gpu": max_context(s, hw, native, on_gpu=True) if hw.gpus else 0,
+            "max": max_context(s, hw, native, on_gpu=False),
+        }
+    return out
+
+
+def _print_kv_table(shape: Shape, hw: Hardware, native: int) -> None:
+    from r1chat.core.units import human
+
+    rows = []
+    for kv, r in _by_kv(shape, hw, native).items():
+        gpu = f"{r['max_on_gpu']:,}" if hw.gpus else "-"
+        rows.append([kv, human(r["bytes_per_token"]), gpu, f"{r['max']:,}" if r["max"] else "none"])
+    print()
+    print(f"  context that fits, by KV cache type (--kv-type; up to {native:,}):")
+    text = table(rows, ["KV type", "per token", "all on GPU", "at all"])
+    print("\n".join("    " + line for line in text.splitlines()))
+
+
+def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware, kv: str = "f16") -> None:
     from r1chat.core.units import human
     from r1chat.models.listing import hardware_line
 
     print()
-    print(f"  fit on this machine ({hardware_line(hw)}):")
+    cache = f", KV {kv}" if kv != "f16" else ""
+    print(f"  fit on this machine ({hardware_line(hw)}{cache}):")
     rows = [[f"{c:,}", human(f.kv), human(f.need), f.label] for c, f in fits]
     text = table(rows, ["context", "KV cache", "memory", "verdict"])
     print("\n".join("    " + line for line in text.splitlines()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from r1chat.cli.models.common import catalog_of, ctx_of, table
+from r1chat.cli.models.common import catalog_of, ctx_of, kv_of, table
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -14,13 +14,14 @@ def run_list(args: argparse.Namespace) -> int:
     from r1chat.models.listing import hardware_line, model_rows, record
 
     catalog = catalog_of(args)
-    ctx = ctx_of(args)
+    ctx, kv = ctx_of(args), kv_of(args)
     hw = hardware.current()
     default = store.default_model(catalog=catalog)
-    rows = model_rows(catalog, hw, ctx, default=default)
+    rows = model_rows(catalog, hw, ctx, default=default, kv_type=kv)
     if getattr(args, "json", False):
         out = {
             "context": ctx,
+            "kv_type": kv,
             "hardware": hw.to_dict(),
             "default": default,
             "models": [record(r) for r in rows if r.entry is not None],
@@ -50,7 +51,7 @@ def run_list(args: argparse.Namespace) -> int:
         for r in rows
         if r.entry is None
     ]
-    print(hardware_line(hw) + f" · context {ctx:,}")
+    print(hardware_line(hw) + f" · context {ctx:,}" + (f" · KV {kv}" if kv != "f16" else ""))
     print()
     head = ["  NAME", "PARAMS", "QUANT", "SIZE", f"FIT AT {ctx:,} TOKENS", "STATUS"]
     print(table(listed, head))

@@ -24,6 +24,8 @@ from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
 from r1chat.engine.local.vocab import Vocab
 
+_GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type: GGML_TYPE_F16, _Q8_0, _Q4_0
+
 
 @dataclass(frozen=True, slots=True)
 class ModelFile:
@@ -52,13 +54,17 @@ class LocalEngine:
         threads: int,
         backend: str,
         log_path: Path,
+        kv_type: str = "f16",
+        flash_attn: bool = False,
     ) -> None:
         import llama_cpp
         from jinja2.exceptions import TemplateError
 
         path = model.path
         log = route_llama_log(log_path)
-        log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers})\n")
+        log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
+                  f"kv={kv_type}, flash_attn={flash_attn})\n")  # fmt: skip
+        cache = _GGML_TYPES[kv_type]
         try:
             # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
             # (which would blank a UI drawing from another thread); its own prints go
@@ -70,6 +76,9 @@ class LocalEngine:
                     n_gpu_layers=gpu_layers,
                     n_threads=threads,
                     n_batch=512,
+                    type_k=cache,
+                    type_v=cache,
+                    flash_attn=flash_attn,
                     verbose=True,
                 )
         except TemplateError as e:  # llama-cpp-python compiles the template as it loads
@@ -90,6 +99,8 @@ class LocalEngine:
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
             threads=threads,
+            kv_type=kv_type,
+            flash_attn=flash_attn,
         )
         self.n_ctx_train = int(self._llm._model.n_ctx_train())
         self._chunk = 512 if self.info.gpu_layers else 128
