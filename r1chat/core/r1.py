@@ -55,17 +55,19 @@ MARKUP, TEXT = "markup", "text"
 Part = tuple[str, str]  # (MARKUP | TEXT, text)
 
 
-def prompt_parts(messages: Sequence[Turn], *, think: bool = True) -> list[Part]:
+def prompt_parts(messages: Sequence[Turn], *, think: bool = True, reply: bool = True) -> list[Part]:
     """The R1 prompt for prepared `messages` (BOS not included), as pieces of markup (our
     markers, written as special tokens) and message text (never special). The local
-    engine encodes each piece to token ids; `prompt_text` joins them for a server."""
+    engine encodes each piece to token ids; `prompt_text` joins them for a server.
+    Without `reply`, it stops after the last message: the start of the next prompt."""
     parts: list[Part] = []
     for m in messages:
         if m.role == "user":
             parts += [(MARKUP, USER), (TEXT, m.content)]
         elif m.role == "assistant":
             parts += [(MARKUP, ASSISTANT), (TEXT, m.content), (MARKUP, EOS)]
-    parts.append((MARKUP, ASSISTANT + OPEN_REASONING + ("" if think else EMPTY_REASONING)))
+    if reply:
+        parts.append((MARKUP, ASSISTANT + OPEN_REASONING + ("" if think else EMPTY_REASONING)))
     return parts
 
 

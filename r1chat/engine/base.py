@@ -63,3 +63,8 @@ class TextEngine(Engine, Protocol):
     ) -> Iterator[Delta | PromptProgress]:
         """Like `stream`, for prompt `text` written by the caller, special tokens and all."""
         ...
+
+    def prefill(self, request: Request, control: Control) -> int:
+        """Evaluate the conversation (its last message an answer) as the next prompt will
+        begin, until `control` is cancelled; returns the tokens evaluated."""
+        ...

@@ -13,10 +13,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Channel, Delta, Done, Event, PromptProgress
+from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.base import TextEngine
@@ -109,6 +111,7 @@ class Models:
         self.resident: str | None = None
         self.running: Job | None = None
         self._swap = threading.Lock()  # held while the resident model changes
+        self._prefill = Control()  # the idle-time prefill after a reply, if one runs
         self._seconds = 1.0  # a running average of how long a job takes
         self._thread = threading.Thread(target=self._loop, name="r1chat-serve-model", daemon=True)
 
@@ -128,7 +131,8 @@ class Models:
         self._thread.start()
 
     def submit(self, job: Job) -> None:
-        """Queue `job`; a full queue raises the 429 to answer."""
+        """Queue `job` (an idle-time prefill gives way); a full queue raises the 429."""
+        self._prefill.cancel()
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -155,7 +159,8 @@ class Models:
             self._swap.release()
 
     def cancel_all(self) -> None:
-        """Cancel the running job and every queued one (the server is stopping)."""
+        """Cancel the running job, every queued one and a prefill (the server is stopping)."""
+        self._prefill.cancel()
         while True:
             try:
                 job = self._queue.get_nowait()
@@ -203,9 +208,11 @@ class Models:
             job.put(Rendered(rendered.text, rendered.tokens))
             return
         source: Any = engine if call.chat else _RawPrompt(engine, call.prompt or "")
+        done: Done | None = None
         try:
             for event in run_turn(source, call.request, job.control, call.guards):
                 job.put(event)
+                done = event if isinstance(event, Done) else done
             if job.client_gone and isinstance(event, Done):
                 tokens = event.stats.thinking_tokens + event.stats.answer_tokens
                 self._log(f"{job.what} · the client went away after {tokens:,} tokens; "
@@ -217,6 +224,20 @@ class Models:
         except Exception as e:  # a bug of ours: the server goes on with the next request
             message = f"internal error: {type(e).__name__}: {e}"
             job.put(Failed(BadRequest(message, status=500, kind="server_error")))
+        if call.chat and done is not None and done.content and done.finish_reason != "cancelled":
+            self._prefill_next(engine, call.request, done.content)
+
+    def _prefill_next(self, engine: TextEngine, request: Request, answer: str) -> None:
+        """A client that goes on with this conversation sends it back with the answer:
+        evaluate that now, until the next request arrives (`submit` cancels it)."""
+        if not self._queue.empty():
+            return
+        self._prefill = control = Control()
+        after = replace(request, messages=(*request.messages, Message("assistant", answer)))
+        try:
+            engine.prefill(after, control)
+        except Exception:  # an optimisation: the next prompt reads it all instead
+            return
 
 
 class _RawPrompt:

@@ -54,6 +54,14 @@ class LeftOut:
 
 
 @dataclass(frozen=True, slots=True)
+class Prefilled:
+    """The idle-time prefill read `tokens` of the conversation ahead of the next prompt
+    (fewer when a reply cut it short)."""
+
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class JobEnded:
     pass
 
@@ -98,6 +106,7 @@ Item = Union[  # noqa: UP007 - a runtime alias
     Failed,
     ContextUsed,
     LeftOut,
+    Prefilled,
     JobEnded,
     EngineLost,
     SaveNotice,

@@ -167,10 +167,11 @@ class EngineProcess:
             while (items := read_frame(proc.stdout)) is not None:
                 ended = False
                 for job_id, item in items:
-                    if isinstance(item, JobEnded):
-                        ended = True
-                        with self._lock:
+                    with self._lock:
+                        late = job_id not in self._pending  # after its job (a prefill's)
+                        if isinstance(item, JobEnded):
                             self._pending.pop(job_id, None)
+                    ended = ended or isinstance(item, JobEnded) or late
                     self.inbox.put((job_id, item))
                 if ended and self._wake is not None:
                     self._wake()

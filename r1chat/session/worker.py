@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from r1chat.config import paths
@@ -38,6 +38,7 @@ from r1chat.session.items import (
     Loaded,
     LoadFailed,
     Loading,
+    Prefilled,
 )
 from r1chat.session.saver import SAVE_INTERVAL_S, Backlog, Saver
 
@@ -63,8 +64,11 @@ class EngineThread:
         inbox: queue.SimpleQueue[tuple[int, Item]],
         history: History,
         open_engine: Callable[[Settings], Engine],
+        wake: Callable[[], None] | None = None,
     ) -> None:
+        """`wake` tells the front end an item came when no job of its is running."""
         self.inbox = inbox
+        self._wake = wake
         self.history = history
         self._open_engine = open_engine
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
@@ -75,6 +79,7 @@ class EngineThread:
         self.engine: Engine | None = None
         self.load_error: str | None = None
         self.backlog = Backlog(history, inbox.put)
+        self._prefill = Control()  # the idle-time prefill running or queued, if any
         self._thread.start()
 
     # -- submitting -------------------------------------------------------------------
@@ -98,6 +103,7 @@ class EngineThread:
         job = ReplyJob(
             job_id or next(self._ids), request, guards, message_id, overflow or Overflow()
         )
+        self._prefill.cancel()  # a prefill gives way at once; what it read stays cached
         self._jobs_by_id[job.id] = job
         self._submit(lambda: self._reply(job))
         return job
@@ -206,13 +212,37 @@ class EngineThread:
                 put((job.id, Failed(f"the reply failed: {e}")))
             if done is not None:
                 saver.finish(done)
+                after = (*request.messages, Message("assistant", done.content))
                 self._measure(job.id, (*job.request.messages, Message("assistant", done.content)),
                               job.request, job.overflow)  # fmt: skip
+                if done.finish_reason in ("stop", "length") and done.content:
+                    self._queue_prefill(job.id, replace(request, messages=after))
         finally:
             self._current = None
             self._jobs_by_id.pop(job.id, None)
             put((job.id, JobEnded()))
             job.ended.set()
+
+    def _queue_prefill(self, job_id: int, request: Request) -> None:
+        """While the user reads and types: evaluate the conversation as the next prompt
+        will start with it (the reply's reasoning left out), so that prompt only reads
+        the new message. A reply submitted meanwhile cancels it (`reply`)."""
+        engine: Any = self.engine
+        if engine is None or not hasattr(engine, "prefill"):
+            return
+        control = self._prefill = Control()
+
+        def run() -> None:
+            if control.cancelled:
+                return
+            try:
+                self.inbox.put((job_id, Prefilled(engine.prefill(request, control))))
+                if self._wake is not None:
+                    self._wake()
+            except Exception:  # an optimisation: the next prompt reads it all instead
+                log.error("prefill failed:\n%s", traceback.format_exc())
+
+        self._submit(run)
 
     def _measure(
         self, job_id: int, messages: tuple[Message, ...], request: Request, overflow: Overflow

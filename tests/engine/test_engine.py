@@ -94,7 +94,6 @@ def test_kv_cache_reuse_gives_what_a_fresh_engine_gives(smollm2_path: Path):
             assert isinstance(reused, Done)
             prompt = len(chat.prompt_tokens(request(*turns[:n])))
             generated = reused.stats.thinking_tokens + reused.stats.answer_tokens
-            # what llama.cpp itself decoded: the uncached prompt once, then the reply
             # what llama.cpp itself decoded: the uncached prompt once, then the reply (the
             # counters differ by a token or two in where a prompt's last token is counted)
             decoded = _decoded(chat) - before
@@ -118,7 +117,9 @@ def _decoded(engine: LocalEngine) -> int:
     """Tokens llama.cpp has decoded in this context (its own performance counters)."""
     import llama_cpp
 
-    perf = llama_cpp.llama_perf_context(engine._llm._ctx.ctx)
+    ctx = engine._llm._ctx.ctx
+    llama_cpp.llama_synchronize(ctx)  # the counters take in a decode once it is waited for
+    perf = llama_cpp.llama_perf_context(ctx)
     return int(perf.n_p_eval + perf.n_eval)
 
 

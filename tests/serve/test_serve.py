@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -361,3 +362,18 @@ def test_r1chats_own_remote_backend(server: Serving, answer_model: ScriptedModel
     assert budget["reasoning_content"].endswith("Considering the limited time, I will answer now.")
     assert budget["content"] == answer_model.answer
     assert any("/v1/completions 200" in line for line in server.lines(wait_for="completions 200"))
+
+
+def test_a_follow_up_finds_the_conversation_prefilled(
+    server: Serving, answer_model: ScriptedModel
+) -> None:
+    first = post(server, {"messages": HI}).json()
+    answer = first["choices"][0]["message"]["content"]
+    follow = [*HI, {"role": "assistant", "content": answer}, {"role": "user", "content": "More?"}]
+    time.sleep(0.5)  # the client reads the answer; the server reads the conversation ahead
+    dry_full = post(server, {"messages": follow, "r1chat": {"dry_run": True}}).json()["tokens"]
+    dry_new = post(server, {"messages": follow[-1:], "r1chat": {"dry_run": True}}).json()["tokens"]
+    prefix = len(dry_full) - (len(dry_new) - 1)  # all but <｜User｜>More?<｜Assistant｜><think>\\n
+    second = post(server, {"messages": follow}).json()
+    assert second["usage"]["prompt_tokens_details"]["cached_tokens"] == prefix
+    assert second["choices"][0]["message"]["content"] == answer_model.answer

@@ -739,6 +739,39 @@ async def test_a_chat_that_outgrows_the_context_leaves_out_its_oldest_turns(
         assert app.chat.left_out == 0 and "not sent" not in app.chat.status.text
 
 
+@run_async
+async def test_idle_prefill_leaves_the_next_prompt_only_its_new_message(
+    answer_model: ScriptedModel,
+) -> None:
+    from r1chat.core.messages import Message, prepare
+    from r1chat.engine.factory import open_local
+
+    app = make_app(answer_model)  # the model runs in its own process, as in use
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "2+2?")
+        await wait_for(pilot, lambda: app.chat.prefilled > 0)  # while the user types
+        turn = await ask(pilot, "Again?")
+        assert turn.answer.text == answer_model.answer
+        stats = app.chat.last_stats
+    conversation = [Message("user", "2+2?"), Message("assistant", answer_model.answer)]
+    probe = open_local(answer_model.path, n_ctx=1024, threads=1)
+    try:
+        prefix = probe.builder.build(prepare(conversation), reply=False)
+    finally:
+        probe.close()
+    assert stats is not None and stats.cached_tokens == len(prefix)
+
+
+@run_async
+async def test_enter_during_the_prefill_starts_the_reply_at_once(long_model: ScriptedModel) -> None:
+    app = make_app(long_model, n_ctx=16384)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "Plan it.")  # a 1,500-token answer to prefill
+        turn = await ask(pilot, "Again?")  # sent at once: the prefill gives way
+        assert turn.answer.text == long_model.answer
+        assert app.chat.last_stats is not None and app.chat.last_stats.cached_tokens > 0
+
+
 # -- reading long reasoning -------------------------------------------------------------------
 
 

@@ -119,6 +119,24 @@ class LocalEngine:
     def opens_thinking(self, request: Request) -> bool:
         return self.builder.opens_thinking(request.think)
 
+    def prefill(self, request: Request, control: Control) -> int:
+        """Evaluate, ahead of time, the conversation in `request` (its last message the
+        model's answer) as the next prompt will start with it, so that prompt only reads
+        its new message. Stops between chunks once `control` is cancelled (what was read
+        stays in the cache). Returns the tokens it evaluated."""
+        messages = prepare(request.messages, system=request.system, math=request.math)
+        tokens = self.builder.build(messages, think=request.think, reply=False)
+        if len(tokens) + ANSWER_ROOM > self.info.n_ctx:
+            return 0
+        llm = self._llm
+        start = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        llm.n_tokens = start
+        for i in range(start, len(tokens), self._chunk):
+            if control.cancelled:
+                break
+            llm.eval(tokens[i : i + self._chunk])
+        return int(llm.n_tokens) - start
+
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:

@@ -37,17 +37,23 @@ class PromptBuilder:
         """Whether the prompt ends inside an open `<think>` block."""
         return self.is_r1 and think
 
-    def build(self, messages: Sequence[Message], *, think: bool = True) -> list[int]:
-        return self._build_r1(messages, think) if self.is_r1 else self._build_template(messages)
+    def build(
+        self, messages: Sequence[Message], *, think: bool = True, reply: bool = True
+    ) -> list[int]:
+        """The prompt's token ids; without `reply`, only the conversation (what the next
+        prompt starts with: idle-time prefill)."""
+        if self.is_r1:
+            return self._build_r1(messages, think, reply)
+        return self._build_template(messages, reply)
 
-    def _build_r1(self, messages: Sequence[Message], think: bool) -> list[int]:
+    def _build_r1(self, messages: Sequence[Message], think: bool, reply: bool) -> list[int]:
         v = self.vocab
         out = [v.bos] if v.bos >= 0 else []
-        for kind, text in r1.prompt_parts(messages, think=think):
+        for kind, text in r1.prompt_parts(messages, think=think, reply=reply):
             out += v.encode_markup(text) if kind == r1.MARKUP else v.encode_text(text)
         return out
 
-    def _build_template(self, messages: Sequence[Message]) -> list[int]:
+    def _build_template(self, messages: Sequence[Message], reply: bool = True) -> list[int]:
         slots = [m.content for m in messages]
         placeholders = [
             {"role": m.role, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)
@@ -55,7 +61,7 @@ class PromptBuilder:
         try:
             text = self._template.render(  # type: ignore[union-attr]
                 messages=placeholders,
-                add_generation_prompt=True,
+                add_generation_prompt=reply,
                 bos_token=self._bos_text,
                 eos_token=self._eos_text,
             )

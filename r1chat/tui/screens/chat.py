@@ -44,6 +44,7 @@ from r1chat.session.items import (
     Loaded,
     LoadFailed,
     Loading,
+    Prefilled,
     SaveNotice,
 )
 from r1chat.session.process import EngineProcess
@@ -85,6 +86,7 @@ class ChatScreen(Screen[None]):
     load_error: var[str | None] = var(None, always_update=True)
     context_used: var[int | None] = var(None)
     left_out: var[int] = var(0)  # earlier exchanges the last prompt left out (over the context)
+    prefilled = 0  # tokens the last idle-time prefill read ahead of the next prompt
     """Tokens the conversation re-sends with the next prompt."""
     last_stats: var[Stats | None] = var(None)
     current: var[ReplyJob | None] = var(None)
@@ -115,7 +117,7 @@ class ChatScreen(Screen[None]):
         if open_engine is None:
             self.engine = EngineProcess(self.inbox.queue, history.path, self.inbox.wake)
         else:
-            self.engine = EngineThread(self.inbox.queue, history, open_engine)
+            self.engine = EngineThread(self.inbox.queue, history, open_engine, self.inbox.wake)
         self._loading_since: float | None = None
         self._load_job = 0
         self._live: dict[int, tuple[AssistantTurn, Exchange]] = {}
@@ -128,6 +130,7 @@ class ChatScreen(Screen[None]):
             LoadFailed: self._on_load,
             ContextUsed: self._on_context,
             LeftOut: self._on_left_out,
+            Prefilled: self._on_prefilled,
             EngineLost: self._on_engine_lost,
             SaveNotice: self._on_save_notice,
         }
@@ -263,6 +266,10 @@ class ChatScreen(Screen[None]):
     async def _on_context(self, job_id: int, item: Item) -> None:
         assert isinstance(item, ContextUsed)
         self.context_used = item.tokens
+
+    async def _on_prefilled(self, job_id: int, item: Item) -> None:
+        assert isinstance(item, Prefilled)
+        self.prefilled = item.tokens  # the next prompt's cached_tokens will show it
 
     async def _on_left_out(self, job_id: int, item: Item) -> None:
         assert isinstance(item, LeftOut)
