@@ -2,7 +2,8 @@
 settings screen, and written back to the TOML config.
 
 Keys written: `[sampling] temperature, top_p, max_tokens`, `[model] default, ctx`,
-`[chat] system_prompt`, `[reasoning] display, think_budget, loop_guard, think, math`.
+`[chat] system_prompt, overflow`, `[reasoning] display, think_budget, loop_guard, think,
+math`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ChatPrefs:
     loop_guard: bool
     think: bool
     math: bool
+    overflow: str = "drop-oldest"  # core.overflow.POLICIES
 
 
 def display_of(config: Config) -> str:
@@ -49,6 +51,7 @@ def prefs_of(settings: Settings, display: str) -> ChatPrefs:
         loop_guard=settings.guards.loop_guard,
         think=settings.think,
         math=settings.math,
+        overflow=settings.overflow.policy,
     )
 
 
@@ -67,6 +70,7 @@ def apply(settings: Settings, prefs: ChatPrefs) -> Settings:
         guards=Guards(think_budget=prefs.think_budget, loop_guard=prefs.loop_guard),
         think=prefs.think,
         math=prefs.math,
+        overflow=replace(settings.overflow, policy=prefs.overflow),
     )
 
 
@@ -77,6 +81,7 @@ _KEYS = {
     "model": ("model", "default"),
     "n_ctx": ("model", "ctx"),
     "system": ("chat", "system_prompt"),
+    "overflow": ("chat", "overflow"),
     "display": ("reasoning", "display"),
     "think_budget": ("reasoning", "think_budget"),
     "loop_guard": ("reasoning", "loop_guard"),

@@ -551,16 +551,19 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
         assert "think budget" in str(screen.query_one("#settings-error").content)
         screen.query_one("#think_budget").value = "64"  # type: ignore[attr-defined]
         screen.query_one("#system").text = "Be brief."  # type: ignore[attr-defined]
+        screen.query_one("#overflow").value = "stop"  # type: ignore[attr-defined]
         await pilot.click("#save")
         await pilot.pause()
         assert not isinstance(app.screen, SettingsScreen)
         assert app.chat.settings.sampling.temperature == 0.5
         assert app.chat.settings.guards.think_budget == 64
         assert app.chat.settings.system == "Be brief."
+        assert app.chat.settings.overflow.policy == "stop"
         config = Config.load()
         assert config.get("sampling", "temperature") == 0.5
         assert config.get("reasoning", "think_budget") == 64
         assert config.get("chat", "system_prompt") == "Be brief."
+        assert config.get("chat", "overflow") == "stop"
         assert config.get("sampling", "top_p") is None  # unchanged values are not written
         # and the next reply uses them
         turn = await ask(pilot, "hi")

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static, TextArea
 
+from r1chat.core.overflow import POLICIES
 from r1chat.tui.preferences import ChatPrefs
 
 FIELDS = {
@@ -29,6 +30,7 @@ FIELDS = {
     "loop_guard": "Loop guard",
     "think": "Thinking",
     "math": "Math mode",
+    "overflow": "Over the context",
 }
 """Editable fields and their labels (the palette offers one command per field)."""
 
@@ -39,6 +41,7 @@ HELP = {
     "max_tokens": "empty: until the context is full",
     "n_ctx": "tokens; empty: 8192; changing it reloads the model",
     "think_budget": "tokens of reasoning before it is cut; empty: no limit",
+    "overflow": "when the chat outgrows the context: leave out its oldest turns, or stop",
 }
 
 
@@ -114,6 +117,13 @@ class SettingsScreen(ModalScreen[ChatPrefs | None]):
             ),
             "think": Tick("let the model reason (off: no-think)", p.think, id="think"),
             "math": Tick("step by step, final answer in \\boxed{}", p.math, id="math"),
+            "overflow": Select(
+                [(policy, policy) for policy in POLICIES],
+                value=p.overflow,
+                allow_blank=False,
+                id="overflow",
+                compact=True,
+            ),
         }
         with Vertical(classes="dialog settings"):
             yield Static("Settings  (ctrl+s saves · esc cancels)", classes="dialog-title")
@@ -145,6 +155,7 @@ class SettingsScreen(ModalScreen[ChatPrefs | None]):
         if top_p is None or not 0 < top_p <= 1:
             raise SettingsError("top-p must be above 0 and at most 1")
         display = self.query_one("#display", Select).value
+        overflow = self.query_one("#overflow", Select).value
         return replace(
             self.prefs,
             model=value("model").strip() or None,
@@ -158,6 +169,7 @@ class SettingsScreen(ModalScreen[ChatPrefs | None]):
             loop_guard=self.query_one("#loop_guard", Checkbox).value,
             think=self.query_one("#think", Checkbox).value,
             math=self.query_one("#math", Checkbox).value,
+            overflow=str(overflow) if overflow in POLICIES else self.prefs.overflow,
         )
 
     def action_save(self) -> None:
