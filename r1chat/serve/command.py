@@ -17,6 +17,7 @@ from r1chat.config.options import add_model_options, add_reasoning_options, add_
 from r1chat.core.errors import R1ChatError, UsageError
 
 if TYPE_CHECKING:
+    from r1chat.config.settings import Settings
     from r1chat.serve.worker import Models
 
 DEFAULT_PORT = 11435
@@ -72,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(
-    args: argparse.Namespace, settings: Any, spec: str, sock: socket.socket, api_key: str | None
+    args: argparse.Namespace,
+    settings: Settings,
+    spec: str,
+    sock: socket.socket,
+    api_key: str | None,
 ) -> int:
     import uvicorn
 
@@ -82,10 +87,11 @@ def _serve(
     from r1chat.serve.worker import Models
 
     names = Names(_model_id(spec), spec)
+    log = (lambda line: None) if args.quiet else say
     models = Models(
         lambda model: open_named(names.spec_for(model), settings, name=model),
         max_queue=args.queue,
-        log=say if not args.quiet else lambda line: None,
+        log=log,
     )
     engine = models.load(names.default)  # a model that cannot load ends here, in one line
     host, port = sock.getsockname()[:2]
@@ -96,7 +102,6 @@ def _serve(
     if api_key is None and not _loopback(args.host):
         say(f"warning: listening on {args.host} without an API key: anyone who can reach "
             "this port can use the model (see --api-key-env)")  # fmt: skip
-    log = (lambda line: None) if args.quiet else say
     app = create_app(models, names, settings, api_key=api_key, log=log)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
@@ -152,7 +157,6 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise R1ChatError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.set_inheritable(True)
     return sock
 
 
