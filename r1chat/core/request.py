@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from r1chat.core.messages import Message
 
@@ -33,6 +33,11 @@ class Request:
     system: str = ""
     think: bool = True  # False: prefill an empty reasoning (`--no-think`)
     math: bool = False  # append DeepSeek's \boxed{} instruction
+
+    def answered(self, answer: str) -> Request:
+        """The conversation with `answer` as the model's reply: what the next prompt
+        begins with (its idle-time prefill, the context it fills)."""
+        return replace(self, messages=(*self.messages, Message("assistant", answer)))
 
 
 class Control:

@@ -24,11 +24,6 @@ DEFAULT_CTX = 8192
 def model_path(spec: str) -> Path:
     """A model given as a path, a catalog name (`r1:7b`, `owner/repo:q4_k_m`) or an
     imported name."""
-    from r1chat.models.hub_repos import parse_spec
-
-    path = Path(spec).expanduser()
-    if path.exists() or (parse_spec(spec) is None and _is_path(spec)):
-        return path
     from r1chat.models.store import resolve_model
 
     return resolve_model(spec)
@@ -91,10 +86,6 @@ def open_named(spec: str, settings: Settings, name: str | None = None) -> LocalE
         kv_type=settings.kv_type,
         flash_attn=settings.flash_attn,
     )
-
-
-def _is_path(spec: str) -> bool:
-    return Path(spec).expanduser().exists() or "/" in spec or spec.endswith(".gguf")
 
 
 def open_engine(settings: Settings) -> Engine:

@@ -4,14 +4,12 @@ built-in models (`models`, `-m`, `rm`, `info`, `path`, `default`)."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
+from r1chat.models import jsonfile
 
 FILE = "hub.json"
 
@@ -22,16 +20,7 @@ def index_path() -> Path:
 
 def load() -> dict[str, dict[str, Any]]:
     """Model name -> its catalog table (empty when nothing was pulled from the Hub)."""
-    path = index_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise R1ChatError(f"{path} is unreadable ({e}); move it away to start afresh") from None
-    if not isinstance(data, dict):
-        raise R1ChatError(f"{path} is not a JSON object; move it away to start afresh")
-    return data
+    return jsonfile.read(index_path(), "the list of models pulled from the Hub")
 
 
 def add(name: str, table: dict[str, Any]) -> None:
@@ -70,12 +59,7 @@ def remove_quant(name: str, quant: str) -> None:
 
 def _save(index: dict[str, dict[str, Any]]) -> None:
     path = index_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hub-", suffix=".json")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(index, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        jsonfile.write(path, index)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise R1ChatError(f"cannot write {path}: {e.strerror}") from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from r1chat.core.errors import R1ChatError
+from r1chat.core.units import human
 
 if TYPE_CHECKING:
     from r1chat.models.catalog import Catalog
@@ -256,19 +257,13 @@ def choose_quant(found: HubRepo, catalog: Catalog, hw: Hardware, n_ctx: int) -> 
         smallest = next(iter(found.quants.values()))
         raise R1ChatError(
             f"no quantization of {found.repo} fits this machine at {n_ctx:,} tokens of "
-            f"context (the smallest, {smallest.quant}, needs {_gb(fits[smallest.quant].need)}); "
+            f"context (the smallest, {smallest.quant}, needs {human(fits[smallest.quant].need)}); "
             f"name one to pull it anyway: {found.repo}:{smallest.quant}"
         )
     if PREFERRED in running and len(running) > 1:
         return PREFERRED, f"{PREFERRED}: {running[PREFERRED].label} (of {len(running)} that fit)"
     best = min(running, key=lambda q: (rank[running[q].verdict], -found.quants[q].size))
     return best, f"{best}: {running[best].label}"
-
-
-def _gb(n: int) -> str:
-    from r1chat.core.units import human
-
-    return human(n)
 
 
 def catalog_table(found: HubRepo, q: QuantFiles, catalog: Catalog) -> dict[str, Any]:

@@ -15,11 +15,9 @@ installed when all its files are there.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.units import human
+from r1chat.models import jsonfile
 from r1chat.models.locks import FileLock
 
 if TYPE_CHECKING:
@@ -135,15 +134,9 @@ def index_path() -> Path:
 
 
 def load_index() -> dict[str, Imported]:
-    path = index_path()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise R1ChatError(f"cannot read the list of imported models {path}: {e}") from None
+    raw = jsonfile.read(index_path(), "the list of imported models")
     out: dict[str, Imported] = {}
-    for name, rec in (raw.get("models", {}) if isinstance(raw, dict) else {}).items():
+    for name, rec in raw.get("models", {}).items():
         if isinstance(rec, dict) and isinstance(rec.get("path"), str):
             out[name] = Imported(
                 name,
@@ -156,18 +149,10 @@ def load_index() -> dict[str, Imported]:
 
 
 def save_index(index: dict[str, Imported]) -> None:
-    path = index_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
-        "models": {
-            n: {k: v for k, v in asdict(r).items() if k != "name"} for n, r in sorted(index.items())
-        }
+        "models": {n: {k: v for k, v in asdict(r).items() if k != "name"} for n, r in index.items()}
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".imported-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    jsonfile.write(index_path(), data)
 
 
 def default_import_name(path: Path) -> str:

@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import os
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from r1chat.config.options import add_model_options, add_reasoning_options, add_sampling_options
@@ -124,13 +125,15 @@ def say(line: str) -> None:
 
 def _model_id(spec: str) -> str:
     """The name clients use for the model the server started with: its catalog or
-    imported name, or a file's name without `.gguf`."""
-    from r1chat.engine.factory import model_path
+    imported name (`hf.co/Owner/Repo:Q4_K_M` as `owner/repo:q4_k_m`), or a file's name
+    without `.gguf`."""
+    from r1chat.models.catalog import load_catalog
 
-    if os.sep in spec or "/" in spec or spec.lower().endswith(".gguf"):
-        name = model_path(spec).name
-        return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
-    return spec.strip().lower()
+    path = Path(spec).expanduser()
+    if path.is_file() or spec.lower().endswith(".gguf"):
+        return path.name[: -len(".gguf")] if path.suffix.lower() == ".gguf" else path.name
+    entry = load_catalog().get(spec)
+    return entry.name if entry is not None else spec.strip().lower()
 
 
 def _api_key(env: str | None) -> str | None:

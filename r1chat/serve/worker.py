@@ -13,12 +13,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Channel, Delta, Done, Event, PromptProgress
-from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.base import TextEngine
@@ -233,9 +231,8 @@ class Models:
         if not self._queue.empty():
             return
         self._prefill = control = Control()
-        after = replace(request, messages=(*request.messages, Message("assistant", answer)))
         try:
-            engine.prefill(after, control)
+            engine.prefill(request.answered(answer), control)
         except Exception:  # an optimisation: the next prompt reads it all instead
             return
 

@@ -3,6 +3,7 @@ the prompt's tokens: the one place both front ends (the chat's engine worker, `a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,14 +19,19 @@ def fit_request(
 ) -> tuple[Request, int]:
     """(the request to send, exchanges left out); as it is for an engine that cannot count
     tokens (a remote server)."""
-    counter: Any = getattr(engine, "prompt_tokens", None)
-    if counter is None:
+    count = token_counter(engine, request)
+    if count is None:
         return request, 0
-
-    def count(messages: tuple[Message, ...]) -> int:
-        return len(counter(replace(request, messages=messages)))
-
     fitted = fit(request.messages, count, engine.info.n_ctx, overflow, guards.think_budget)
     if not fitted.left_out:
         return request, 0
     return replace(request, messages=fitted.messages), fitted.left_out
+
+
+def token_counter(engine: Engine, request: Request) -> Callable[[tuple[Message, ...]], int] | None:
+    """The prompt tokens `request` would take with other messages; None for an engine
+    that cannot count them (a remote server)."""
+    counter: Any = getattr(engine, "prompt_tokens", None)
+    if counter is None:
+        return None
+    return lambda messages: len(counter(replace(request, messages=messages)))

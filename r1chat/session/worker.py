@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from r1chat.config import paths
@@ -28,7 +28,7 @@ from r1chat.core.request import Control, Request
 from r1chat.core.turn import Guards, run_turn
 from r1chat.engine.base import Engine
 from r1chat.history.store import History
-from r1chat.session.fitting import fit_request
+from r1chat.session.fitting import fit_request, token_counter
 from r1chat.session.items import (
     ContextUsed,
     Failed,
@@ -212,11 +212,10 @@ class EngineThread:
                 put((job.id, Failed(f"the reply failed: {e}")))
             if done is not None:
                 saver.finish(done)
-                after = (*request.messages, Message("assistant", done.content))
-                self._measure(job.id, (*job.request.messages, Message("assistant", done.content)),
-                              job.request, job.overflow)  # fmt: skip
+                whole = job.request.answered(done.content)
+                self._measure(job.id, whole.messages, job.request, job.overflow)
                 if done.finish_reason in ("stop", "length") and done.content:
-                    self._queue_prefill(job.id, replace(request, messages=after))
+                    self._queue_prefill(job.id, request.answered(done.content))
         finally:
             self._current = None
             self._jobs_by_id.pop(job.id, None)
@@ -250,18 +249,17 @@ class EngineThread:
         engine = self.engine
         if engine is None:
             return
-        counter: Any = getattr(engine, "prompt_tokens", None)
-
-        def count(kept: tuple[Message, ...]) -> int:
-            probe = Request(kept, request.sampling, request.system, request.think, request.math)
-            return len(counter(probe)) if counter else len(engine.render(probe).tokens)
-
+        count = token_counter(engine, request)
         try:
-            tokens = count(messages)
-            if counter and overflow.policy != "stop":  # what the next prompt will send
-                tokens = fit(messages, count, engine.info.n_ctx, overflow).tokens
-        except PromptTooLong:
-            pass
+            if count is None:  # a server: its prompt has no token count here
+                tokens = 0
+            elif overflow.policy == "stop":
+                tokens = count(messages)
+            else:  # what the next prompt will send
+                try:
+                    tokens = fit(messages, count, engine.info.n_ctx, overflow).tokens
+                except PromptTooLong:
+                    tokens = count(messages)
         except Exception:
             return
         self.inbox.put((job_id, ContextUsed(tokens, engine.info.n_ctx)))
