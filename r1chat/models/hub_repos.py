@@ -37,6 +37,20 @@ _SHARD = re.compile(r"-(\d{5})-of-(\d{5})$")
 _NOT_MODELS = re.compile(r"mmproj|imatrix", re.I)
 
 
+def hub_errors() -> tuple[type[BaseException], ...]:
+    """What a Hub call can raise that is the network's or the Hub's doing (not ours)."""
+    import httpx2
+    from huggingface_hub import errors as hfe
+
+    return (
+        hfe.HfHubHTTPError,
+        hfe.OfflineModeIsEnabled,
+        hfe.FileMetadataError,
+        httpx2.HTTPError,
+        OSError,
+    )
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """huggingface_hub's own retry warnings stay off the terminal: what finally fails is
@@ -161,7 +175,7 @@ def repo_files(repo: str) -> HubRepo:
             found = _info(HfApi().model_info(repo, files_metadata=True))
     except hfe.RepositoryNotFoundError:
         raise R1ChatError(f"repository {repo} not found on the Hub{_near(repo)}") from None
-    except (hfe.HfHubHTTPError, OSError) as e:
+    except hub_errors() as e:
         raise R1ChatError(f"cannot look up {repo} on the Hub: {_why(e)}") from None
     if not found.quants:
         raise R1ChatError(f"{found.repo} has no GGUF files (r1chat runs GGUF models)")
@@ -179,7 +193,6 @@ def search(query: str, limit: int = 20) -> list[HubRepo]:
     from concurrent.futures import ThreadPoolExecutor
 
     from huggingface_hub import HfApi, constants
-    from huggingface_hub import errors as hfe
 
     if constants.is_offline_mode():
         raise R1ChatError("HF_HUB_OFFLINE is set: the Hub cannot be searched")
@@ -190,7 +203,7 @@ def search(query: str, limit: int = 20) -> list[HubRepo]:
                                                  limit=limit)]  # fmt: skip
             with ThreadPoolExecutor(max_workers=8) as pool:
                 infos = list(pool.map(lambda r: api.model_info(r, files_metadata=True), ids))
-    except (hfe.HfHubHTTPError, OSError) as e:
+    except hub_errors() as e:
         raise R1ChatError(f"cannot search the Hub: {_why(e)}") from None
     found = [_info(i) for i in infos]
     return [r for r in found if r.quants]

@@ -187,3 +187,23 @@ def test_info_says_how_prompts_are_built(
     assert not r1_info["shape_estimated"]
     smol = r1(env, "models", "info", "tester/smollm2-gguf:q4_1").stdout
     assert "prompts      its own chat template" in smol
+
+
+def test_an_unreachable_hub_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tier: the network error huggingface_hub gives up with (after its own retries,
+    which take ~20 s against a closed port) becomes one line, not a traceback."""
+    import httpx2
+    from huggingface_hub import HfApi
+
+    from r1chat.core.errors import R1ChatError
+    from r1chat.models import hub_repos
+
+    def down(*args: object, **kw: object) -> object:
+        raise httpx2.ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(HfApi, "list_models", down)
+    monkeypatch.setattr(HfApi, "model_info", down)
+    with pytest.raises(R1ChatError, match=r"cannot search the Hub: .*Name or service"):
+        hub_repos.search("DeepSeek-R1")
+    with pytest.raises(R1ChatError, match="cannot look up a/b on the Hub"):
+        hub_repos.repo_files("a/b")

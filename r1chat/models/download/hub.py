@@ -9,6 +9,7 @@ from r1chat.core.errors import R1ChatError
 from r1chat.models import store
 from r1chat.models.download.bodies import origin
 from r1chat.models.download.types import Remote
+from r1chat.models.hub_repos import hub_errors
 
 if TYPE_CHECKING:
     from r1chat.models.catalog import Entry
@@ -58,19 +59,6 @@ def offline_error(entry: Entry) -> R1ChatError:
     )
 
 
-def _hub_errors() -> tuple[type[BaseException], ...]:
-    import httpx2
-    from huggingface_hub import errors as hfe
-
-    return (
-        hfe.HfHubHTTPError,
-        hfe.OfflineModeIsEnabled,
-        hfe.FileMetadataError,
-        httpx2.HTTPError,
-        OSError,
-    )
-
-
 def resolve_remote(entry: Entry, index: int) -> Remote:
     """HEAD one file on the Hub: size, sha256, commit and where to GET it."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
@@ -81,7 +69,7 @@ def resolve_remote(entry: Entry, index: int) -> Remote:
     url = hf_hub_url(entry.repo, repo_path, revision=entry.revision)
     try:
         meta = get_hf_file_metadata(url, timeout=constants.HF_HUB_ETAG_TIMEOUT)
-    except _hub_errors() as e:
+    except hub_errors() as e:
         raise _hub_error(e, entry, repo_path) from None
     etag = (meta.etag or "").strip('"').lower()
     if meta.size is None:
