@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import tokenizer_model
+from tests.fixtures import IN_CI, tokenizer_model
 from tests.fixtures.llama_server import Served, llama_server
 from tests.fixtures.scripted import (
     ScriptedModel,
@@ -98,7 +98,7 @@ def _cache_dir() -> Path:
 def _unavailable(why: str) -> None:
     """A real-model test without its model: skipped on a dev machine, failed in CI (CI=true),
     so CI cannot go green without running it."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if IN_CI:
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
 

@@ -63,7 +63,7 @@ def _check_cli(cli: dict[str, Any]) -> None:
         value = cli.get(name)
         if value is not None and (problem := RULES[section][key].problem(value)) is not None:
             option = "ctx" if name == "n_ctx" else name.replace("_", "-")  # as in --top-p
-            raise UsageError(f"{option} {problem}")
+            raise UsageError(f"--{option} {problem}")
 
 
 def _sampling(config: Config, cli: dict[str, Any]) -> tuple[Sampling, str]:

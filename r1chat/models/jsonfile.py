@@ -29,7 +29,10 @@ def read(path: Path, what: str) -> dict[str, Any]:
 def write(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` with `data` (raises OSError; no temporary file is left behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+    except OSError as e:  # name the file the user knows, not the temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)

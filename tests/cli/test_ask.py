@@ -298,7 +298,7 @@ def test_usage_errors_exit_2(answer_model: ScriptedModel):
     proc = ask("-m", str(answer_model.path), stdin="")
     assert proc.returncode == 2 and proc.stderr.startswith("error: no prompt")
     proc = ask("-m", str(answer_model.path), "--temperature", "9", "hi")
-    assert proc.returncode == 2 and proc.stderr.startswith("error: temperature")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --temperature must be")
     proc = ask("--thinking", "loud", "hi")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 

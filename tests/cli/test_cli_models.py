@@ -3,6 +3,7 @@ loopback hub (HF_ENDPOINT), with R1CHAT_HOME in a temp dir."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -354,19 +356,49 @@ def test_an_import_that_cannot_be_saved_leaves_nothing(env: dict[str, str], tmp_
     assert gguf.exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def _writable(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch()
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """`folder` cannot be written to while inside: mode 555, and immutable (`chattr +i`)
+    where the tests run as root, whom modes do not stop."""
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if _writable(folder):
+            chattr = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+            immutable = chattr.returncode == 0
+            if _writable(folder):
+                pytest.skip("cannot make a folder read-only here (root, and no chattr)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
 def test_import_into_a_read_only_models_folder(env: dict[str, str], tmp_path: Path) -> None:
+    """Linked or copied: one line naming the folder, and nothing left behind."""
     from r1chat.diagnostics.selftest import write_tiny_llama
 
     gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
     models = Path(env["R1CHAT_HOME"]) / "data" / "models"
     models.mkdir(parents=True)
-    models.chmod(0o555)
-    try:
-        out = r1(env, "models", "import", str(gguf), "--copy")
-        assert out.returncode == 1 and "Permission denied" in one_error_line(out.stderr)
-    finally:
-        models.chmod(0o755)
+    with read_only(models):
+        for copy in ((), ("--copy",)):
+            out = r1(env, "models", "import", str(gguf), *copy)
+            line = one_error_line(out.stderr)
+            assert out.returncode == 1 and line.startswith("error: cannot import My-Tiny.gguf: ")
+            assert line.endswith(f"({models / ('imported' if copy else 'imported.json')})")
+            assert list(models.iterdir()) == []
+    assert r1(env, "models", "path", "my-tiny").returncode != 0
 
 
 def test_the_imported_table_labels_every_column(env: dict[str, str], tmp_path: Path) -> None:

@@ -100,10 +100,10 @@ def test_a_bad_value_is_one_line_naming_file_key_value_and_rule(toml: str, says:
 def test_command_line_values_follow_the_same_rules() -> None:
     config = Config({})
     for cli, says in [
-        ({"min_p": 2.0}, "min-p must be a number from 0 to 1, not 2.0"),
-        ({"threads": 0}, "threads must be a whole number, at least 1, not 0"),
-        ({"gpu_layers": -2}, "gpu-layers must be -1 (all), 0 or a number of layers, not -2"),
-        ({"n_ctx": 8}, "ctx must be a whole number of tokens, at least 64, not 8"),
+        ({"min_p": 2.0}, "--min-p must be a number from 0 to 1, not 2.0"),
+        ({"threads": 0}, "--threads must be a whole number, at least 1, not 0"),
+        ({"gpu_layers": -2}, "--gpu-layers must be -1 (all), 0 or a number of layers, not -2"),
+        ({"n_ctx": 8}, "--ctx must be a whole number of tokens, at least 64, not 8"),
     ]:
         with pytest.raises(UsageError, match=says.replace("(", r"\(").replace(")", r"\)")):
             resolve(config, cli)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Label
+from textual.widgets import Label, Static
 
 from r1chat.config import paths
 from r1chat.config.file import Config
@@ -461,11 +461,17 @@ async def test_sidebar_lists_renames_searches_and_deletes(answer_model: Scripted
         await pilot.press("enter")
         await pilot.pause()
         assert [w.text for w in app.query(UserMessage)] == ["alpha question"]
-        # delete with confirmation: "n" keeps it, "y" deletes it
+        # delete with confirmation naming the chat; Enter (on Cancel) and "n" keep it
         sidebar.listing.focus()
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
+        assert "alpha question" in str(app.screen.query_one(".dialog-text", Static).content)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(app.history.list_conversations()) == 2
+        await pilot.press("d")
+        await pilot.pause()
         await pilot.press("n")
         await pilot.pause()
         assert len(app.history.list_conversations()) == 2
