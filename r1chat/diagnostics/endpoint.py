@@ -133,6 +133,12 @@ def _completion(engine: RemoteEngine, checks: list[Check]) -> None:
             f"first token {first.text!r} in {ms:.0f} ms as {where} (model {engine.model})",
         )
     )
+    sampling = (
+        "takes top_k and min_p as r1chat sends them"
+        if engine.takes_top_k_min_p
+        else "refused top_k and min_p: they are left out, so the server's own apply"
+    )
+    checks.append(Check("sampling", True, sampling))
 
 
 def run_endpoint_check(

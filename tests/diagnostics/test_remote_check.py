@@ -11,7 +11,7 @@ import pytest
 
 from r1chat.config.file import Config
 from r1chat.diagnostics.endpoint import check_endpoint, run_endpoint_check
-from tests.fixtures.openai_server import OpenAIServer
+from tests.fixtures.openai_server import Fault, OpenAIServer
 
 KEY = "sk-check-0123456789abcdef"
 
@@ -36,9 +36,19 @@ def test_a_good_server(server: OpenAIServer) -> None:
     assert lines[1] == "models      ok: deepseek-ai/DeepSeek-R1"
     assert lines[2].startswith("completion  ok: first token 'Okay' in ")
     assert "reasoning in a separate field" in lines[2]
+    assert lines[3] == "sampling    ok: takes top_k and min_p as r1chat sends them"
     assert err.getvalue() == ""
     body = server.chat_posts()[-1].body
     assert body["max_tokens"] == 1 and body["temperature"] == 0.0
+
+
+def test_a_server_that_refuses_top_k_is_named(server: OpenAIServer) -> None:
+    server.fail(Fault(status=400, message="Unrecognized request argument supplied: top_k"))
+    checks = check_endpoint(server.url, api_key_env="CHECK_KEY")
+    assert [(c.name, c.ok) for c in checks][-2:] == [("completion", True), ("sampling", True)]
+    assert checks[-1].detail == (
+        "refused top_k and min_p: they are left out, so the server's own apply"
+    )
 
 
 def test_connection_refused() -> None:
@@ -72,7 +82,7 @@ def test_a_configured_remote_by_name_and_json(server: OpenAIServer) -> None:
     out = io.StringIO()
     assert run_endpoint_check("deepseek", as_json=True, out=out) == 0
     obj = json.loads(out.getvalue())
-    assert [c["name"] for c in obj["checks"]] == ["server", "models", "completion"]
+    assert [c["name"] for c in obj["checks"]] == ["server", "models", "completion", "sampling"]
     assert obj["problems"] == []
     assert KEY not in out.getvalue()
 
@@ -101,4 +111,5 @@ def test_doctor_command(server: OpenAIServer) -> None:
         ["server", "ok:"],
         ["models", "ok:"],
         ["completion", "ok:"],
+        ["sampling", "ok:"],
     ]

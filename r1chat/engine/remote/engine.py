@@ -113,6 +113,11 @@ class RemoteEngine:
         self.info = EngineInfo(model=model, backend="remote", n_ctx=n_ctx)
         self.finish_reason = "stop"
 
+    @property
+    def takes_top_k_min_p(self) -> bool:
+        """False once the server refused `top_k` / `min_p` (they are then left out)."""
+        return self._extended
+
     # -- models ---------------------------------------------------------------------------
 
     def list_models(self) -> list[dict[str, Any]]:

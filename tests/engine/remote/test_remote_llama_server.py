@@ -153,6 +153,8 @@ def test_doctor_check(served: Served) -> None:
         ("server", True),
         ("models", True),
         ("completion", True),
+        ("sampling", True),
     ]
     assert checks[1].detail == ALIAS
     assert "inline text" in checks[2].detail
+    assert checks[3].detail == "takes top_k and min_p as r1chat sends them"
