@@ -200,6 +200,15 @@ def test_a_cut_answer_is_kept_and_said(answer_model: ScriptedModel):
     )
 
 
+def test_a_cut_inside_a_character_leaves_no_replacement_mark(answer_model: ScriptedModel):
+    """The answer ends in ✓ (three bytes, more than one token): a cut between its tokens
+    writes the text before it, never U+FFFD."""
+    assert answer_model.answer.endswith("✓")
+    for n in range(26, 34):  # the last tokens of the 32-token answer, and past its end
+        cut = ask("-m", str(answer_model.path), "--max-tokens", str(n), "2+2?").stdout
+        assert "\ufffd" not in cut and answer_model.answer.startswith(cut.rstrip("\n")), n
+
+
 def test_the_end_of_the_context_is_named(long_model: ScriptedModel):
     proc = ask("-m", str(long_model.path), "--ctx", "600", "--no-loop-guard", "Plan it.")
     assert (proc.returncode, proc.stdout) == (3, "")

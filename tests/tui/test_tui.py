@@ -645,6 +645,7 @@ async def test_a_reply_cut_at_max_tokens_says_why(answer_model: ScriptedModel) -
             "⚠ the reply reached max tokens (5) while still reasoning, so there is no answer; "
             "raise max tokens (--max-tokens)"
         )
+        assert turn.answer.status == ""  # said once, not again as the generic note
         assert turn.reasoning.title.endswith("· cut by max tokens")
 
 

@@ -224,7 +224,9 @@ class LocalEngine:
                 tokens.close()
                 tokens = tokens_from(context)
         tokens.close()
-        if tail_text := decoder.decode(b"", final=True):
+        if self.finish_reason != "stop":
+            decoder.reset()  # cut inside a character: its first bytes are not text (no "�")
+        elif tail_text := decoder.decode(b"", final=True):
             yield Delta(tail_text, 0)
 
     def close(self) -> None:

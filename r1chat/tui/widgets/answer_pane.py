@@ -61,6 +61,10 @@ class AnswerPane(Vertical):
     def status(self) -> str:
         return str(self._status.content)
 
+    @property
+    def has_notices(self) -> bool:
+        return bool(self._notice_lines)
+
     def add_notice(self, text: str) -> None:
         self._notice_lines.append(f"⚠ {text}")
         self._notices.update(Content("\n".join(self._notice_lines)))

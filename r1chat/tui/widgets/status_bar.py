@@ -22,8 +22,8 @@ def reply_figures(stats: Stats | None, *, short: bool = False) -> str:
     if stats is None or (stats.thinking_tokens + stats.answer_tokens) == 0:
         return ""
     if short:
-        return f"{stats.tokens_per_s:.0f} tok/s"
-    return f"TTFT {stats.time_to_first_token_s:.2f}s · {stats.tokens_per_s:.1f} tok/s"
+        return f"{stats.tokens_per_s:,.0f} tok/s"
+    return f"TTFT {stats.time_to_first_token_s:.2f}s · {stats.tokens_per_s:,.1f} tok/s"
 
 
 def fit_line(model: str, offload: str, right: list[list[str]], width: int) -> tuple[str, str]:

@@ -29,6 +29,10 @@ FINISH_NOTES = {
     "error": ("■ The reply ended with an error", "error"),
 }
 
+SAID_BY_NOTICE = ("length", "loop")
+"""Finishes whose live turn has a notice saying the same (`core.turn` writes it); a reply
+reopened from History has only the note."""
+
 
 class UserMessage(Static):
     """The user's prompt, shown as typed (no markup); `left_out` marks one the model no
@@ -188,6 +192,8 @@ class AssistantTurn(Container):
             self.reasoning.set_title("No reasoning", empty=True)
         self.answer.show_boxed(done.boxed)
         note, kind = FINISH_NOTES.get(done.finish_reason, ("", "info"))
+        if done.finish_reason in SAID_BY_NOTICE and self.answer.has_notices:
+            note = ""  # the notice above says what ended it (and what to do): not twice
         self.answer.set_status(note, kind)
         self._restack()
 
