@@ -89,6 +89,8 @@ class TerminalOutput:
         self._thinking_open = False
         self._markdown = _MarkdownBlocks(self.console)
         self._wrap = _WordWrap(self.console.width)
+        self._answering = False
+        self._later: list[str] = []  # notices that come while the answer is being drawn
 
     def _dim(self, text: str) -> str:
         return f"{DIM}{text}{RESET}" if self.color else text
@@ -96,6 +98,7 @@ class TerminalOutput:
     def event(self, e: Event) -> None:
         out = self.think_stream
         if type(e) is AnswerDelta:
+            self._answering = True
             self._markdown.feed(e.text)
         elif type(e) is ThinkingDelta and out is not None:
             if not self._thinking_open:
@@ -108,12 +111,22 @@ class TerminalOutput:
             out.write(gap + self._dim(f"── {e.title} ──") + "\n\n")
             out.flush()
         elif type(e) is Notice:
+            if self._answering:  # after the answer's last Markdown block, not inside it
+                self._later.append(e.message)
+                return
+            if self._thinking_open and out is not None and self._wrap.column:
+                out.write("\n")  # on a line of its own, not after half a line of reasoning
+                out.flush()
+                self._wrap.column = 0
             self.stderr.write(f"warning: {e.message}\n")
 
     def finish(self, done: Done, model: str) -> None:
         self._markdown.close()
         if done.boxed is not None:
             self.console.print(f"[bold]Final answer:[/bold] [reverse] {done.boxed} [/reverse]")
+        self.console.file.flush()
+        for message in self._later:
+            self.stderr.write(f"warning: {message}\n")
 
 
 class _WordWrap:

@@ -74,3 +74,19 @@ def test_ctrl_c_marks_the_reasoning_stopped(loop_model: ScriptedModel) -> None:
     assert re.search(r"── Stopped after \d+\.\ds · \d+ tokens ──", out), out[-300:]
     assert out.rstrip().endswith("warning: stopped before any answer")
     assert "Traceback" not in out
+
+
+def test_a_cut_answer_is_drawn_whole_before_the_warning(answer_model: ScriptedModel) -> None:
+    """The cut notice comes after the answer's last Markdown block, not inside it."""
+    code, out = ask_on_terminal("-m", str(answer_model.path), "--max-tokens", "30", "2+2?")
+    assert code == 0, out
+    text = ESCAPE.sub("", out)
+    assert text.index("checked twice") < text.index("warning: the answer was cut off")
+    assert text.rstrip().endswith("for the whole answer")
+
+
+def test_a_warning_during_the_reasoning_has_its_own_line(loop_model: ScriptedModel) -> None:
+    code, out = ask_on_terminal("-m", str(loop_model.path), "--ctx", "32768", "Loop")
+    assert code == 0, out
+    [line] = [ln for ln in ESCAPE.sub("", out).split("\r\n") if "warning:" in ln]
+    assert line.startswith("warning: the reasoning was repeating itself; cut after ")
