@@ -44,6 +44,19 @@ async def test_a_chat_with_a_remote_server(field: str | None) -> None:
 
 
 @run_async
+async def test_the_reasoning_title_counts_what_the_server_counted() -> None:
+    """Several tokens per delta: the title ends with the server's reasoning_tokens."""
+    with OpenAIServer(counted=(40, 12)) as server:
+        app = make_app(MODEL, endpoint=server.url)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            turn = await ask(pilot, "Hi")
+            assert turn.reasoning.title.endswith("· 40 tokens"), turn.reasoning.title
+        [_, reply] = app.history.messages(app.chat.conversation.id)
+        assert reply.stats is not None and reply.stats["thinking_tokens"] == 40
+
+
+@run_async
 async def test_a_server_that_is_down_keeps_the_prompt_and_saves_nothing() -> None:
     with OpenAIServer() as server:
         url = server.url

@@ -31,6 +31,7 @@ class Reply:
 
     deltas: int = 0  # deltas yielded (each counted as one token)
     stream_deltas: int = 0  # of them, from the current request
+    stream_thinking: int = 0  # of those, the ones in the reasoning field
     field_mode: bool = False  # the server sends reasoning in a separate field
     reasoning: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)  # inline-mode content so far
@@ -166,6 +167,13 @@ def loads(data: bytes) -> Any:
     if end != len(text) and text[end:].strip():
         return json.loads(text)  # raises
     return obj
+
+
+def reasoning_tokens(usage: dict[str, Any]) -> int | None:
+    """Completion tokens the server counted as reasoning, when its `usage` says."""
+    details = usage.get("completion_tokens_details")
+    value = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def cached_tokens(usage: dict[str, Any]) -> int:

@@ -242,7 +242,7 @@ class RemoteEngine:
     ) -> Iterator[Delta | PromptProgress]:
         """Yield the deltas of an open event stream, switching to a continuation when the
         reasoning is closed; sets `finish_reason`."""
-        reply.stream_deltas = 0
+        reply.stream_deltas = reply.stream_thinking = 0
         source = self._objects(reader, control, reply)
         try:
             while True:
@@ -261,6 +261,8 @@ class RemoteEngine:
                             continue
                         reply.deltas += tokens
                         reply.stream_deltas += tokens
+                        if channel is Channel.THINKING:
+                            reply.stream_thinking += tokens
                         if not reply.closed:
                             if channel is Channel.THINKING:
                                 reply.reasoning.append(text)
@@ -283,7 +285,7 @@ class RemoteEngine:
                             continue
                         source.close()
                         source, chat, switched = self._objects(nxt, control, reply), False, True
-                        reply.stream_deltas = 0
+                        reply.stream_deltas = reply.stream_thinking = 0
                         break
                     if switched:
                         break
@@ -310,6 +312,14 @@ class RemoteEngine:
         completion = usage.get("completion_tokens")
         if isinstance(completion, int) and reply.stream_deltas and not reply.degraded:
             extra = completion - reply.stream_deltas
+            thought = chunks.reasoning_tokens(usage)
+            if thought is not None and reply.stream_thinking:
+                # the server says how many were reasoning: those go there, the rest to the
+                # answer (an empty delta of a marked channel adds to its part, ending nothing)
+                more = min(max(0, thought - reply.stream_thinking), max(0, extra))
+                if more:
+                    yield Delta("", more, Channel.THINKING)
+                extra -= more
             if extra > 0:  # tokens no delta carried (several per event, end of sequence)
                 # an empty raw delta adds to whichever part is current, ending nothing
                 yield Delta("", extra, Channel.RAW)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from textual.app import ComposeResult
@@ -185,6 +186,10 @@ class AssistantTurn(Container):
         self.finish_reason = done.finish_reason
         self.answer.finish()
         thinking = self._thinking_done
+        counted = done.stats.thinking_tokens  # a server's usage may count more than its deltas
+        if thinking is not None and not thinking.skipped and counted != thinking.tokens:
+            thinking = replace(thinking, tokens=counted)
+            self.reasoning.set_title(titles.final(thinking, think=self.think))
         stopped = done.finish_reason == "cancelled" and not done.content
         if thinking is not None and not thinking.skipped and stopped:
             self.reasoning.set_title(titles.final(thinking, stopped=True))

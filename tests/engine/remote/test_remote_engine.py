@@ -98,6 +98,16 @@ def test_usage_gives_prompt_and_token_counts(server: OpenAIServer) -> None:
     assert s.answer_tokens == len(ANSWER) + 1
 
 
+def test_usage_with_reasoning_tokens_splits_them_exactly() -> None:
+    """A server sending several tokens per delta: its `reasoning_tokens` decide the split,
+    not which part happens to be streaming when the usage arrives."""
+    with OpenAIServer(counted=(40, 12)) as server:
+        events = turn(engine_for(server))
+    s = done(events).stats
+    assert (s.thinking_tokens, s.answer_tokens) == (40, 12)
+    assert done(events).reasoning == THOUGHT and done(events).content == REPLY
+
+
 def test_without_usage_deltas_are_counted() -> None:
     with OpenAIServer(usage=False) as server:
         s = done(turn(engine_for(server))).stats
