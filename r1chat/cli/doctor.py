@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
                     "self-test",
                     f"ok: tiny GGUF loaded on {where} in "
                     f"{st['load_seconds'] * 1000:.0f} ms, {st['tokens']} tokens at "
-                    f"{st['tokens_per_second']:.0f} tokens/s (a 1-layer test model: this "
+                    f"{st['tokens_per_second']:,.0f} tokens/s (a 1-layer test model: this "
                     "checks the build, it does not measure a real model's speed)",
                 )
             )
