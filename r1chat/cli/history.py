@@ -205,10 +205,11 @@ def _show_plain(c: Conversation, messages: list[StoredMessage]) -> None:
         if m.reasoning.strip():
             out.append(titles.from_stats(m.stats, m.thinking_stopped_by) + ":")
             out += [f"> {line}".rstrip() for line in m.reasoning.strip().splitlines()]
+            out.append("")  # the answer is not part of the quoted reasoning
         if m.content.strip():
             out.append(m.content.rstrip())
-        if m.finish_reason and m.finish_reason != "stop":
-            out.append(f"(reply ended: {m.finish_reason})")
+        if note := titles.ending(m.finish_reason):
+            out.append(f"({note})")
         out.append("")
     print("\n".join(out).rstrip())
 
@@ -237,8 +238,8 @@ def _show_rich(console: Console, c: Conversation, messages: list[StoredMessage])
             console.print()
         if m.content.strip():
             console.print(Markdown(m.content))
-        if m.finish_reason and m.finish_reason != "stop":
-            console.print(Text(f"(reply ended: {m.finish_reason})", style="yellow"))
+        if note := titles.ending(m.finish_reason):
+            console.print(Text(f"({note})", style="yellow"))
 
 
 # -- export ---------------------------------------------------------------------------

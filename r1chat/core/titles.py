@@ -17,6 +17,22 @@ _STOPPERS = {
 }
 SKIPPED = "No reasoning (the model answered directly)"
 
+ENDINGS = {
+    "cancelled": "Stopped",
+    "length": "Cut: the token limit (max tokens or the context) was reached",
+    "loop": "Stopped: the answer was repeating itself",
+    "error": "The reply ended with an error",
+}
+"""How a reply that did not end by itself ended, by its finish reason (the chat's note
+under a reply, `history show` and exports)."""
+
+
+def ending(finish_reason: str | None) -> str:
+    """`ENDINGS`' words for a finish reason; "" for one that ended by itself."""
+    if not finish_reason or finish_reason == "stop":
+        return ""
+    return ENDINGS.get(finish_reason, f"The reply ended: {finish_reason}")
+
 
 def stopped_by_text(stopped_by: str) -> str:
     """What ended the reasoning, in words: `cut by the thinking budget`."""

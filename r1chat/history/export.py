@@ -45,6 +45,6 @@ def to_markdown(conversation: Conversation, messages: list[StoredMessage]) -> st
             lines += [f"<details><summary>{summary}</summary>", "", body, "", "</details>", ""]
         if m.content.strip():
             lines += [m.content.rstrip(), ""]
-        if m.finish_reason and m.finish_reason != "stop":
-            lines += [f"*(reply ended: {m.finish_reason})*", ""]
+        if note := titles.ending(m.finish_reason):
+            lines += [f"*({note})*", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -40,7 +40,8 @@ def ids(db: Path) -> dict[str, int]:
             finish_reason="stop",
         )
         h.add_message(maths, "user", "And 3+3?")
-        h.add_message(maths, "assistant", "6", reasoning="Three and three.", model="r1:7b")
+        cut = h.add_message(maths, "assistant", "6", reasoning="Three and three.", model="r1:7b")
+        h.update_message(cut, finish_reason="length")
         birds = h.new_conversation(model="r1:1.5b")
         h.add_message(birds, "user", "How do pelicans fly?")
         h.add_message(birds, "assistant", "They soar on thermals.", model="r1:1.5b")
@@ -150,7 +151,8 @@ def test_list_empty(home: Path) -> None:
 def test_show(home: Path, ids: dict[str, int]) -> None:
     out = ok(r1chat(home, "history", "show", str(ids["maths"])))
     assert out.startswith(f"#{ids['maths']} What is 2+2?\n")
-    assert "Thought for 12.3s · 402 tokens:\n> Two plus two.\n> That makes four.\n" in out
+    assert "Thought for 12.3s · 402 tokens:\n> Two plus two.\n> That makes four.\n\n" in out
+    assert "> Three and three.\n\n6\n(Cut: the token limit (max tokens or the context) " in out
     assert out.index("## You") < out.index("> Two plus two.") < out.index("The answer is **4**.")
     assert "And 3+3?" in out and "> Three and three." in out
     assert "\x1b[" not in out

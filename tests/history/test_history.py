@@ -394,7 +394,7 @@ def test_export_markdown(history: History) -> None:
     assert md.index("</details>") < md.index("The answer is **4**.")
     assert "&lt;/details> is not the end" in md  # reasoning cannot close the block early
     assert "<details><summary>Reasoning</summary>" in md  # no stats for the second reply
-    assert "*(reply ended: length)*" in md
+    assert "*(Cut: the token limit (max tokens or the context) was reached)*" in md
     assert md.count("<details>") == md.count("</details>") == 2
     assert md.endswith("\n") and not md.endswith("\n\n")
 

@@ -18,17 +18,14 @@ from textual.content import Content
 from textual.widgets import Static
 
 from r1chat.core.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
+from r1chat.core.titles import ending
 from r1chat.session.items import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui import titles
 from r1chat.tui.widgets.answer_pane import AnswerPane
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 
-FINISH_NOTES = {
-    "cancelled": ("■ Stopped", "stopped"),
-    "length": ("■ Cut: the token limit (max tokens or the context) was reached", "warning"),
-    "loop": ("■ Stopped: the answer was repeating itself", "warning"),
-    "error": ("■ The reply ended with an error", "error"),
-}
+_KINDS = {"cancelled": "stopped", "length": "warning", "loop": "warning", "error": "error"}
+FINISH_NOTES = {reason: (f"■ {ending(reason)}", kind) for reason, kind in _KINDS.items()}
 
 SAID_BY_NOTICE = ("length", "loop")
 """Finishes whose live turn has a notice saying the same (`core.turn` writes it); a reply
