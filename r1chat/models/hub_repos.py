@@ -233,7 +233,16 @@ def _why(e: BaseException) -> str:
 
     if isinstance(e, hfe.HfHubHTTPError) and e.response is not None:
         return f"HTTP {e.response.status_code}"
-    return str(e) or type(e).__name__
+    return network_reason(e)
+
+
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
+
+
+def network_reason(e: BaseException) -> str:
+    """A network error in words: `connection refused`, not `[Errno 111] Connection refused`."""
+    text = _ERRNO.sub("", str(e)) or type(e).__name__
+    return text[:1].lower() + text[1:]
 
 
 # -- sizing -----------------------------------------------------------------------------

@@ -317,6 +317,20 @@ def test_disk_space_refusal(env: dict[str, str], hub: FakeHub, data: bytes) -> N
     assert locks_left(env) == []
 
 
+def test_a_hub_that_cannot_be_reached_is_one_line(env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = r1({**env, "HF_ENDPOINT": f"http://127.0.0.1:{port}"}, "models", "pull", "r1:1.5b")
+    assert out.returncode == 1
+    assert one_error_line(out.stderr) == (
+        f"error: cannot reach http://127.0.0.1:{port}: connection refused"
+    )
+    assert locks_left(env) == []
+
+
 def locks_left(env: dict[str, str]) -> list[Path]:
     return sorted(Path(env["R1CHAT_HOME"]).rglob("*.lock"))
 

@@ -9,7 +9,7 @@ from r1chat.core.errors import R1ChatError
 from r1chat.models import store
 from r1chat.models.download.bodies import origin
 from r1chat.models.download.types import Remote
-from r1chat.models.hub_repos import hub_errors
+from r1chat.models.hub_repos import hub_errors, network_reason
 
 if TYPE_CHECKING:
     from r1chat.models.catalog import Entry
@@ -48,7 +48,7 @@ def _hub_error(e: BaseException, entry: Entry, repo_path: str) -> R1ChatError:
     if isinstance(e, httpx2.TimeoutException):
         return R1ChatError(f"timed out talking to {endpoint} for {repo_path}")
     if isinstance(e, httpx2.HTTPError):
-        return R1ChatError(f"cannot reach {endpoint}: {e or type(e).__name__}")
+        return R1ChatError(f"cannot reach {endpoint}: {network_reason(e)}")
     return R1ChatError(f"download of {repo_path} failed: {e}")
 
 
