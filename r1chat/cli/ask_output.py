@@ -188,14 +188,16 @@ class _MarkdownBlocks:
         self.pending = ""
 
 
-def done_fields(done: Done, model: str) -> dict[str, Any]:
-    """The fields of `--json` (and of `--jsonl`'s last line): DeepSeek API names."""
+def done_fields(done: Done, model: str, notices: list[str]) -> dict[str, Any]:
+    """The fields of `--json` (and of `--jsonl`'s last line): DeepSeek API names, and the
+    reply's notices (what cut it, what the guards did) as the `warning:` lines say them."""
     return {
         "model": model,
         "reasoning_content": done.reasoning,
         "content": done.content,
         "finish_reason": done.finish_reason,
         "boxed": done.boxed,
+        "notices": notices,
         "stats": done.stats.to_dict(),
     }
 
@@ -205,13 +207,15 @@ class JsonOutput:
 
     def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
         self.stdout, self.stderr = stdout, stderr
+        self.notices: list[str] = []
 
     def event(self, e: Event) -> None:
         if type(e) is Notice:
+            self.notices.append(e.message)
             self.stderr.write(f"warning: {e.message}\n")
 
     def finish(self, done: Done, model: str) -> None:
-        json.dump(done_fields(done, model), self.stdout, ensure_ascii=False)
+        json.dump(done_fields(done, model, self.notices), self.stdout, ensure_ascii=False)
         self.stdout.write("\n")
         self.stdout.flush()
 
@@ -223,6 +227,7 @@ class JsonlOutput:
 
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
+        self.notices: list[str] = []
 
     def _line(self, obj: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -239,10 +244,12 @@ class JsonlOutput:
             self._line({"type": "reasoning_done", "seconds": round(e.seconds, 3),
                         "tokens": e.tokens, "stopped_by": e.stopped_by})  # fmt: skip
         elif kind is Notice:
-            self._line({"type": "notice", "message": e.message})  # type: ignore[union-attr]
+            assert isinstance(e, Notice)
+            self.notices.append(e.message)
+            self._line({"type": "notice", "message": e.message})
 
     def finish(self, done: Done, model: str) -> None:
-        self._line({"type": "done", **done_fields(done, model)})
+        self._line({"type": "done", **done_fields(done, model, self.notices)})
 
 
 class ReasoningFile:

@@ -64,6 +64,7 @@ def test_json_output(answer_model: ScriptedModel):
     assert stats["answer_tokens"] == answer_model.answer_tokens + 1
     assert stats["prompt_tokens"] > 0 and stats["tokens_per_s"] > 0
     assert stats["thinking_stopped_by"] is None
+    assert out["notices"] == []
 
 
 def test_skipped_reasoning(nothink_model: ScriptedModel):
@@ -186,6 +187,7 @@ def test_cut_while_reasoning_exits_3_and_says_why(answer_model: ScriptedModel):
     )
     out = json.loads(ask("--json", "-m", str(answer_model.path), "--max-tokens", "5", "x").stdout)
     assert out["finish_reason"] == "length" and out["stats"]["thinking_stopped_by"] == "max_tokens"
+    assert out["notices"] == [proc.stderr.removeprefix("warning: ").rstrip("\n")]  # in the JSON too
 
 
 def test_a_cut_answer_is_kept_and_said(answer_model: ScriptedModel):

@@ -195,7 +195,7 @@ def test_jsonl_streams_each_event_as_it_happens(long_model: ScriptedModel):
         "".join(e["text"] for e in events if e["type"] == "reasoning") == done["reasoning_content"]
     )
     assert "".join(e["text"] for e in events if e["type"] == "answer") == done["content"]
-    fields = {"model", "reasoning_content", "content", "finish_reason", "boxed", "stats"}
+    fields = {"model", "reasoning_content", "content", "finish_reason", "boxed", "notices", "stats"}
     assert set(done) == {"type"} | fields
     assert events[end]["tokens"] == done["stats"]["thinking_tokens"]
 
