@@ -319,7 +319,10 @@ async def test_follows_the_stream_unless_scrolled_up(answer_loop_model: Scripted
         t = app.chat.transcript
         await wait_for(pilot, lambda: t.max_scroll_y > 20)
         assert t.scroll_y == t.max_scroll_y  # it follows the stream
-        t.scroll_home(animate=False)  # the user scrolls up while it streams
+        # the user scrolls up while it streams (at once: a deferred scroll could land before
+        # a layout that still follows, which no key or wheel of a user's waits for)
+        t.scroll_home(animate=False, immediate=True)
+        assert t.scroll_y == 0 and not t.following
         grown = t.max_scroll_y
         await wait_for(pilot, lambda: t.max_scroll_y > grown + 20)
         assert t.scroll_y == 0  # and stays where they put it
