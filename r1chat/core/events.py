@@ -112,6 +112,12 @@ class Done:
     stats: Stats = field(default_factory=Stats)
     boxed: str | None = None
 
+    @property
+    def goes_on(self) -> bool:
+        """Whether a conversation that continues re-sends this answer, so an idle-time
+        prefill of it pays off: there is one, and the user did not stop it."""
+        return bool(self.content) and self.finish_reason != "cancelled"
+
 
 @dataclass(frozen=True, slots=True)
 class EngineInfo:

@@ -71,8 +71,7 @@ _TYPE_NAMES = {
 _REQUIRED_LOCAL = ("repo", "layers", "kv_heads", "head_dim", "context", "quants")
 
 
-_HUB_PREFIX = re.compile(r"^(?:https?://)?(?:hf\.co|huggingface\.co)/")
-"""`hf.co/owner/repo:quant` names what `owner/repo:quant` does."""
+_HUB_PREFIX = re.compile(f"^{hub_index.HUB_PREFIX}")
 
 
 class CatalogError(R1ChatError):

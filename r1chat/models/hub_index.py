@@ -12,6 +12,8 @@ from r1chat.core.errors import R1ChatError
 from r1chat.models import jsonfile
 
 FILE = "hub.json"
+HUB_PREFIX = r"(?:https?://)?(?:hf\.co|huggingface\.co)/"
+"""`hf.co/owner/repo:quant` names what `owner/repo:quant` does."""
 
 
 def index_path() -> Path:

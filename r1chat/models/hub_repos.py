@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from r1chat.core.errors import R1ChatError
 from r1chat.core.units import human
+from r1chat.models.hub_index import HUB_PREFIX
 
 if TYPE_CHECKING:
-    from r1chat.models.catalog import Catalog
+    from r1chat.models.catalog import Catalog, Entry
     from r1chat.models.fit import Fit
     from r1chat.models.hardware import Hardware
 
 DEFAULT_QUERY = "DeepSeek-R1"
 PREFERRED = "Q4_K_M"
 _SPEC = re.compile(
-    r"^(?:(?:https?://)?(?:hf\.co|huggingface\.co)/)?"
+    rf"^(?:{HUB_PREFIX})?"
     r"(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<quant>[A-Za-z0-9_.-]+))?$"
 )
 _QUANT = re.compile(r"(?:^|[-_.])((?:UD-)?(?:I?Q\d(?:_[A-Z0-9]+)*|F16|BF16|F32))$", re.I)
@@ -248,23 +249,21 @@ def network_reason(e: BaseException) -> str:
 # -- sizing -----------------------------------------------------------------------------
 
 
-def estimate_shape(found: HubRepo, size: int, catalog: Catalog) -> tuple[int, int, int]:
-    """(layers, kv_heads, head_dim) of the catalog model nearest to this one: the same
-    architecture if the catalog has it, the nearest parameter count (or size)."""
+def like_model(found: HubRepo, size: int, catalog: Catalog) -> Entry:
+    """The catalog model nearest to this one, whose KV shape stands in for its own: the
+    same architecture if the catalog has it, the nearest parameter count (or size)."""
     models = [e for e in catalog.models() if not e.remote and e.layers]
     same = [e for e in models if e.arch == found.arch] or models
     if found.params:
-        best = min(same, key=lambda e: abs(e.params - found.params))
-    else:
-        best = min(same, key=lambda e: abs(e.size - size))
-    return best.layers, best.kv_heads, best.head_dim
+        return min(same, key=lambda e: abs(e.params - found.params))
+    return min(same, key=lambda e: abs(e.size - size))
 
 
 def quant_fit(found: HubRepo, q: QuantFiles, catalog: Catalog, hw: Hardware, n_ctx: int) -> Fit:
     from r1chat.models.fit import Shape, plan
 
-    layers, kv_heads, head_dim = estimate_shape(found, q.size, catalog)
-    return plan(Shape(q.size, layers, 2 * layers * kv_heads * head_dim * 2), n_ctx, hw)
+    like = like_model(found, q.size, catalog)
+    return plan(Shape(q.size, like.layers, like.kv_bytes_per_token), n_ctx, hw)
 
 
 def choose_quant(found: HubRepo, catalog: Catalog, hw: Hardware, n_ctx: int) -> tuple[str, str]:
@@ -290,7 +289,7 @@ def choose_quant(found: HubRepo, catalog: Catalog, hw: Hardware, n_ctx: int) -> 
 
 def catalog_table(found: HubRepo, q: QuantFiles, catalog: Catalog) -> dict[str, Any]:
     """The catalog table (as `catalog.parse` gives it) for one pulled quantization."""
-    layers, kv_heads, head_dim = estimate_shape(found, q.size, catalog)
+    like = like_model(found, q.size, catalog)
     prefix = f"{q.subfolder}/" if q.subfolder else ""
     return {
         "hub": True,
@@ -300,9 +299,9 @@ def catalog_table(found: HubRepo, q: QuantFiles, catalog: Catalog) -> dict[str, 
         "revision": found.sha,
         "arch": found.arch,
         "params": found.params,
-        "layers": layers,
-        "kv_heads": kv_heads,
-        "head_dim": head_dim,
+        "layers": like.layers,
+        "kv_heads": like.kv_heads,
+        "head_dim": like.head_dim,
         "context": found.context,
         "quants": {
             q.quant: {

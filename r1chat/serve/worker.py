@@ -60,10 +60,15 @@ class Job:
         self._lock = threading.Lock()
         self._waiting = False  # the loop waits in `items()` for the model thread
 
+    def _wanted(self, item: Item) -> bool:
+        """Whether the loop takes items once `item` is in: any of a stream's, the last of
+        a whole reply's."""
+        return self.call.stream or _ended(item)
+
     # the model thread
     def put(self, item: Item) -> None:
         self._items.append(item)
-        if not self.call.stream and not isinstance(item, (Done, Failed, Rendered)):
+        if not self._wanted(item):
             return
         with self._lock:
             if not self._waiting:
@@ -75,11 +80,11 @@ class Job:
     async def items(self) -> list[Item]:
         """What has come since the last call (waits for at least one item; a whole
         reply's, until it is over)."""
-        while not self._items or not (self.call.stream or _ended(self._items[-1])):
+        while not (self._items and self._wanted(self._items[-1])):
             self._ready.clear()
             with self._lock:
                 self._waiting = True
-            if self._items and (self.call.stream or _ended(self._items[-1])):
+            if self._items and self._wanted(self._items[-1]):  # came before `_waiting`
                 with self._lock:
                     self._waiting = False
                 break
@@ -222,7 +227,7 @@ class Models:
         except Exception as e:  # a bug of ours: the server goes on with the next request
             message = f"internal error: {type(e).__name__}: {e}"
             job.put(Failed(BadRequest(message, status=500, kind="server_error")))
-        if call.chat and done is not None and done.content and done.finish_reason != "cancelled":
+        if call.chat and done is not None and done.goes_on:
             self._prefill_next(engine, call.request, done.content)
 
     def _prefill_next(self, engine: TextEngine, request: Request, answer: str) -> None:

@@ -214,7 +214,7 @@ class EngineThread:
                 saver.finish(done)
                 whole = job.request.answered(done.content)
                 self._measure(job.id, whole.messages, job.request, job.overflow)
-                if done.finish_reason in ("stop", "length") and done.content:
+                if done.goes_on:
                     self._queue_prefill(job.id, request.answered(done.content))
         finally:
             self._current = None
@@ -253,9 +253,7 @@ class EngineThread:
         try:
             if count is None:  # a server: its prompt has no token count here
                 tokens = 0
-            elif overflow.policy == "stop":
-                tokens = count(messages)
-            else:  # what the next prompt will send
+            else:  # what the next prompt will send (all of it when no policy can shorten it)
                 try:
                     tokens = fit(messages, count, engine.info.n_ctx, overflow).tokens
                 except PromptTooLong:

@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=pull.run_pull)
 
     q = msub.add_parser("search", parents=[common, sizing], help="find GGUF models on the Hub")
-    q.add_argument("query", nargs="*", help=f"what to look for (default: {search.DEFAULT!r})")
+    q.add_argument("query", nargs="*", help="what to look for (default: DeepSeek-R1)")
     q.add_argument("--limit", type=int, default=20, metavar="N", help="at most N repos (20)")
     q.set_defaults(func=search.run_search)
 

@@ -9,8 +9,6 @@ from typing import Any
 
 from r1chat.cli.models.common import catalog_of, ctx_of
 
-DEFAULT = "DeepSeek-R1"
-
 
 def run_search(args: argparse.Namespace) -> int:
     from r1chat.core.errors import UsageError
@@ -20,7 +18,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
-    query = " ".join(args.query) or DEFAULT
+    query = " ".join(args.query) or hub_repos.DEFAULT_QUERY
     catalog, ctx, hw = catalog_of(args), ctx_of(args), hardware.current()
     found = hub_repos.search(query, args.limit)
     rows: list[dict[str, Any]] = []

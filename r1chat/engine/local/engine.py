@@ -128,14 +128,10 @@ class LocalEngine:
         tokens = self.builder.build(messages, think=request.think, reply=False)
         if len(tokens) + ANSWER_ROOM > self.info.n_ctx:
             return 0
-        llm = self._llm
-        start = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-        llm.n_tokens = start
-        for i in range(start, len(tokens), self._chunk):
-            if control.cancelled:
-                break
-            llm.eval(tokens[i : i + self._chunk])
-        return int(llm.n_tokens) - start
+        start = self._rewind(tokens, len(tokens))
+        for _ in self._read(tokens, start, len(tokens), control):
+            pass
+        return int(self._llm.n_tokens) - start
 
     # -- generation ------------------------------------------------------------
 
@@ -175,17 +171,29 @@ class LocalEngine:
 
     def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
-        llm = self._llm
-        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt)
-        start = min(cached, len(prompt) - 1)
-        llm.n_tokens = start
         total = len(prompt)
-        for i in range(start, total - 1, self._chunk):
+        start = self._rewind(prompt, total - 1)
+        for done in self._read(prompt, start, total - 1, control):
+            yield PromptProgress(done, total, start)
+        if self._llm.n_tokens >= total - 1:  # not stopped part way
+            yield PromptProgress(total, total, start)
+
+    def _rewind(self, tokens: list[int], most: int) -> int:
+        """Keep the cache's prefix in common with `tokens` (at most `most` of them), drop
+        the rest; returns where evaluation starts."""
+        llm = self._llm
+        start = min(_common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), most)
+        llm.n_tokens = start
+        return start
+
+    def _read(self, tokens: list[int], start: int, end: int, control: Control) -> Iterator[int]:
+        """Evaluate `tokens[start:end]` in chunks, stopping between them once `control` is
+        cancelled; yields the tokens in the cache after each chunk."""
+        for i in range(start, end, self._chunk):
             if control.cancelled:
                 return
-            llm.eval(prompt[i : min(i + self._chunk, total - 1)])
-            yield PromptProgress(llm.n_tokens, total, start)
-        yield PromptProgress(total, total, start)
+            self._llm.eval(tokens[i : min(i + self._chunk, end)])
+            yield self._llm.n_tokens
 
     def _generate(
         self, prompt: list[int], limit: int, control: Control, s: Sampling

@@ -263,11 +263,10 @@ class RemoteEngine:
                         reply.stream_deltas += tokens
                         if channel is Channel.THINKING:
                             reply.stream_thinking += tokens
-                        if not reply.closed:
-                            if channel is Channel.THINKING:
+                            if not reply.closed:
                                 reply.reasoning.append(text)
-                            elif channel is Channel.RAW:
-                                reply.raw.append(text)
+                        elif channel is Channel.RAW and not reply.closed:
+                            reply.raw.append(text)
                         yield Delta(text, tokens, channel)
                         if control.cancelled:
                             return
