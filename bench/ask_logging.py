@@ -49,7 +49,7 @@ def run(args: list[str], home: str) -> tuple[float, str]:
 # start-up, which dominates the whole-process noise, is left out).
 LOG_WORK = """
 import sys, time
-import r1chat.cli.ask, r1chat.cli.ask_output, r1chat.core.turn, r1chat.engine.factory  # ask has
+import r1chat.cli.ask, r1chat.cli.ask_output, r1chat.core.turn, r1chat.launch.local  # ask has
 from r1chat.config.file import Config                                   # these before logging
 from r1chat.config.settings import Settings, resolve
 from r1chat.core.events import Done

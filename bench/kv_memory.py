@@ -17,7 +17,7 @@ from _common import ROOT, table
 
 PROBE = """
 import json, sys
-from r1chat.engine.factory import open_local
+from r1chat.launch.local import open_local
 from r1chat.models.fit import Shape
 def rss():
     for line in open("/proc/self/status"):

@@ -23,7 +23,7 @@ from r1chat.core.events import Done
 from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request, Sampling
 from r1chat.core.turn import run_turn
-from r1chat.engine.factory import open_local
+from r1chat.launch.local import open_local
 
 ASK = "Write a long, detailed story about a lighthouse keeper and a storm."
 

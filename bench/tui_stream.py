@@ -170,7 +170,7 @@ def engine_alone(model: Path, threads: int, n_ctx: int) -> dict[int, float]:
     from r1chat.core.events import ThinkingDelta
     from r1chat.core.messages import Message
     from r1chat.core.request import Control, Request
-    from r1chat.engine.factory import open_engine
+    from r1chat.launch.engines import open_engine
 
     engine = open_engine(Settings(model=str(model), threads=threads, n_ctx=n_ctx))
     marks, n, start = {0: 0.0}, 0, time.perf_counter()

@@ -8,6 +8,7 @@ it; the chat's sidebar lists it too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,14 @@ def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """In a child process (`crashguard`): a crash inside llama.cpp is then one line."""
+    from r1chat.cli.crashguard import guarded
+    from r1chat.cli.main import outcome
+
+    return guarded(lambda: outcome(lambda: _run(args)))
+
+
+def _run(args: argparse.Namespace) -> int:
     from r1chat.config.file import Config
     from r1chat.config.settings import resolve
 
@@ -148,17 +157,17 @@ def _ask(
 
     from r1chat.cli.ask_input import read_prompt
     from r1chat.cli.ask_output import ReasoningFile, choose_output
+    from r1chat.cli.crashguard import one_press
     from r1chat.core.events import Done
     from r1chat.core.messages import Message
     from r1chat.core.request import Control, Request
     from r1chat.core.turn import run_turn
-    from r1chat.engine.factory import open_engine
     from r1chat.session.fitting import fit_request
 
     prompt = read_prompt(args.prompt, args.files)
     keep_thinking = args.thinking_file and not args.dry_run
     thinking_file = ReasoningFile(args.thinking_file) if keep_thinking else None
-    engine = open_engine(settings)
+    engine = _open(settings)
     context = conversation.context() if conversation is not None else ()
     request = Request(
         messages=(*context, Message("user", prompt.text)),
@@ -198,7 +207,7 @@ def _ask(
         interrupted = True
         control.cancel()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = signal.signal(signal.SIGINT, one_press(on_sigint))
     answered = False
     try:
         for event in run_turn(engine, request, control, settings.guards):
@@ -215,6 +224,34 @@ def _ask(
     if interrupted:
         return EXIT_INTERRUPTED
     return 0 if answered else EXIT_NO_ANSWER
+
+
+def _open(settings: Settings) -> Engine:
+    """The engine, having told the crash guard what it loads (and kept a crash's Python
+    stack in llama.cpp's log); notes about it (a log that cannot be written) said once."""
+    import faulthandler
+
+    from r1chat.cli.crashguard import tell
+    from r1chat.config import paths
+    from r1chat.launch.engines import open_engine
+
+    log = paths.llama_log_file()
+    with contextlib.suppress(OSError):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        _kept["faults"] = log.open("a", encoding="utf-8")
+        faulthandler.enable(file=_kept["faults"])
+    tell(model=settings.model or "the default model", log=str(log),
+         repack=settings.repack != "off", gpu_layers=settings.gpu_layers)  # fmt: skip
+    engine = open_engine(settings)
+    info = engine.info
+    tell(model=info.model, repack=info.repack and info.backend != "remote",
+         gpu_layers=info.gpu_layers)  # fmt: skip
+    for note in info.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    return engine
+
+
+_kept: dict[str, Any] = {}  # the file faulthandler writes to must stay open
 
 
 def _history() -> History:

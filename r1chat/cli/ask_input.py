@@ -25,7 +25,7 @@ LANGUAGES = {
     ".tex": "latex", ".r": "r", ".lua": "lua", ".dockerfile": "dockerfile",
     ".diff": "diff", ".patch": "diff", ".ini": "ini", ".cfg": "ini",
 }  # fmt: skip
-SNIFF = 8192  # bytes looked at for NUL bytes
+SNIFF = 8 << 10  # bytes looked at for NUL bytes
 
 
 @dataclass(frozen=True, slots=True)

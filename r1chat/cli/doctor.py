@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from r1chat.core.request import DEFAULT_CTX
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ctx",
         type=int,
-        default=8192,
+        default=DEFAULT_CTX,
         metavar="N",
-        help="context size for the recommendation (8192)",
+        help=f"context size for the recommendation ({DEFAULT_CTX})",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -124,10 +126,28 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         facts["installed"] = [e.name for e in installed] + sorted(store.load_index())
     except R1ChatError as e:
         problems.append(str(e))
-    if args.self_test and "error" not in facts["llama_cpp"]:
+    repack = True
+    if "error" not in facts["llama_cpp"]:
+        from r1chat.config.file import Config
+        from r1chat.launch.repack import decide
+
+        try:
+            kernels = decide(Config.load().values.model.repack or "auto")
+        except R1ChatError as e:
+            problems.append(str(e))
+        else:
+            repack = kernels.on
+            facts["repack"] = {"on": kernels.on, "why": kernels.why, "runs": kernels.runs}
+            if not kernels.runs:
+                problems.append(kernels.why)
+    if (
+        args.self_test
+        and "error" not in facts["llama_cpp"]
+        and facts.get("repack", {}).get("runs", True)
+    ):
         from r1chat.diagnostics.selftest import run_self_test
 
-        result = run_self_test()
+        result = run_self_test(repack=repack)
         facts["self_test"] = {
             "ok": result.ok,
             "gpu_layers": result.gpu_layers,
@@ -173,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         backend = hw["backend"]
         offload = "yes" if lc["offload"] else "no"
         out.append(("backend", f"{backend} (GPU offload: {offload})"))
+    if rp := facts.get("repack"):
+        out.append(("repack", f"{'on' if rp['on'] else 'off'} ({rp['why']})"))
     out.append(("CPU", f"{hw['cores']} physical cores"))
     out.append(("RAM", f"{human(hw['ram_total'])} ({human(hw['ram_available'])} available)"))
     if hw["gpus"]:
@@ -227,9 +249,9 @@ def run(args: argparse.Namespace) -> int:
             out.append(
                 (
                     "self-test",
-                    f"ok: tiny GGUF loaded on {where} in "
-                    f"{st['load_seconds'] * 1000:.0f} ms, {st['tokens']} tokens at "
-                    f"{st['tokens_per_second']:,.0f} tokens/s (a 1-layer test model: this "
+                    f"ok: tiny quantized GGUF (Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q8_0) loaded on "
+                    f"{where} in {st['load_seconds'] * 1000:.0f} ms, {st['tokens']} tokens at "
+                    f"{st['tokens_per_second']:,.0f} tokens/s (a 3-layer test model: this "
                     "checks the build, it does not measure a real model's speed)",
                 )
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from r1chat import __version__
@@ -49,9 +49,18 @@ def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> in
     args = parser.parse_args(
         _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
     )
+    return outcome(lambda: _command(args))
+
+
+def _command(args: argparse.Namespace) -> int:
+    _check_text(args)
+    return int(args.func(args) or 0)
+
+
+def outcome(work: Callable[[], int]) -> int:
+    """`work()`'s exit status, its errors turned into one line and a status."""
     try:
-        _check_text(args)
-        return int(args.func(args) or 0)
+        return work()
     except R1ChatError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

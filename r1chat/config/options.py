@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from r1chat.config.schema import FLASH_ATTN, KV_TYPES
+from r1chat.config.schema import FLASH_ATTN, KV_TYPES, REPACK
 from r1chat.core.overflow import POLICIES
+from r1chat.core.request import DEFAULT_CTX
 
 
 def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> None:
@@ -14,7 +15,9 @@ def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> Non
     g = p.add_argument_group("model")
     remotes = ", or a remote named in the config ([remotes.NAME])" if remote else ""
     g.add_argument("-m", "--model", help=f"GGUF path, catalog name (r1:7b), imported name{remotes}")
-    g.add_argument("--ctx", dest="n_ctx", type=int, metavar="N", help="context size (8192)")
+    g.add_argument(
+        "--ctx", dest="n_ctx", type=int, metavar="N", help=f"context size ({DEFAULT_CTX})"
+    )
     g.add_argument(
         "--gpu-layers",
         type=int,
@@ -31,6 +34,16 @@ def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> Non
         "--flash-attn",
         choices=FLASH_ATTN,
         help="flash attention (auto: on for a quantized KV cache or on a GPU)",
+    )
+    repack = g.add_mutually_exclusive_group()
+    repack.add_argument(
+        "--repack",
+        choices=REPACK,
+        help="let llama.cpp repack weights for faster CPU kernels (auto: where a one-time "
+        "probe shows they run on this CPU)",
+    )
+    repack.add_argument(
+        "--no-repack", dest="repack", action="store_const", const="off", help="--repack off"
     )
     if not remote:
         return

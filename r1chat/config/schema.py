@@ -1,7 +1,8 @@
 """What `config.toml` may hold, as typed values, validated once when it is read.
 
-    [model]         default = "r1:7b", ctx = 8192, gpu_layers = -1, threads = 8,
-                    kv_type = "f16" | "q8_0" | "q4_0", flash_attn = "auto" | "on" | "off"
+    [model]         default = "r1:7b", ctx = 16384, gpu_layers = -1, threads = 8,
+                    kv_type = "f16" | "q8_0" | "q4_0", flash_attn = "auto" | "on" | "off",
+                    repack = "auto" | "on" | "off"
     [sampling]      temperature, top_p, top_k, min_p, max_tokens, seed, preset
     [presets.NAME]  any [sampling] key but preset (a preset named in [sampling] is
                     overridden by the keys beside it; one named with --preset overrides them)
@@ -29,6 +30,7 @@ from r1chat.core.overflow import POLICIES, Overflow
 DISPLAYS = ("show", "collapsed")
 KV_TYPES = ("f16", "q8_0", "q4_0")  # models.fit.KV_TYPES sizes them
 FLASH_ATTN = ("auto", "on", "off")
+REPACK = ("auto", "on", "off")  # launch.repack decides auto
 
 
 class ConfigError(UsageError):
@@ -69,6 +71,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "flash_attn": Rule(
             _STR, " or ".join(repr(f) for f in FLASH_ATTN), lambda v: v in FLASH_ATTN
         ),
+        "repack": Rule(_STR, " or ".join(repr(r) for r in REPACK), lambda v: v in REPACK),
     },
     "sampling": {**SAMPLING, "preset": Rule(_STR, "the name of a preset")},
     "reasoning": {
@@ -102,6 +105,7 @@ class ModelValues:
     threads: int | None = None
     kv_type: str | None = None
     flash_attn: str | None = None
+    repack: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ class Settings:
     overflow: Overflow = field(default_factory=Overflow)  # a conversation over the context
     kv_type: str = "f16"  # the KV cache's element type (config.schema.KV_TYPES)
     flash_attn: str = "auto"  # auto: on for a quantized KV cache or a GPU, else off
+    repack: str = "auto"  # llama.cpp repacking weights for its CPU kernels (launch.repack)
 
 
 def presets(config: Config) -> dict[str, dict[str, Any]]:
@@ -126,6 +127,7 @@ def resolve(config: Config, cli: dict[str, Any]) -> Settings:
         api_key_env=cli.get("api_key_env"),
         kv_type=kv_type,
         flash_attn=flash_attn,
+        repack=_first(cli.get("repack"), model.repack) or "auto",
         overflow=replace(
             values.overflow, policy=_first(cli.get("overflow"), values.overflow.policy)
         ),

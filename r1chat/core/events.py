@@ -131,6 +131,8 @@ class EngineInfo:
     threads: int = 0
     kv_type: str = "f16"
     flash_attn: bool = False
+    repack: bool = True  # llama.cpp repacks weights for its CPU kernels (launch.repack)
+    notes: tuple[str, ...] = ()  # what the front end tells the user once (a log not written)
 
     @property
     def offload(self) -> str:

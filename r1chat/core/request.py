@@ -11,6 +11,9 @@ from r1chat.core.messages import Message
 ANSWER_ROOM = 16
 """A prompt must leave at least this many tokens of the context to answer in."""
 
+DEFAULT_CTX = 8192
+"""The context size when none is set (`--ctx`, `[model] ctx`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Sampling:

@@ -39,7 +39,7 @@ def check_endpoint(
     from r1chat.config.file import Config
     from r1chat.config.settings import Settings
     from r1chat.engine.remote.engine import RemoteEngine
-    from r1chat.engine.targets import RemoteTarget, api_key_from_env, find_remote
+    from r1chat.launch.remotes import RemoteTarget, api_key_from_env, find_remote
 
     checks: list[Check] = []
     try:

@@ -1,6 +1,6 @@
 """The contract every engine keeps (local llama.cpp, remote OpenAI-compatible server).
 
-Front ends never hold an engine's internals: `r1chat.engine.factory` opens one, and
+Front ends never hold an engine's internals: `r1chat.launch.local` opens one, and
 `r1chat.core.turn.run_turn` turns its stream into events.
 """
 

@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from r1chat.core.request import DEFAULT_CTX
 from r1chat.core.units import human
 from r1chat.models.hardware import Hardware
 
@@ -33,7 +34,7 @@ COMPUTE_OVERHEAD = 512 * MiB
 GPU_USABLE = (95, 100)  # fraction of free GPU memory
 RAM_USABLE = (85, 100)  # fraction of total RAM
 CPU_FRIENDLY_PARAMS = 9_000_000_000  # biggest model recommended without a GPU
-CONTEXTS = (4096, 8192, 16384, 32768, 65536, 131072)
+CONTEXTS = (4096, DEFAULT_CTX, 16384, 32768, 65536, 131072)
 
 
 KV_TYPES: dict[str, tuple[int, int]] = {"f16": (1, 1), "q8_0": (17, 32), "q4_0": (9, 32)}
@@ -279,7 +280,7 @@ def auto_gpu_layers(shape: Shape, n_ctx: int, *, hw: Hardware | None = None) -> 
     return fit.gpu_layers if fit.verdict in (Verdict.GPU, Verdict.PARTIAL) else 0
 
 
-def recommend(catalog: Catalog, hw: Hardware, n_ctx: int = 8192) -> tuple[Entry, Fit] | None:
+def recommend(catalog: Catalog, hw: Hardware, n_ctx: int = DEFAULT_CTX) -> tuple[Entry, Fit] | None:
     """The model to suggest for this machine (default quantizations only).
 
     The biggest that fits entirely on the GPU; else the biggest with at least half its

@@ -6,6 +6,7 @@ to size models for the hardware (layers, heads, context) in milliseconds.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class GGUFInfo:
     data_bytes: int = 0  # tensor data in this file, per the tensor table (0 if unknown)
     file_size: int = 0
     r1_markers: frozenset[str] = frozenset()  # which of R1's markers the vocabulary holds
+    tensors: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> dims
 
     @property
     def prompt_format(self) -> str:
@@ -168,7 +170,58 @@ def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
             f"{path} is truncated: {size:,} bytes of {info.data_bytes:,} "
             "(an interrupted download? pull it again)"
         )
+    if problem := implausible(info):
+        raise GGUFError(f"{path.name} is not a model llama.cpp can load: {problem}")
     return info
+
+
+MAX_LAYERS = 1024  # the deepest GGUF models have about 130
+MAX_CONTEXT = 1 << 24  # 16M tokens: past every model's trained context
+_BLK = re.compile(r"^blk\.(\d+)\.")
+
+
+def implausible(info: GGUFInfo) -> str | None:
+    """Why the header's figures cannot describe the weights it holds (figures llama.cpp
+    would divide by, allocate for or loop over, checked against the tensor table), or
+    None. Files without an architecture (not models) are left alone."""
+    if not info.architecture or not info.tensors:
+        return None
+    layers = info.arch_key("block_count")
+    if not isinstance(layers, int) or not 1 <= layers <= MAX_LAYERS:
+        return f"its header says {_n(layers)} layers (a model has 1 to {MAX_LAYERS:,})"
+    held = {int(m.group(1)) for name in info.tensors if (m := _BLK.match(name))}
+    split = int(info.metadata.get("split.count", 1) or 1) > 1  # shards hold some layers
+    if held and not split and layers > max(held) + 1:
+        return f"its header says {layers:,} layers but the file holds weights for {max(held) + 1:,}"
+    context = info.arch_key("context_length")
+    if context is not None and not (isinstance(context, int) and 1 <= context <= MAX_CONTEXT):
+        return f"its header says a context of {_n(context)} tokens"
+    if not any(name.endswith("attn_q.weight") for name in info.tensors):
+        return None  # no attention (a recurrent model): no heads to check
+    heads = _ints(info.arch_key("attention.head_count"))
+    kv_heads = _ints(info.arch_key("attention.head_count_kv")) or heads
+    if not heads or max(heads) < 1 or not kv_heads or max(kv_heads) < 1:  # per-layer counts
+        return f"its header says {_n(info.arch_key('attention.head_count'))} attention heads"
+    if any(
+        k and h % k for h, k in zip(heads, kv_heads, strict=False)
+    ):  # (hybrids have 0 in some layers)
+        return f"its {heads[0]} attention heads do not share {kv_heads[0]} KV heads evenly"
+    embd = info.arch_key("embedding_length")
+    embedding = info.tensors.get("token_embd.weight")
+    if not isinstance(embd, int) or embd < 1 or (embedding and embedding[0] != embd):
+        held_embd = f" but its embeddings are {embedding[0]:,} wide" if embedding else ""
+        return f"its header says an embedding length of {_n(embd)}{held_embd}"
+    return None
+
+
+def _ints(value: Any) -> list[int]:
+    """A count, or per-layer counts, as a list (empty when it is not a whole number)."""
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value)
 
 
 _NO_MODEL_IS_THIS_BIG = 1 << 44  # 16 TiB: the biggest GGUF (671B at f16) is ~1.3 TB
@@ -178,8 +231,12 @@ def _tensor_extent(r: _Reader, info: GGUFInfo) -> int:
     """Bytes the file must have to hold every tensor (0 when a type is unknown)."""
     end, known = 0, True
     for _ in range(info.tensor_count):
-        r.string()
-        dims = [r.take("<Q") for _ in range(r.take("<I"))]
+        name = r.string()
+        n_dims = r.take("<I")
+        if n_dims > 4:
+            raise GGUFError(f"{info.path} is damaged: tensor {name!r} has {n_dims} dimensions")
+        dims = [r.take("<Q") for _ in range(n_dims)]
+        info.tensors[name] = tuple(dims)
         ttype, offset = r.take("<I"), r.take("<Q")
         if ttype not in _TYPE_SIZES:
             known = False

@@ -124,6 +124,30 @@ def physical_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def cpu_identity() -> str:
+    """The CPU's model and the instruction sets it advertises (one string: what a kernel
+    probe's result holds for)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii",
+                                                errors="replace") as f:  # fmt: skip
+            seen: dict[str, str] = {}
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "flags", "Features", "CPU part") and key not in seen:
+                    seen[key] = " ".join(value.split())
+                if not line.strip() and seen:
+                    break
+            if seen:
+                return f"{platform.machine()}; " + "; ".join(seen.values())
+    elif sys.platform == "darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                 capture_output=True, text=True, timeout=2)  # fmt: skip
+            return f"{platform.machine()}; {out.stdout.strip()}"
+    return f"{platform.machine()}; {platform.processor()}"
+
+
 # -- RAM -------------------------------------------------------------------------------
 
 
@@ -303,6 +327,18 @@ def llama_lib_dir() -> Path | None:
         return None
     pkg = Path(next(iter(spec.submodule_search_locations)))
     return pkg / "lib" if (pkg / "lib").is_dir() else pkg
+
+
+def llama_lib_stamp() -> str:
+    """The installed llama.cpp libraries' names, sizes and times: changes with every build."""
+    lib = llama_lib_dir()
+    if lib is None:
+        return ""
+    try:
+        files = sorted(p for p in lib.iterdir() if "ggml" in p.name or "llama" in p.name)
+        return " ".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    except OSError:
+        return ""
 
 
 def backend_from_libs(names: list[str]) -> str:

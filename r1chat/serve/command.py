@@ -82,7 +82,7 @@ def _serve(
 ) -> int:
     import uvicorn
 
-    from r1chat.engine.factory import open_named
+    from r1chat.launch.local import open_named
     from r1chat.serve.app import create_app
     from r1chat.serve.names import Names
     from r1chat.serve.worker import Models

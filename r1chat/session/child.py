@@ -35,8 +35,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the chat decides when to stop
     faulthandler.enable()  # a crash in llama.cpp leaves the Python stack in engine.log
 
-    from r1chat.engine.factory import open_engine
     from r1chat.history.store import History
+    from r1chat.launch.engines import open_engine
     from r1chat.session.items import Item, batch
     from r1chat.session.process import read_frame, write_frame
     from r1chat.session.worker import EngineThread, log_to_file

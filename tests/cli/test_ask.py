@@ -118,7 +118,7 @@ def test_user_text_never_becomes_a_special_token(answer_model: ScriptedModel, sp
 
 
 def special_ids(path: Path) -> set[int]:
-    from r1chat.engine.factory import open_local
+    from r1chat.launch.local import open_local
 
     engine = open_local(path, n_ctx=256)
     try:

@@ -354,7 +354,7 @@ def test_unknown_name(env: dict[str, str]) -> None:
 def test_an_import_that_cannot_be_saved_leaves_nothing(env: dict[str, str], tmp_path: Path) -> None:
     """The list of imports cannot be written (the disk filled up): one line, and the copy
     made for it is removed again."""
-    from r1chat.diagnostics.selftest import write_tiny_llama
+    from r1chat.models.gguf_writer import write_tiny_llama
 
     gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
     models = Path(env["R1CHAT_HOME"]) / "data" / "models"
@@ -400,7 +400,7 @@ def read_only(folder: Path) -> Iterator[None]:
 
 def test_import_into_a_read_only_models_folder(env: dict[str, str], tmp_path: Path) -> None:
     """Linked or copied: one line naming the folder, and nothing left behind."""
-    from r1chat.diagnostics.selftest import write_tiny_llama
+    from r1chat.models.gguf_writer import write_tiny_llama
 
     gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
     models = Path(env["R1CHAT_HOME"]) / "data" / "models"
@@ -416,7 +416,7 @@ def test_import_into_a_read_only_models_folder(env: dict[str, str], tmp_path: Pa
 
 
 def test_the_imported_table_labels_every_column(env: dict[str, str], tmp_path: Path) -> None:
-    from r1chat.diagnostics.selftest import write_tiny_llama
+    from r1chat.models.gguf_writer import write_tiny_llama
 
     gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
     assert r1(env, "models", "import", str(gguf), "--name", "tiny").returncode == 0
@@ -430,7 +430,7 @@ def test_the_imported_table_labels_every_column(env: dict[str, str], tmp_path: P
 
 
 def test_import_path_default(env: dict[str, str], tmp_path: Path) -> None:
-    from r1chat.diagnostics.selftest import write_tiny_llama
+    from r1chat.models.gguf_writer import write_tiny_llama
 
     gguf = write_tiny_llama(tmp_path / "My-Tiny.gguf")
     out = r1(env, "models", "import", str(gguf), "--name", "tiny")
@@ -460,10 +460,11 @@ def test_doctor_runs_its_self_test(env: dict[str, str]) -> None:
         "models",
         "logs",
         "recommended",
+        "repack",
         "self-test",
     ):
         assert any(ln.startswith(key) for ln in text.splitlines()), key
-    assert "self-test" in text and "ok: tiny GGUF loaded" in text
+    assert "ok: tiny quantized GGUF (Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q8_0) loaded" in text
     assert "llama_model_loader" not in text + out.stderr  # llama.cpp's log went to the file
     data = json.loads(r1(env, "doctor", "--json", "--no-self-test").stdout)
     assert data["problems"] == [] and "self_test" not in data

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from r1chat.config import paths
-from r1chat.engine.factory import open_local
+from r1chat.launch.local import open_local
 from tests.cli.test_ask import ask
 from tests.fixtures.scripted import ScriptedModel
 

@@ -11,8 +11,8 @@ from r1chat.core.events import AnswerDelta, Done, PromptProgress, ThinkingDelta,
 from r1chat.core.messages import Message
 from r1chat.core.request import Control, Request, Sampling
 from r1chat.core.turn import Guards, run_turn
-from r1chat.engine.factory import open_local
 from r1chat.engine.local.engine import LocalEngine
+from r1chat.launch.local import open_local
 from tests.fixtures.scripted import ScriptedModel
 
 

@@ -10,7 +10,7 @@ from r1chat.core.events import Done
 from r1chat.core.messages import prepare
 from r1chat.core.request import Control, Sampling
 from r1chat.core.turn import run_turn
-from r1chat.engine.factory import open_local
+from r1chat.launch.local import open_local
 from tests.engine.test_engine import _decoded, request
 from tests.fixtures.scripted import ScriptedModel
 

@@ -14,8 +14,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from r1chat.core import r1
 from r1chat.core.messages import Message
 from r1chat.core.request import Request
-from r1chat.engine.factory import open_local
 from r1chat.engine.local.engine import LocalEngine
+from r1chat.launch.local import open_local
 
 THINK, END_THINK, ASSISTANT, NEWLINE, TWO_NEWLINES = 151648, 151649, 151645, 198, 271
 ANSWER_ABOUT_R1 = "R1 ends its reasoning with </think> and then answers."

@@ -11,9 +11,9 @@ from r1chat.cli.main import build_parser
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings, resolve
 from r1chat.core.errors import R1ChatError, UsageError
-from r1chat.engine.factory import open_engine
 from r1chat.engine.remote.engine import RemoteEngine
-from r1chat.engine.targets import PREFER, RemoteTarget, find_remote
+from r1chat.launch.engines import open_engine
+from r1chat.launch.remotes import PREFER, RemoteTarget, find_remote
 from tests.fixtures.openai_server import OpenAIServer
 
 URL = "http://gpu-box:8000/v1"

@@ -244,7 +244,7 @@ def test_remote_only_entries_cannot_be_pulled() -> None:
 
 def test_a_cut_short_installed_file_is_fetched_again(hub: FakeHub, tmp_path: Path) -> None:
     """After a power cut the final file can come back short; the header check sees it."""
-    from r1chat.diagnostics.selftest import write_tiny_llama
+    from r1chat.models.gguf_writer import write_tiny_llama
 
     real = write_tiny_llama(tmp_path / "real.gguf").read_bytes()
     hub.add(REPO, FILE, real)

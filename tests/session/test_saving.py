@@ -10,8 +10,8 @@ from pathlib import Path
 
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
-from r1chat.engine.factory import open_engine
 from r1chat.history.store import History
+from r1chat.launch.engines import open_engine
 from r1chat.session.conversation import Conversation
 from r1chat.session.items import Item, JobEnded, Loaded, SaveNotice
 from r1chat.session.worker import EngineThread

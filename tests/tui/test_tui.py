@@ -757,7 +757,7 @@ async def test_idle_prefill_leaves_the_next_prompt_only_its_new_message(
     answer_model: ScriptedModel,
 ) -> None:
     from r1chat.core.messages import Message, prepare
-    from r1chat.engine.factory import open_local
+    from r1chat.launch.local import open_local
 
     app = make_app(answer_model)  # the model runs in its own process, as in use
     async with app.run_test(size=SIZE) as pilot:

@@ -18,8 +18,8 @@ from textual.pilot import Pilot
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
-from r1chat.engine.factory import open_engine
 from r1chat.history.store import History
+from r1chat.launch.engines import open_engine
 from r1chat.tui.app import ChatApp
 from tests.fixtures.scripted import ScriptedModel
 from tests.tui.pilot import ready, settle

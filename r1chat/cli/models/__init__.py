@@ -10,9 +10,10 @@ import argparse
 
 from r1chat.cli.models import info, listing, manage, pull, search
 from r1chat.config.schema import KV_TYPES
+from r1chat.core.request import DEFAULT_CTX
 
-_EXAMPLES = """examples:
-  r1chat models                          the list, sized for this machine at 8192 tokens
+_EXAMPLES = f"""examples:
+  r1chat models                          the list, sized for this machine at {DEFAULT_CTX} tokens
   r1chat models --ctx 32768              ... at 32k tokens of context
   r1chat models pull r1:14b              download (resumable, sha256-verified)
   r1chat models search deepseek r1 qwen  GGUF repos on the Hub, sized for this machine
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         default=argparse.SUPPRESS,
-        help="context size to size models for (default: config or 8192)",
+        help=f"context size to size models for (default: config or {DEFAULT_CTX})",
     )
     sizing.add_argument(
         "--kv-type",
@@ -75,8 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="catalog name (r1:7b) or Hub repo: OWNER/REPO:QUANT, hf.co/OWNER/REPO:QUANT, "
         "or OWNER/REPO (the quantization that fits best)",
     )
-    q.add_argument("--ctx", type=int, metavar="N", default=argparse.SUPPRESS,
-                   help="context to size OWNER/REPO for (default: config or 8192)")  # fmt: skip
+    q.add_argument(
+        "--ctx",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help=f"context to size OWNER/REPO for (default: config or {DEFAULT_CTX})",
+    )
     q.set_defaults(func=pull.run_pull)
 
     q = msub.add_parser("search", parents=[common, sizing], help="find GGUF models on the Hub")

@@ -17,12 +17,13 @@ def catalog_of(args: argparse.Namespace) -> Catalog:
 
 def ctx_of(args: argparse.Namespace) -> int:
     from r1chat.core.errors import UsageError
+    from r1chat.core.request import DEFAULT_CTX
 
     ctx = getattr(args, "ctx", None)
     if ctx is None:
         from r1chat.config.file import Config
 
-        ctx = Config.load().values.model.ctx or 8192
+        ctx = Config.load().values.model.ctx or DEFAULT_CTX
     if ctx <= 0:
         raise UsageError("--ctx must be positive")
     return int(ctx)

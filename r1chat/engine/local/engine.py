@@ -20,6 +20,8 @@ from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
 from r1chat.core.request import ANSWER_ROOM, Control, Request, Sampling
 from r1chat.engine.base import RenderedPrompt
+from r1chat.engine.local import llama_log
+from r1chat.engine.local.kernels import load_llama
 from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
 from r1chat.engine.local.vocab import Vocab
@@ -29,7 +31,7 @@ _GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type: GGML_TYPE_F16, _Q8_
 
 @dataclass(frozen=True, slots=True)
 class ModelFile:
-    """A GGUF on disk, as `r1chat.engine.factory` found it (its header already read)."""
+    """A GGUF on disk, as `r1chat.launch.local` found it (its header already read)."""
 
     path: Path
     name: str
@@ -40,7 +42,7 @@ class ModelFile:
 class LocalEngine:
     """Loads a GGUF on construction (seconds); then `stream()` replies one at a time.
 
-    Everything about the machine is decided by the caller (`r1chat.engine.factory`):
+    Everything about the machine is decided by the caller (`r1chat.launch.local`):
     `gpu_layers` for llama.cpp's `n_gpu_layers` (-1 all), `threads`, `backend` (the
     offload backend's name for the status line) and where llama.cpp's log goes.
     """
@@ -56,22 +58,25 @@ class LocalEngine:
         log_path: Path,
         kv_type: str = "f16",
         flash_attn: bool = False,
+        repack: bool = True,
     ) -> None:
         import llama_cpp
         from jinja2.exceptions import TemplateError
 
         path = model.path
         log = route_llama_log(log_path)
-        log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
-                  f"kv={kv_type}, flash_attn={flash_attn})\n")  # fmt: skip
+        with contextlib.suppress(OSError, ValueError):  # a full disk: llama_log.problem()
+            log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
+                      f"kv={kv_type}, flash_attn={flash_attn}, repack={repack})\n")  # fmt: skip
         cache = _GGML_TYPES[kv_type]
         try:
             # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
             # (which would blank a UI drawing from another thread); its own prints go
             # to the log file with everything llama.cpp says.
             with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                self._llm: Any = llama_cpp.Llama(
-                    model_path=str(path),
+                self._llm: Any = load_llama(
+                    path,
+                    repack=repack,
                     n_ctx=n_ctx,
                     n_gpu_layers=gpu_layers,
                     n_threads=threads,
@@ -101,6 +106,8 @@ class LocalEngine:
             threads=threads,
             kv_type=kv_type,
             flash_attn=flash_attn,
+            repack=repack,
+            notes=tuple(filter(None, [llama_log.problem()])),
         )
         self.n_ctx_train = int(self._llm._model.n_ctx_train())
         self._chunk = 512 if self.info.gpu_layers else 128

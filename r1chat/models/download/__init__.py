@@ -125,6 +125,7 @@ def pull(
             download_file(entry, i, remote, tracker, retries)
             checks.append(remote.check)
         tracker.report("done", force=True)
+        _refuse_implausible(local)
     if entry.hub and entry.estimated:
         _learn_shape(entry, local[0])
     end = time.monotonic()
@@ -138,6 +139,21 @@ def pull(
         end - t1,
         tuple(checks),
     )
+
+
+def _refuse_implausible(paths: list[Path]) -> None:
+    """A verified download whose header no model can have (layers, heads or context that
+    llama.cpp would crash on) is deleted, not installed: its checksum only proves it is
+    the file the Hub holds."""
+    from r1chat.models.fit import read_header
+    from r1chat.models.gguf import GGUFError
+
+    try:
+        read_header(paths[0])
+    except GGUFError as e:
+        for p in paths:
+            p.unlink(missing_ok=True)
+        raise R1ChatError(f"{e}; the download was deleted") from None
 
 
 def _learn_shape(entry: Entry, path: Path) -> None:

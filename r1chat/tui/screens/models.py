@@ -32,6 +32,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from r1chat.core.errors import R1ChatError
+from r1chat.core.request import DEFAULT_CTX
 from r1chat.core.units import Meter, human
 from r1chat.models import store
 from r1chat.models.listing import ModelRow, hardware_line, model_rows
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
     from r1chat.models.hub_repos import HubRepo
 
 log = logging.getLogger("r1chat.tui")
-
-DEFAULT_CTX = 8192
 
 
 @dataclass

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static, TextArea
 
 from r1chat.core.overflow import POLICIES
+from r1chat.core.request import DEFAULT_CTX
 from r1chat.tui.preferences import ChatPrefs
 
 FIELDS = {
@@ -39,7 +40,7 @@ HELP = {
     "temperature": "0 to 5 (DeepSeek advises 0.5–0.7)",
     "top_p": "above 0, at most 1 (0.95)",
     "max_tokens": "empty: until the context is full",
-    "n_ctx": "tokens; empty: 8192; changing it reloads the model",
+    "n_ctx": f"tokens; empty: {DEFAULT_CTX}; changing it reloads the model",
     "think_budget": "tokens of reasoning before it is cut; empty: no limit",
     "overflow": "when the chat outgrows the context: leave out its oldest turns, or stop",
 }

@@ -1,9 +1,10 @@
-"""Open the engine a `Settings` asks for: the one place where the engines meet the model
+"""Open a GGUF with llama.cpp: the one place where the local engine meets the model
 manager, the machine and the config.
 
-A local model is resolved to a file (`models.store`), its header read (`models.gguf`:
-clear errors for missing, non-GGUF and truncated files before llama.cpp sees it), and
-its offload decided (`models.fit`); `LocalEngine` receives the outcome.
+A model is resolved to a file (`models.store`), its header read (`models.gguf`: clear
+errors for missing, non-GGUF, truncated and implausible files before llama.cpp sees
+them), its offload decided (`models.fit`) and whether llama.cpp may repack its weights
+(`launch.repack`); `LocalEngine` receives the outcome.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import TYPE_CHECKING
 
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
-from r1chat.engine.base import Engine
+from r1chat.core.request import DEFAULT_CTX
 
 if TYPE_CHECKING:
     from r1chat.engine.local.engine import LocalEngine
-
-DEFAULT_CTX = 8192
 
 
 def model_path(spec: str) -> Path:
@@ -38,13 +37,16 @@ def open_local(
     name: str | None = None,
     kv_type: str = "f16",
     flash_attn: str = "auto",
+    repack: str = "auto",
 ) -> LocalEngine:
     """Load a GGUF file with llama.cpp. Without `gpu_layers`: every layer that fits on
     the GPU when this llama.cpp build can offload, else none; without `threads`: one per
     physical core. The KV cache is `kv_type`; flash attention `auto` is on for a quantized
-    cache (llama.cpp needs it there) or when layers go to a GPU."""
+    cache (llama.cpp needs it there) or when layers go to a GPU. `repack` (auto, on, off):
+    whether llama.cpp repacks weights for its CPU kernels (`launch.repack`)."""
     from r1chat.config import paths
     from r1chat.engine.local.engine import LocalEngine, ModelFile
+    from r1chat.launch.repack import decide, require_runs
     from r1chat.models import hardware
     from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
     from r1chat.models.gguf import read_gguf
@@ -55,6 +57,8 @@ def open_local(
     trained = int(meta.arch_key("context_length", 0) or 0)
     if problem := context_problem(shape, n_ctx, hardware.current(), trained):
         raise R1ChatError(problem)
+    kernels = decide(repack)
+    require_runs(kernels)
     offload = hardware.llama_offload_supported()
     if gpu_layers is None:
         gpu_layers = auto_gpu_layers(shape, n_ctx) if offload else 0
@@ -71,6 +75,7 @@ def open_local(
         log_path=paths.llama_log_file(),
         kv_type=kv_type,
         flash_attn=flash,
+        repack=kernels.on,
     )
 
 
@@ -85,17 +90,5 @@ def open_named(spec: str, settings: Settings, name: str | None = None) -> LocalE
         name=name,
         kv_type=settings.kv_type,
         flash_attn=settings.flash_attn,
+        repack=settings.repack,
     )
-
-
-def open_engine(settings: Settings) -> Engine:
-    """Load the model (seconds to minutes): call it off the UI thread."""
-    from r1chat.engine.targets import find_remote, open_remote
-
-    if (remote := find_remote(settings)) is not None:
-        return open_remote(remote)
-    from r1chat.models.store import default_model
-
-    # Without -m: the configured default, else an installed model, else r1:7b (whose
-    # "not installed" error then says how to pull it).
-    return open_named(settings.model or default_model(), settings)

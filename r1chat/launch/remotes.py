@@ -1,4 +1,4 @@
-"""Which OpenAI-compatible server, if any, a `Settings` names.
+"""Which OpenAI-compatible server, if any, a `Settings` names, and opening it.
 
 - `--endpoint URL`: that server; `-m` names the served model (found in `/models` when
   omitted, or when it names a catalog entry marked `remote`, such as `r1:671b`).

@@ -1,0 +1,146 @@
+"""A crash inside llama.cpp is one line, never a silent death: `ask` runs in a forked child
+and this process waits for it.
+
+llama.cpp runs in-process, and a fault in its kernels (SIGSEGV, SIGILL) kills the process
+before Python can say anything; in a pipe the user would see nothing at all. So the
+command forks before it loads anything: the child does the work with the same stdin,
+stdout and stderr (no copying, no speed lost), tells this process what it is running
+(`tell`), and this process turns a death by signal into `error: llama.cpp crashed ...`
+and a non-zero exit status (128 + the signal, as shells count it).
+
+Ctrl-C reaches both processes from the terminal; a SIGINT sent to this process alone
+(`kill -INT PID`) is passed on. The child counts the two copies of one press as one
+(`one_press`). Where there is no `fork` (Windows) the work runs here, unguarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+CRASHES = {
+    signal.SIGSEGV: "a segmentation fault",
+    signal.SIGILL: "an illegal instruction",
+    signal.SIGBUS: "a bus error",
+    signal.SIGFPE: "an arithmetic fault",
+    signal.SIGABRT: "an abort",
+}
+SAME_PRESS_S = 0.25
+"""Two SIGINTs closer than this are one Ctrl-C (the terminal's copy and the forwarded one)."""
+
+_tell_fd: int | None = None
+
+
+def tell(**facts: Any) -> None:
+    """In the child: what the parent names if this process dies (the model, the log)."""
+    if _tell_fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(_tell_fd, (json.dumps(facts) + "\n").encode())
+
+
+def one_press(handler: Callable[[int, Any], None]) -> Callable[[int, Any], None]:
+    """`handler`, called once for SIGINTs that arrive together."""
+    last = [-SAME_PRESS_S]
+
+    def on_signal(signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] < SAME_PRESS_S:
+            return
+        last[0] = now
+        handler(signum, frame)
+
+    return on_signal
+
+
+def guarded(work: Callable[[], int]) -> int:
+    """Run `work` (which turns its errors into an exit status itself) in a child process;
+    returns its status, after one line on stderr if it crashed."""
+    if not hasattr(os, "fork"):
+        return work()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: do the work, then leave without running the parent's cleanup
+        os.close(read_end)
+        global _tell_fd
+        _tell_fd = write_end
+        os.set_blocking(write_end, False)  # a full pipe drops a fact, never blocks
+        code = 1
+        try:
+            signal.signal(signal.SIGINT, one_press(signal.default_int_handler))
+            code = work()
+        except BaseException:  # a bug of ours: its traceback, as an unguarded run shows it
+            traceback.print_exc()
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    return _wait(pid, read_end)
+
+
+def _wait(pid: int, facts_fd: int) -> int:
+    def forward(signum: int, frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            return 1
+        except InterruptedError:  # pragma: no cover - PEP 475 retries it
+            continue
+    facts = _last_facts(facts_fd)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    sig = signal.Signals(os.WTERMSIG(status))
+    if sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        return 128 + sig
+    print(f"error: {crash_line(sig, facts)}", file=sys.stderr, flush=True)
+    return 128 + sig
+
+
+def crash_line(sig: signal.Signals, facts: dict[str, Any]) -> str:
+    """`llama.cpp crashed (SIGSEGV, a segmentation fault) while running r1:7b; ...`."""
+    if sig == signal.SIGKILL:
+        how = "was killed (SIGKILL: out of memory, or another program killed it)"
+        return f"r1chat {how} while running {facts.get('model', 'the model')}"
+    what = f"{sig.name}, {CRASHES[sig]}" if sig in CRASHES else sig.name
+    if "model" not in facts:
+        return f"r1chat crashed ({what}) before it loaded a model"
+    tries = []
+    if facts.get("repack", True):
+        tries.append("--no-repack")
+    if facts.get("gpu_layers"):
+        tries.append("fewer GPU layers (--gpu-layers N)")
+    log = f"; llama.cpp's log: {facts['log']}" if facts.get("log") else ""
+    hint = f"; try {' or '.join(tries)}" if tries else ""
+    return f"llama.cpp crashed ({what}) while running {facts['model']}{log}{hint}"
+
+
+def _last_facts(fd: int) -> dict[str, Any]:
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    os.close(fd)
+    facts: dict[str, Any] = {}
+    for line in b"".join(chunks).decode(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            facts.update(json.loads(line))
+    return facts
