@@ -73,10 +73,15 @@ def ask_rate(args: list[str]) -> float:
 
 
 def rss_mib(pid: int) -> float:
+    """The resident memory of `pid` and its children (r1chat serve's model process)."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+            total = int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_mib(int(child))
+    return total
 
 
 def _free_port() -> int:

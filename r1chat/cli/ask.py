@@ -87,13 +87,13 @@ def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
     from dataclasses import replace
 
     from r1chat.core.messages import Message
-    from r1chat.core.request import ANSWER_ROOM
+    from r1chat.core.request import prompt_problem
 
     if not files:
         return
     n_ctx = engine.info.n_ctx
     tokens = len(engine.render(request).tokens)
-    if not tokens or tokens + ANSWER_ROOM <= n_ctx:
+    if not tokens or not prompt_problem(tokens, n_ctx):
         return
 
     def size(f: File) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from r1chat.core.errors import PromptTooLong
 from r1chat.core.messages import Message
-from r1chat.core.request import ANSWER_ROOM
+from r1chat.core.request import ANSWER_ROOM, prompt_problem
 
 POLICIES = ("drop-oldest", "stop")
 DEFAULT_RESERVE = 4096
@@ -76,12 +76,9 @@ def fit(
         left_out += 1
         kept = systems + tuple(m for ex in (*head, *rest) for m in ex)
         tokens = count(kept)
-    if tokens + ANSWER_ROOM > n_ctx:
-        alone = "the newest message alone" if len(rest) == 1 and not head else "what is left"
-        raise PromptTooLong(
-            f"{alone} is {tokens:,} tokens but the context holds {n_ctx:,}; "
-            "raise --ctx or shorten it"
-        )
+    alone = "the newest message alone" if len(rest) == 1 and not head else "what is left"
+    if problem := prompt_problem(tokens, n_ctx, alone):
+        raise PromptTooLong(f"{problem}; raise --ctx or shorten it")
     return Fitted(kept, left_out, tokens)
 
 

@@ -15,6 +15,14 @@ DEFAULT_CTX = 8192
 """The context size when none is set (`--ctx`, `[model] ctx`)."""
 
 
+def prompt_problem(tokens: int, n_ctx: int, what: str = "the prompt") -> str | None:
+    """Why `what` (a prompt of `tokens`) leaves no room to answer in a context of `n_ctx`
+    (None when it fits): the one rule every caller applies, in one wording."""
+    if tokens + ANSWER_ROOM <= n_ctx:
+        return None
+    return f"{what} is {tokens:,} tokens but the context holds {n_ctx:,}"
+
+
 @dataclass(frozen=True, slots=True)
 class Sampling:
     """Sampling settings; the defaults are DeepSeek's advice for R1."""

@@ -56,7 +56,17 @@ class Engine(Protocol):
 
 
 class TextEngine(Engine, Protocol):
-    """An engine that also continues a raw prompt (the local one: `r1chat serve`)."""
+    """An engine that also works in tokens and continues a raw prompt (the local one)."""
+
+    def prompt_tokens(self, request: Request) -> list[int]:
+        """The prompt for `request`, as token ids (what `render` spells out)."""
+        ...
+
+    def reply(
+        self, prompt: list[int], sampling: Sampling, control: Control
+    ) -> Iterator[Delta | PromptProgress]:
+        """`stream` for a prompt already read into tokens (`prompt_tokens`)."""
+        ...
 
     def complete(
         self, text: str, sampling: Sampling, control: Control

@@ -54,7 +54,10 @@ def decide(setting: str = "auto") -> Repack:
     known = _read().get(key)
     if isinstance(known, dict) and isinstance(known.get("repack"), bool):
         return Repack(known["repack"], str(known.get("why", "")), bool(known.get("runs", True)))
-    found, keep = probe()
+    try:
+        found, keep = probe()
+    except OSError as e:  # no room for its tiny model: llama.cpp's default, asked again later
+        found, keep = Repack(True, f"auto: the kernel probe could not run ({e.strerror})"), False
     if keep:
         with contextlib.suppress(OSError, R1ChatError):  # a full disk: probe again next time
             data = _read()

@@ -5,7 +5,7 @@
     POST /v1/completions        a raw prompt continued (the remote backend's continuation)
     GET  /health                up, and which model is resident
 
-A reply's job is queued on the model thread (`serve.worker`); its response watches the
+A reply's job goes to the model process (`serve.worker`); its response watches the
 connection, so a client that goes away cancels its generation at once.
 """
 
@@ -27,10 +27,11 @@ from starlette.types import Receive, Scope, Send
 
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
+from r1chat.serve.items import Accepted, Failed, Rendered
 from r1chat.serve.names import Names
 from r1chat.serve.replies import SSE_DONE, Reply, sse, usage
 from r1chat.serve.requests import BadRequest, Call, parse_chat, parse_completion
-from r1chat.serve.worker import Failed, Job, Models, Rendered
+from r1chat.serve.worker import Job, Models
 
 Log = Callable[[str], None]
 PACE_S = 0.01
@@ -68,8 +69,6 @@ def create_app(
         authorize(request)
         call = parse(await _json(request), settings)
         model = names.resolve(call.model)
-        if problem := await asyncio.to_thread(models.prompt_problem, call, model):
-            raise problem
         job = Job(call, model, f"{request.method} {request.url.path}", asyncio.get_running_loop())
         models.submit(job)
         return JobResponse(job, Reply(call, model, job.cancel), log)
@@ -123,7 +122,7 @@ class JobResponse(Response):
         watcher = asyncio.ensure_future(self._watch(receive))
         try:
             if self.job.call.stream:
-                await self._stream(send)
+                await self._stream(scope, receive, send)
             else:
                 await self._whole(scope, receive, send)
         except OSError:  # the connection broke while we wrote
@@ -142,12 +141,24 @@ class JobResponse(Response):
         self.job.client_gone = True
         self.job.cancel()
 
-    async def _stream(self, send: Send) -> None:
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The events, once the model process has accepted the request (its prompt fits):
+        a refusal before that is an HTTP error, not a stream."""
+        early: list[Any] = []
+        while not any(isinstance(i, (Accepted, Failed)) for i in early):
+            early += await self.job.items()
+        refusal = next(i for i in early if isinstance(i, (Accepted, Failed)))
+        if isinstance(refusal, Failed):
+            e = refusal.error
+            self._logged(e.status, e.message)
+            response = JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+            return await response(scope, receive, send)
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         reply = self.reply
         out = [sse(c) for c in reply.first()]
+        batches = [early]
         while True:
-            for item in await self.job.items():
+            for item in batches.pop() if batches else await self.job.items():
                 if isinstance(item, Failed):
                     out += [sse(item.error.body()), SSE_DONE]
                     self._logged(item.error.status, item.error.message)
@@ -161,7 +172,7 @@ class JobResponse(Response):
                         self._logged(200, done=item)
                     out.append(SSE_DONE)
                     return await _body(send, out, more=False)
-                if not isinstance(item, Rendered):  # (a dry run is never streamed)
+                if not isinstance(item, (Rendered, Accepted)):  # (a dry run is never streamed)
                     out.append(reply.encode(reply.feed(item)))
             if out:
                 await _body(send, out, more=True)

@@ -82,22 +82,16 @@ def _serve(
 ) -> int:
     import uvicorn
 
-    from r1chat.launch.local import open_named
     from r1chat.serve.app import create_app
     from r1chat.serve.names import Names
     from r1chat.serve.worker import Models
 
     names = Names(_model_id(spec), spec)
     log = (lambda line: None) if args.quiet else say
-    models = Models(
-        lambda model: open_named(names.spec_for(model), settings, name=model),
-        max_queue=args.queue,
-        log=log,
-    )
-    engine = models.load(names.default)  # a model that cannot load ends here, in one line
+    models = Models(settings, names.spec_for, max_queue=args.queue, log=log)
+    info = models.load(names.default)  # a model that cannot load ends here, in one line
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
-    info = engine.info
     say(f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
         f"ctx {info.n_ctx:,} · Ctrl-C stops")  # fmt: skip
     if api_key is None and not _loopback(args.host):
@@ -108,7 +102,6 @@ def _serve(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
     )
     server = _server(config, models)
-    models.start()
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped

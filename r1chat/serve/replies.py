@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta
+from r1chat.core.events import AnswerDelta, Done, Notice, ThinkingDelta
 from r1chat.serve.requests import Call
 
 FINISH = {"stop": "stop", "length": "length", "loop": "stop"}
@@ -89,7 +89,7 @@ class Reply:
     def first(self) -> list[dict[str, Any]]:
         return [self._chunk({"role": "assistant", "content": ""})] if self.chat else []
 
-    def feed(self, event: Event) -> list[Text]:
+    def feed(self, event: object) -> list[Text]:
         """The text one event adds, as (field, text) pieces (none for most events)."""
         if isinstance(event, ThinkingDelta):
             if self.stopped or not event.text:

@@ -1,72 +1,70 @@
-"""The resident model and the queue in front of it: one reply at a time, in one thread.
+"""The model process behind `r1chat serve`, and the jobs sent to it.
 
-llama.cpp's context holds one sequence, so requests wait their turn in a bounded queue
-(full: the API answers 429). A `Job` carries a request's `Control` (the API cancels it
-when the client goes) and hands the reply's events to the event loop as they come.
+The engine lives in a child process (`serve.child`): a crash inside llama.cpp fails the
+reply in progress (a 500, or an error event on a stream), the server logs it in one line
+and goes on, and the next job starts a new process that loads the model again; jobs that
+were only waiting are sent to it unharmed. Jobs are sent as they arrive; the child runs
+them in order and says when each starts, so a queue that is full (`max_queue` waiting)
+answers 429. A `Job` carries one request's events from the child to the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
+import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from r1chat.core.errors import PromptTooLong, R1ChatError
-from r1chat.core.events import Channel, Delta, Done, Event, PromptProgress
-from r1chat.core.request import Control, Request
-from r1chat.core.turn import run_turn
-from r1chat.engine.base import TextEngine
+from r1chat.config import paths
+from r1chat.config.settings import Settings
+from r1chat.core.errors import R1ChatError
+from r1chat.core.events import Done, EngineInfo, Event
+from r1chat.serve.items import Accepted, Failed, Rendered, Started
 from r1chat.serve.requests import BadRequest, Call
+from r1chat.session.childproc import ChildProcess, note
+from r1chat.session.items import JobEnded, Loaded, LoadFailed
 
-Opener = Callable[[str], TextEngine]
-"""Loads a model by its id (`engine.factory.open_named` with the server's settings)."""
-
-
-class Failed:
-    """The job ended without a reply: `error` says why, in the API's terms."""
-
-    def __init__(self, error: BadRequest) -> None:
-        self.error = error
-
-
-class Rendered:
-    """A dry run's answer: the prompt's text and token ids."""
-
-    def __init__(self, text: str, tokens: tuple[int, ...]) -> None:
-        self.text, self.tokens = text, tokens
-
-
-Item = Event | Failed | Rendered
+Item = Event | Accepted | Failed | Rendered
 """What a job hands the event loop: the reply's events, or why there is none."""
 
 
+def serve_log() -> Path:
+    """The model process's own output, and how it ended."""
+    return paths.log_dir() / "serve.log"
+
+
 class Job:
-    """One request's reply, from the model thread to the event loop.
+    """One request's reply, from the model process to the event loop.
 
     The loop is woken once per batch, not per token (a whole reply: once, at its end).
     """
 
     def __init__(self, call: Call, model: str, what: str, loop: asyncio.AbstractEventLoop) -> None:
         self.call, self.model, self.what = call, model, what  # what: "POST /v1/..."
-        self.control = Control()
+        self.id = 0  # given by `Models.submit`
         self.client_gone = False
+        self.started = False  # the model process began it
+        self.ended = False  # its last item came
+        self.cancelled = False
+        self.on_cancel: Callable[[], None] = lambda: None
         self._loop = loop
         self._items: deque[Item] = deque()
         self._ready = asyncio.Event()
         self._lock = threading.Lock()
-        self._waiting = False  # the loop waits in `items()` for the model thread
+        self._waiting = False  # the loop waits in `items()` for the model process
 
     def _wanted(self, item: Item) -> bool:
         """Whether the loop takes items once `item` is in: any of a stream's, the last of
         a whole reply's."""
         return self.call.stream or _ended(item)
 
-    # the model thread
+    # the reader thread
     def put(self, item: Item) -> None:
+        self.ended = self.ended or _ended(item)
         self._items.append(item)
         if not self._wanted(item):
             return
@@ -95,7 +93,10 @@ class Job:
         return out
 
     def cancel(self) -> None:
-        self.control.cancel()
+        """Stop generating (the client left, a stop string came, the server stops)."""
+        if not self.cancelled and not self.ended:
+            self.cancelled = True
+            self.on_cancel()
 
 
 def _ended(item: Item) -> bool:
@@ -103,179 +104,154 @@ def _ended(item: Item) -> bool:
 
 
 class Models:
-    """Serves jobs with one model resident, loading the one a job names on first use."""
+    """The model process and the jobs it holds; the model a job names is loaded on first
+    use (one is resident at a time), from the spec `spec_for(model)` gives."""
 
     def __init__(
-        self, opener: Opener, *, max_queue: int = 16, log: Callable[[str], None] = print
+        self,
+        settings: Settings,
+        spec_for: Callable[[str], str],
+        *,
+        max_queue: int = 16,
+        log: Callable[[str], None] = print,
     ) -> None:
-        self._open, self._log = opener, log
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
-        self.engine: TextEngine | None = None
+        self._spec_for, self._log = spec_for, log
+        self.max_queue = max_queue
         self.resident: str | None = None
-        self.running: Job | None = None
-        self._swap = threading.Lock()  # held while the resident model changes
-        self._prefill = Control()  # the idle-time prefill after a reply, if one runs
+        self.info: EngineInfo | None = None
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._jobs: dict[int, Job] = {}  # sent and not ended
+        self._loads: dict[int, tuple[threading.Event, list[Any]]] = {}
         self._seconds = 1.0  # a running average of how long a job takes
-        self._thread = threading.Thread(target=self._loop, name="r1chat-serve-model", daemon=True)
+        self._started_at: dict[int, float] = {}
+        self._child = ChildProcess(
+            "r1chat.serve.child", [], serve_log, self._frame, self._lost, ("settings", settings)
+        )
 
-    def load(self, model: str) -> TextEngine:
-        """Make `model` the resident one (closing the previous); raises R1ChatError."""
-        with self._swap:
-            if self.resident == model and self.engine is not None:
-                return self.engine
-            if self.engine is not None:
-                self.engine.close()
-                self.engine, self.resident = None, None
-            self.engine = self._open(model)
-            self.resident = model
-            return self.engine
+    # -- the event loop's side -----------------------------------------------------------
 
-    def start(self) -> None:
-        self._thread.start()
+    def load(self, model: str) -> EngineInfo:
+        """Make `model` the resident one and wait until it is (the server's start); raises
+        R1ChatError with the reason it cannot load."""
+        load_id = next(self._ids)
+        done, result = threading.Event(), list[Loaded | LoadFailed]()
+        with self._lock:
+            self._loads[load_id] = (done, result)
+        self._send(("load", load_id, model, self._spec_for(model)))
+        done.wait()
+        item = result[0]
+        if isinstance(item, LoadFailed):
+            raise R1ChatError(item.message)
+        assert isinstance(item, Loaded)
+        return item.info
 
     def submit(self, job: Job) -> None:
-        """Queue `job` (an idle-time prefill gives way); a full queue raises the 429."""
-        self._prefill.cancel()
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            wait = max(1, round(self._seconds * (self._queue.qsize() + 1)))
-            raise BadRequest(
-                f"the server is busy ({self._queue.qsize()} requests waiting); retry later",
-                status=429,
-                code="rate_limit_exceeded",
-                kind="rate_limit_error",
-            ).retry_after(wait) from None
-
-    def prompt_problem(self, call: Call, model: str) -> BadRequest | None:
-        """A chat prompt too long for the resident model's context, checked before it
-        queues (llama.cpp's tokenizer is safe beside a running decode)."""
-        if not call.chat or not self._swap.acquire(blocking=False):
-            return None
-        try:
-            engine = self.engine
-            if engine is None or self.resident != model:
-                return None
-            tokens = len(engine.render(call.request).tokens)
-            return _too_long(engine, tokens)
-        finally:
-            self._swap.release()
+        """Send `job` to the model process; a full queue raises the 429."""
+        with self._lock:
+            waiting = sum(1 for j in self._jobs.values() if not j.started)
+            if waiting >= self.max_queue:
+                wait = max(1, round(self._seconds * (waiting + 1)))
+                raise BadRequest(
+                    f"the server is busy ({waiting} requests waiting); retry later",
+                    status=429,
+                    code="rate_limit_exceeded",
+                    kind="rate_limit_error",
+                ).retry_after(wait)
+            job.id = next(self._ids)
+            job.on_cancel = lambda: self._send(("cancel", job.id), start=False)
+            self._jobs[job.id] = job
+        self._send_job(job)
 
     def cancel_all(self) -> None:
-        """Cancel the running job, every queued one and a prefill (the server is stopping)."""
-        self._prefill.cancel()
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job.cancel()
-                job.put(Failed(_shutting_down()))
-        if (running := self.running) is not None:
-            running.cancel()
+        """Cancel every job (the server is stopping)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
 
     def stop(self) -> None:
-        """`cancel_all`, end the thread, free the model."""
+        """`cancel_all`, then end the model process (freeing the model)."""
         self.cancel_all()
-        self._queue.put(None)
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-        with self._swap:
-            if self.engine is not None:
-                self.engine.close()
-                self.engine = None
+        self._child.stop(timeout=30.0)
 
-    def _loop(self) -> None:
-        while (job := self._queue.get()) is not None:
-            if job.control.cancelled:  # the client left while it waited
-                job.put(Failed(BadRequest("cancelled", status=499)))
+    # -- sending -------------------------------------------------------------------------
+
+    def _send_job(self, job: Job) -> None:
+        self._send(("job", job.id, job.call, job.model, self._spec_for(job.model)))
+
+    def _send(self, command: tuple[Any, ...], *, start: bool = True) -> None:
+        try:
+            self._child.send(command, start=start)
+        except OSError as e:
+            self._lost(0, f"could not be started ({e})")
+
+    # -- the reader thread ---------------------------------------------------------------
+
+    def _frame(self, items: list[tuple[int, Any]]) -> None:
+        for job_id, item in items:
+            if isinstance(item, (Loaded, LoadFailed)):
+                if isinstance(item, Loaded):
+                    self.resident, self.info = item.info.model, item.info
+                self._loaded(job_id, item)
                 continue
-            self.running = job
-            start = time.monotonic()
-            try:
-                self._serve(job)
-            finally:
-                self.running = None
-                self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - start)
-
-    def _serve(self, job: Job) -> None:
-        try:
-            engine = self.load(job.model)
-        except R1ChatError as e:
-            job.put(Failed(BadRequest(str(e), "model", status=500, kind="server_error")))
-            return
-        call = job.call
-        if call.dry_run:
-            rendered = engine.render(call.request)
-            job.put(Rendered(rendered.text, rendered.tokens))
-            return
-        source: Any = engine if call.chat else _RawPrompt(engine, call.prompt or "")
-        done: Done | None = None
-        try:
-            for event in run_turn(source, call.request, job.control, call.guards):
-                job.put(event)
-                done = event if isinstance(event, Done) else done
-            if job.client_gone and isinstance(event, Done):
-                tokens = event.stats.thinking_tokens + event.stats.answer_tokens
-                self._log(f"{job.what} · the client went away after {tokens:,} tokens; "
-                          "generation stopped")  # fmt: skip
-        except PromptTooLong as e:
-            job.put(Failed(BadRequest(str(e), "messages", code="context_length_exceeded")))
-        except R1ChatError as e:
-            job.put(Failed(BadRequest(str(e), status=500, kind="server_error")))
-        except Exception as e:  # a bug of ours: the server goes on with the next request
-            message = f"internal error: {type(e).__name__}: {e}"
-            job.put(Failed(BadRequest(message, status=500, kind="server_error")))
-        if call.chat and done is not None and done.goes_on:
-            self._prefill_next(engine, call.request, done.content)
-
-    def _prefill_next(self, engine: TextEngine, request: Request, answer: str) -> None:
-        """A client that goes on with this conversation sends it back with the answer:
-        evaluate that now, until the next request arrives (`submit` cancels it)."""
-        if not self._queue.empty():
-            return
-        self._prefill = control = Control()
-        try:
-            engine.prefill(request.answered(answer), control)
-        except Exception:  # an optimisation: the next prompt reads it all instead
-            return
-
-
-class _RawPrompt:
-    """A `/v1/completions` prompt as a turn's source: all of it answer, nothing split."""
-
-    def __init__(self, engine: TextEngine, prompt: str) -> None:
-        self.engine, self.prompt = engine, prompt
-
-    @property
-    def finish_reason(self) -> str:
-        return self.engine.finish_reason
-
-    def opens_thinking(self, request: Request) -> bool:
-        return False
-
-    def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        for item in self.engine.complete(self.prompt, request.sampling, control):
-            if isinstance(item, Delta):
-                yield Delta(item.text, item.tokens, Channel.ANSWER, item.injected)
+            with self._lock:
+                job = self._jobs.get(job_id)
+            if job is None:
+                continue
+            if isinstance(item, Started):
+                job.started = True
+                self._started_at[job_id] = time.monotonic()
+            elif isinstance(item, JobEnded):
+                self._job_ended(job)
             else:
-                yield item
+                if isinstance(item, Done) and job.client_gone:
+                    tokens = item.stats.thinking_tokens + item.stats.answer_tokens
+                    self._log(f"{job.what} · the client went away after {tokens:,} tokens; "
+                              "generation stopped")  # fmt: skip
+                job.put(item)
 
+    def _loaded(self, load_id: int, item: Loaded | LoadFailed) -> None:
+        with self._lock:
+            waiter = self._loads.pop(load_id, None)
+        if waiter is not None:
+            waiter[1].append(item)
+            waiter[0].set()
 
-def _too_long(engine: TextEngine, tokens: int) -> BadRequest | None:
-    from r1chat.core.request import ANSWER_ROOM
+    def _job_ended(self, job: Job) -> None:
+        with self._lock:
+            self._jobs.pop(job.id, None)
+            start = self._started_at.pop(job.id, None)
+        if start is not None:
+            self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - start)
+        if not job.ended:  # (no reply and no reason: say so rather than hang)
+            job.put(Failed(BadRequest("the reply ended without an answer", status=500,
+                                      kind="server_error")))  # fmt: skip
 
-    n_ctx = engine.info.n_ctx
-    if tokens + ANSWER_ROOM <= n_ctx:
-        return None
-    return BadRequest(
-        f"the prompt is {tokens:,} tokens but the context holds {n_ctx:,} "
-        "(start the server with a larger --ctx, or send less)",
-        "messages",
-        code="context_length_exceeded",
-    )
-
-
-def _shutting_down() -> BadRequest:
-    return BadRequest("the server is shutting down", status=503, kind="server_error")
+    def _lost(self, pid: int, how: str) -> None:
+        """The model process died: the jobs it was running fail, the waiting ones go to a
+        new process (started now, when there are some)."""
+        self.resident, self.info = None, None
+        with self._lock:
+            loads, self._loads = list(self._loads.values()), {}
+            jobs = list(self._jobs.values())
+            running = [j for j in jobs if j.started]
+            waiting = [j for j in jobs if not j.started]
+            for job in running:
+                self._jobs.pop(job.id, None)
+                self._started_at.pop(job.id, None)
+        where = serve_log()
+        for done, result in loads:
+            result.append(LoadFailed(f"the model process {how} while loading; see {where}"))
+            done.set()
+        for job in running:
+            message = (f"the model process {how} during this reply (a crash inside llama.cpp?); "
+                       f"the server goes on and loads the model again; see {where}")  # fmt: skip
+            job.put(Failed(BadRequest(message, status=500, kind="server_error")))
+            self._log(f"{job.what} 500 · {job.model} · the model process {how}; "
+                      "it is started again for the next request")  # fmt: skip
+        note(where, f"r1chat serve: the model process (pid {pid}) {how}, with "
+             f"{len(running)} reply(s) running and {len(waiting)} waiting")  # fmt: skip
+        for job in waiting:
+            if not job.cancelled:
+                self._send_job(job)

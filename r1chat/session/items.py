@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Union
+from typing import Protocol, Union
 
 from r1chat.core.events import AnswerDelta, EngineInfo, Event, ThinkingDelta
 
@@ -146,3 +146,9 @@ def batch(items: Iterable[tuple[int, Item]]) -> list[tuple[int, Item]]:
         count += item.count if isinstance(item, (ThinkingChunk, AnswerChunk)) else 1
     flush()
     return out
+
+
+class Inbox(Protocol):
+    """Where a job's items go: the front end's queue, or a child's `Outbox`."""
+
+    def put(self, item: tuple[int, Item]) -> None: ...

@@ -1,20 +1,21 @@
-"""The engine in a child process (what the chat uses), behind `EngineThread`'s interface."""
+"""The engine in a child process (what the chat uses), behind `EngineThread`'s interface.
+
+Python runs one thread at a time (the GIL). The UI thread's work (layout, painting,
+rendering Markdown) and the generation loop's Python work (sampling, splitting, guards)
+would take turns; with a fast model every millisecond the UI spends is a millisecond
+generation waits. So the chat runs the engine in a child process
+(`python -m r1chat.session.child`, through `session.childproc`): an `EngineThread` there,
+its inbox forwarded in batched frames, which the reader thread puts on the app's inbox.
+The app sees the same jobs and items either way.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import pickle
 import queue
-import signal
-import struct
-import subprocess
-import sys
 import threading
-import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from r1chat.config import paths
 from r1chat.config.settings import Settings
@@ -22,60 +23,14 @@ from r1chat.core.messages import Message
 from r1chat.core.overflow import Overflow
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import Guards
+from r1chat.session.childproc import ChildProcess, note
 from r1chat.session.items import EngineLost, Failed, Item, JobEnded, LoadFailed
 from r1chat.session.worker import ReplyJob, log
 
-# -- the engine in a child process -----------------------------------------------------------
-#
-# Python runs one thread at a time (the GIL). The UI thread's work (layout, painting,
-# rendering Markdown) and the generation loop's Python work (sampling, splitting,
-# guards) would take turns; with a fast model every millisecond the UI spends is a
-# millisecond generation waits. So the chat runs the engine in a child process
-# (`python -m r1chat.session.child`): an `EngineThread` there, its inbox forwarded
-# over a pipe in batched pickle frames, which a reader thread here puts on the app's
-# inbox. The app sees the same jobs and items either way.
 
-_FRAME = struct.Struct("<I")
-
-
-def write_frame(stream: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_FRAME.pack(len(data)) + data)
-    stream.flush()
-
-
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next object, or None at end of stream."""
-    head = _read_exactly(stream, _FRAME.size)
-    if head is None:
-        return None
-    data = _read_exactly(stream, _FRAME.unpack(head)[0])
-    return None if data is None else pickle.loads(data)
-
-
-def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        chunk = stream.read(left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _how_it_ended(code: int) -> str:
-    """`was killed by SIGKILL`, `stopped unexpectedly (exit code 3)`."""
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"was killed by {signal.Signals(-code).name}"
-    return f"stopped unexpectedly (exit code {code})"
-
-
-def _note(path: Path, line: str) -> None:
-    """Add a line to the engine log (the child cannot say why it died: we say that it did)."""
-    with contextlib.suppress(OSError), path.open("a", encoding="utf-8") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+def engine_log() -> Path:
+    """Where the model process's own output (and how it ended) goes."""
+    return paths.log_dir() / "engine.log"
 
 
 class _RemoteControl(Control):
@@ -107,87 +62,58 @@ class EngineProcess:
         """`wake` is called (on the reader thread) when a job's result arrives, so the
         app need not wait for its next drain to show it."""
         self.inbox = inbox
-        self.history_path = history_path
         self._wake = wake
         self._ids = iter(range(1, 1 << 62))
-        self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._pending: dict[int, str] = {}  # job id -> "load" | "reply" | "measure"
-        self._stopping = False
+        self._child = ChildProcess(
+            "r1chat.session.child", [str(history_path)], engine_log, self._frame, self._lost
+        )
 
-    def _log_path(self) -> Path:
-        directory = paths.log_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory / "engine.log"
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        log_path = self._log_path()
-        with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "r1chat.session.child", str(self.history_path)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log_file,
-            )
-        threading.Thread(
-            target=self._read, args=(proc,), name="r1chat-engine-reader", daemon=True
-        ).start()
-        return proc
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid
 
     def _send(self, command: tuple[Any, ...], job_id: int | None = None, kind: str = "") -> None:
         with self._lock:
             if job_id is not None:
                 self._pending[job_id] = kind
-            try:
-                if self._proc is None or self._proc.poll() is not None:
-                    if command[0] in ("cancel", "quit"):
-                        return
-                    self._proc = self._spawn()
-                assert self._proc.stdin is not None
-                write_frame(self._proc.stdin, command)
-            except (OSError, ValueError) as e:
-                log.error("engine process: %s", e)
-                if job_id is not None:
-                    self._fail(job_id, kind, f"cannot start the model process: {e}")
+        try:
+            self._child.send(command, start=command[0] not in ("cancel", "quit"))
+        except OSError as e:
+            log.error("engine process: %s", e)
+            if job_id is not None:
+                self._fail(job_id, kind, f"cannot start the model process: {e}")
 
     def _fail(self, job_id: int, kind: str, message: str) -> None:
-        self._pending.pop(job_id, None)
+        with self._lock:
+            self._pending.pop(job_id, None)
         self.inbox.put((job_id, LoadFailed(message) if kind == "load" else Failed(message)))
         self.inbox.put((job_id, JobEnded()))
         if self._wake is not None:
             self._wake()
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+    def _frame(self, items: list[tuple[int, Item]]) -> None:
+        ended = False
+        for job_id, item in items:
+            with self._lock:
+                late = job_id not in self._pending  # after its job (a prefill's)
+                if isinstance(item, JobEnded):
+                    self._pending.pop(job_id, None)
+            ended = ended or isinstance(item, JobEnded) or late
+            self.inbox.put((job_id, item))
+        if ended and self._wake is not None:
+            self._wake()
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        try:
-            while (items := read_frame(proc.stdout)) is not None:
-                ended = False
-                for job_id, item in items:
-                    with self._lock:
-                        late = job_id not in self._pending  # after its job (a prefill's)
-                        if isinstance(item, JobEnded):
-                            self._pending.pop(job_id, None)
-                    ended = ended or isinstance(item, JobEnded) or late
-                    self.inbox.put((job_id, item))
-                if ended and self._wake is not None:
-                    self._wake()
-        except Exception:
-            log.error("engine process reader:\n%s", traceback.format_exc())
-        code = proc.wait()
+    def _lost(self, pid: int, how: str) -> None:
+        message = f"the model process {how}; see {engine_log()}"
         with self._lock:
-            if self._proc is not proc or self._stopping:
-                return
-            how = _how_it_ended(code)
-            message = f"the model process {how}; see {self._log_path()}"
-            _note(self._log_path(), f"r1chat: the model process (pid {proc.pid}) {how}, "
-                  f"with {len(self._pending)} job(s) running")  # fmt: skip
-            for job_id, kind in list(self._pending.items()):
-                self._fail(job_id, kind, message)
-            self.inbox.put((0, EngineLost(message)))
+            pending = list(self._pending.items())
+        note(engine_log(), f"r1chat: the model process (pid {pid}) {how}, "
+             f"with {len(pending)} job(s) running")  # fmt: skip
+        for job_id, kind in pending:
+            self._fail(job_id, kind, message)
+        self.inbox.put((0, EngineLost(message)))
         if self._wake is not None:
             self._wake()
 
@@ -222,19 +148,4 @@ class EngineProcess:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Stop the running reply (it is saved as stopped), then the child."""
-        with self._lock:
-            self._stopping = True
-            proc = self._proc
-        if proc is None:
-            return
-        try:
-            assert proc.stdin is not None
-            write_frame(proc.stdin, ("quit",))
-            proc.stdin.close()
-        except (OSError, ValueError):
-            pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        self._child.stop(timeout=timeout)

@@ -32,7 +32,7 @@ from r1chat.session.fitting import fit_request, token_counter
 from r1chat.session.items import (
     ContextUsed,
     Failed,
-    Item,
+    Inbox,
     JobEnded,
     LeftOut,
     Loaded,
@@ -61,7 +61,7 @@ class EngineThread:
 
     def __init__(
         self,
-        inbox: queue.SimpleQueue[tuple[int, Item]],
+        inbox: Inbox,
         history: History,
         open_engine: Callable[[Settings], Engine],
         wake: Callable[[], None] | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
-from r1chat.core.request import ANSWER_ROOM, Control, Request, Sampling
+from r1chat.core.request import Control, Request, Sampling, prompt_problem
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local import llama_log
 from r1chat.engine.local.kernels import load_llama
@@ -65,9 +65,8 @@ class LocalEngine:
 
         path = model.path
         log = route_llama_log(log_path)
-        with contextlib.suppress(OSError, ValueError):  # a full disk: llama_log.problem()
-            log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
-                      f"kv={kv_type}, flash_attn={flash_attn}, repack={repack})\n")  # fmt: skip
+        log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
+                  f"kv={kv_type}, flash_attn={flash_attn}, repack={repack})\n")  # fmt: skip
         cache = _GGML_TYPES[kv_type]
         try:
             # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
@@ -133,7 +132,7 @@ class LocalEngine:
         stays in the cache). Returns the tokens it evaluated."""
         messages = prepare(request.messages, system=request.system, math=request.math)
         tokens = self.builder.build(messages, think=request.think, reply=False)
-        if len(tokens) + ANSWER_ROOM > self.info.n_ctx:
+        if prompt_problem(len(tokens), self.info.n_ctx):
             return 0
         start = self._rewind(tokens, len(tokens))
         for _ in self._read(tokens, start, len(tokens), control):
@@ -143,7 +142,7 @@ class LocalEngine:
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        yield from self._reply(self.prompt_tokens(request), request.sampling, control)
+        yield from self.reply(self.prompt_tokens(request), request.sampling, control)
 
     def complete(
         self, text: str, sampling: Sampling, control: Control
@@ -154,18 +153,16 @@ class LocalEngine:
         prompt = vocab.encode_markup(text)
         if vocab.add_bos and vocab.bos >= 0 and prompt[:1] != [vocab.bos]:
             prompt.insert(0, vocab.bos)
-        yield from self._reply(prompt, sampling, control)
+        yield from self.reply(prompt, sampling, control)
 
-    def _reply(
+    def reply(
         self, prompt: list[int], s: Sampling, control: Control
     ) -> Iterator[Delta | PromptProgress]:
+        """`stream` for a prompt already read into tokens (`prompt_tokens`)."""
         n_ctx = self.info.n_ctx
-        if len(prompt) + ANSWER_ROOM > n_ctx:
+        if problem := prompt_problem(len(prompt), n_ctx):
             hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
-            raise PromptTooLong(
-                f"the prompt is {len(prompt):,} tokens but the context holds {n_ctx:,}; "
-                f"raise --ctx{hint} or shorten the input"
-            )
+            raise PromptTooLong(f"{problem}; raise --ctx{hint} or shorten the input")
         self.finish_reason = "cancelled"
         yield from self._evaluate_prompt(prompt, control)
         if control.cancelled:

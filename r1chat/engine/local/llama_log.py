@@ -13,51 +13,77 @@ from pathlib import Path
 from typing import Any, TextIO
 
 _MAX_BYTES = 4 << 20
-_state: dict[str, Any] = {}  # keeps the ctypes callback and file alive
+_state: dict[str, Any] = {}  # keeps the ctypes callback and the log alive
 
 
-class _Dropped(io.StringIO):
-    """Where the log goes when its file cannot be written."""
+class LlamaLog(io.TextIOBase):
+    """llama.cpp's log file, which never raises: a write that fails (a full disk) stops
+    the logging and is remembered in `problem`; the reply goes on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problem: str | None = None
+        self._file: TextIO | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and path.stat().st_size > _MAX_BYTES:
+                path.replace(path.with_suffix(path.suffix + ".1"))
+            self._file = path.open("a", encoding="utf-8", errors="replace", buffering=1)
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e: OSError) -> None:
+        self.problem = self.problem or f"cannot write llama.cpp's log {self.path}: {e.strerror}"
+        if self._file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._file.close()
+            self._file = None
 
     def write(self, text: str) -> int:
+        if self._file is not None:
+            try:
+                self._file.write(text)
+            except OSError as e:
+                self._failed(e)
+            except ValueError:  # closed while Python shuts down
+                self._file = None
         return len(text)
 
+    def flush(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as e:
+                self._failed(e)
+            except ValueError:
+                self._file = None
 
-def route_llama_log(path: Path) -> TextIO:
+    def writable(self) -> bool:
+        return True
+
+
+def route_llama_log(path: Path) -> LlamaLog:
     """Install a llama.cpp log callback writing to `path` (rotated at 4 MiB); return the
-    file (or a sink that drops lines, when `path` cannot be opened: see `problem`)."""
-    if (current := _state.get("file")) is not None and _state.get("path") == path:
+    log, which Python's own prints can be redirected to as well."""
+    if (current := _state.get("log")) is not None and current.path == path:
         return current
     import llama_cpp
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size > _MAX_BYTES:
-            path.replace(path.with_suffix(path.suffix + ".1"))
-        log: TextIO = path.open("a", encoding="utf-8", errors="replace", buffering=1)
-        _state.pop("problem", None)
-    except OSError as e:
-        log = _Dropped()
-        _state["problem"] = f"cannot write llama.cpp's log {path}: {e.strerror}"
+    log = LlamaLog(path)
 
     @llama_cpp.llama_log_callback
     def _write(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        if not log.closed:  # llama.cpp still logs while Python shuts down
-            try:
-                log.write(text.decode("utf-8", errors="replace"))
-            except OSError as e:  # the disk filled up: stop logging, keep answering
-                _state.setdefault("problem", f"cannot write llama.cpp's log {path}: {e.strerror}")
-                with contextlib.suppress(OSError):
-                    log.close()
+        log.write(text.decode("utf-8", errors="replace"))
 
     llama_cpp.llama_log_set(_write, ctypes.c_void_p(0))
-    _state.update(file=log, path=path, callback=_write)
+    _state.update(log=log, callback=_write)
     return log
 
 
 def problem() -> str | None:
     """Why llama.cpp's log is not being written, if it is not."""
-    return _state.get("problem")
+    log = _state.get("log")
+    return log.problem if log is not None else None
 
 
 def tail(path: Path, lines: int = 40) -> list[str]:

@@ -1,0 +1,287 @@
+"""The model process of `r1chat serve`: `python -m r1chat.serve.child`.
+
+It holds the engine, so that a crash inside llama.cpp costs the request in progress and
+not the server (`serve.worker` sees the process die and starts another). It speaks in
+`session.childproc` frames:
+
+- in: `("settings", Settings)` first; `("job", id, Call, model, spec)` (a request for
+  the model the server calls `model`, opened from `spec`); `("load", id, model, spec)`;
+  `("cancel", id)`; `("quit",)`;
+- out: lists of `(id, item)`: `Loaded`, `LoadFailed`, `Accepted`, `Started`, the reply's
+  events (one per token, as clients see them), `Failed`, `Rendered`, `JobEnded`.
+
+Jobs run one at a time on the model thread, in the order they came. The prompt is read
+into tokens on another thread as a job arrives (`_prepare`), so a prompt too long for the
+context is refused at once even while another reply runs. After a chat reply, and until
+the next job arrives, the model thread reads the conversation with its answer ahead of
+time (idle-time prefill).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from r1chat.config.settings import Settings
+from r1chat.core.errors import PromptTooLong, R1ChatError
+from r1chat.core.events import Channel, Delta, Done, PromptProgress
+from r1chat.core.request import Control, Request
+from r1chat.core.turn import run_turn
+from r1chat.engine.base import TextEngine
+from r1chat.serve.items import Accepted, Failed, Rendered, Started, too_long
+from r1chat.serve.requests import BadRequest, Call
+from r1chat.session.childproc import Outbox, child_streams, read_frame
+from r1chat.session.items import JobEnded, Loaded, LoadFailed
+
+
+@dataclass
+class _Job:
+    id: int
+    call: Call
+    model: str
+    spec: str
+    control: Control
+    prompt: list[int] | None = None  # read ahead by `_prepare` (a chat for the resident model)
+    refused: bool = False  # `_prepare` answered it (too long)
+
+
+class Host:
+    """The engine and the threads around it."""
+
+    def __init__(self, settings: Settings, put: Any) -> None:
+        self.settings, self.put = settings, put
+        self.engine: TextEngine | None = None
+        self.resident: str | None = None
+        self._swap = threading.Lock()  # held while the engine changes or reads a prompt
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._incoming: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._controls: dict[int, Control] = {}
+        self._prefill = Control()
+        self.threads = [
+            threading.Thread(target=self._prepare_loop, name="serve-prepare", daemon=True),
+            threading.Thread(target=self._model_loop, name="serve-model", daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    # -- commands (the main thread) ------------------------------------------------------
+
+    def job(self, job_id: int, call: Call, model: str, spec: str) -> None:
+        self._prefill.cancel()  # a prefill gives way at once; what it read stays cached
+        control = self._controls[job_id] = Control()
+        self._incoming.put(_Job(job_id, call, model, spec, control))
+
+    def load(self, job_id: int, model: str, spec: str) -> None:
+        self._prefill.cancel()
+        self._incoming.put(_Job(job_id, None, model, spec, Control()))  # type: ignore[arg-type]
+
+    def cancel(self, job_id: int) -> None:
+        if (control := self._controls.get(job_id)) is not None:
+            control.cancel()
+
+    def stop(self) -> None:
+        self._prefill.cancel()
+        for control in list(self._controls.values()):
+            control.cancel()
+        self._incoming.put(None)
+        for t in self.threads:
+            t.join(timeout=30)
+        with self._swap:
+            if self.engine is not None:
+                self.engine.close()
+                self.engine = None
+
+    # -- reading prompts ahead -----------------------------------------------------------
+
+    def _prepare_loop(self) -> None:
+        while (job := self._incoming.get()) is not None:
+            if job.call is not None and not job.control.cancelled:
+                self._prepare(job)
+                if not job.refused:
+                    self.put((job.id, Accepted()))
+            self._jobs.put(job)
+        self._jobs.put(None)
+
+    def _prepare(self, job: _Job) -> None:
+        """A chat for the resident model: its prompt's tokens now (beside a running
+        reply: llama.cpp's tokenizer does not touch the context), refused if too long."""
+        call = job.call
+        if not call.chat or call.dry_run:
+            return
+        with self._swap:
+            engine = self.engine if self.resident == job.model else None
+            if engine is None:
+                return  # read when its model is loaded
+            try:
+                job.prompt = engine.prompt_tokens(call.request)
+            except R1ChatError:
+                return  # the reply says it
+        if (problem := too_long(len(job.prompt), engine.info.n_ctx)) is not None:
+            job.refused = True
+            self.put((job.id, Failed(problem)))
+
+    # -- the model -----------------------------------------------------------------------
+
+    def _open(self, model: str, spec: str) -> TextEngine:
+        from r1chat.launch.local import open_named
+
+        with self._swap:
+            if self.resident == model and self.engine is not None:
+                return self.engine
+            if self.engine is not None:
+                self.engine.close()
+                self.engine, self.resident = None, None
+            self.engine = open_named(spec, self.settings, name=model)
+            self.resident = model
+            return self.engine
+
+    def _model_loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if job.refused or (job.call is not None and job.control.cancelled):
+                if not job.refused:
+                    self.put((job.id, Failed(BadRequest("cancelled", status=499))))
+                self._controls.pop(job.id, None)
+                self.put((job.id, JobEnded()))
+                continue
+            try:
+                engine = self._load(job)
+                if engine is not None and job.call is not None:
+                    self.put((job.id, Started()))
+                    self._serve(engine, job)
+            finally:
+                self._controls.pop(job.id, None)
+                self.put((job.id, JobEnded()))
+
+    def _load(self, job: _Job) -> TextEngine | None:
+        try:
+            engine = self._open(job.model, job.spec)
+        except R1ChatError as e:
+            self._fail_load(job, str(e))
+            return None
+        except Exception as e:  # a bug or an unexpected file: still one readable line
+            self._fail_load(job, f"cannot load {job.model}: {type(e).__name__}: {e}")
+            return None
+        if job.call is None:
+            self.put((job.id, Loaded(engine.info, 0.0)))
+        return engine
+
+    def _fail_load(self, job: _Job, message: str) -> None:
+        if job.call is None:
+            self.put((job.id, LoadFailed(message)))
+        else:
+            self.put((job.id, Failed(BadRequest(message, "model", status=500,
+                                                kind="server_error"))))  # fmt: skip
+
+    def _serve(self, engine: TextEngine, job: _Job) -> None:
+        call = job.call
+        if call.dry_run:
+            rendered = engine.render(call.request)
+            self.put((job.id, Rendered(rendered.text, rendered.tokens)))
+            return
+        done: Done | None = None
+        try:
+            source: Any
+            if not call.chat:
+                source = _RawPrompt(engine, call.prompt or "")
+            else:
+                prompt = job.prompt
+                source = _Prompt(engine, prompt or engine.prompt_tokens(call.request))
+            for event in run_turn(source, call.request, job.control, call.guards):
+                self.put((job.id, event))
+                done = event if isinstance(event, Done) else done
+        except PromptTooLong as e:
+            self.put((job.id, Failed(BadRequest(str(e), "messages",
+                                                code="context_length_exceeded"))))  # fmt: skip
+        except R1ChatError as e:
+            self.put((job.id, Failed(BadRequest(str(e), status=500, kind="server_error"))))
+        except Exception as e:  # a bug of ours: the server goes on with the next request
+            message = f"internal error: {type(e).__name__}: {e}"
+            self.put((job.id, Failed(BadRequest(message, status=500, kind="server_error"))))
+        if call.chat and done is not None and done.goes_on and self._jobs.empty():
+            self._prefill_next(engine, call.request, done.content)
+
+    def _prefill_next(self, engine: TextEngine, request: Request, answer: str) -> None:
+        """A client that goes on with this conversation sends it back with the answer:
+        read that now, until the next job arrives (`job` cancels it)."""
+        self._prefill = control = Control()
+        try:
+            engine.prefill(request.answered(answer), control)
+        except Exception:  # an optimisation: the next prompt reads it all instead
+            return
+
+
+class _Prompt:
+    """A chat whose prompt was read ahead, as a turn's source."""
+
+    def __init__(self, engine: TextEngine, prompt: list[int]) -> None:
+        self.engine, self.prompt = engine, prompt
+
+    @property
+    def finish_reason(self) -> str:
+        return self.engine.finish_reason
+
+    def opens_thinking(self, request: Request) -> bool:
+        return self.engine.opens_thinking(request)
+
+    def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
+        return self.engine.reply(self.prompt, request.sampling, control)
+
+
+class _RawPrompt:
+    """A `/v1/completions` prompt as a turn's source: all of it answer, nothing split."""
+
+    def __init__(self, engine: TextEngine, prompt: str) -> None:
+        self.engine, self.prompt = engine, prompt
+
+    @property
+    def finish_reason(self) -> str:
+        return self.engine.finish_reason
+
+    def opens_thinking(self, request: Request) -> bool:
+        return False
+
+    def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
+        for item in self.engine.complete(self.prompt, request.sampling, control):
+            if isinstance(item, Delta):
+                yield Delta(item.text, item.tokens, Channel.ANSWER, item.injected)
+            else:
+                yield item
+
+
+def _urgent(item: tuple[int, Any]) -> bool:
+    """A job's end, or a load's: the parent is waiting for it."""
+    return isinstance(item[1], (JobEnded, Loaded, LoadFailed, Accepted))
+
+
+def main() -> int:
+    out = child_streams()
+    stdin = sys.stdin.buffer
+    first = read_frame(stdin)
+    if first is None or first[0] != "settings":
+        return 2
+    outbox = Outbox(out, list, _urgent)
+    writer = threading.Thread(target=outbox.run, name="serve-writer", daemon=True)
+    writer.start()
+    host = Host(first[1], outbox.put)
+    while (command := read_frame(stdin)) is not None:
+        kind = command[0]
+        if kind == "job":
+            host.job(*command[1:])
+        elif kind == "load":
+            host.load(*command[1:])
+        elif kind == "cancel":
+            host.cancel(command[1])
+        elif kind == "quit":
+            break
+    host.stop()
+    outbox.close()
+    writer.join(5.0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
