@@ -117,21 +117,33 @@ LAYER_TYPES = (("q4_0", "q4_1"), ("q4_k", "q5_k"), ("q6_k", "q8_0"))
 ships (and every kind llama.cpp repacks on x86 or Arm) meets its kernels."""
 
 
-def write_tiny_llama(
-    path: Path,
-    *,
-    quantized: bool = False,
-    n_ctx: int = 512,
-    seed: int = 0,
-) -> Path:
+def write_tiny_llama(path: Path, *, quantized: bool = False, seed: int = 0) -> Path:
     """A llama model with random weights and a byte-level vocabulary: one f32 block, or
     with `quantized` three blocks of quantized matrices (`LAYER_TYPES`) and a Q8_0
     output, as wide as K-quants and repacking need (256)."""
+    if quantized:
+        return write_llama(path, layers=LAYER_TYPES, n_embd=256, n_ff=512, output="q8_0", seed=seed)
+    return write_llama(path, layers=(("f32", "f32"),), n_embd=64, n_ff=128, seed=seed)
+
+
+def write_llama(
+    path: Path,
+    *,
+    layers: tuple[tuple[str, str], ...],
+    n_embd: int,
+    n_ff: int,
+    n_head: int = 4,
+    output: str = "f32",
+    n_ctx: int = 512,
+    seed: int = 0,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """A llama model with random weights and a 262-token byte vocabulary: one block per
+    `(attention kind, feed-forward kind)` in `layers` (`f32` or a key of `QTYPES`);
+    `metadata` adds or replaces header keys."""
     tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), "▁", "▁the", "▁a"]
     types = [2, 3, 3, *([6] * 256), 1, 1, 1]
     n_vocab = len(tokens)
-    n_embd, n_ff, n_head = (256, 512, 4) if quantized else (64, 128, 4)
-    layers: tuple[tuple[str, str], ...] = LAYER_TYPES if quantized else (("f32", "f32"),)
     rng = np.random.default_rng(seed)
 
     def w(kind: str, rows: int, cols: int) -> np.ndarray | Quantized:
@@ -139,6 +151,7 @@ def write_tiny_llama(
             return Quantized(kind, rows, cols, seed=int(rng.integers(1 << 31)))
         return rng.standard_normal((rows, cols)).astype(np.float32) * 0.05
 
+    quantized = any(kind != "f32" for layer in layers for kind in layer)
     meta: dict[str, Any] = {
         "general.architecture": "llama",
         "general.name": "r1chat self-test",
@@ -159,11 +172,12 @@ def write_tiny_llama(
         "tokenizer.ggml.bos_token_id": 1,
         "tokenizer.ggml.eos_token_id": 2,
         "tokenizer.ggml.add_bos_token": True,
+        **(metadata or {}),
     }
     tensors: dict[str, np.ndarray | Quantized] = {
         "token_embd.weight": rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * 0.05,
         "output_norm.weight": np.ones(n_embd, np.float32),
-        "output.weight": w("q8_0" if quantized else "f32", n_vocab, n_embd),
+        "output.weight": w(output, n_vocab, n_embd),
     }
     for i, (attn, ffn) in enumerate(layers):
         tensors |= {

@@ -63,7 +63,10 @@ def create_app(
         return JSONResponse({"object": "list", "data": data})
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "model": models.resident})
+        running, waiting = models.counts()
+        return JSONResponse(
+            {"status": "ok", "model": models.resident, "running": running, "waiting": waiting}
+        )
 
     async def reply(request: Request, parse: Callable[[Any, Settings], Call]) -> Response:
         authorize(request)

@@ -150,7 +150,7 @@ class Models:
         """Send `job` to the model process; a full queue raises the 429."""
         with self._lock:
             waiting = sum(1 for j in self._jobs.values() if not j.started)
-            if waiting >= self.max_queue:
+            if waiting >= self.max_queue:  # (`counts`, under the lock already held)
                 wait = max(1, round(self._seconds * (waiting + 1)))
                 raise BadRequest(
                     f"the server is busy ({waiting} requests waiting); retry later",
@@ -162,6 +162,12 @@ class Models:
             job.on_cancel = lambda: self._send(("cancel", job.id), start=False)
             self._jobs[job.id] = job
         self._send_job(job)
+
+    def counts(self) -> tuple[int, int]:
+        """(replies running, requests waiting)."""
+        with self._lock:
+            running = sum(1 for j in self._jobs.values() if j.started)
+            return running, len(self._jobs) - running
 
     def cancel_all(self) -> None:
         """Cancel every job (the server is stopping)."""

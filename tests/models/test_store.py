@@ -9,9 +9,9 @@ import pytest
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.units import human
-from r1chat.models.gguf_writer import write_tiny_llama
 from r1chat.models import store
 from r1chat.models.catalog import load_catalog
+from r1chat.models.gguf_writer import write_tiny_llama
 from r1chat.models.locks import FileLock
 
 

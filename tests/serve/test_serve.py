@@ -207,7 +207,7 @@ def test_models_lists_the_installed_and_the_served(server: Serving) -> None:
     data = httpx2.get(f"{server.url}/models", timeout=10).json()["data"]
     assert [m["id"] for m in data] == ["scripted-answer"]
     health = httpx2.get(server.url.removesuffix("/v1") + "/health", timeout=10).json()
-    assert health == {"status": "ok", "model": "scripted-answer"}
+    assert health == {"status": "ok", "model": "scripted-answer", "running": 0, "waiting": 0}
 
 
 def test_a_client_that_leaves_frees_the_model(long_model: ScriptedModel) -> None:

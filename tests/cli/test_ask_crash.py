@@ -1,0 +1,82 @@
+"""`ask` never dies silently: a crash inside llama.cpp (a signal the model process sends
+itself through a seam, as a faulting kernel would) is one line and a non-zero exit, in a
+pipe too; a full disk costs the log and the history, never the answer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from r1chat.config import paths
+from tests.fixtures.cli import ROOT, one_error_line, r1chat
+from tests.fixtures.scripted import ScriptedModel
+
+
+@pytest.mark.parametrize(
+    ("signal", "what"), [("SIGSEGV", "a segmentation fault"), ("SIGILL", "an illegal instruction")]
+)
+def test_a_llama_cpp_crash_is_one_line_and_a_failure(
+    answer_model: ScriptedModel, signal: str, what: str
+) -> None:
+    out = r1chat("ask", "-m", str(answer_model.path), "--threads", "1", "What is 2+2?",
+                 seams=("--crash-in-prompt", signal))  # fmt: skip
+    assert out.returncode == 128 + {"SIGSEGV": 11, "SIGILL": 4}[signal]
+    assert out.stdout == ""
+    line = one_error_line(out.stderr)
+    assert line.startswith(f"error: llama.cpp crashed ({signal}, {what}) while running ")
+    assert f"llama.cpp's log: {paths.llama_log_file()}" in line and "try --no-repack" in line
+    assert "Fatal Python error" in paths.llama_log_file().read_text()  # the stack, kept
+
+
+def test_a_crash_in_a_pipe_is_said_and_fails_the_pipeline(answer_model: ScriptedModel) -> None:
+    command = [sys.executable, "-m", "tests.fixtures.cli_seams", "--crash-in-prompt", "SIGSEGV",
+               "--", "ask", "-m", str(answer_model.path), "--no-repack", "hi"]  # fmt: skip
+    script = f"set -o pipefail; {shlex.join(command)} | cat"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
+    assert out.returncode == 139
+    line = one_error_line(out.stderr)
+    assert "llama.cpp crashed (SIGSEGV" in line
+    assert "--no-repack" not in line  # it was off already: not a thing to try
+
+
+@contextlib.contextmanager
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB filesystem with no byte free (a tmpfs: root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("a full filesystem needs root here (mounting a small tmpfs)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                           capture_output=True, text=True)  # fmt: skip
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
+    try:
+        (disk / "home").mkdir()
+        with contextlib.suppress(OSError), (disk / "filler").open("wb") as f:
+            while True:
+                f.write(bytes(65536))
+        yield disk / "home"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: ScriptedModel) -> None:
+    with full_disk(tmp_path) as home:
+        out = r1chat("ask", "-m", str(answer_model.path), "--threads", "1", "What is 2+2?",
+                     env={"R1CHAT_HOME": str(home)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == answer_model.answer + "\n"
+    warnings = out.stderr.splitlines()
+    assert len(warnings) == 2, out.stderr
+    assert warnings[0].startswith("warning: this ask is not saved in the history: ")
+    assert warnings[1] == (
+        f"warning: cannot write llama.cpp's log {home}/logs/llama.log: No space left on device"
+    )
