@@ -24,6 +24,10 @@ def quantized(tmp_path: Path) -> Path:
     return write_tiny_llama(tmp_path / "quantized.gguf", quantized=True)
 
 
+BRIEF = ("--threads", "1", "--ctx", "256", "--max-tokens", "2", "--no-log")
+"""Random weights answer nothing useful: a token or two is enough to run the kernels."""
+
+
 def last_load(log: Path) -> str:
     """llama.cpp's log of the last model r1chat loaded."""
     return log.read_text().rsplit("--- r1chat loading", 1)[1]
@@ -57,12 +61,12 @@ def test_no_repack_reaches_llama_cpp(quantized: Path) -> None:
 def test_the_command_line_and_config_choose(
     quantized: Path, how: tuple[str, ...], expect: str
 ) -> None:
-    out = r1chat("ask", "-m", str(quantized), "--threads", "1", "--no-log", *how, "hi")
+    out = r1chat("ask", "-m", str(quantized), *BRIEF, *how, "hi")
     assert out.returncode in (0, 3), out.stderr  # (random weights: maybe no answer)
     assert expect in paths.llama_log_file().read_text()
     paths.config_file().parent.mkdir(parents=True, exist_ok=True)
     paths.config_file().write_text('[model]\nrepack = "off"\n')
-    r1chat("ask", "-m", str(quantized), "--threads", "1", "--no-log", "hi")
+    r1chat("ask", "-m", str(quantized), *BRIEF, "hi")
     assert "repack=False" in last_load(paths.llama_log_file()).splitlines()[0]
     paths.config_file().write_text('[model]\nrepack = "sometimes"\n')
     bad = r1chat("ask", "-m", str(quantized), "hi")
@@ -83,7 +87,7 @@ def test_kernels_that_crash_the_probe_are_left_off_remembered_and_shown(
     assert record.read_text().splitlines() == ["probe repack=True", "probe repack=False"]
     again = json.loads(r1chat("doctor", "--json", "--no-self-test", seams=seams).stdout)
     assert again["repack"]["on"] is False and again["problems"] == []
-    ask = r1chat("ask", "-m", str(quantized), "--threads", "1", "--no-log", "hi", seams=seams)
+    ask = r1chat("ask", "-m", str(quantized), *BRIEF, "hi", seams=seams)
     assert ask.returncode in (0, 3), ask.stderr
     assert record.read_text().count("probe") == 2  # remembered: no probe since
     assert "repack=False" in paths.llama_log_file().read_text()
@@ -94,7 +98,7 @@ def test_a_build_that_crashes_without_repacking_too_is_refused_in_one_line(
     tmp_path: Path, quantized: Path
 ) -> None:
     seams = ("--probe-crashes", "always", "--probe-record", str(tmp_path / "probes"))
-    ask = r1chat("ask", "-m", str(quantized), "--no-log", "hi", seams=seams)
+    ask = r1chat("ask", "-m", str(quantized), *BRIEF, "hi", seams=seams)
     assert ask.returncode == 1
     line = one_error_line(ask.stderr)
     assert "llama.cpp crashes on this CPU even without repacking (SIGILL)" in line
