@@ -10,6 +10,7 @@
     [chat]          system_prompt, overflow = "drop-oldest" | "stop", reply_reserve,
                     keep_first (what a conversation over the context does: core.overflow)
     [ask]           log = true | false (save every `r1chat ask` in the history)
+    [serve]         host, port, queue, allowed_hosts = [...], allowed_origins = [...]
     [remotes.NAME]  url, model, api_key_env, timeout
 
 Every key has one rule (`Rule`): its type and what values it allows. A value that breaks
@@ -52,7 +53,11 @@ class Rule:
         return f"must be {self.allowed}, not {value!r}"
 
 
-_INT, _NUM, _STR, _BOOL = (int,), (int, float), (str,), (bool,)
+def _strings(value: list[Any]) -> bool:
+    return all(isinstance(v, str) and v.strip() for v in value)
+
+
+_INT, _NUM, _STR, _BOOL, _LIST = (int,), (int, float), (str,), (bool,), (list,)
 SAMPLING = {
     "temperature": Rule(_NUM, "a number from 0 to 5", lambda v: 0 <= v <= 5),
     "top_p": Rule(_NUM, "a number above 0 and at most 1", lambda v: 0 < v <= 1),
@@ -88,6 +93,13 @@ RULES: dict[str, dict[str, Rule]] = {
         "keep_first": Rule(_BOOL, "true or false"),
     },
     "ask": {"log": Rule(_BOOL, "true or false")},
+    "serve": {
+        "host": Rule(_STR, "an address to listen on", lambda v: bool(v.strip())),
+        "port": Rule(_INT, "a port from 0 to 65535", lambda v: 0 <= v <= 65535),
+        "queue": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
+        "allowed_hosts": Rule(_LIST, "a list of host names", _strings),
+        "allowed_origins": Rule(_LIST, 'a list of origins ("https://app.example")', _strings),
+    },
 }
 REMOTE = {
     "url": Rule(_STR, "an http(s) URL", lambda v: bool(v.strip())),
@@ -118,6 +130,15 @@ class ReasoningValues:
 
 
 @dataclass(frozen=True, slots=True)
+class ServeValues:
+    host: str | None = None
+    port: int | None = None
+    queue: int | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Remote:
     url: str
     model: str | None = None
@@ -136,6 +157,7 @@ class Values:
     system_prompt: str = ""
     overflow: Overflow = field(default_factory=Overflow)
     ask_log: bool = True
+    serve: ServeValues = field(default_factory=ServeValues)
     remotes: dict[str, Remote] = field(default_factory=dict)
 
 
@@ -163,7 +185,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
     for name in data:
         if name not in known:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(known)})")
-    model, sampling, reasoning, chat, ask = (
+    model, sampling, reasoning, chat, ask, serve = (
         _table(data.get(name, {}), name, RULES[name], path) for name in RULES
     )
     presets = {
@@ -188,6 +210,13 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
             chat.get("keep_first", False),
         ),
         ask_log=ask.get("log", True),
+        serve=ServeValues(
+            serve.get("host"),
+            serve.get("port"),
+            serve.get("queue"),
+            tuple(serve.get("allowed_hosts", ())),
+            tuple(serve.get("allowed_origins", ())),
+        ),
         remotes=remotes,
     )
 

@@ -15,3 +15,7 @@ class UsageError(R1ChatError):
 
 class PromptTooLong(R1ChatError):
     """The prompt leaves the reply no room in the context (the API answers 400)."""
+
+
+class PromptCancelled(R1ChatError):
+    """Reading the prompt stopped: whoever asked for it is gone."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
+from r1chat.core.errors import PromptCancelled, PromptTooLong
 from r1chat.core.messages import Message
 
 ANSWER_ROOM = 16
@@ -81,3 +82,22 @@ class Control:
         with self._lock:
             text, self._injection = self._injection, None
             return text
+
+
+class Reading:
+    """How much of a prompt may be read into tokens: at most `limit` (then PromptTooLong,
+    at once, however long the rest is), and nothing more once `control` is cancelled
+    (PromptCancelled). A server reads clients' prompts so: a huge one costs a context's
+    worth of work, and none after its client leaves."""
+
+    def __init__(self, n_ctx: int, control: Control | None = None) -> None:
+        self.n_ctx, self.control = n_ctx, control
+        self.tokens = 0
+
+    def add(self, tokens: int) -> None:
+        """Count `tokens` more (raises when reading should stop)."""
+        self.tokens += tokens
+        if self.control is not None and self.control.cancelled:
+            raise PromptCancelled("the prompt's reader went away")
+        if problem := prompt_problem(self.tokens, self.n_ctx, "the prompt (read so far)"):
+            raise PromptTooLong(problem)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
-from r1chat.core.request import Control, Request, Sampling
+from r1chat.core.request import Control, Reading, Request, Sampling
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,9 @@ class Engine(Protocol):
 class TextEngine(Engine, Protocol):
     """An engine that also works in tokens and continues a raw prompt (the local one)."""
 
-    def prompt_tokens(self, request: Request) -> list[int]:
-        """The prompt for `request`, as token ids (what `render` spells out)."""
+    def prompt_tokens(self, request: Request, reading: Reading | None = None) -> list[int]:
+        """The prompt for `request`, as token ids (what `render` spells out); `reading`
+        stops it past a context or once cancelled."""
         ...
 
     def reply(

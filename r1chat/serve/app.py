@@ -20,13 +20,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
+from r1chat.serve.door import Door, FrontDoor, TooLarge
 from r1chat.serve.items import Accepted, Failed, Rendered
 from r1chat.serve.names import Names
 from r1chat.serve.replies import SSE_DONE, Reply, sse, usage
@@ -40,14 +41,23 @@ second, a write per token would take the time the model thread needs."""
 
 
 def create_app(
-    models: Models, names: Names, settings: Settings, *, api_key: str | None, log: Log
-) -> Starlette:
+    models: Models,
+    names: Names,
+    settings: Settings,
+    *,
+    api_key: str | None,
+    door: Door,
+    log: Log,
+) -> ASGIApp:
+    """The routes behind the front door (`serve.door`)."""
+    key = api_key.encode() if api_key is not None else None
+
     def authorize(request: Request) -> None:
-        if api_key is None:
+        if key is None:
             return
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), api_key):
+        given = request.headers.get("authorization", "").encode("latin-1")  # the bytes sent
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), key):
             raise BadRequest(
                 "a valid API key is needed (Authorization: Bearer KEY)",
                 status=401,
@@ -93,7 +103,7 @@ def create_app(
         error = BadRequest(f"{what}: {request.method} {request.url.path}", status=exc.status_code)
         return await refused(request, error)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
@@ -102,14 +112,52 @@ def create_app(
         ],
         exception_handlers={BadRequest: refused, HTTPException: http_error},
     )
+    return FrontDoor(app, door, log)
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
+    """The body as JSON: valid, not absurdly nested, no text that is not Unicode."""
     try:
-        return json.loads(raw)
+        raw = await request.body()
+    except TooLarge as e:
+        raise BadRequest(str(e), status=413, code="request_too_large") from None
+    except ClientDisconnect:
+        raise BadRequest("the client went away while it sent the request", status=499) from None
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply to be a request") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"the request body is not valid JSON ({e})") from None
+    if (where := _lone_surrogate(body, "")) is not None:
+        raise BadRequest(f"{where or 'the body'} is not valid Unicode text (a lone surrogate "
+                         "such as \\ud800)", where or None)  # fmt: skip
+    return body
+
+
+def _lone_surrogate(value: Any, where: str) -> str | None:
+    """Where in a parsed body a string holds half of a surrogate pair (which no UTF-8
+    tokenizer can take), as `messages[0].content`."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _lone_surrogate(k, where) or _lone_surrogate(v, _at(where, k))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if (found := _lone_surrogate(v, f"{where}[{i}]")) is not None:
+                return found
+    return None
+
+
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 class JobResponse(Response):

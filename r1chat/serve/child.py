@@ -10,11 +10,13 @@ not the server (`serve.worker` sees the process die and starts another). It spea
 - out: lists of `(id, item)`: `Loaded`, `LoadFailed`, `Accepted`, `Started`, the reply's
   events (one per token, as clients see them), `Failed`, `Rendered`, `JobEnded`.
 
-Jobs run one at a time on the model thread, in the order they came. The prompt is read
-into tokens on another thread as a job arrives (`_prepare`), so a prompt too long for the
-context is refused at once even while another reply runs. After a chat reply, and until
-the next job arrives, the model thread reads the conversation with its answer ahead of
-time (idle-time prefill).
+Jobs run one at a time on the model thread, in the order their prompts are ready. Each
+chat for the resident model has its prompt read into tokens on a thread of its own as it
+arrives (`_prepare`), under a `Reading`: a prompt too long for the context is refused at
+once (having read no more than a context's worth), one whose client left stops, and
+neither holds up the others or the reply that runs. After a chat reply, and until the
+next job arrives, the model thread reads the conversation with its answer ahead of time
+(idle-time prefill).
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1chat.config.settings import Settings
-from r1chat.core.errors import PromptTooLong, R1ChatError
+from r1chat.core.errors import PromptCancelled, PromptTooLong, R1ChatError
 from r1chat.core.events import Channel, Delta, Done, PromptProgress
-from r1chat.core.request import Control, Request
+from r1chat.core.request import Control, Reading, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.base import TextEngine
-from r1chat.serve.items import Accepted, Failed, Rendered, Started, too_long
+from r1chat.serve.items import Accepted, Failed, Rendered, Started, too_long_error
 from r1chat.serve.requests import BadRequest, Call
 from r1chat.session.childproc import Outbox, child_streams, read_frame
 from r1chat.session.items import JobEnded, Loaded, LoadFailed
@@ -56,28 +58,30 @@ class Host:
         self.settings, self.put = settings, put
         self.engine: TextEngine | None = None
         self.resident: str | None = None
-        self._swap = threading.Lock()  # held while the engine changes or reads a prompt
+        self._swap = threading.Lock()  # held while the engine changes
+        self._reading = 0  # prompts being read (the engine may not change meanwhile)
+        self._read = threading.Condition(self._swap)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._incoming: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._controls: dict[int, Control] = {}
         self._prefill = Control()
-        self.threads = [
-            threading.Thread(target=self._prepare_loop, name="serve-prepare", daemon=True),
-            threading.Thread(target=self._model_loop, name="serve-model", daemon=True),
-        ]
-        for t in self.threads:
-            t.start()
+        self._model = threading.Thread(target=self._model_loop, name="serve-model", daemon=True)
+        self._model.start()
 
     # -- commands (the main thread) ------------------------------------------------------
 
     def job(self, job_id: int, call: Call, model: str, spec: str) -> None:
         self._prefill.cancel()  # a prefill gives way at once; what it read stays cached
         control = self._controls[job_id] = Control()
-        self._incoming.put(_Job(job_id, call, model, spec, control))
+        job = _Job(job_id, call, model, spec, control)
+        if call.chat and not call.dry_run:
+            threading.Thread(target=self._prepare, args=(job,), daemon=True).start()
+        else:
+            self.put((job.id, Accepted()))
+            self._jobs.put(job)
 
     def load(self, job_id: int, model: str, spec: str) -> None:
         self._prefill.cancel()
-        self._incoming.put(_Job(job_id, None, model, spec, Control()))  # type: ignore[arg-type]
+        self._jobs.put(_Job(job_id, None, model, spec, Control()))  # type: ignore[arg-type]
 
     def cancel(self, job_id: int) -> None:
         if (control := self._controls.get(job_id)) is not None:
@@ -87,9 +91,8 @@ class Host:
         self._prefill.cancel()
         for control in list(self._controls.values()):
             control.cancel()
-        self._incoming.put(None)
-        for t in self.threads:
-            t.join(timeout=30)
+        self._jobs.put(None)
+        self._model.join(timeout=30)
         with self._swap:
             if self.engine is not None:
                 self.engine.close()
@@ -97,32 +100,33 @@ class Host:
 
     # -- reading prompts ahead -----------------------------------------------------------
 
-    def _prepare_loop(self) -> None:
-        while (job := self._incoming.get()) is not None:
-            if job.call is not None and not job.control.cancelled:
-                self._prepare(job)
-                if not job.refused:
-                    self.put((job.id, Accepted()))
-            self._jobs.put(job)
-        self._jobs.put(None)
-
     def _prepare(self, job: _Job) -> None:
-        """A chat for the resident model: its prompt's tokens now (beside a running
-        reply: llama.cpp's tokenizer does not touch the context), refused if too long."""
-        call = job.call
-        if not call.chat or call.dry_run:
-            return
+        """Read a chat's prompt for the resident model (beside a running reply: llama.cpp's
+        tokenizer does not touch the context), then queue it; a prompt that does not fit
+        is refused here. For another model, it is read once that model is loaded."""
         with self._swap:
             engine = self.engine if self.resident == job.model else None
-            if engine is None:
-                return  # read when its model is loaded
+            if engine is not None:
+                self._reading += 1
+        if engine is not None:
             try:
-                job.prompt = engine.prompt_tokens(call.request)
+                job.prompt = engine.prompt_tokens(
+                    job.call.request, Reading(engine.info.n_ctx, job.control)
+                )
+            except PromptTooLong as e:
+                job.refused = True
+                self.put((job.id, Failed(too_long_error(str(e)))))
+            except PromptCancelled:
+                pass  # the model thread says so
             except R1ChatError:
-                return  # the reply says it
-        if (problem := too_long(len(job.prompt), engine.info.n_ctx)) is not None:
-            job.refused = True
-            self.put((job.id, Failed(problem)))
+                pass  # the reply says it
+            finally:
+                with self._swap:
+                    self._reading -= 1
+                    self._read.notify_all()
+        if not job.refused:
+            self.put((job.id, Accepted()))
+        self._jobs.put(job)
 
     # -- the model -----------------------------------------------------------------------
 
@@ -132,6 +136,8 @@ class Host:
         with self._swap:
             if self.resident == model and self.engine is not None:
                 return self.engine
+            while self._reading:  # a prompt read on the old engine: it ends first
+                self._read.wait()
             if self.engine is not None:
                 self.engine.close()
                 self.engine, self.resident = None, None
@@ -188,14 +194,16 @@ class Host:
             if not call.chat:
                 source = _RawPrompt(engine, call.prompt or "")
             else:
-                prompt = job.prompt
-                source = _Prompt(engine, prompt or engine.prompt_tokens(call.request))
+                reading = Reading(engine.info.n_ctx, job.control)
+                prompt = job.prompt or engine.prompt_tokens(call.request, reading)
+                source = _Prompt(engine, prompt)
             for event in run_turn(source, call.request, job.control, call.guards):
                 self.put((job.id, event))
                 done = event if isinstance(event, Done) else done
         except PromptTooLong as e:
-            self.put((job.id, Failed(BadRequest(str(e), "messages",
-                                                code="context_length_exceeded"))))  # fmt: skip
+            self.put((job.id, Failed(too_long_error(str(e)))))
+        except PromptCancelled:
+            self.put((job.id, Failed(BadRequest("cancelled", status=499))))
         except R1ChatError as e:
             self.put((job.id, Failed(BadRequest(str(e), status=500, kind="server_error"))))
         except Exception as e:  # a bug of ours: the server goes on with the next request

@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,14 @@ from r1chat.config.options import add_model_options, add_reasoning_options, add_
 from r1chat.core.errors import R1ChatError, UsageError
 
 if TYPE_CHECKING:
+    from r1chat.config.schema import ServeValues
     from r1chat.config.settings import Settings
     from r1chat.serve.worker import Models
 
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
 """Ollama's port plus one: both can run side by side."""
+DEFAULT_QUEUE = 16
 
 
 def register(sub: Any) -> None:
@@ -34,18 +38,37 @@ def register(sub: Any) -> None:
         "reasoning_content, the answer in content. One reply at a time; others queue. "
         "The options below are the defaults a request's own fields override.",
     )
-    g = p.add_argument_group("server")
-    g.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    g.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help=f"port to listen on ({DEFAULT_PORT}; 0: any free port)")  # fmt: skip
+    g = p.add_argument_group("server ([serve] in the config gives the defaults)")
+    g.add_argument("--host", help=f"address to listen on ({DEFAULT_HOST})")
+    g.add_argument("--port", type=int, help=f"port to listen on ({DEFAULT_PORT}; 0: any free port)")
     g.add_argument(
         "--api-key-env",
         dest="serve_key_env",
         metavar="NAME",
         help="require the API key held in environment variable NAME (Authorization: Bearer)",
     )
-    g.add_argument("--queue", type=int, default=16, metavar="N",
-                   help="requests that may wait for the model (16); more get 429")  # fmt: skip
+    g.add_argument(
+        "--queue",
+        type=int,
+        metavar="N",
+        help=f"requests that may wait for the model ({DEFAULT_QUEUE}); more get 429",
+    )
+    g.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to host NAME (.example.com: its subdomains); "
+        "IP addresses and localhost always are",
+    )
+    g.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN (https://app.example, or *) use the server; "
+        "pages on this machine always may",
+    )
     g.add_argument("--quiet", action="store_true", help="no line per request")
     add_model_options(p, remote=False)
     add_sampling_options(p)
@@ -58,23 +81,48 @@ def run(args: argparse.Namespace) -> int:
     from r1chat.config.settings import resolve
     from r1chat.models.store import default_model
 
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
-    if args.queue < 1:
-        raise UsageError(f"--queue must be at least 1, not {args.queue}")
-    api_key = _api_key(args.serve_key_env)
     config = Config.load()
+    server = _options(args, config.values.serve)
+    api_key = _api_key(args.serve_key_env)
     settings = resolve(config, vars(args))
     spec = settings.model or default_model(config)
-    sock = _bind(args.host, args.port)
+    sock = _bind(server.host, server.port)
     try:
-        return _serve(args, settings, spec, sock, api_key)
+        return _serve(args, server, settings, spec, sock, api_key)
     finally:
         sock.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Server:
+    host: str
+    port: int
+    queue: int
+    allowed_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+
+
+def _options(args: argparse.Namespace, values: ServeValues) -> _Server:
+    """The command line over `[serve]` over the defaults (lists: both)."""
+    port = args.port if args.port is not None else values.port
+    queue = args.queue if args.queue is not None else values.queue
+    server = _Server(
+        host=args.host or values.host or DEFAULT_HOST,
+        port=DEFAULT_PORT if port is None else port,
+        queue=queue or DEFAULT_QUEUE,
+        allowed_hosts=(*values.allowed_hosts, *args.allow_host),
+        allowed_origins=tuple(o.rstrip("/") for o in (*values.allowed_origins, *args.allow_origin)),
+    )
+    if not 0 <= server.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, not {server.port}")
+    if server.queue < 1:
+        raise UsageError(f"--queue must be at least 1, not {server.queue}")
+    return server
+
+
 def _serve(
     args: argparse.Namespace,
+    server: _Server,
     settings: Settings,
     spec: str,
     sock: socket.socket,
@@ -83,27 +131,29 @@ def _serve(
     import uvicorn
 
     from r1chat.serve.app import create_app
+    from r1chat.serve.door import Door, body_limit
     from r1chat.serve.names import Names
     from r1chat.serve.worker import Models
 
     names = Names(_model_id(spec), spec)
     log = (lambda line: None) if args.quiet else say
-    models = Models(settings, names.spec_for, max_queue=args.queue, log=log)
+    models = Models(settings, names.spec_for, max_queue=server.queue, log=log)
     info = models.load(names.default)  # a model that cannot load ends here, in one line
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
     say(f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
         f"ctx {info.n_ctx:,} · Ctrl-C stops")  # fmt: skip
-    if api_key is None and not _loopback(args.host):
-        say(f"warning: listening on {args.host} without an API key: anyone who can reach "
+    if api_key is None and not _loopback(server.host):
+        say(f"warning: listening on {server.host} without an API key: anyone who can reach "
             "this port can use the model (see --api-key-env)")  # fmt: skip
-    app = create_app(models, names, settings, api_key=api_key, log=log)
+    door = Door(server.host, server.allowed_hosts, server.allowed_origins, body_limit(info.n_ctx))
+    app = create_app(models, names, settings, api_key=api_key, door=door, log=log)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
     )
-    server = _server(config, models)
+    uvicorn_server = _server(config, models)
     try:
-        server.run(sockets=[sock])
+        uvicorn_server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped
         pass
     finally:

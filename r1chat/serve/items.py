@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from r1chat.core.request import prompt_problem
 from r1chat.serve.requests import BadRequest
 
 
@@ -28,12 +27,11 @@ class Started:
     """The job left the queue: its reply (or its model's load) begins."""
 
 
-def too_long(tokens: int, n_ctx: int) -> BadRequest | None:
-    """The 400 for a chat prompt of `tokens` that leaves no room in the context."""
-    if (problem := prompt_problem(tokens, n_ctx)) is None:
-        return None
+def too_long_error(problem: str) -> BadRequest:
+    """The 400 for a chat prompt that leaves no room in the context (`problem`: the
+    engine's words, `core.request.prompt_problem`'s)."""
     return BadRequest(
-        f"{problem} (start the server with a larger --ctx, or send less)",
+        f"{problem.split('; ')[0]} (start the server with a larger --ctx, or send less)",
         "messages",
         code="context_length_exceeded",
     )

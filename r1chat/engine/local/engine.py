@@ -18,7 +18,7 @@ from typing import Any
 from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
-from r1chat.core.request import Control, Request, Sampling, prompt_problem
+from r1chat.core.request import Control, Reading, Request, Sampling, prompt_problem
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local import llama_log
 from r1chat.engine.local.kernels import load_llama
@@ -114,9 +114,9 @@ class LocalEngine:
 
     # -- prompts ---------------------------------------------------------------
 
-    def prompt_tokens(self, request: Request) -> list[int]:
+    def prompt_tokens(self, request: Request, reading: Reading | None = None) -> list[int]:
         messages = prepare(request.messages, system=request.system, math=request.math)
-        return self.builder.build(messages, think=request.think)
+        return self.builder.build(messages, think=request.think, reading=reading)
 
     def render(self, request: Request) -> RenderedPrompt:
         tokens = self.prompt_tokens(request)

@@ -13,6 +13,7 @@ from typing import Any
 from r1chat.core import r1
 from r1chat.core.errors import R1ChatError
 from r1chat.core.messages import Message
+from r1chat.core.request import Reading
 from r1chat.engine.local.vocab import Vocab
 
 _SLOT = re.compile("\ue000(\\d+)\ue001")
@@ -38,22 +39,34 @@ class PromptBuilder:
         return self.is_r1 and think
 
     def build(
-        self, messages: Sequence[Message], *, think: bool = True, reply: bool = True
+        self,
+        messages: Sequence[Message],
+        *,
+        think: bool = True,
+        reply: bool = True,
+        reading: Reading | None = None,
     ) -> list[int]:
         """The prompt's token ids; without `reply`, only the conversation (what the next
-        prompt starts with: idle-time prefill)."""
+        prompt starts with: idle-time prefill); `reading` bounds the work."""
         if self.is_r1:
-            return self._build_r1(messages, think, reply)
-        return self._build_template(messages, reply)
+            return self._build_r1(messages, think, reply, reading)
+        return self._build_template(messages, reply, reading)
 
-    def _build_r1(self, messages: Sequence[Message], think: bool, reply: bool) -> list[int]:
+    def _build_r1(
+        self, messages: Sequence[Message], think: bool, reply: bool, reading: Reading | None
+    ) -> list[int]:
         v = self.vocab
         out = [v.bos] if v.bos >= 0 else []
+        if reading is not None:
+            reading.add(len(out))
         for kind, text in r1.prompt_parts(messages, think=think, reply=reply):
-            out += v.encode_markup(text) if kind == r1.MARKUP else v.encode_text(text)
+            encode = v.encode_markup if kind == r1.MARKUP else v.encode_text
+            out += encode(text, reading)
         return out
 
-    def _build_template(self, messages: Sequence[Message], reply: bool = True) -> list[int]:
+    def _build_template(
+        self, messages: Sequence[Message], reply: bool = True, reading: Reading | None = None
+    ) -> list[int]:
         slots = [m.content for m in messages]
         placeholders = [
             {"role": m.role, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)
@@ -70,12 +83,14 @@ class PromptBuilder:
         out: list[int] = []
         pos = 0
         for m in _SLOT.finditer(text):
-            out += self.vocab.encode_markup(text[pos : m.start()])
-            out += self.vocab.encode_text(slots[int(m.group(1))])
+            out += self.vocab.encode_markup(text[pos : m.start()], reading)
+            out += self.vocab.encode_text(slots[int(m.group(1))], reading)
             pos = m.end()
-        out += self.vocab.encode_markup(text[pos:])
+        out += self.vocab.encode_markup(text[pos:], reading)
         if self.vocab.add_bos and self.vocab.bos >= 0 and out[:1] != [self.vocab.bos]:
             out.insert(0, self.vocab.bos)
+            if reading is not None:
+                reading.add(1)
         return out
 
 

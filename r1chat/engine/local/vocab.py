@@ -4,15 +4,23 @@ User text must never turn into control or user-defined tokens: llama.cpp matches
 user-defined tokens such as `</think>` even with special parsing off, so a pasted
 `</think>` would end the model's reasoning (prompt injection). `encode_text` splits any
 such match apart and re-encodes the pieces as plain text.
+
+Given a `Reading`, long text is read in pieces (`PIECE` characters, cut between two words,
+where a BPE pre-tokenizer cuts anyway, so the tokens are the same) and counted, so that a
+server stops reading a prompt once it is past the context or its client is gone.
 """
 
 from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from r1chat.core.request import Reading
+
+PIECE = 32 << 10
+"""Characters of text read at once under a `Reading`."""
 ATTR_CONTROL = 1 << 3
 ATTR_USER_DEFINED = 1 << 4
 SPECIAL_ATTRS = ATTR_CONTROL | ATTR_USER_DEFINED
@@ -28,6 +36,7 @@ class Vocab:
         self.bos: int = llm.token_bos()
         self.eos: int = llm.token_eos()
         self.add_bos: bool = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._bpe = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_BPE
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
 
@@ -67,12 +76,26 @@ class Vocab:
         ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
         return ids[0] if len(ids) == 1 and self.is_special(ids[0]) else None
 
-    def encode_markup(self, text: str) -> list[int]:
+    def encode_markup(self, text: str, reading: Reading | None = None) -> list[int]:
         """Encode text we wrote (template parts), special tokens allowed."""
-        return self._llm.tokenize(text.encode(), add_bos=False, special=True) if text else []
+        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True) if text else []
+        if reading is not None:
+            reading.add(len(ids))
+        return ids
 
-    def encode_text(self, text: str) -> list[int]:
-        """Encode user-supplied text: never yields a control or user-defined token."""
+    def encode_text(self, text: str, reading: Reading | None = None) -> list[int]:
+        """Encode user-supplied text: never yields a control or user-defined token; under
+        `reading`, piece by piece (see the module's docstring)."""
+        if reading is None:
+            return self._encode_text(text)
+        out: list[int] = []
+        for piece in _pieces(text) if self._bpe else [text]:
+            ids = self._encode_text(piece)
+            reading.add(len(ids))
+            out += ids
+        return out
+
+    def _encode_text(self, text: str) -> list[int]:
         if not text:
             return []
         ids: list[int] = self._llm.tokenize(text.encode(), add_bos=False, special=False)
@@ -84,10 +107,10 @@ class Vocab:
         out: list[int] = []
         pos = 0
         for m in pattern.finditer(text):
-            out += self.encode_text(text[pos : m.start()])
+            out += self._encode_text(text[pos : m.start()])
             out += self._encode_broken(m.group())
             pos = m.end()
-        out += self.encode_text(text[pos:])
+        out += self._encode_text(text[pos:])
         return out
 
     def _encode_broken(self, spelled: str) -> list[int]:
@@ -96,4 +119,20 @@ class Vocab:
             ids = self._llm.tokenize(spelled.encode(), add_bos=False, special=False)
             return [t for t in ids if not self.is_special(t)]
         cut = 1 if len(spelled) < 4 else len(spelled) // 2
-        return self.encode_text(spelled[:cut]) + self.encode_text(spelled[cut:])
+        return self._encode_text(spelled[:cut]) + self._encode_text(spelled[cut:])
+
+
+_WORD_GAP = re.compile(r"(?<=\S) (?=\S)")
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """`text` in pieces of about `PIECE` characters, each cut before a single space
+    between two words (text without such a gap stays whole)."""
+    start = 0
+    while len(text) - start > PIECE:
+        gap = _WORD_GAP.search(text, start + PIECE)
+        if gap is None:
+            break
+        yield text[start : gap.start()]
+        start = gap.start()
+    yield text[start:]

@@ -1,0 +1,227 @@
+"""The front door of `r1chat serve`: who may talk to it, and how much.
+
+A web page in the user's browser can send requests to a local port. Two rules keep it out:
+
+- **Host.** A page that rebinds its own DNS name to 127.0.0.1 (DNS rebinding, Ollama's
+  CVE-2024-28224) reaches the server with its own name in `Host`. Allowed: IP addresses
+  (a rebinding always carries a name), `localhost` and `*.localhost`, this machine's name
+  and the name the server was started on, and the names in `--allow-host` /
+  `[serve] allowed_hosts`.
+- **Origin.** Browsers say which page a request comes from. Allowed: none but pages on
+  this machine (`http(s)://localhost`, `127.0.0.1`, `[::1]`, any port), plus
+  `--allow-origin` / `[serve] allowed_origins` (`*` for any). Requests without an
+  Origin (curl, SDKs, editors) are not browsers' and pass. Allowed origins get CORS
+  headers and answered preflights; others a 403.
+
+And two bounds: a request body must be `application/json` (a page's form cannot send
+that without a preflight), and at most `BYTES_PER_TOKEN` bytes per token of context
+(at least `MIN_BODY`), refused with a 413 before it is read (or as soon as a chunked one
+passes it). Any error from the routes becomes one log line and a 500, never a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from r1chat.serve.requests import BadRequest
+
+BYTES_PER_TOKEN = 32
+"""A request body's bound per token of context: text runs 3 to 4 bytes a token, JSON
+escapes (`\\u4e2d`) at most double or triple that."""
+MIN_BODY = 1 << 20
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+CORS_MAX_AGE = "600"
+
+
+class TooLarge(Exception):
+    """A chunked body went past the bound while it was read."""
+
+
+def body_limit(n_ctx: int) -> int:
+    return max(MIN_BODY, n_ctx * BYTES_PER_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    listen_host: str
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    body_limit: int = MIN_BODY
+
+    def host_problem(self, host: str | None) -> str | None:
+        """Why a request with this `Host` header is refused (None: it may come in)."""
+        if not host:
+            return None  # HTTP/1.0: no browser sends that
+        name = _hostname(host)
+        if _is_ip(name) or name == "localhost" or name.endswith(".localhost"):
+            return None
+        known = {self.listen_host.lower(), socket.gethostname().lower(), "*"}
+        allowed = {h.lower() for h in self.allowed_hosts}
+        if name in known - {"*"} or "*" in allowed or name in allowed:
+            return None
+        if any(h.startswith(".") and name.endswith(h) for h in allowed):
+            return None
+        return (f"Host {name!r} is not this server (a web page's DNS name?); if you reach it "
+                f"by that name, start it with --allow-host {name}")  # fmt: skip
+
+    def origin_problem(self, origin: str) -> str | None:
+        """Why a browser request from page `origin` is refused (None: allowed)."""
+        if self.origin_allowed(origin):
+            return None
+        return (f"web pages from {origin} may not use this server; allow them with "
+                f"--allow-origin {origin}")  # fmt: skip
+
+    def origin_allowed(self, origin: str) -> bool:
+        if "*" in self.allowed_origins or origin.rstrip("/") in self.allowed_origins:
+            return True
+        parts = urlsplit(origin)
+        host = (parts.hostname or "").lower()
+        return parts.scheme in ("http", "https") and (
+            host in LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback_ip(host)
+        )
+
+
+def _hostname(host: str) -> str:
+    """`example.com:8080` → `example.com`, `[::1]:80` → `::1`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback_ip(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class FrontDoor:
+    """ASGI middleware keeping `door`'s rules; `log` gets one line per refusal or error."""
+
+    def __init__(self, app: ASGIApp, door: Door, log: Callable[[str], None]) -> None:
+        self.app, self.door, self.log = app, door, log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        what = f"{scope['method']} {scope['path']}"
+        started = False
+
+        async def refuse(error: BadRequest) -> None:
+            self.log(f"{what} {error.status} · {error.message}")
+            await _send_error(send, error, cors)
+
+        cors = None
+        if problem := self.door.host_problem(headers.get("host")):
+            return await refuse(BadRequest(problem, status=403, code="host_not_allowed"))
+        if (origin := headers.get("origin")) is not None:
+            if problem := self.door.origin_problem(origin):
+                return await refuse(BadRequest(problem, status=403, code="origin_not_allowed"))
+            cors = origin
+        if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
+            return await _preflight(send, cors, headers)
+        if scope["method"] in BODY_METHODS:
+            if (problem := _content_type_problem(headers.get("content-type"))) is not None:
+                return await refuse(BadRequest(problem, status=415, code="unsupported_media_type"))
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.door.body_limit:
+                return await refuse(_too_large(int(length), self.door.body_limit))
+            receive = _bounded(receive, self.door.body_limit)
+
+        async def send_with_cors(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if cors is not None:
+                    message = {**message, "headers": [*message["headers"], *_cors(cors)]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_cors)
+        except Exception as e:  # a bug of ours: one line, a 500, the server goes on
+            message = f"internal error: {type(e).__name__}: {e}"
+            self.log(f"{what} 500 · {message}")
+            if not started:
+                await _send_error(send, BadRequest(message, status=500, kind="server_error"), cors)
+
+
+def _content_type_problem(value: str | None) -> str | None:
+    kind = (value or "").split(";", 1)[0].strip().lower()
+    if kind == "application/json":
+        return None
+    got = f"not {kind!r}" if kind else "none was sent"
+    return (f"the request body must be JSON with Content-Type: application/json ({got}; "
+            "curl: -H 'Content-Type: application/json')")  # fmt: skip
+
+
+def _too_large(size: int | None, limit: int) -> BadRequest:
+    of = f"{size:,} bytes" if size is not None else "more"
+    return BadRequest(
+        f"the request body is {of}, over this server's {limit:,} (what its context could "
+        f"use: {BYTES_PER_TOKEN} bytes a token; start it with a larger --ctx to send more)",
+        status=413,
+        code="request_too_large",
+    )
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    """`receive`, raising TooLarge once the body passes `limit` bytes."""
+    seen = 0
+
+    async def bounded() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise TooLarge(_too_large(None, limit).message)
+        return message
+
+    return bounded
+
+
+def _cors(origin: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"vary", b"Origin"),
+    ]
+
+
+async def _preflight(send: Send, origin: str, headers: dict[str, str]) -> None:
+    asked = headers.get("access-control-request-headers", "")
+    allow = [
+        *_cors(origin),
+        (b"access-control-allow-methods", b"GET, POST, DELETE, HEAD, OPTIONS"),
+        (b"access-control-allow-headers", asked.encode("latin-1") or b"content-type"),
+        (b"access-control-max-age", CORS_MAX_AGE.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": allow})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_error(send: Send, error: BadRequest, cors: str | None) -> None:
+    body = json.dumps(error.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    if cors is not None:
+        headers += _cors(cors)
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
