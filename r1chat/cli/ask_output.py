@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from r1chat.core import r1
 from r1chat.core.errors import UsageError
 from r1chat.core.events import AnswerDelta, Done, Event, Notice, ThinkingDelta, ThinkingDone
+from r1chat.core.printable import printable
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 _FLUSH_EVERY = 0.05  # seconds: stream to the reader without a syscall per token
@@ -52,6 +53,8 @@ class PlainOutput:
         self.err = _Writer(stderr)
         self._think = {"show": self.out, "stderr": self.err}.get(thinking)
         self._opened = False
+        # the reasoning on a terminal's stderr: what a model wrote, never a control sequence
+        self._shown = printable if thinking == "stderr" and stderr.isatty() else str
 
     def event(self, e: Event) -> None:
         if type(e) is AnswerDelta:
@@ -60,13 +63,13 @@ class PlainOutput:
             if not self._opened and self.thinking == "show":
                 self._think.write(r1.OPEN_REASONING)
             self._opened = True
-            self._think.write(e.text)
+            self._think.write(self._shown(e.text))
         elif type(e) is ThinkingDone and self._opened:
             self._think.write(r1.EMPTY_REASONING if self.thinking == "show" else "\n\n")  # type: ignore[union-attr]
             self.err.flush()
         elif type(e) is Notice:
             self.out.flush()
-            self.err.write(f"warning: {e.message}\n")
+            self.err.write(f"warning: {printable(e.message)}\n")
             self.err.flush()
 
     def finish(self, done: Done, model: str) -> None:
@@ -77,7 +80,8 @@ class PlainOutput:
 
 
 class TerminalOutput:
-    """For a person at a terminal: dimmed reasoning, then the answer as Markdown."""
+    """For a person at a terminal: dimmed reasoning, then the answer as Markdown (what the
+    model wrote, without terminal control sequences)."""
 
     def __init__(self, thinking: str, stdout: TextIO, stderr: TextIO) -> None:
         from rich.console import Console
@@ -99,12 +103,12 @@ class TerminalOutput:
         out = self.think_stream
         if type(e) is AnswerDelta:
             self._answering = True
-            self._markdown.feed(e.text)
+            self._markdown.feed(printable(e.text))
         elif type(e) is ThinkingDelta and out is not None:
             if not self._thinking_open:
                 out.write(self._dim("Thinking…\n"))
                 self._thinking_open = True
-            out.write(self._dim(self._wrap(e.text)))
+            out.write(self._dim(self._wrap(printable(e.text))))
             out.flush()
         elif type(e) is ThinkingDone and out is not None:
             gap = "\n" if self._thinking_open else ""
@@ -112,18 +116,21 @@ class TerminalOutput:
             out.flush()
         elif type(e) is Notice:
             if self._answering:  # after the answer's last Markdown block, not inside it
-                self._later.append(e.message)
+                self._later.append(printable(e.message))
                 return
             if self._thinking_open and out is not None and self._wrap.column:
                 out.write("\n")  # on a line of its own, not after half a line of reasoning
                 out.flush()
                 self._wrap.column = 0
-            self.stderr.write(f"warning: {e.message}\n")
+            self.stderr.write(f"warning: {printable(e.message)}\n")
 
     def finish(self, done: Done, model: str) -> None:
+        from rich.markup import escape
+
         self._markdown.close()
         if done.boxed is not None:
-            self.console.print(f"[bold]Final answer:[/bold] [reverse] {done.boxed} [/reverse]")
+            boxed = escape(printable(done.boxed))
+            self.console.print(f"[bold]Final answer:[/bold] [reverse] {boxed} [/reverse]")
         self.console.file.flush()
         for message in self._later:
             self.stderr.write(f"warning: {message}\n")
@@ -212,7 +219,7 @@ class JsonOutput:
     def event(self, e: Event) -> None:
         if type(e) is Notice:
             self.notices.append(e.message)
-            self.stderr.write(f"warning: {e.message}\n")
+            self.stderr.write(f"warning: {printable(e.message)}\n")
 
     def finish(self, done: Done, model: str) -> None:
         json.dump(done_fields(done, model, self.notices), self.stdout, ensure_ascii=False)

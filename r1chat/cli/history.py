@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from r1chat.core.errors import R1ChatError, UsageError
+from r1chat.core.printable import one_line, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -143,8 +144,9 @@ def run_list(args: argparse.Namespace) -> int:
         print("no saved conversations", file=sys.stderr)
         return 0
     rows = [
-        (str(c.id), _when(c.updated_at), str(c.turns), c.source, c.model, c.display_title)
+        (str(c.id), _when(c.updated_at), str(c.turns), c.source, one_line(c.model), title)
         for c in conversations
+        for title in [one_line(c.display_title)]
     ]
     header = ("ID", "UPDATED", "TURNS", "FROM", "MODEL", "TITLE")
     console = _console()
@@ -190,18 +192,19 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _meta(c: Conversation) -> str:
     turns = f"{c.turns} turn{'s' if c.turns != 1 else ''}"
-    return " · ".join(x for x in (c.model, f"updated {_when(c.updated_at)}", turns) if x)
+    model = one_line(c.model)
+    return " · ".join(x for x in (model, f"updated {_when(c.updated_at)}", turns) if x)
 
 
 def _show_plain(c: Conversation, messages: list[StoredMessage]) -> None:
     from r1chat.core import titles
 
-    out = [f"#{c.id} {c.display_title}", _meta(c), ""]
+    out = [f"#{c.id} {one_line(c.display_title)}", _meta(c), ""]
     for m in messages:
         if m.role == "user":
             out += ["## You", m.content.rstrip(), ""]
             continue
-        out.append(f"## Assistant{f' ({m.model})' if m.model else ''}")
+        out.append(f"## Assistant{f' ({one_line(m.model)})' if m.model else ''}")
         if m.reasoning.strip():
             out.append(titles.from_stats(m.stats, m.thinking_stopped_by) + ":")
             out += [f"> {line}".rstrip() for line in m.reasoning.strip().splitlines()]
@@ -221,23 +224,23 @@ def _show_rich(console: Console, c: Conversation, messages: list[StoredMessage])
 
     from r1chat.core import titles
 
-    console.print(Text(f"#{c.id} {c.display_title}", style="bold"))
+    console.print(Text(f"#{c.id} {one_line(c.display_title)}", style="bold"))
     console.print(Text(_meta(c), style="dim"))
     for m in messages:
         console.print()
         if m.role == "user":
             console.print(Rule(Text("You", style="bold cyan"), align="left"))
-            console.print(Text(m.content.rstrip()))
+            console.print(Text(printable(m.content.rstrip())))
             continue
-        label = f"Assistant{f' · {m.model}' if m.model else ''}"
+        label = f"Assistant{f' · {one_line(m.model)}' if m.model else ''}"
         console.print(Rule(Text(label, style="bold green"), align="left"))
         if m.reasoning.strip():
             summary = titles.from_stats(m.stats, m.thinking_stopped_by)
             console.print(Text(summary, style="dim italic"))
-            console.print(Text(m.reasoning.strip(), style="dim"))
+            console.print(Text(printable(m.reasoning.strip()), style="dim"))
             console.print()
         if m.content.strip():
-            console.print(Markdown(m.content))
+            console.print(Markdown(printable(m.content)))
         if note := titles.ending(m.finish_reason):
             console.print(Text(f"({note})", style="yellow"))
 
@@ -323,7 +326,8 @@ def run_search(args: argparse.Namespace) -> int:
         return 0
     if console is None:
         for h in hits:
-            print(f"{h.conversation_id}  {h.role:<9}  {h.title or '(untitled)'}: {h.snippet}")
+            title = one_line(h.title or "(untitled)")
+            print(f"{h.conversation_id}  {h.role:<9}  {title}: {one_line(h.snippet)}")
         return 0
     from rich.table import Table
 
@@ -333,7 +337,8 @@ def run_search(args: argparse.Namespace) -> int:
     table.add_column("Title", max_width=30, overflow="ellipsis", no_wrap=True)
     table.add_column("Match")
     for h in hits:
-        table.add_row(str(h.conversation_id), h.role, h.title or "(untitled)", _marked(h.snippet))
+        title = one_line(h.title or "(untitled)")
+        table.add_row(str(h.conversation_id), h.role, title, _marked(one_line(h.snippet)))
     console.print(table)
     return 0
 

@@ -14,6 +14,7 @@ from types import ModuleType
 
 from r1chat import __version__
 from r1chat.core.errors import R1ChatError, UsageError
+from r1chat.core.printable import one_line
 
 EXIT_INTERRUPTED = 130
 
@@ -62,7 +63,7 @@ def outcome(work: Callable[[], int]) -> int:
     try:
         return work()
     except R1ChatError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from r1chat.config.options import add_model_options, add_reasoning_options, add_sampling_options
 from r1chat.core.errors import R1ChatError, UsageError
+from r1chat.core.printable import one_line
 
 if TYPE_CHECKING:
     from r1chat.config.schema import ServeValues
@@ -163,7 +164,8 @@ def _serve(
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    """One line of the server's log (what clients sent in it cannot steer the terminal)."""
+    print(one_line(line), flush=True)
 
 
 def _model_id(spec: str) -> str:

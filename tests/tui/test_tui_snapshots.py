@@ -103,3 +103,22 @@ def test_settings(snap_compare: Snap, answer_model: ScriptedModel) -> None:
 
     assert snap_compare(chat(answer_model), terminal_size=(100, 34),
                         run_before=asking(then=open_settings))  # fmt: skip
+
+
+def test_control_codes_are_never_drawn(snap_compare: Snap, answer_model: ScriptedModel) -> None:
+    """A conversation whose title, prompt, reasoning and answer hold a window title, a
+    screen clear and a clipboard write, reopened: drawn as text, the codes left out."""
+    hostile = "x\x1b]0;PWNED\x07\x1b[2J\x1b]52;c;Y2xpcGJvYXJk\x07"
+    app = chat(answer_model)
+    cid = app.history.new_conversation(f"title {hostile}")
+    app.history.add_message(cid, "user", f"question {hostile}")
+    app.history.add_message(cid, "assistant", f"answer {hostile}", reasoning=f"thought {hostile}",
+                            model=f"model {hostile}")  # fmt: skip
+    app.chat._initial_conversation = cid  # (as `r1chat chat --conversation N`)
+
+    async def open_sidebar(pilot: Pilot) -> None:
+        await pilot.press("ctrl+s")
+        screen = pilot.app.export_screenshot()
+        assert "PWNED" not in screen and "Y2xpcGJvYXJk" not in screen and "\x1b" not in screen
+
+    assert snap_compare(app, terminal_size=(120, 30), run_before=asking(then=open_sidebar))

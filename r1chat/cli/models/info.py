@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from r1chat.cli.models.common import catalog_of, kv_of, table
+from r1chat.core.printable import one_line
 
 if TYPE_CHECKING:
     from r1chat.models.fit import Fit, Shape
@@ -37,9 +38,9 @@ def run_info(args: argparse.Namespace) -> int:
             facts["kv_type"], facts["context_by_kv_type"] = kv, _by_kv(shape, hw, native)
             print(json.dumps(facts, indent=2))
             return 0
-        print(f"{args.name}  {facts['name']}")
+        print(f"{one_line(args.name)}  {one_line(facts['name'])}")
         for key in ("path", "architecture", "layers", "heads", "kv_heads", "embedding", "context"):
-            print(f"  {key:<13}{facts[key]}")
+            print(f"  {key:<13}{one_line(str(facts[key]))}")
         print(f"  {'prompts':<13}{facts['prompt_format']}")
         print(f"  {'size':<13}{human(facts['size'])} ({facts['size']:,} bytes)")
         print(f"  {'KV cache':<13}{human(shape.kv_bytes_per_token)} per token (f16)")
@@ -140,7 +141,7 @@ def run_info(args: argparse.Namespace) -> int:
         lines.append(("note", entry.note))
     lines.append(("catalog", entry.source))
     for k, v in lines:
-        print(f"  {k:<13}{v}")
+        print(f"  {k:<13}{one_line(str(v))}")
     if not entry.remote:
         _print_fits([(c, f) for c, f in fits_e if f is not None], hw, kv)
         if entry.layers:

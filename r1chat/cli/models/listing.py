@@ -6,6 +6,7 @@ import argparse
 import json
 
 from r1chat.cli.models.common import catalog_of, ctx_of, kv_of, table
+from r1chat.core.printable import one_line
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -46,7 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
             r.quant or "-",
             human(r.size),
             r.fit_label,
-            r.path,
+            one_line(r.path),
         ]
         for r in rows
         if r.entry is None
@@ -60,7 +61,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(table(imported, ["  IMPORTED", "PARAMS", "QUANT", "SIZE", "FIT", "PATH"]))
     print()
     print(
-        f"* default ({default}). Pull one with: r1chat models pull NAME; "
+        f"* default ({one_line(default)}). Pull one with: r1chat models pull NAME; "
         "details: r1chat models info NAME"
     )
     return 0

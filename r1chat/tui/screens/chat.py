@@ -31,6 +31,7 @@ from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo, Notice, Stats
 from r1chat.core.messages import Message as ChatMessage
+from r1chat.core.printable import printable
 from r1chat.engine.base import Engine
 from r1chat.history.store import History
 from r1chat.session.conversation import Conversation, Exchange
@@ -318,7 +319,8 @@ class ChatScreen(Screen[None]):
             if first_run is not None:
                 error.update(first_run)
             else:
-                error.update(Content.assemble(("Cannot load the model: ", "bold"), item.message))
+                message = printable(item.message)
+                error.update(Content.assemble(("Cannot load the model: ", "bold"), message))
             error.display = True
 
     def _measure(self) -> None:

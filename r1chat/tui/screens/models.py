@@ -32,6 +32,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from r1chat.core.errors import R1ChatError
+from r1chat.core.printable import printable
 from r1chat.core.request import DEFAULT_CTX
 from r1chat.core.units import Meter, human
 from r1chat.models import store
@@ -216,7 +217,7 @@ class ModelsScreen(ModalScreen[str | None]):
 
     def _show_error(self, text: str) -> None:
         error = self.query_one("#models-error", Static)
-        error.update(Text(text))
+        error.update(Text(printable(text)))
         error.display = True
 
     def _fill(self) -> None:
@@ -290,7 +291,7 @@ class ModelsScreen(ModalScreen[str | None]):
         text = describe(row, self.n_ctx) if row is not None else ""
         if row is not None and self.pull is not None and self.pull.entry.name == row.name:
             text = text.split("\n")[0] + "\ndownloading · esc or c cancels (the part kept resumes)"
-        self.query_one("#models-detail", Static).update(Text(text))
+        self.query_one("#models-detail", Static).update(Text(printable(text)))
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:

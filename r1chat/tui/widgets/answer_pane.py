@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from r1chat.core.printable import printable
 from r1chat.tui.widgets.markdown_view import MarkdownView
 
 
@@ -47,7 +48,8 @@ class AnswerPane(Vertical):
 
     def show_boxed(self, value: str | None) -> None:
         if value:
-            self._boxed.update(Content.assemble(("Final answer  ", "bold"), (value, "bold")))
+            answer = printable(value)
+            self._boxed.update(Content.assemble(("Final answer  ", "bold"), (answer, "bold")))
             self.add_class("-boxed")
 
     def set_status(self, text: str, kind: str = "info") -> None:
@@ -66,6 +68,6 @@ class AnswerPane(Vertical):
         return bool(self._notice_lines)
 
     def add_notice(self, text: str) -> None:
-        self._notice_lines.append(f"⚠ {text}")
+        self._notice_lines.append(f"⚠ {printable(text)}")
         self._notices.update(Content("\n".join(self._notice_lines)))
         self._notices.add_class("-shown")

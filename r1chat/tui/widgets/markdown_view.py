@@ -36,6 +36,7 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
+from r1chat.core.printable import printable
 from r1chat.tui.segments import Segmenter
 
 TAIL_THROTTLE_CHARS = 4000
@@ -177,6 +178,8 @@ class MarkdownView(Widget):
         return self._total()
 
     def append(self, text: str) -> None:
+        """Add Markdown source (without terminal control sequences)."""
+        text = printable(text)
         if not text:
             return
         self._parts.append(text)

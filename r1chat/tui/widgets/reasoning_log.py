@@ -17,6 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
+from r1chat.core.printable import printable
 from r1chat.tui.wrap import WrappedText
 
 
@@ -63,7 +64,7 @@ class ReasoningLog(ScrollView, can_focus=True):
         self._cache: dict[int, Strip] = {}
         self._highlight = ""  # a search term shown highlighted (the reader view)
         if text:
-            self._wrapped.append(text)
+            self._wrapped.append(printable(text))
 
     @property
     def text(self) -> str:
@@ -104,7 +105,9 @@ class ReasoningLog(ScrollView, can_focus=True):
         return self.is_anchored and not self._anchor_released
 
     def append(self, text: str) -> None:
-        """Add text at the end (the view follows it unless scrolled up)."""
+        """Add text at the end (the view follows it unless scrolled up), without terminal
+        control sequences."""
+        text = printable(text)
         if not text:
             return
         before = len(self._wrapped)

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, ListItem, ListView, Static
 
 from r1chat.core.errors import R1ChatError
+from r1chat.core.printable import one_line
 from r1chat.history.records import Conversation, SearchHit
 from r1chat.history.store import History
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
@@ -33,8 +34,8 @@ class ConversationItem(ListItem):
     ) -> None:
         super().__init__(classes="-current" if current else "")
         self.conversation_id = conversation_id
-        self.title_text = title
-        self._detail = detail if isinstance(detail, Content) else Content(detail)
+        self.title_text = one_line(title)
+        self._detail = detail if isinstance(detail, Content) else Content(one_line(detail))
 
     def compose(self) -> ComposeResult:
         yield Label(Content(self.title_text), classes="conv-title")
@@ -57,8 +58,8 @@ def _snippet(text: str) -> Content:
     while MARK[0] in rest:
         before, _, tail = rest.partition(MARK[0])
         hit, _, rest = tail.partition(MARK[1])
-        parts += [before, (hit, "bold reverse")]
-    parts.append(rest)
+        parts += [one_line(before), (one_line(hit), "bold reverse")]
+    parts.append(one_line(rest))
     return Content.assemble(*parts)
 
 

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from r1chat.core.events import EngineInfo, Stats
+from r1chat.core.printable import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -67,7 +68,7 @@ class StatusBar(Horizontal):
 
     def show_loading(self, model: str, seconds: float) -> None:
         spin = SPINNER[int(seconds * 10) % len(SPINNER)]
-        self._left.update(Content(f"{spin} Loading {model}… {seconds:.0f}s"))
+        self._left.update(Content(f"{spin} Loading {one_line(model)}… {seconds:.0f}s"))
         self._right.update("")
         self.set_class(True, "-loading")
         self.set_class(False, "-error")
@@ -87,7 +88,7 @@ class StatusBar(Horizontal):
         pieces = [[note, ""]] if note else []
         pieces.append([context_meter(used, info.n_ctx), f"ctx {used or 0:,}/{info.n_ctx:,}"])
         pieces.append([reply_figures(stats), reply_figures(stats, short=True), ""])
-        left, right = fit_line(info.model, info.offload, pieces, self.size.width or 160)
+        left, right = fit_line(one_line(info.model), info.offload, pieces, self.size.width or 160)
         self._left.update(Content(left))
         self._right.update(Content(right))
 

@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from r1chat.core.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
+from r1chat.core.printable import printable
 from r1chat.core.titles import ending
 from r1chat.session.items import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui import titles
@@ -39,7 +40,7 @@ class UserMessage(Static):
     NOT_SENT = "not sent: over the context"
 
     def __init__(self, text: str) -> None:
-        super().__init__(Content(text), classes="user-message")
+        super().__init__(Content(printable(text)), classes="user-message")
         self.text = text
         self._left_out = False
 
