@@ -160,11 +160,11 @@ def _ask(
     from r1chat.cli.crashguard import one_press
     from r1chat.core.events import Done
     from r1chat.core.messages import Message
-    from r1chat.core.request import Control, Request
+    from r1chat.core.request import Control, Request, input_limit
     from r1chat.core.turn import run_turn
     from r1chat.session.fitting import fit_request
 
-    prompt = read_prompt(args.prompt, args.files)
+    prompt = read_prompt(args.prompt, args.files, input_limit(settings.n_ctx))
     keep_thinking = args.thinking_file and not args.dry_run
     thinking_file = ReasoningFile(args.thinking_file) if keep_thinking else None
     engine = _open(settings)
@@ -287,7 +287,9 @@ class _Log:
 
         history = self.history
         self.conversation = self.conversation or Conversation(history, source="ask")
-        exchange = self.conversation.add_prompt(self.prompt.text, self.model, self.prompt.title)
+        exchange = self.conversation.add_prompt(
+            self.prompt.text, self.model, self.settings, self.prompt.title
+        )
         message_id = self.conversation.start_reply(exchange, self.model, self.settings)
 
         def warn(item: tuple[int, Any]) -> None:

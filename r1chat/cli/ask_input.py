@@ -3,16 +3,21 @@
 Each file becomes a fenced block with its name (the language from its extension), in
 the order given, before the prompt: the question comes last, where the model reads it
 after the material. `-f -` reads stdin as a file; otherwise piped stdin follows the
-prompt words after a blank line.
+prompt words after a blank line. Files and stdin alike must be UTF-8 text and no longer
+than the context could use (`core.request.input_limit`); `-f` takes regular files only
+(a named pipe or a device would block or never end).
 """
 
 from __future__ import annotations
 
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from r1chat.core.errors import UsageError
+from r1chat.core.utf8 import decode
 
 LANGUAGES = {
     ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
@@ -46,24 +51,41 @@ class File:
         return f"{self.name}:\n{fence}{language}\n{body}{fence}"
 
 
-def read_file(name: str) -> File:
-    """A text file's contents, or one clear line: missing, unreadable or binary."""
+def read_file(name: str, limit: int) -> File:
+    """A text file's contents (`-`: stdin), or one clear line: missing, unreadable, not a
+    regular file, binary, not UTF-8 or over `limit` bytes."""
+    if name == "-":
+        return File("stdin", read_text(sys.stdin.buffer, "-f -: stdin", limit))
+    path = Path(name).expanduser()
     try:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).expanduser().read_bytes()
+        kind = path.stat().st_mode
+        if stat.S_ISDIR(kind):
+            raise UsageError(f"-f {name}: is a folder, not a file")
+        if not stat.S_ISREG(kind):
+            raise UsageError(f"-f {name}: is {_KINDS.get(stat.S_IFMT(kind), 'not a regular file')}"
+                             "; ask reads files (pipe other input to - instead)")  # fmt: skip
+        with path.open("rb") as f:
+            return File(name, read_text(f, f"-f {name}", limit))
     except FileNotFoundError:
         raise UsageError(f"-f {name}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"-f {name}: is a folder, not a file") from None
     except OSError as e:
         raise UsageError(f"-f {name}: cannot read it ({e.strerror})") from None
-    shown = "stdin" if name == "-" else name
+
+
+_KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
+          stat.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+def read_text(stream: BinaryIO, what: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8 text from `stream`; one line when it is binary, not
+    UTF-8 or longer."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{what}: more than {limit:,} bytes, more than the context could "
+                         "use (raise --ctx, or pass less)")  # fmt: skip
     if b"\0" in data[:SNIFF]:
-        raise UsageError(f"-f {shown}: a binary file (ask takes text files)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"-f {shown}: not UTF-8 text (ask takes text files)") from None
-    return File(shown, text)
+        raise UsageError(f"{what}: binary data (ask takes text)")
+    return decode(data, what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +100,14 @@ class Prompt:
         return self.question or ", ".join(f.name for f in self.files)
 
 
-def read_prompt(words: list[str], files: list[str]) -> Prompt:
+def read_prompt(words: list[str], files: list[str], limit: int) -> Prompt:
     """The file blocks, then the prompt words, then stdin when it is piped and not taken
-    by `-f -`."""
-    blocks = [read_file(name) for name in files]
+    by `-f -`; each input at most `limit` bytes."""
+    blocks = [read_file(name, limit) for name in files]
     prompt = " ".join(words).strip()
     piped = ""
     if "-" not in files and not sys.stdin.isatty():
-        piped = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+        piped = read_text(sys.stdin.buffer, "stdin", limit)
     question = "\n\n".join(part for part in (prompt, piped.strip("\n")) if part.strip())
     if not question and not blocks:
         raise UsageError('no prompt: give one as arguments or on stdin, e.g. r1chat ask "Hi"')

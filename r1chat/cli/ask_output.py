@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from r1chat.core import r1
@@ -260,24 +262,38 @@ class JsonlOutput:
 
 
 class ReasoningFile:
-    """`--thinking-file PATH`: the reasoning written to PATH as it streams."""
+    """`--thinking-file PATH`: the reasoning written to PATH as it streams. A write that
+    fails (a full disk) is one warning, and the answer goes on."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         try:
-            self.file: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115
+            self.file: TextIO | None = open(path, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as e:
             raise UsageError(f"--thinking-file {path}: cannot write it ({e.strerror})") from None
 
+    def _do(self, action: Callable[[TextIO], object]) -> None:
+        if self.file is None:
+            return
+        try:
+            action(self.file)
+        except OSError as e:
+            print(f"warning: --thinking-file {self.path}: cannot write it ({e.strerror}); "
+                  "the reasoning is not saved there", file=sys.stderr)  # fmt: skip
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+
     def event(self, e: Event) -> None:
         if type(e) is ThinkingDelta:
-            self.file.write(e.text)
+            self._do(lambda f: f.write(e.text))
         elif type(e) is ThinkingDone:
-            self.file.flush()
+            self._do(lambda f: f.flush())
 
     def finish(self, done: Done, model: str) -> None:
         if done.reasoning:
-            self.file.write("\n")
-        self.file.close()
+            self._do(lambda f: f.write("\n"))
+        self._do(lambda f: f.close())
 
 
 Output = PlainOutput | TerminalOutput | JsonOutput | JsonlOutput

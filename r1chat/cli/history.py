@@ -64,14 +64,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     recover = actions.add_parser(
         "recover",
-        help="move a damaged history file aside (never deleted) so a new one starts",
+        help="rebuild a damaged history from every row it still holds (the damaged file is "
+        "kept beside it)",
     )
     recover.set_defaults(func=run_recover)
 
 
 def run_recover(args: argparse.Namespace) -> int:
     from r1chat.config import paths
-    from r1chat.history.store import DamagedHistory, History, move_aside
+    from r1chat.history.recover import recover
+    from r1chat.history.store import DamagedHistory, History
 
     path = paths.history_db()
     if not path.exists():  # opening it would create one
@@ -80,10 +82,9 @@ def run_recover(args: argparse.Namespace) -> int:
     try:
         History(path).close()
     except DamagedHistory:
-        print(f"moved the damaged history to {move_aside(path)}; a new one starts with the next "
-              "chat")  # fmt: skip
+        print(recover(path))
         return 0
-    print(f"{path} is readable; nothing to recover")
+    print(f"{path} is whole (every page checked); nothing to recover")
     return 0
 
 

@@ -8,6 +8,7 @@ fast; each command imports llama.cpp or Textual when it runs.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -59,9 +60,12 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def outcome(work: Callable[[], int]) -> int:
-    """`work()`'s exit status, its errors turned into one line and a status."""
+    """`work()`'s exit status (its output flushed), its errors turned into one line and a
+    status."""
     try:
-        return work()
+        code = work()
+        sys.stdout.flush()
+        return code
     except R1ChatError as e:
         print(f"error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
@@ -71,7 +75,16 @@ def outcome(work: Callable[[], int]) -> int:
         # The reader went away (`r1chat ask ... | head`): not an error of ours.
         _silence_stdout()
         return 0
+    except OSError as e:  # (after BrokenPipeError, which is one)
+        if e.errno not in _FULL or e.filename is not None:
+            raise
+        print(f"error: cannot write the output: {e.strerror}", file=sys.stderr)  # stdout
+        _silence_stdout()
+        return 1
 
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+"""Why a write to stdout fails but for a reader that went away (`r1chat ask > /dev/full`)."""
 
 _TEXT_OPTIONS = {"prompt": "the prompt", "system": "--system"}
 """Arguments that are text for the model (paths may hold any bytes; these must be UTF-8)."""

@@ -13,6 +13,7 @@ from typing import Any
 from r1chat.config import paths
 from r1chat.config.schema import Values, parse
 from r1chat.core.errors import R1ChatError
+from r1chat.core.utf8 import decode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,7 +34,7 @@ class Config:
     def load(cls, path: Path | None = None) -> Config:
         path = path or paths.config_file()
         try:
-            text = path.read_text(encoding="utf-8")
+            text = decode(path.read_bytes(), f"config {path}")
         except FileNotFoundError:
             return cls({}, path)
         except OSError as e:

@@ -15,6 +15,16 @@ ANSWER_ROOM = 16
 DEFAULT_CTX = 8192
 """The context size when none is set (`--ctx`, `[model] ctx`)."""
 
+BYTES_PER_TOKEN = 32
+"""The most text a token of context could stand for, as a bound on input: text runs 3 to
+4 bytes a token, a JSON escape (`\\u4e2d`) two or three times that."""
+
+
+def input_limit(n_ctx: int | None) -> int:
+    """The bytes of input (a file, stdin, a request body) worth reading for a context of
+    `n_ctx` tokens (unknown: a large one's), at least 1 MiB."""
+    return max(1 << 20, (n_ctx or 0) * BYTES_PER_TOKEN)
+
 
 def prompt_problem(tokens: int, n_ctx: int, what: str = "the prompt") -> str | None:
     """Why `what` (a prompt of `tokens`) leaves no room to answer in a context of `n_ctx`

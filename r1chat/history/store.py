@@ -15,14 +15,16 @@ A `History` may be shared between threads (one connection guarded by a lock).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,7 @@ class History:
             self._conn.close()
             if _DAMAGE.search(str(e)):
                 raise DamagedHistory(self.path, str(e)) from None
-            raise R1ChatError(f"cannot open history {self.path}: {_reason(e)}") from None
+            raise R1ChatError(f"cannot open history {self.path}: {_reason(e, self.path)}") from None
         except BaseException:
             self._conn.close()
             raise
@@ -101,6 +103,18 @@ class History:
             conn.execute("PRAGMA foreign_keys = OFF")  # see `schema.MIGRATIONS`
             self._migrate()
         conn.execute("PRAGMA foreign_keys = ON")
+        self._check()
+
+    def _check(self) -> None:
+        """SQLite's `quick_check` of every page (0.05 s for 90 MB: `bench/history_open.py`):
+        damage anywhere is found when the file opens, not when a reply hits it."""
+        problems = [row[0] for row in self._conn.execute("PRAGMA quick_check(100)")]
+        if problems != ["ok"]:
+            pages = sorted({int(p) for p in re.findall(r"Page (\d+)", "\n".join(problems))})
+            if not pages:
+                raise sqlite3.DatabaseError(f"damaged: {problems[0].splitlines()[0]}")
+            shown = ", ".join(map(str, pages[:5])) + (", …" if len(pages) > 5 else "")
+            raise sqlite3.DatabaseError(f"{len(pages)} damaged pages: {shown}")
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -159,7 +173,14 @@ class History:
                 raise R1ChatError(f"history {self.path} is closed") from None
             raise
         except sqlite3.Error as e:
-            raise R1ChatError(f"history {self.path}: {_reason(e)}") from None
+            if _DAMAGE.search(str(e)):
+                raise DamagedHistory(self.path, str(e)) from None
+            raise R1ChatError(f"history {self.path}: {_reason(e, self.path)}") from None
+
+    def restoring(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction on the connection itself, for `history.recover` to put
+        rows back with their ids."""
+        return self._write()
 
     def close(self) -> None:
         with self._lock:
@@ -229,25 +250,48 @@ class History:
         a message's model becomes the conversation's model."""
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', not {role!r}")
-        now = self._clock()
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT title FROM conversations WHERE id = ?", (conversation_id,)
-            ).fetchone()
-            if row is None:
-                raise R1ChatError(f"no conversation {conversation_id}")
-            cur = conn.execute(
-                "INSERT INTO messages (conversation_id, role, content, reasoning, model, "
-                "sampling, stats, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                (conversation_id, role, content, reasoning, model, _dumps(sampling), now, now),
-            )
-            title = row["title"] or (make_title(content) if role == "user" else "")
-            conn.execute(
-                "UPDATE conversations SET title = ?, updated_at = ?, "
-                "model = CASE WHEN ? != '' THEN ? ELSE model END WHERE id = ?",
-                (title, now, model, model, conversation_id),
-            )
-            return _rowid(cur)
+            return self._insert(conn, conversation_id, role, content, reasoning, model, sampling)
+
+    def add_exchange(
+        self, conversation_id: int, prompt: str, model: str, sampling: dict[str, Any]
+    ) -> tuple[int, int]:
+        """A prompt and its (empty) reply row, in one transaction: a full disk never
+        leaves a prompt whose reply, and the model it used, were not recorded. Returns
+        both ids."""
+        with self._write() as conn:
+            prompt_id = self._insert(conn, conversation_id, "user", prompt, "", model, None)
+            reply_id = self._insert(conn, conversation_id, "assistant", "", "", model, sampling)
+            return prompt_id, reply_id
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        conversation_id: int,
+        role: StoredRole,
+        content: str,
+        reasoning: str,
+        model: str,
+        sampling: dict[str, Any] | None,
+    ) -> int:
+        now = self._clock()
+        row = conn.execute(
+            "SELECT title FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if row is None:
+            raise R1ChatError(f"no conversation {conversation_id}")
+        cur = conn.execute(
+            "INSERT INTO messages (conversation_id, role, content, reasoning, model, "
+            "sampling, stats, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            (conversation_id, role, content, reasoning, model, _dumps(sampling), now, now),
+        )
+        title = row["title"] or (make_title(content) if role == "user" else "")
+        conn.execute(
+            "UPDATE conversations SET title = ?, updated_at = ?, "
+            "model = CASE WHEN ? != '' THEN ? ELSE model END WHERE id = ?",
+            (title, now, model, model, conversation_id),
+        )
+        return _rowid(cur)
 
     def update_message(
         self,
@@ -432,17 +476,18 @@ def _rowid(cur: sqlite3.Cursor) -> int:
     return cur.lastrowid
 
 
-_DAMAGE = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)
+_DAMAGE = re.compile(r"not a database|malformed|corrupt|damaged pages", re.IGNORECASE)
 
 
 class DamagedHistory(R1ChatError):
-    """The history file is not a readable database. It is never deleted: `move_aside`
-    renames it so a fresh one can start, and says where it went."""
+    """The history file is not a whole database. It is never deleted: `history.recover`
+    copies its readable rows into a fresh file and `move_aside` keeps it beside that."""
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
-            f"the history file {path} is damaged ({reason}); `r1chat history recover` moves "
-            f"it aside (kept as {aside_name(path, 'DATE').name}) so a new one can start"
+            f"the history file {path} is damaged ({reason}); `r1chat history recover` copies "
+            f"what it still holds into a new one (the damaged file is kept as "
+            f"{aside_name(path, 'DATE').name})"
         )
         self.path = path
 
@@ -469,8 +514,12 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-def _reason(e: sqlite3.Error) -> str:
+def _reason(e: sqlite3.Error, path: Path) -> str:
     text = str(e)
+    if "disk I/O error" in text or "disk is full" in text:
+        with contextlib.suppress(OSError):
+            if (free := shutil.disk_usage(path.parent).free) < 1 << 20:
+                return f"the disk is full ({free:,} bytes free)"
     if "no such module: fts5" in text:
         return "this Python's SQLite lacks FTS5 (full-text search), which r1chat needs"
     if "locked" in text or "busy" in text:

@@ -22,6 +22,7 @@ from typing import Any
 
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
+from r1chat.core.utf8 import decode
 from r1chat.models import hub_index
 
 if sys.version_info >= (3, 11):
@@ -225,10 +226,9 @@ def _build(user_path: Path | None) -> Catalog:
     layers: list[tuple[str, dict[str, Any]]] = [(BUILTIN, parse(builtin_text(), BUILTIN))]
     if user_path is not None:
         try:
-            text = user_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = getattr(e, "strerror", None) or str(e)
-            raise CatalogError(f"catalog {user_path}: cannot read: {reason}") from None
+            text = decode(user_path.read_bytes(), f"catalog {user_path}")
+        except OSError as e:
+            raise CatalogError(f"catalog {user_path}: cannot read: {e.strerror}") from None
         layers.append((str(user_path), parse(text, str(user_path))))
     if pulled := hub_index.load():
         layers.append((str(hub_index.index_path()), pulled))

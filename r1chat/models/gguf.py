@@ -7,6 +7,7 @@ to size models for the hardware (layers, heads, context) in milliseconds.
 from __future__ import annotations
 
 import re
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,10 @@ def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
     """Parse the header of `path`; raise GGUFError with a one-line reason if unusable."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode) and not stat.S_ISDIR(found.st_mode):
+            raise GGUFError(f"{path} is not a file but {_kind(found.st_mode)}")
+        size = found.st_size
         with path.open("rb") as f:
             data = f.read(min(size, max_header))
     except FileNotFoundError:
@@ -222,6 +226,11 @@ def _ints(value: Any) -> list[int]:
 
 def _n(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value)
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
+    return kinds.get(stat.S_IFMT(mode), "a device")
 
 
 _NO_MODEL_IS_THIS_BIG = 1 << 44  # 16 TiB: the biggest GGUF (671B at f16) is ~1.3 TB

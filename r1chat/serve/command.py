@@ -131,8 +131,9 @@ def _serve(
 ) -> int:
     import uvicorn
 
+    from r1chat.core.request import input_limit
     from r1chat.serve.app import create_app
-    from r1chat.serve.door import Door, body_limit
+    from r1chat.serve.door import Door
     from r1chat.serve.names import Names
     from r1chat.serve.worker import Models
 
@@ -147,7 +148,7 @@ def _serve(
     if api_key is None and not _loopback(server.host):
         say(f"warning: listening on {server.host} without an API key: anyone who can reach "
             "this port can use the model (see --api-key-env)")  # fmt: skip
-    door = Door(server.host, server.allowed_hosts, server.allowed_origins, body_limit(info.n_ctx))
+    door = Door(server.host, server.allowed_hosts, server.allowed_origins, input_limit(info.n_ctx))
     app = create_app(models, names, settings, api_key=api_key, door=door, log=log)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5

@@ -14,9 +14,9 @@ A web page in the user's browser can send requests to a local port. Two rules ke
   headers and answered preflights; others a 403.
 
 And two bounds: a request body must be `application/json` (a page's form cannot send
-that without a preflight), and at most `BYTES_PER_TOKEN` bytes per token of context
-(at least `MIN_BODY`), refused with a 413 before it is read (or as soon as a chunked one
-passes it). Any error from the routes becomes one log line and a 500, never a traceback.
+that without a preflight), and at most `core.request.input_limit` of the context (32 bytes
+a token, at least 1 MiB), refused with a 413 before it is read (or as soon as a chunked
+one passes it). Any error from the routes becomes one log line and a 500, never a traceback.
 """
 
 from __future__ import annotations
@@ -30,12 +30,9 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from r1chat.core.request import BYTES_PER_TOKEN
 from r1chat.serve.requests import BadRequest
 
-BYTES_PER_TOKEN = 32
-"""A request body's bound per token of context: text runs 3 to 4 bytes a token, JSON
-escapes (`\\u4e2d`) at most double or triple that."""
-MIN_BODY = 1 << 20
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 BODY_METHODS = ("POST", "PUT", "PATCH")
 CORS_MAX_AGE = "600"
@@ -45,16 +42,12 @@ class TooLarge(Exception):
     """A chunked body went past the bound while it was read."""
 
 
-def body_limit(n_ctx: int) -> int:
-    return max(MIN_BODY, n_ctx * BYTES_PER_TOKEN)
-
-
 @dataclass(frozen=True, slots=True)
 class Door:
     listen_host: str
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
-    body_limit: int = MIN_BODY
+    body_limit: int = 1 << 20
 
     def host_problem(self, host: str | None) -> str | None:
         """Why a request with this `Host` header is refused (None: it may come in)."""

@@ -80,31 +80,27 @@ class Conversation:
 
     # -- changes (each one a short History transaction) -------------------------------
 
-    def add_prompt(self, text: str, model: str, title: str = "") -> Exchange:
-        """Add a prompt (the first one starts the conversation, titled `title` or, without
-        one, from the prompt)."""
+    def add_prompt(self, text: str, model: str, settings: Settings, title: str = "") -> Exchange:
+        """Add a prompt and the (empty) row of its reply, which the generation fills in as
+        it streams, together (the first prompt starts the conversation, titled `title` or,
+        without one, from the prompt)."""
         if self.id is None:
             self.id = self.history.new_conversation(make_title(title), model, self.source)
         ex = Exchange(text)
-        ex.prompt_id = self.history.add_message(self.id, "user", text, model=model)
+        sampling = _sampling_record(settings)
+        ex.prompt_id, ex.reply_id = self.history.add_exchange(self.id, text, model, sampling)
+        ex.settings = sampling
         self.exchanges.append(ex)
         return ex
 
     def start_reply(self, ex: Exchange, model: str, settings: Settings) -> int:
-        """Create the (empty) reply row that the generation fills in as it streams."""
+        """The reply row for `ex`: the one `add_prompt` made, else a new one (regenerate)."""
         assert self.id is not None
-        sampling: dict[str, Any] = asdict(settings.sampling)
-        sampling.update(
-            think=settings.think,
-            math=settings.math,
-            think_budget=settings.guards.think_budget,
-            loop_guard=settings.guards.loop_guard,
-            model=settings.model,  # as given (path, catalog name): what reopening loads
-            endpoint=settings.endpoint,
-        )
-        ex.reply_id = self.history.add_message(
-            self.id, "assistant", "", model=model, sampling=sampling
-        )
+        if ex.reply_id is None:
+            ex.settings = _sampling_record(settings)
+            ex.reply_id = self.history.add_message(
+                self.id, "assistant", "", model=model, sampling=ex.settings
+            )
         ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
         return ex.reply_id
 
@@ -141,6 +137,20 @@ class Conversation:
         if ex.prompt_id is not None:
             self.history.delete_message(ex.prompt_id)
         return ex
+
+
+def _sampling_record(settings: Settings) -> dict[str, Any]:
+    """What a reply row keeps of its settings (`last_settings` reads it back)."""
+    sampling: dict[str, Any] = asdict(settings.sampling)
+    sampling.update(
+        think=settings.think,
+        math=settings.math,
+        think_budget=settings.guards.think_budget,
+        loop_guard=settings.guards.loop_guard,
+        model=settings.model,  # as given (path, catalog name): what reopening loads
+        endpoint=settings.endpoint,
+    )
+    return sampling
 
 
 def with_its_model(settings: Settings, conversation: Conversation, explicit: bool) -> Settings:

@@ -105,8 +105,12 @@ class ChatApp(App[None]):
                                 lambda: chat.sidebar.confirm_delete(cid))  # fmt: skip
 
     async def action_quit(self) -> None:
-        """Stop the reply (it is saved as stopped), close the model, exit."""
+        """Stop the reply (it is saved as stopped), keep an unsent draft, close the model,
+        exit."""
         if self.chat.current is not None:
             self.chat.current.control.cancel()
+        if (problem := self.chat.keep_draft()) is not None:
+            self.notify(problem, severity="error", timeout=5)
+            await asyncio.sleep(2)  # long enough to be read
         await asyncio.to_thread(self.chat.engine.stop, 3.0)
         self.exit()

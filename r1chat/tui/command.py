@@ -61,15 +61,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_history() -> History:
-    """The history; a damaged file is offered to be moved aside (never deleted)."""
-    from r1chat.history.store import DamagedHistory, History, move_aside
+    """The history; a damaged file is offered to be recovered (rows copied into a fresh
+    file; the damaged one kept beside it)."""
+    from r1chat.history.recover import recover
+    from r1chat.history.store import DamagedHistory, History
 
     try:
         return History()
     except DamagedHistory as e:
         print(f"{e}.", file=sys.stderr)
-        answer = input("Move it aside now and start with an empty history? [y/N] ")
+        answer = input("Recover what it still holds into a new history now? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise R1ChatError("the chat needs its history; the damaged file is untouched") from None
-        print(f"moved it to {move_aside(e.path)}; starting fresh", file=sys.stderr)
+        print(recover(e.path), file=sys.stderr)
         return History()

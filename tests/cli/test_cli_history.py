@@ -259,7 +259,9 @@ def test_unknown_id(home: Path, ids: dict[str, int], args: list[str]) -> None:
     assert result.stdout == ""
 
 
-def test_a_damaged_history_is_named_and_moved_aside_never_deleted(home: Path) -> None:
+def test_a_history_that_is_no_database_is_named_and_moved_aside_never_deleted(
+    home: Path,
+) -> None:
     db = home / "data" / "history.sqlite3"
     assert ok(r1chat(home, "history", "recover")).startswith("no history file yet")
     assert not db.exists()  # recovering did not create one
@@ -269,12 +271,14 @@ def test_a_damaged_history_is_named_and_moved_aside_never_deleted(home: Path) ->
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr == (
         f"error: the history file {db} is damaged (file is not a database); `r1chat history "
-        "recover` moves it aside (kept as history.sqlite3.corrupt-DATE) so a new one can start\n"
+        "recover` copies what it still holds into a new one (the damaged file is kept as "
+        "history.sqlite3.corrupt-DATE)\n"
     )
     moved = ok(r1chat(home, "history", "recover"))
     [aside] = db.parent.glob("history.sqlite3.corrupt-*")
-    assert moved == f"moved the damaged history to {aside}; a new one starts with the next chat\n"
+    assert moved == f"nothing could be read from the damaged history (kept as {aside})\n"
     assert aside.read_bytes() == b"not a database, but someone's data " * 100
     fresh = r1chat(home, "history")
     assert fresh.returncode == 0 and fresh.stderr == "no saved conversations\n"
-    assert ok(r1chat(home, "history", "recover")).endswith("is readable; nothing to recover\n")
+    whole = ok(r1chat(home, "history", "recover"))
+    assert whole.endswith("is whole (every page checked); nothing to recover\n")

@@ -43,7 +43,7 @@ def start(tmp_path: Path, model: ScriptedModel) -> tuple[History, Inbox, EngineT
     engine.load(settings)
     assert any(isinstance(item, Loaded) for _, item in until(inbox, JobEnded))
     conversation = Conversation(history)
-    exchange = conversation.add_prompt("Plan it.", "scripted")
+    exchange = conversation.add_prompt("Plan it.", "scripted", settings)
     reply = conversation.start_reply(exchange, "scripted", settings)
     disk(history, full=True)
     engine.reply(conversation.request(settings), settings.guards, reply)

@@ -855,3 +855,28 @@ async def test_the_status_bar_shortens_instead_of_cutting(answer_model: Scripted
         await pilot.pause()
         assert str(bar._left.content) == "DeepSeek-R1-Distill-Qwen-Scripted-Answer · CPU 1 thread"
         assert "TTFT" in str(bar._right.content)
+
+
+@run_async
+async def test_a_draft_is_never_thrown_away(answer_model: ScriptedModel) -> None:
+    """ctrl+n keeps a typed draft for the new chat; quitting keeps it for the next start."""
+    typed = "\n".join(f"line {i} of a long draft" for i in range(5000))
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await ask(pilot, "What is 2 + 2?")
+        app.chat.prompt.insert(typed)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert not app.chat.transcript.query(UserMessage)  # a new chat
+        assert app.chat.prompt.text == typed
+        assert any("draft stays" in n.message for n in app._notifications)
+        await pilot.press("ctrl+q")
+    assert (paths.data_dir() / "draft.txt").read_text() == typed
+    again = make_app(answer_model)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert again.chat.prompt.text == typed
+        assert not (paths.data_dir() / "draft.txt").exists()  # put back once
+        again.chat.prompt.clear()
+    assert not (paths.data_dir() / "draft.txt").exists()  # an empty input leaves nothing

@@ -50,7 +50,7 @@ from r1chat.session.items import (
 )
 from r1chat.session.process import EngineProcess
 from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
-from r1chat.tui import preferences
+from r1chat.tui import draft, preferences
 from r1chat.tui.inbox import Inbox
 from r1chat.tui.screens.model_rows import first_run_hint
 from r1chat.tui.screens.reader import ReaderScreen
@@ -175,6 +175,9 @@ class ChatScreen(Screen[None]):
             await self.open_conversation(self._initial_conversation)
         else:
             await self._show_welcome()
+        if kept := draft.take():
+            self.prompt.insert(kept)
+            self.notify("Your unsent draft from last time is back in the input.", timeout=5)
 
     async def _show_welcome(self) -> None:
         await self.transcript.mount(Banner(WELCOME, classes="welcome"))
@@ -183,6 +186,11 @@ class ChatScreen(Screen[None]):
         if self.current is not None:
             self.current.control.cancel()
         self.engine.stop(timeout=3.0)
+
+    def keep_draft(self) -> str | None:
+        """Keep what is typed and not sent for the next start (quitting); why not, if it
+        could not be kept."""
+        return draft.keep(self.prompt.text)
 
     # -- the status bar follows the state -------------------------------------------
 
@@ -371,7 +379,7 @@ class ChatScreen(Screen[None]):
 
         def add() -> None:
             nonlocal exchange
-            exchange = self.conversation.add_prompt(text, self.model_name)
+            exchange = self.conversation.add_prompt(text, self.model_name, self.settings)
 
         if not self._try(add) or exchange is None:
             return
@@ -485,7 +493,8 @@ class ChatScreen(Screen[None]):
         self.left_out = 0
         await self.transcript.remove_children()
         await self._show_welcome()
-        self.prompt.clear()
+        if self.prompt.text.strip():  # a draft is never thrown away: it is for the new chat
+            self.notify("New chat: your draft stays in the input.", timeout=3)
         self.prompt.focus()
         if self.sidebar.display:
             await self.refresh_sidebar()

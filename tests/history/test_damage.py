@@ -1,0 +1,161 @@
+"""A history damaged in the middle (pages a disk lost): noticed when it opens, said once,
+never written into; `history recover` copies out every row it can still read, keeping ids.
+And a full disk never leaves a prompt without the reply row that records its model."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from r1chat.config import paths
+from r1chat.config.settings import Settings
+from r1chat.core.errors import R1ChatError
+from r1chat.history.recover import RECOVERED
+from r1chat.history.store import DamagedHistory, History
+from r1chat.session.conversation import Conversation, with_its_model
+from tests.fixtures.cli import one_error_line, r1chat
+from tests.fixtures.scripted import ScriptedModel
+
+PAGE = 4096
+WORDS = (Path(__file__).resolve().parents[2] / "README.md").read_text().split()
+
+
+def write_history(path: Path, conversations: int = 45) -> None:
+    rng = random.Random(2)
+    history = History(path)
+    for i in range(conversations):
+        cid = history.new_conversation(f"conversation {i}", "r1:7b")
+        for j in range(2):
+            history.add_message(cid, "user", f"question {i}.{j}")
+            reply = history.add_message(cid, "assistant", "", model="r1:7b")
+            history.update_message(
+                reply,
+                content=" ".join(rng.choice(WORDS) for _ in range(200)),
+                reasoning=" ".join(rng.choice(WORDS) for _ in range(300)),
+                stats={"total_s": 1.0},
+                finish_reason="stop",
+            )
+    history.close()
+
+
+def damage(path: Path, pages: int = 10, seed: int = 5) -> None:
+    """Overwrite `pages` random pages (never the first: a file with no header is another
+    case) with noise, as a failing disk would."""
+    count = path.stat().st_size // PAGE
+    rng = random.Random(seed)
+    with path.open("r+b") as f:
+        for page in rng.sample(range(2, count), pages):
+            f.seek(page * PAGE)
+            f.write(rng.randbytes(PAGE))
+
+
+def rows(path: Path, table: str) -> dict[int, tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0]: tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def damaged() -> tuple[Path, Path]:
+    """The user's history, damaged in ten pages; and a clean copy of it as it was."""
+    db = paths.history_db()
+    db.parent.mkdir(parents=True)
+    write_history(db)
+    clean = db.with_name("clean.sqlite3")
+    shutil.copy(db, clean)
+    damage(db)
+    return db, clean
+
+
+def test_damage_is_noticed_when_the_history_opens(damaged: tuple[Path, Path]) -> None:
+    db, _ = damaged
+    with pytest.raises(DamagedHistory, match="is damaged"):
+        History(db)
+    listed = r1chat("history")
+    assert listed.returncode == 1
+    assert "`r1chat history recover` copies what it still holds" in one_error_line(listed.stderr)
+
+
+def test_ask_answers_says_so_once_and_leaves_the_damaged_file_alone(
+    damaged: tuple[Path, Path], answer_model: ScriptedModel
+) -> None:
+    db, _ = damaged
+    before = db.read_bytes()
+    out = r1chat("ask", "-m", str(answer_model.path), "--threads", "1", "What is 2+2?")
+    assert out.returncode == 0 and out.stdout == answer_model.answer + "\n"
+    [warning] = out.stderr.splitlines()
+    assert warning.startswith("warning: this ask is not saved in the history: the history file ")
+    assert db.read_bytes() == before
+
+
+def readable(damaged: Path, table: str, ids: list[int]) -> set[int]:
+    """The ids whose row reads, asked one at a time."""
+    conn = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+    found = set()
+    for i in ids:
+        try:
+            if conn.execute(f"SELECT * FROM {table} WHERE id = ?", (i,)).fetchone():
+                found.add(i)
+        except sqlite3.DatabaseError:
+            pass
+    conn.close()
+    return found
+
+
+def test_recover_keeps_every_row_it_can_read_with_its_id(damaged: tuple[Path, Path]) -> None:
+    db, clean = damaged
+    can_read = readable(db, "messages", list(rows(clean, "messages")))
+    out = r1chat("history", "recover")
+    assert out.returncode == 0, out.stderr
+    [aside] = [p for p in db.parent.glob("history.sqlite3.corrupt-*") if p.suffix != ".sqlite3"
+               and not p.name.endswith(("-wal", "-shm"))]  # fmt: skip
+    assert f"the damaged file is kept as {aside}" in out.stdout
+    assert aside.read_bytes()[:16] == b"SQLite format 3\x00"
+    was, now = rows(clean, "messages"), rows(db, "messages")
+    assert set(now) == can_read and 0 < len(now) < len(was)  # all but what lost pages held
+    assert out.stdout.startswith(f"recovered 45 conversations and {len(now)} messages")
+    for mid, row in now.items():
+        assert row == was[mid]  # every column, the id included
+    conversations = rows(db, "conversations")
+    assert set(conversations) == set(rows(clean, "conversations"))
+    for cid, row in conversations.items():  # a conversation whose row was lost: rebuilt
+        assert row[1] == f"conversation {cid - 1}" or row[1].endswith(RECOVERED)
+    history = History(db)
+    try:
+        assert history.search("question")  # the full-text index was rebuilt
+        new = history.new_conversation("after")
+        assert new > max(rows(clean, "conversations"))  # ids are never given twice
+    finally:
+        history.close()
+    assert r1chat("history", "recover").stdout.endswith("nothing to recover\n")
+
+
+def capped(history: History, *, full: bool) -> None:
+    """Let the database grow no further (a full disk: "database or disk is full")."""
+    pages = history._conn.execute("PRAGMA page_count").fetchone()[0]
+    history._conn.execute(f"PRAGMA max_page_count = {pages if full else 1 << 30}")
+
+
+def test_a_prompt_is_saved_with_its_reply_row_or_not_at_all(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.sqlite3")
+    settings = Settings(model="r1:1.5b", threads=1)
+    conversation = Conversation(history)
+    conversation.add_prompt("First.", "r1:1.5b", settings)
+    big = "x" * (64 << 10)  # more than the pages left
+    capped(history, full=True)
+    with pytest.raises(R1ChatError, match="full"):
+        conversation.add_prompt(big, "r1:1.5b", settings)
+    assert [m.content for m in history.messages(conversation.id or 0)] == ["First.", ""]
+    capped(history, full=False)
+    reopened = Conversation.load(history, conversation.id or 0)
+    again = with_its_model(Settings(model="r1:8b"), reopened, explicit=False)
+    assert again.model == "r1:1.5b"  # `-c` goes on with the model that turn used
+    history.close()
+    os.remove(tmp_path / "history.sqlite3")
