@@ -56,11 +56,11 @@ from r1chat.core.events import Done
 resolve(Config.load(), {})
 t0 = time.perf_counter()
 from r1chat.history.store import History
-from r1chat.session.conversation import Conversation
+from r1chat.session.dialogue import Dialogue
 from r1chat.session.saver import Saver
 t1 = time.perf_counter()
 history = History(sys.argv[1])
-conversation = Conversation(history, source="ask")
+conversation = Dialogue(history, source="ask")
 exchange = conversation.add_prompt("What is 2+2?", "model")
 saver = Saver(history, conversation.start_reply(exchange, "model", Settings()), print, 0)
 saver.finish(Done("Two and two.", "4", "stop"))
@@ -71,8 +71,13 @@ print(t1 - t0, t2 - t1)
 
 
 def log_work(db: Path) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", LOG_WORK, str(db)], env=ENV, capture_output=True,
-                         text=True, check=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", LOG_WORK, str(db)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -96,20 +101,34 @@ def main() -> int:
             times.append(run(["-m", str(answer.path), *common, *extra, f"q {i}"], home)[0])
     diffs = [a - b for a, b in zip(logged, unlogged, strict=True)]
     print(f"## `r1chat ask` on the answer fixture, whole process (median of {opts.runs})\n")
-    print(table(
-        ["run", "seconds"],
-        [["logged to the history (default)", f"{median(logged):.3f}"],
-         ["--no-log", f"{median(unlogged):.3f}"],
-         ["difference (median of paired runs, ms)", f"{median(diffs) * 1000:.1f}"]],
-    ))  # fmt: skip
+    print(
+        table(
+            ["run", "seconds"],
+            [
+                ["logged to the history (default)", f"{median(logged):.3f}"],
+                ["--no-log", f"{median(unlogged):.3f}"],
+                ["difference (median of paired runs, ms)", f"{median(diffs) * 1000:.1f}"],
+            ],
+        )
+    )
 
     work = [log_work(tmp / "work.sqlite3") for _ in range(opts.runs)]
     print(f"\n## What logging does, timed inside a fresh process (median of {opts.runs})\n")
-    print(table(
-        ["step", "ms"],
-        [["import the history and session modules", f"{median([w[0] for w in work]) * 1000:.1f}"],
-         ["open the database, 4 writes, close", f"{median([w[1] for w in work]) * 1000:.1f}"]],
-    ))  # fmt: skip
+    print(
+        table(
+            ["step", "ms"],
+            [
+                [
+                    "import the history and session modules",
+                    f"{median([w[0] for w in work]) * 1000:.1f}",
+                ],
+                [
+                    "open the database, 4 writes, close",
+                    f"{median([w[1] for w in work]) * 1000:.1f}",
+                ],
+            ],
+        )
+    )
 
     big = ["-m", str(long.path), "--ctx", "8192", *common, "--no-log", "Explain the plan."]
     rates: dict[str, list[float]] = {"--json": [], "--jsonl": []}
@@ -119,10 +138,12 @@ def main() -> int:
             rates[mode].append(json.loads(last)["stats"]["tokens_per_s"])
     base = median(rates["--json"])
     print(f"\n## Decode on the long-trace fixture (median of {len(rates['--json'])})\n")
-    print(table(
-        ["output", "tokens/s", "vs --json"],
-        [[k, f"{median(v):,.0f}", f"{median(v) / base:.2f}"] for k, v in rates.items()],
-    ))  # fmt: skip
+    print(
+        table(
+            ["output", "tokens/s", "vs --json"],
+            [[k, f"{median(v):,.0f}", f"{median(v) / base:.2f}"] for k, v in rates.items()],
+        )
+    )
     return 0
 
 

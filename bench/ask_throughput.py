@@ -62,9 +62,14 @@ def chat_completion_stream(llm) -> tuple[int, float]:
     start = time.perf_counter()
     n = 0
     for chunk in llm.create_chat_completion(
-        [{"role": "user", "content": PROMPT}], stream=True, max_tokens=None,
-        temperature=0.6, top_p=0.95, top_k=40, min_p=0.0,
-    ):  # fmt: skip
+        [{"role": "user", "content": PROMPT}],
+        stream=True,
+        max_tokens=None,
+        temperature=0.6,
+        top_p=0.95,
+        top_k=40,
+        min_p=0.0,
+    ):
         if chunk["choices"][0]["delta"].get("content"):
             n += 1
     return n, time.perf_counter() - start
@@ -108,8 +113,14 @@ def main() -> None:
         if not opts.skip_chat_completion:
             n, secs = chat_completion_stream(llm)
             chat_tps = n / secs
-            rows.append(["create_chat_completion(stream=True)", n, f"{chat_tps:,.0f}",
-                         f"{chat_tps / bare_tps:.2f}"])  # fmt: skip
+            rows.append(
+                [
+                    "create_chat_completion(stream=True)",
+                    n,
+                    f"{chat_tps:,.0f}",
+                    f"{chat_tps / bare_tps:.2f}",
+                ]
+            )
         llm.close()
     print(f"## Decode throughput, long-trace fixture (median of {opts.runs} runs)\n")
     print(table(["engine", "tokens", "tokens/s", "vs bare"], rows))
@@ -122,11 +133,16 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         py.append(time.perf_counter() - start)
-    print(table(["command", "seconds"], [
-        ["python -c pass (floor)", f"{median(py):.3f}"],
-        ["r1chat --help", f"{startup(['--help']):.3f}"],
-        ["r1chat --version", f"{startup(['--version']):.3f}"],
-    ]))  # fmt: skip
+    print(
+        table(
+            ["command", "seconds"],
+            [
+                ["python -c pass (floor)", f"{median(py):.3f}"],
+                ["r1chat --help", f"{startup(['--help']):.3f}"],
+                ["r1chat --version", f"{startup(['--version']):.3f}"],
+            ],
+        )
+    )
 
     if opts.smollm2 and opts.smollm2.exists():
         llm = load(opts.smollm2, opts.threads)
@@ -137,16 +153,22 @@ def main() -> None:
             n, ttft, secs = bare_loop(llm, prompt, max_tokens=200)
             b_ttft.append(ttft)
             b_tps.append(n / secs)
-            stats = ask_json("-m", str(opts.smollm2), *threads, "--max-tokens", "200",
-                             poem, env=env)["stats"]  # fmt: skip
+            stats = ask_json(
+                "-m", str(opts.smollm2), *threads, "--max-tokens", "200", poem, env=env
+            )["stats"]
             o_ttft.append(stats["time_to_first_token_s"])
             o_tps.append(stats["tokens_per_s"])
         llm.close()
         print(f"\n## SmolLM2-135M Q4_1, CPU, {opts.threads} threads (median of {opts.runs})\n")
-        print(table(["engine", "time to first token (s)", "tokens/s"], [
-            ["bare Llama.generate() loop", f"{median(b_ttft):.3f}", f"{median(b_tps):.1f}"],
-            ["r1chat ask --json", f"{median(o_ttft):.3f}", f"{median(o_tps):.1f}"],
-        ]))  # fmt: skip
+        print(
+            table(
+                ["engine", "time to first token (s)", "tokens/s"],
+                [
+                    ["bare Llama.generate() loop", f"{median(b_ttft):.3f}", f"{median(b_tps):.1f}"],
+                    ["r1chat ask --json", f"{median(o_ttft):.3f}", f"{median(o_tps):.1f}"],
+                ],
+            )
+        )
 
 
 if __name__ == "__main__":

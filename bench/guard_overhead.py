@@ -71,13 +71,21 @@ def main() -> None:
             ["run", "CPU seconds", "µs/token", "vs guard off"],
             [
                 ["run_turn, guard off", f"{t_off:.3f}", f"{t_off / tokens * 1e6:.1f}", "1.000"],
-                ["run_turn, guard on", f"{t_on:.3f}", f"{t_on / tokens * 1e6:.1f}",
-                 f"{t_on / t_off:.3f}"],
-                ["detector alone", f"{t_alone:.4f}", f"{t_alone / tokens * 1e6:.2f}",
-                 f"+{t_alone / t_off:.2%}"],
+                [
+                    "run_turn, guard on",
+                    f"{t_on:.3f}",
+                    f"{t_on / tokens * 1e6:.1f}",
+                    f"{t_on / t_off:.3f}",
+                ],
+                [
+                    "detector alone",
+                    f"{t_alone:.4f}",
+                    f"{t_alone / tokens * 1e6:.2f}",
+                    f"+{t_alone / t_off:.2%}",
+                ],
             ],
         )
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,20 @@ from _common import ROOT, median, table
 
 from tests.fixtures.hub_server import FakeHub
 
-QUANTS = ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_XS", "Q4_0", "Q4_K_S", "Q4_K_M",
-          "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0"]  # fmt: skip
+QUANTS = [
+    "Q2_K",
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q3_K_L",
+    "IQ4_XS",
+    "Q4_0",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "Q8_0",
+]
 
 
 def fill(hub: FakeHub, repos: int, files: int) -> None:
@@ -32,8 +44,11 @@ def fill(hub: FakeHub, repos: int, files: int) -> None:
         for j in range(files):
             quant = QUANTS[j % len(QUANTS)]
             shard = j // len(QUANTS)
-            name = f"{quant}/model-{quant}-0000{shard + 1}-of-00002.gguf" if files > 12 else \
-                f"model-{quant}.gguf"  # fmt: skip
+            name = (
+                f"{quant}/model-{quant}-0000{shard + 1}-of-00002.gguf"
+                if files > 12
+                else f"model-{quant}.gguf"
+            )
             hub.add(repo, name, b"GGUF" + bytes(60))
         hub.describe(repo, downloads=1000 * (repos - i), params=7_615_616_512)
 
@@ -58,8 +73,13 @@ def main() -> None:
     opts = ap.parse_args()
     with FakeHub() as hub:
         fill(hub, opts.repos, opts.files)
-        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "R1CHAT_HOME": tempfile.mkdtemp(),
-               "HF_HOME": tempfile.mkdtemp(), "PYTHONPATH": str(ROOT)}  # fmt: skip
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": hub.endpoint,
+            "R1CHAT_HOME": tempfile.mkdtemp(),
+            "HF_HOME": tempfile.mkdtemp(),
+            "PYTHONPATH": str(ROOT),
+        }
         os.environ.update(HF_ENDPOINT=hub.endpoint, HF_HOME=env["HF_HOME"])
         from huggingface_hub import HfApi
 
@@ -79,22 +99,36 @@ def main() -> None:
             mark = len(hub.requests)
             start = time.perf_counter()
             api = HfApi()
-            ids = [m.id for m in api.list_models(search="DeepSeek-R1", filter="gguf",
-                                                 sort="downloads", limit=opts.repos)]  # fmt: skip
+            ids = [
+                m.id
+                for m in api.list_models(
+                    search="DeepSeek-R1", filter="gguf", sort="downloads", limit=opts.repos
+                )
+            ]
             for repo in ids:
                 api.model_info(repo, files_metadata=True)
             bare.append(time.perf_counter() - start)
             bare_kinds = kinds(hub, mark)
         assert len(found) == opts.repos and out.stdout.count("GGUF  ") >= opts.repos
     print(f"## models search: {opts.repos} repos x {opts.files} GGUF files, loopback Hub\n")
-    print(table(
-        ["what", "seconds (median)", "requests"],
-        [["r1chat models search (whole command)", f"{median(walls):.2f}", "as below"],
-         ["search in-process (list + metadata, 8 at a time)", f"{median(ours):.3f}",
-          str(ours_kinds)],
-         ["bare huggingface_hub, one repo after another", f"{median(bare):.3f}",
-          str(bare_kinds)]],
-    ))  # fmt: skip
+    print(
+        table(
+            ["what", "seconds (median)", "requests"],
+            [
+                ["r1chat models search (whole command)", f"{median(walls):.2f}", "as below"],
+                [
+                    "search in-process (list + metadata, 8 at a time)",
+                    f"{median(ours):.3f}",
+                    str(ours_kinds),
+                ],
+                [
+                    "bare huggingface_hub, one repo after another",
+                    f"{median(bare):.3f}",
+                    str(bare_kinds),
+                ],
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,16 +42,36 @@ def main() -> None:
     for kv in ("f16", "q8_0", "q4_0"):
         out = subprocess.run(
             [sys.executable, "-c", PROBE, str(opts.smollm2), str(opts.ctx), kv],
-            capture_output=True, text=True, check=True, cwd=ROOT,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         grown = r["loaded"] - r["before"]
         base = base or grown
-        rows.append([kv, f"{r['loaded'] / 2**20:,.0f}", f"{grown / 2**20:,.0f}",
-                     f"{r['predicted'] / 2**20:,.0f}", f"{grown / base:.2f}×"])  # fmt: skip
+        rows.append(
+            [
+                kv,
+                f"{r['loaded'] / 2**20:,.0f}",
+                f"{grown / 2**20:,.0f}",
+                f"{r['predicted'] / 2**20:,.0f}",
+                f"{grown / base:.2f}×",
+            ]
+        )
     print(f"## SmolLM2-135M Q4_1, --ctx {opts.ctx:,}, CPU\n")
-    print(table(["KV type", "RSS after load (MiB)", "grown by load (MiB)",
-                 "KV cache predicted (MiB)", "vs f16"], rows))  # fmt: skip
+    print(
+        table(
+            [
+                "KV type",
+                "RSS after load (MiB)",
+                "grown by load (MiB)",
+                "KV cache predicted (MiB)",
+                "vs f16",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ def run(
             start = time.perf_counter()
             engine.prefill(Request(history, sampling), Control())
             spent = time.perf_counter() - start
-        second_request = Request((*history, Message("user", "Give it a title.")),
-                                 Sampling(temperature=0.0, max_tokens=8, seed=1))  # fmt: skip
+        second_request = Request(
+            (*history, Message("user", "Give it a title.")),
+            Sampling(temperature=0.0, max_tokens=8, seed=1),
+        )
         second = last(run_turn(engine, second_request, Control()))
         s = second.stats
         return (
@@ -74,23 +76,41 @@ def main() -> None:
     from tests.fixtures.scripted import write_long_model
 
     long = write_long_model(Path(tempfile.mkdtemp())).path
-    for title, path, n_ctx in (("SmolLM2-135M Q4_1", opts.smollm2, 4096),
-                               ("long-trace R1 fixture", long, 32768)):  # fmt: skip
+    for title, path, n_ctx in (
+        ("SmolLM2-135M Q4_1", opts.smollm2, 4096),
+        ("long-trace R1 fixture", long, 32768),
+    ):
         without, with_ = [], []
         for _ in range(opts.runs):
             without.append(run(path, opts.threads, False, n_ctx))
             with_.append(run(path, opts.threads, True, n_ctx))
-        print(f"## {title}: turn 1 answered in {with_[0][0]:,} tokens; turn 2 asks for a "
-              f"title ({opts.threads} threads, median of {opts.runs})\n")  # fmt: skip
+        print(
+            f"## {title}: turn 1 answered in {with_[0][0]:,} tokens; turn 2 asks for a "
+            f"title ({opts.threads} threads, median of {opts.runs})\n"
+        )
         rows = [_row("without prefill", without, False), _row("with idle prefill", with_, True)]
-        print(table(["turn 2", "prompt tokens evaluated", "Enter to first token (ms)",
-                     "prefill while idle (ms)"], rows) + "\n")  # fmt: skip
+        print(
+            table(
+                [
+                    "turn 2",
+                    "prompt tokens evaluated",
+                    "Enter to first token (ms)",
+                    "prefill while idle (ms)",
+                ],
+                rows,
+            )
+            + "\n"
+        )
 
 
 def _row(name: str, runs: list[tuple[int, int, float, float]], prefilled: bool) -> list[str]:
     idle = f"{median([r[3] for r in runs]) * 1000:,.0f}" if prefilled else "-"
-    return [name, f"{median([r[1] for r in runs]):,.0f}",
-            f"{median([r[2] for r in runs]) * 1000:,.0f}", idle]  # fmt: skip
+    return [
+        name,
+        f"{median([r[1] for r in runs]):,.0f}",
+        f"{median([r[2] for r in runs]) * 1000:,.0f}",
+        idle,
+    ]
 
 
 if __name__ == "__main__":

@@ -31,8 +31,16 @@ PROMPT, DECODE = 256, 64
 
 def measure(path: Path, repack: bool, threads: int) -> tuple[float, float]:
     """(prompt tok/s, decode tok/s) of one load."""
-    llm = load_llama(path, repack=repack, n_ctx=512, n_batch=PROMPT, n_ubatch=PROMPT,
-                     n_threads=threads, n_threads_batch=threads, verbose=False)  # fmt: skip
+    llm = load_llama(
+        path,
+        repack=repack,
+        n_ctx=512,
+        n_batch=PROMPT,
+        n_ubatch=PROMPT,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
     tokens = [(i * 7) % 250 + 3 for i in range(PROMPT)]
     start = time.perf_counter()
     llm.eval(tokens)
@@ -58,9 +66,13 @@ def main() -> None:
         models = {}
         for kind in KINDS:
             models[kind.upper()] = write_llama(
-                Path(tmp) / f"{kind}.gguf", layers=((kind, kind),) * 2, n_embd=2048,
-                n_ff=5632, n_head=16, output=kind,
-            )  # fmt: skip
+                Path(tmp) / f"{kind}.gguf",
+                layers=((kind, kind),) * 2,
+                n_embd=2048,
+                n_ff=5632,
+                n_head=16,
+                output=kind,
+            )
         if opts.smollm2:
             models["SmolLM2-135M Q4_1"] = opts.smollm2
         for name, path in models.items():
@@ -75,8 +87,17 @@ def main() -> None:
                 continue
             on_pp = median([p for p, _ in got[True]])
             on_tg = median([t for _, t in got[True]])
-            rows.append([name, f"{off_pp:,.0f}", f"{on_pp:,.0f}", f"{on_pp / off_pp:.2f}×",
-                         f"{off_tg:,.1f}", f"{on_tg:,.1f}", f"{on_tg / off_tg:.2f}×"])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    f"{off_pp:,.0f}",
+                    f"{on_pp:,.0f}",
+                    f"{on_pp / off_pp:.2f}×",
+                    f"{off_tg:,.1f}",
+                    f"{on_tg:,.1f}",
+                    f"{on_tg / off_tg:.2f}×",
+                ]
+            )
     print(f"## Repacking on this CPU ({opts.threads} threads, median of {opts.runs})\n")
     head = ["model", "prompt tok/s off", "on", "on/off", "decode tok/s off", "on", "on/off"]
     print(table(head, rows))

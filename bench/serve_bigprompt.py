@@ -46,8 +46,12 @@ def big(url: str, size: int, leave_after: float | None, out: dict[str, object]) 
     body = json.dumps({"messages": [{"role": "user", "content": "word " * (size // 5)}]})
     start = time.perf_counter()
     try:
-        r = httpx2.post(f"{url}/chat/completions", content=body.encode(), headers=JSON,
-                        timeout=leave_after or 120)  # fmt: skip
+        r = httpx2.post(
+            f"{url}/chat/completions",
+            content=body.encode(),
+            headers=JSON,
+            timeout=leave_after or 120,
+        )
         out["status"] = r.status_code
     except httpx2.TimeoutException:
         out["status"] = "left"

@@ -93,9 +93,25 @@ def _free_port() -> int:
 @contextmanager
 def llama_cpp_server(model: Path, threads: int, n_ctx: int):
     port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-           "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads",
-           str(threads), "--n_gpu_layers", "-1", "--verbose", "False"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(threads),
+        "--n_gpu_layers",
+        "-1",
+        "--verbose",
+        "False",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
@@ -143,11 +159,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--smollm2", type=Path)
-    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1),
-                    help="llama.cpp threads (default: the cores but one, which the HTTP "
-                    "client and the server's event loop need)")  # fmt: skip
-    ap.add_argument("--baseline-runs", type=int, default=1,
-                    help="runs of llama_cpp.server on the long trace (slow)")  # fmt: skip
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) - 1),
+        help="llama.cpp threads (default: the cores but one, which the HTTP "
+        "client and the server's event loop need)",
+    )
+    ap.add_argument(
+        "--baseline-runs",
+        type=int,
+        default=1,
+        help="runs of llama_cpp.server on the long trace (slow)",
+    )
     opts = ap.parse_args()
     threads = ["--threads", str(opts.threads)]
     home = tempfile.mkdtemp(prefix="r1chat-bench-")
@@ -159,8 +183,19 @@ def main() -> None:
     body = {"messages": [{"role": "user", "content": PROMPT}], **greedy}
 
     print(f"## 1. Long trace: {MAX_TOKENS:,} tokens streamed ({opts.threads} threads)\n")
-    ask_args = ["-m", str(long.path), "--ctx", "8192", *threads, "--preset", "greedy",
-                "--max-tokens", str(MAX_TOKENS), "--no-log", PROMPT]  # fmt: skip
+    ask_args = [
+        "-m",
+        str(long.path),
+        "--ctx",
+        "8192",
+        *threads,
+        "--preset",
+        "greedy",
+        "--max-tokens",
+        str(MAX_TOKENS),
+        "--no-log",
+        PROMPT,
+    ]
     ask, ours = [], []
     with serving(long.path, "--ctx", "8192", *threads, "--quiet") as s:
         for _ in range(opts.runs):  # alternated: this machine's speed drifts
@@ -169,18 +204,26 @@ def main() -> None:
     with llama_cpp_server(long.path, opts.threads, 8192) as (url, _):
         theirs = [stream_rate(url, body)[2] for _ in range(opts.baseline_runs)]
     a, o, t = median(ask), median(ours), median(theirs)
-    print(table(
-        ["path", "tokens/s (median)", "vs ask --json"],
-        [["r1chat ask --json", f"{a:,.0f}", "1.00×"],
-         ["r1chat serve (API, SSE)", f"{o:,.0f}", f"{o / a:.2f}×"],
-         ["python -m llama_cpp.server", f"{t:,.0f}", f"{t / a:.2f}×"]],
-    ))  # fmt: skip
+    print(
+        table(
+            ["path", "tokens/s (median)", "vs ask --json"],
+            [
+                ["r1chat ask --json", f"{a:,.0f}", "1.00×"],
+                ["r1chat serve (API, SSE)", f"{o:,.0f}", f"{o / a:.2f}×"],
+                ["python -m llama_cpp.server", f"{t:,.0f}", f"{t / a:.2f}×"],
+            ],
+        )
+    )
     print(f"\nr1chat serve / llama_cpp.server: {o / t:.1f}×\n")
 
     if opts.smollm2 and opts.smollm2.exists():
         print("## 2. SmolLM2-135M Q4_1: 200 tokens, greedy\n")
-        small = {"messages": [{"role": "user", "content": "Write a poem about the sea."}],
-                 "temperature": 0, "max_tokens": 200, "seed": 1}  # fmt: skip
+        small = {
+            "messages": [{"role": "user", "content": "Write a poem about the sea."}],
+            "temperature": 0,
+            "max_tokens": 200,
+            "seed": 1,
+        }
         with (
             serving(opts.smollm2, "--ctx", "2048", *threads, "--quiet") as s,
             llama_cpp_server(opts.smollm2, opts.threads, 2048) as (url, _),
@@ -191,8 +234,10 @@ def main() -> None:
             for _ in range(opts.runs):  # alternated, both servers up
                 ours_runs.append(stream_rate(s.url, small))
                 theirs_runs.append(stream_rate(url, small))
-        rows = [["r1chat serve", *_ttft_rate(ours_runs)],
-                ["python -m llama_cpp.server", *_ttft_rate(theirs_runs)]]  # fmt: skip
+        rows = [
+            ["r1chat serve", *_ttft_rate(ours_runs)],
+            ["python -m llama_cpp.server", *_ttft_rate(theirs_runs)],
+        ]
         print(table(["server", "time to first token (ms)", "tokens/s"], rows) + "\n")
 
     print("## 3. 200 short non-streaming requests, 4 concurrent clients\n")
@@ -208,8 +253,14 @@ def main() -> None:
     with llama_cpp_server(short.path, opts.threads, 2048) as (url, proc):
         before = rss_mib(proc.pid)
         rate = many(url, hi, 200, 4)
-        rows.append(["python -m llama_cpp.server", f"{rate:,.1f}", f"{before:,.0f}",
-                     f"{rss_mib(proc.pid):,.0f}"])  # fmt: skip
+        rows.append(
+            [
+                "python -m llama_cpp.server",
+                f"{rate:,.1f}",
+                f"{before:,.0f}",
+                f"{rss_mib(proc.pid):,.0f}",
+            ]
+        )
     print(table(["server", "requests/s", "RSS before (MiB)", "RSS after (MiB)"], rows))
 
 

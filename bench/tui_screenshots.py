@@ -59,6 +59,7 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     from r1chat.config.file import Config
     from r1chat.config.settings import Settings
     from r1chat.history.store import History
+    from r1chat.session.process import in_child_process
     from r1chat.tui.app import ChatApp
     from r1chat.tui.widgets.turns import AssistantTurn
 
@@ -67,15 +68,19 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     shots: list[Path] = []
 
     def app_for(model: Path) -> ChatApp:
-        return ChatApp(Settings(model=str(model), threads=1), config=Config.load(),
-                       history=History())  # fmt: skip
+        return ChatApp(
+            Settings(model=str(model), threads=1),
+            config=Config.load(),
+            history=History(),
+            runner=in_child_process,
+        )
 
     async def ready(app: ChatApp) -> None:
-        while app.chat.info is None and app.chat.load_error is None:
+        while app.chat.session.info is None and app.chat.session.load_error is None:
             await asyncio.sleep(0.02)
 
     async def finished(app: ChatApp, pilot) -> None:  # type: ignore[no-untyped-def]
-        while app.chat.current is not None:
+        while app.chat.session.current is not None:
             await asyncio.sleep(0.02)
         await app.chat.drain_now()
         await pilot.pause()

@@ -49,6 +49,7 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
     from r1chat.core.events import Done
     from r1chat.history.store import History
     from r1chat.session.items import AnswerChunk, Failed, ThinkingChunk
+    from r1chat.session.process import in_child_process
     from r1chat.tui.app import ChatApp
 
     marks: list[tuple[float, int, float]] = []  # (wall, tokens so far, UI-thread CPU)
@@ -83,13 +84,13 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
     async def run() -> None:
         history = History(Path(tempfile.mkdtemp()) / "history.sqlite3")
         settings = Settings(model=model, threads=threads, n_ctx=n_ctx)
-        app = TimedApp(settings, config=Config({}), history=history)
+        app = TimedApp(settings, config=Config({}), history=history, runner=in_child_process)
         async with app.run_test(size=(160, 48)) as pilot:
-            while app.chat.info is None and app.chat.load_error is None:
+            while app.chat.session.info is None and app.chat.session.load_error is None:
                 await pilot.pause(0.02)
-            if app.chat.info is None:
-                raise SystemExit(app.chat.load_error)
-            child = getattr(app.chat.engine, "pid", None)
+            if app.chat.session.info is None:
+                raise SystemExit(app.chat.session.load_error)
+            child = getattr(app.chat.session.runner, "pid", None)
             result["rss_loaded_mb"] = _rss_mb() + _rss_mb(child)
             result["rss_ui_loaded_mb"] = _rss_mb()
             for turn in range(turns):
@@ -101,7 +102,7 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
                     await asyncio.sleep(0.005)
                 if app.failed:
                     raise SystemExit(f"turn {turn + 1} failed: {app.failed}")
-                while app.chat.current is not None:
+                while app.chat.session.current is not None:
                     await asyncio.sleep(0.005)
                 await pilot.pause()
                 if turn == 0 and app.done is not None:
@@ -137,8 +138,7 @@ def run_app(model: Path, *, turns: int = 1, threads: int = 1, n_ctx: int = 8192)
         out = f.name
     env = {**os.environ, "R1CHAT_HOME": tempfile.mkdtemp()}
     args = [str(model), out, str(turns), str(threads), str(n_ctx)]
-    subprocess.run([sys.executable, __file__, "--child-app", *args], check=True, env=env,
-                   cwd=ROOT)  # fmt: skip
+    subprocess.run([sys.executable, __file__, "--child-app", *args], check=True, env=env, cwd=ROOT)
     result = json.loads(Path(out).read_text())
     os.unlink(out)
     return result
@@ -267,23 +267,30 @@ def main() -> int:
         ["ratio app / ask (target ≤ 1.3)", f"{median(ratios):.2f}×"],
         [f"{per_k}: tokens 1,000–3,000", ms(early)],
         [f"{per_k}: tokens {thinking - 2500:,}–{thinking - 500:,}", ms(late)],
-        [f"Markdown answer ({tokens - thinking:,} tokens): UI-thread CPU per 1,000 tokens (ms)",
-         f"{median(answer_cpu) * 1000:.0f}"],
-    ]  # fmt: skip
+        [
+            f"Markdown answer ({tokens - thinking:,} tokens): UI-thread CPU per 1,000 tokens (ms)",
+            f"{median(answer_cpu) * 1000:.0f}",
+        ],
+    ]
     end = huge_thinking - 500  # the batch that ends the reasoning carries the answer's start
     hi = f"{end - 1000:,}–{end:,}"
     hm = huge["marks"]
     rows += [
-        [f"20k reasoning: engine alone (no UI), ms per 1,000 tokens: 1,000–2,000 / {hi}",
-         f"{bare[2000] * 1000:.0f} / {bare[max(k for k in bare if k <= end)] * 1000:.0f}"],
-        [f"20k reasoning: app, wall ms per 1,000 tokens: 1,000–2,000 / {hi}",
-         f"{per_thousand(hm, 1000, 2000)[0] * 1000:.0f} / "
-         f"{per_thousand(hm, end - 1000, end)[0] * 1000:.0f}"],
-        [f"20k reasoning: app, UI-thread CPU per batch (ms): 1,000–4,000 / "
-         f"{end - 3000:,}–{end:,}",
-         f"{per_batch(hm, 1000, 4000) * 1000:.1f} / "
-         f"{per_batch(hm, end - 3000, end) * 1000:.1f}"],
-    ]  # fmt: skip
+        [
+            f"20k reasoning: engine alone (no UI), ms per 1,000 tokens: 1,000–2,000 / {hi}",
+            f"{bare[2000] * 1000:.0f} / {bare[max(k for k in bare if k <= end)] * 1000:.0f}",
+        ],
+        [
+            f"20k reasoning: app, wall ms per 1,000 tokens: 1,000–2,000 / {hi}",
+            f"{per_thousand(hm, 1000, 2000)[0] * 1000:.0f} / "
+            f"{per_thousand(hm, end - 1000, end)[0] * 1000:.0f}",
+        ],
+        [
+            f"20k reasoning: app, UI-thread CPU per batch (ms): 1,000–4,000 / "
+            f"{end - 3000:,}–{end:,}",
+            f"{per_batch(hm, 1000, 4000) * 1000:.1f} / {per_batch(hm, end - 3000, end) * 1000:.1f}",
+        ],
+    ]
     paints = [first_paint(long_model, args.threads, i) for i in range(args.runs)]
     if good := [p for p in paints if p is not None]:
         rows.append(["`r1chat chat` start → first paint, tmux 120x40 (s)", f"{median(good):.2f}"])

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from r1chat.core.request import Request
     from r1chat.engine.base import Engine
     from r1chat.history.store import History
-    from r1chat.session.conversation import Conversation
+    from r1chat.session.dialogue import Dialogue
 
 EXIT_INTERRUPTED = 130
 EXIT_NO_ANSWER = 3
@@ -42,9 +42,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("prompt", nargs="*", help="the prompt (joined with spaces)")
     p.add_argument(
-        "-f", "--file", dest="files", action="append", default=[], metavar="FILE",
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="FILE",
         help="add FILE's text to the prompt, with its name (repeatable; - for stdin)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--thinking",
         choices=("auto", "show", "hide", "stderr"),
@@ -61,15 +66,20 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="print the prompt and exit")
     add_conversation_options(p, "continue")
-    p.add_argument("--no-log", dest="log", action="store_false", default=None,
-                   help="do not save this ask in the history")  # fmt: skip
+    p.add_argument(
+        "--no-log",
+        dest="log",
+        action="store_false",
+        default=None,
+        help="do not save this ask in the history",
+    )
     add_run_options(p)
     p.set_defaults(func=run)
 
 
-def _continued(args: argparse.Namespace, history: History) -> Conversation:
+def _continued(args: argparse.Namespace, history: History) -> Dialogue:
     """The conversation `-c` / `--conversation` names, loaded."""
-    from r1chat.session.conversation import Conversation
+    from r1chat.session.dialogue import Dialogue
 
     cid: int | None = args.conversation
     if cid is None:
@@ -78,7 +88,7 @@ def _continued(args: argparse.Namespace, history: History) -> Conversation:
             raise UsageError("-c: there is no saved conversation yet")
         cid = latest[0].id
     history.conversation(cid)  # "no conversation N" if there is none
-    return Conversation.load(history, cid)
+    return Dialogue.load(history, cid)
 
 
 def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
@@ -92,13 +102,13 @@ def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
     if not files:
         return
     n_ctx = engine.info.n_ctx
-    tokens = len(engine.render(request).tokens)
-    if not tokens or not prompt_problem(tokens, n_ctx):
+    tokens = engine.count_prompt(request)
+    if tokens is None or not prompt_problem(tokens, n_ctx):
         return
 
     def size(f: File) -> int:
         alone = replace(request, messages=(Message("user", f.block),))
-        return len(engine.render(alone).tokens)
+        return engine.count_prompt(alone) or 0
 
     sizes = [(f.name, size(f)) for f in files]
     named = ", ".join(f"{name} ({n:,} tokens)" for name, n in sorted(sizes, key=lambda x: -x[1]))
@@ -135,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         conversation = _continued(args, history) if continuing and history else None
         if conversation is not None:
-            from r1chat.session.conversation import with_its_model
+            from r1chat.session.dialogue import with_its_model
 
             settings = with_its_model(settings, conversation, bool(args.model or args.endpoint))
         return _ask(args, settings, history if log else None, conversation)
@@ -148,7 +158,7 @@ def _ask(
     args: argparse.Namespace,
     settings: Settings,
     history: History | None,
-    conversation: Conversation | None,
+    conversation: Dialogue | None,
 ) -> int:
     """Read the prompt, open the model, then print the prompt (`--dry-run`) or stream the
     reply to the output, the reasoning file and the history (when `history` is given)."""
@@ -160,7 +170,7 @@ def _ask(
     from r1chat.cli.crashguard import one_press
     from r1chat.core.events import Done
     from r1chat.core.messages import Message
-    from r1chat.core.request import Control, Request, input_limit
+    from r1chat.core.request import Control, input_limit
     from r1chat.core.turn import run_turn
     from r1chat.session.fitting import fit_request
 
@@ -169,24 +179,24 @@ def _ask(
     thinking_file = ReasoningFile(args.thinking_file) if keep_thinking else None
     engine = _open(settings)
     context = conversation.context() if conversation is not None else ()
-    request = Request(
-        messages=(*context, Message("user", prompt.text)),
-        sampling=settings.sampling,
-        system=settings.system,
-        think=settings.think,
-        math=settings.math,
-    )
+    request = settings.request((*context, Message("user", prompt.text)))
     _check_fit(engine, request, prompt.files)
     request, left_out = fit_request(engine, request, settings.guards, settings.overflow)
     if left_out:
-        print(f"note: the {left_out} oldest turn{'s' if left_out != 1 else ''} of the "
-              "conversation were left out of the prompt (over the context; the history "
-              "keeps them)", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: the {left_out} oldest turn{'s' if left_out != 1 else ''} of the "
+            "conversation were left out of the prompt (over the context; the history "
+            "keeps them)",
+            file=sys.stderr,
+        )
     if args.dry_run:
         rendered = engine.render(request)
         if args.json:
-            obj = {"model": engine.info.model, "prompt": rendered.text,
-                   "tokens": list(rendered.tokens)}  # fmt: skip
+            obj = {
+                "model": engine.info.model,
+                "prompt": rendered.text,
+                "tokens": list(rendered.tokens),
+            }
             print(json.dumps(obj, ensure_ascii=False))
         else:
             sys.stdout.write(rendered.text + "\n")
@@ -240,12 +250,19 @@ def _open(settings: Settings) -> Engine:
         log.parent.mkdir(parents=True, exist_ok=True)
         _kept["faults"] = log.open("a", encoding="utf-8")
         faulthandler.enable(file=_kept["faults"])
-    tell(model=settings.model or "the default model", log=str(log),
-         repack=settings.repack != "off", gpu_layers=settings.gpu_layers)  # fmt: skip
+    tell(
+        model=settings.model or "the default model",
+        log=str(log),
+        repack=settings.repack != "off",
+        gpu_layers=settings.gpu_layers,
+    )
     engine = open_engine(settings)
     info = engine.info
-    tell(model=info.model, repack=info.repack and info.backend != "remote",
-         gpu_layers=info.gpu_layers)  # fmt: skip
+    tell(
+        model=info.model,
+        repack=info.repack and info.backend != "remote",
+        gpu_layers=info.gpu_layers,
+    )
     for note in info.notes:
         print(f"warning: {note}", file=sys.stderr)
     return engine
@@ -270,7 +287,7 @@ class _Log:
     def __init__(
         self,
         history: History,
-        conversation: Conversation | None,
+        conversation: Dialogue | None,
         prompt: Prompt,
         model: str,
         settings: Settings,
@@ -282,11 +299,11 @@ class _Log:
         self.failed = False
 
     def _start(self) -> Any:
-        from r1chat.session.conversation import Conversation
+        from r1chat.session.dialogue import Dialogue
         from r1chat.session.saver import Backlog, Saver
 
         history = self.history
-        self.conversation = self.conversation or Conversation(history, source="ask")
+        self.conversation = self.conversation or Dialogue(history, source="ask")
         exchange = self.conversation.add_prompt(
             self.prompt.text, self.model, self.settings, self.prompt.title
         )

@@ -20,16 +20,50 @@ from r1chat.core.errors import UsageError
 from r1chat.core.utf8 import decode
 
 LANGUAGES = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
-    ".ts": "typescript", ".tsx": "tsx", ".jsx": "jsx", ".rs": "rust", ".go": "go",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".java": "java",
-    ".kt": "kotlin", ".swift": "swift", ".rb": "ruby", ".php": "php", ".cs": "csharp",
-    ".sh": "bash", ".bash": "bash", ".zsh": "zsh", ".fish": "fish", ".ps1": "powershell",
-    ".sql": "sql", ".html": "html", ".css": "css", ".scss": "scss", ".json": "json",
-    ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml", ".md": "markdown",
-    ".tex": "latex", ".r": "r", ".lua": "lua", ".dockerfile": "dockerfile",
-    ".diff": "diff", ".patch": "diff", ".ini": "ini", ".cfg": "ini",
-}  # fmt: skip
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".ts": "typescript",
+    ".tsx": "tsx",
+    ".jsx": "jsx",
+    ".rs": "rust",
+    ".go": "go",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".swift": "swift",
+    ".rb": "ruby",
+    ".php": "php",
+    ".cs": "csharp",
+    ".sh": "bash",
+    ".bash": "bash",
+    ".zsh": "zsh",
+    ".fish": "fish",
+    ".ps1": "powershell",
+    ".sql": "sql",
+    ".html": "html",
+    ".css": "css",
+    ".scss": "scss",
+    ".json": "json",
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".xml": "xml",
+    ".md": "markdown",
+    ".tex": "latex",
+    ".r": "r",
+    ".lua": "lua",
+    ".dockerfile": "dockerfile",
+    ".diff": "diff",
+    ".patch": "diff",
+    ".ini": "ini",
+    ".cfg": "ini",
+}
 SNIFF = 8 << 10  # bytes looked at for NUL bytes
 
 
@@ -62,8 +96,10 @@ def read_file(name: str, limit: int) -> File:
         if stat.S_ISDIR(kind):
             raise UsageError(f"-f {name}: is a folder, not a file")
         if not stat.S_ISREG(kind):
-            raise UsageError(f"-f {name}: is {_KINDS.get(stat.S_IFMT(kind), 'not a regular file')}"
-                             "; ask reads files (pipe other input to - instead)")  # fmt: skip
+            raise UsageError(
+                f"-f {name}: is {_KINDS.get(stat.S_IFMT(kind), 'not a regular file')}"
+                "; ask reads files (pipe other input to - instead)"
+            )
         with path.open("rb") as f:
             return File(name, read_text(f, f"-f {name}", limit))
     except FileNotFoundError:
@@ -72,8 +108,12 @@ def read_file(name: str, limit: int) -> File:
         raise UsageError(f"-f {name}: cannot read it ({e.strerror})") from None
 
 
-_KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
-          stat.S_IFSOCK: "a socket"}  # fmt: skip
+_KINDS = {
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def read_text(stream: BinaryIO, what: str, limit: int) -> str:
@@ -81,8 +121,10 @@ def read_text(stream: BinaryIO, what: str, limit: int) -> str:
     UTF-8 or longer."""
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise UsageError(f"{what}: more than {limit:,} bytes, more than the context could "
-                         "use (raise --ctx, or pass less)")  # fmt: skip
+        raise UsageError(
+            f"{what}: more than {limit:,} bytes, more than the context could "
+            "use (raise --ctx, or pass less)"
+        )
     if b"\0" in data[:SNIFF]:
         raise UsageError(f"{what}: binary data (ask takes text)")
     return decode(data, what)

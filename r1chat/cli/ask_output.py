@@ -250,8 +250,14 @@ class JsonlOutput:
             self._line({"type": "answer", "text": e.text})  # type: ignore[union-attr]
         elif kind is ThinkingDone:
             assert isinstance(e, ThinkingDone)
-            self._line({"type": "reasoning_done", "seconds": round(e.seconds, 3),
-                        "tokens": e.tokens, "stopped_by": e.stopped_by})  # fmt: skip
+            self._line(
+                {
+                    "type": "reasoning_done",
+                    "seconds": round(e.seconds, 3),
+                    "tokens": e.tokens,
+                    "stopped_by": e.stopped_by,
+                }
+            )
         elif kind is Notice:
             assert isinstance(e, Notice)
             self.notices.append(e.message)
@@ -278,8 +284,11 @@ class ReasoningFile:
         try:
             action(self.file)
         except OSError as e:
-            print(f"warning: --thinking-file {self.path}: cannot write it ({e.strerror}); "
-                  "the reasoning is not saved there", file=sys.stderr)  # fmt: skip
+            print(
+                f"warning: --thinking-file {self.path}: cannot write it ({e.strerror}); "
+                "the reasoning is not saved there",
+                file=sys.stderr,
+            )
             with contextlib.suppress(OSError):
                 self.file.close()
             self.file = None

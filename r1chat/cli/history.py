@@ -72,8 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_recover(args: argparse.Namespace) -> int:
     from r1chat.config import paths
+    from r1chat.history.damage import DamagedHistory
     from r1chat.history.recover import recover
-    from r1chat.history.store import DamagedHistory, History
+    from r1chat.history.store import History
 
     path = paths.history_db()
     if not path.exists():  # opening it would create one
@@ -154,8 +155,13 @@ def run_list(args: argparse.Namespace) -> int:
     if console is None:
         w = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
         for r in [header, *rows]:
-            cells = (r[0].rjust(w[0]), r[1].ljust(w[1]), r[2].rjust(w[2]), r[3].ljust(w[3]),
-                     r[4].ljust(w[4]))  # fmt: skip
+            cells = (
+                r[0].rjust(w[0]),
+                r[1].ljust(w[1]),
+                r[2].rjust(w[2]),
+                r[3].ljust(w[3]),
+                r[4].ljust(w[4]),
+            )
             print("  ".join([*cells, r[5]]).rstrip())
         return 0
     from rich.table import Table

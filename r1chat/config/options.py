@@ -118,10 +118,19 @@ def add_conversation_options(p: argparse.ArgumentParser, verb: str) -> None:
     command does with it (`reopen`, `continue`)."""
     g = p.add_argument_group("conversation")
     x = g.add_mutually_exclusive_group()
-    x.add_argument("-c", "--continue", dest="resume", action="store_true",
-                   help=f"{verb} the most recent conversation (chat or ask)")  # fmt: skip
-    x.add_argument("--conversation", type=int, metavar="ID",
-                   help=f"{verb} conversation ID (see `r1chat history`)")  # fmt: skip
+    x.add_argument(
+        "-c",
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help=f"{verb} the most recent conversation (chat or ask)",
+    )
+    x.add_argument(
+        "--conversation",
+        type=int,
+        metavar="ID",
+        help=f"{verb} conversation ID (see `r1chat history`)",
+    )
     g.add_argument(
         "--overflow",
         choices=POLICIES,

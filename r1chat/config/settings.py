@@ -9,8 +9,9 @@ from typing import Any
 from r1chat.config.file import Config
 from r1chat.config.schema import RULES, SAMPLING
 from r1chat.core.errors import UsageError
+from r1chat.core.messages import Message
 from r1chat.core.overflow import Overflow
-from r1chat.core.request import Sampling
+from r1chat.core.request import Request, Sampling
 from r1chat.core.turn import Guards
 
 # DeepSeek's advice for R1 (temperature 0.5-0.7, top-p 0.95) is the default preset.
@@ -42,6 +43,10 @@ class Settings:
     kv_type: str = "f16"  # the KV cache's element type (config.schema.KV_TYPES)
     flash_attn: str = "auto"  # auto: on for a quantized KV cache or a GPU, else off
     repack: str = "auto"  # llama.cpp repacking weights for its CPU kernels (launch.repack)
+
+    def request(self, messages: tuple[Message, ...]) -> Request:
+        """The request for `messages` under these settings: where the chat and `ask` make theirs."""
+        return Request(messages, self.sampling, self.system, think=self.think, math=self.math)
 
 
 def presets(config: Config) -> dict[str, dict[str, Any]]:

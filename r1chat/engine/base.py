@@ -37,7 +37,18 @@ class Engine(Protocol):
         ...
 
     def render(self, request: Request) -> RenderedPrompt:
-        """The prompt for `request`, without generating (`--dry-run`, context meters)."""
+        """The prompt for `request`, without generating (`--dry-run`)."""
+        ...
+
+    def count_prompt(self, request: Request) -> int | None:
+        """The tokens the prompt for `request` takes (context meters, the overflow
+        policy); None where they cannot be counted here (a remote server)."""
+        ...
+
+    def prefill(self, request: Request, control: Control) -> int:
+        """Evaluate the conversation (its last message an answer) as the next prompt will
+        begin, until `control` is cancelled; returns the tokens evaluated (0 where nothing
+        can be read ahead: a remote server)."""
         ...
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
@@ -73,9 +84,4 @@ class TextEngine(Engine, Protocol):
         self, text: str, sampling: Sampling, control: Control
     ) -> Iterator[Delta | PromptProgress]:
         """Like `stream`, for prompt `text` written by the caller, special tokens and all."""
-        ...
-
-    def prefill(self, request: Request, control: Control) -> int:
-        """Evaluate the conversation (its last message an answer) as the next prompt will
-        begin, until `control` is cancelled; returns the tokens evaluated."""
         ...

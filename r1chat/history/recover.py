@@ -19,16 +19,29 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.core.errors import R1ChatError
+from r1chat.history.damage import move_aside
 from r1chat.history.records import make_title
-from r1chat.history.store import History, move_aside
+from r1chat.history.store import History
 
 RANGE = 256
 QUIET_RANGES = 8  # past the highest known id: ranges without rows before giving up
 COLUMNS = {
     "conversations": ("id", "title", "model", "source", "created_at", "updated_at"),
-    "messages": ("id", "conversation_id", "role", "content", "reasoning", "model", "sampling",
-                 "stats", "finish_reason", "thinking_stopped_by", "created_at", "updated_at"),
-}  # fmt: skip
+    "messages": (
+        "id",
+        "conversation_id",
+        "role",
+        "content",
+        "reasoning",
+        "model",
+        "sampling",
+        "stats",
+        "finish_reason",
+        "thinking_stopped_by",
+        "created_at",
+        "updated_at",
+    ),
+}
 RECOVERED = "(recovered)"
 """Marks the title of a conversation rebuilt from its messages."""
 
@@ -43,9 +56,11 @@ class Recovered:
         if not self.conversations and not self.messages:
             return f"nothing could be read from the damaged history (kept as {self.aside})"
         c, m = self.conversations, self.messages
-        return (f"recovered {c:,} conversation{'s' if c != 1 else ''} and {m:,} "
-                f"message{'s' if m != 1 else ''}, with their ids; the damaged file is kept "
-                f"as {self.aside}")  # fmt: skip
+        return (
+            f"recovered {c:,} conversation{'s' if c != 1 else ''} and {m:,} "
+            f"message{'s' if m != 1 else ''}, with their ids; the damaged file is kept "
+            f"as {self.aside}"
+        )
 
 
 def recover(path: Path) -> Recovered:
@@ -147,6 +162,14 @@ def _rebuild_conversation(conn: sqlite3.Connection, first: dict[str, Any]) -> No
     prompt = first.get("content") if first.get("role") == "user" else ""
     title = f"{make_title(prompt)} {RECOVERED}" if prompt else f"(a conversation) {RECOVERED}"
     when = first.get("created_at") or 0.0
-    _insert(conn, "conversations", {"id": first["conversation_id"], "title": title,
-                                    "model": first.get("model") or "", "created_at": when,
-                                    "updated_at": when})  # fmt: skip
+    _insert(
+        conn,
+        "conversations",
+        {
+            "id": first["conversation_id"],
+            "title": title,
+            "model": first.get("model") or "",
+            "created_at": when,
+            "updated_at": when,
+        },
+    )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -30,6 +29,7 @@ from typing import Any
 
 from r1chat.config import paths
 from r1chat.core.errors import R1ChatError
+from r1chat.history.damage import DamagedHistory, damaged
 from r1chat.history.records import (
     Conversation,
     SearchHit,
@@ -70,7 +70,7 @@ class History:
             self._setup_waiting(timeout)
         except sqlite3.DatabaseError as e:
             self._conn.close()
-            if _DAMAGE.search(str(e)):
+            if damaged(e):
                 raise DamagedHistory(self.path, str(e)) from None
             raise R1ChatError(f"cannot open history {self.path}: {_reason(e, self.path)}") from None
         except BaseException:
@@ -173,7 +173,7 @@ class History:
                 raise R1ChatError(f"history {self.path} is closed") from None
             raise
         except sqlite3.Error as e:
-            if _DAMAGE.search(str(e)):
+            if damaged(e):
                 raise DamagedHistory(self.path, str(e)) from None
             raise R1ChatError(f"history {self.path}: {_reason(e, self.path)}") from None
 
@@ -474,44 +474,6 @@ def _loads(text: str | None) -> dict[str, Any] | None:
 def _rowid(cur: sqlite3.Cursor) -> int:
     assert cur.lastrowid is not None
     return cur.lastrowid
-
-
-_DAMAGE = re.compile(r"not a database|malformed|corrupt|damaged pages", re.IGNORECASE)
-
-
-class DamagedHistory(R1ChatError):
-    """The history file is not a whole database. It is never deleted: `history.recover`
-    copies its readable rows into a fresh file and `move_aside` keeps it beside that."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(
-            f"the history file {path} is damaged ({reason}); `r1chat history recover` copies "
-            f"what it still holds into a new one (the damaged file is kept as "
-            f"{aside_name(path, 'DATE').name})"
-        )
-        self.path = path
-
-
-def aside_name(path: Path, stamp: str) -> Path:
-    return path.with_name(f"{path.name}.corrupt-{stamp}")
-
-
-def move_aside(path: Path) -> Path:
-    """Rename a damaged history file (and its WAL and shared-memory files) out of the way,
-    never over an earlier one; the new name of the database file."""
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
-    target, n = aside_name(path, stamp), 1
-    while target.exists():
-        n += 1
-        target = aside_name(path, f"{stamp}-{n}")
-    try:
-        for suffix in ("", "-wal", "-shm"):
-            source = path.with_name(path.name + suffix)
-            if source.exists():
-                os.replace(source, target.with_name(target.name + suffix))
-    except OSError as e:
-        raise R1ChatError(f"cannot move {path} aside: {e.strerror or e}") from None
-    return target
 
 
 def _reason(e: sqlite3.Error, path: Path) -> str:

@@ -61,9 +61,13 @@ def decide(setting: str = "auto") -> Repack:
     if keep:
         with contextlib.suppress(OSError, R1ChatError):  # a full disk: probe again next time
             data = _read()
-            data[key] = {"repack": found.on, "runs": found.runs, "why": found.why,
-                         "checked": time.strftime("%Y-%m-%d %H:%M:%S"),
-                         "cpu": hardware.cpu_identity()[:120]}  # fmt: skip
+            data[key] = {
+                "repack": found.on,
+                "runs": found.runs,
+                "why": found.why,
+                "checked": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "cpu": hardware.cpu_identity()[:120],
+            }
             jsonfile.write(cache_path(), data)
     return found
 
@@ -76,8 +80,13 @@ def require_runs(found: Repack) -> None:
 
 def machine_key() -> str:
     """This llama.cpp build and this CPU, hashed."""
-    parts = (hardware.llama_build(), hardware.llama_system_info(), hardware.llama_lib_stamp(),
-             hardware.cpu_identity(), sys.executable)  # fmt: skip
+    parts = (
+        hardware.llama_build(),
+        hardware.llama_system_info(),
+        hardware.llama_lib_stamp(),
+        hardware.cpu_identity(),
+        sys.executable,
+    )
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -95,12 +104,16 @@ def probe() -> tuple[Repack, bool]:
             return Repack(True, f"auto: the kernel probe did not run ({death[1:]})"), False
         plain = _run(model, repack=False)
     if plain is None:
-        why = (f"auto: the repacked kernels crashed a probe on this CPU ({death}), so models "
-               "load without repacking")  # fmt: skip
+        why = (
+            f"auto: the repacked kernels crashed a probe on this CPU ({death}), so models "
+            "load without repacking"
+        )
         return Repack(False, why), True
-    why = (f"llama.cpp crashes on this CPU even without repacking ({plain}): this build "
-           "was probably compiled for another CPU; reinstall it with `pip install "
-           "--force-reinstall --no-cache-dir llama-cpp-python`")  # fmt: skip
+    why = (
+        f"llama.cpp crashes on this CPU even without repacking ({plain}): this build "
+        "was probably compiled for another CPU; reinstall it with `pip install "
+        "--force-reinstall --no-cache-dir llama-cpp-python`"
+    )
     return Repack(False, why, runs=False), True
 
 

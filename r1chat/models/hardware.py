@@ -128,8 +128,10 @@ def cpu_identity() -> str:
     """The CPU's model and the instruction sets it advertises (one string: what a kernel
     probe's result holds for)."""
     if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii",
-                                                errors="replace") as f:  # fmt: skip
+        with (
+            contextlib.suppress(OSError),
+            open("/proc/cpuinfo", encoding="ascii", errors="replace") as f,
+        ):
             seen: dict[str, str] = {}
             for line in f:
                 key, _, value = line.partition(":")
@@ -142,8 +144,12 @@ def cpu_identity() -> str:
                 return f"{platform.machine()}; " + "; ".join(seen.values())
     elif sys.platform == "darwin":
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
-                                 capture_output=True, text=True, timeout=2)  # fmt: skip
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+            )
             return f"{platform.machine()}; {out.stdout.strip()}"
     return f"{platform.machine()}; {platform.processor()}"
 

@@ -200,8 +200,10 @@ def search(query: str, limit: int = 20) -> list[HubRepo]:
     api = HfApi()
     try:
         with _quiet():
-            ids = [m.id for m in api.list_models(search=query, filter="gguf", sort="downloads",
-                                                 limit=limit)]  # fmt: skip
+            ids = [
+                m.id
+                for m in api.list_models(search=query, filter="gguf", sort="downloads", limit=limit)
+            ]
             with ThreadPoolExecutor(max_workers=8) as pool:
                 infos = list(pool.map(lambda r: api.model_info(r, files_metadata=True), ids))
     except hub_errors() as e:

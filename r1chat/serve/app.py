@@ -130,8 +130,10 @@ async def _json(request: Request) -> Any:
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"the request body is not valid JSON ({e})") from None
     if (where := _lone_surrogate(body, "")) is not None:
-        raise BadRequest(f"{where or 'the body'} is not valid Unicode text (a lone surrogate "
-                         "such as \\ud800)", where or None)  # fmt: skip
+        raise BadRequest(
+            f"{where or 'the body'} is not valid Unicode text (a lone surrogate such as \\ud800)",
+            where or None,
+        )
     return body
 
 
@@ -240,8 +242,12 @@ class JobResponse(Response):
                     return await response(scope, receive, send)
                 if isinstance(item, Rendered):
                     self._logged(200, "dry run")
-                    body = {"object": "r1chat.prompt", "model": self.job.model,
-                            "prompt": item.text, "tokens": list(item.tokens)}  # fmt: skip
+                    body = {
+                        "object": "r1chat.prompt",
+                        "model": self.job.model,
+                        "prompt": item.text,
+                        "tokens": list(item.tokens),
+                    }
                     return await JSONResponse(body)(scope, receive, send)
                 if isinstance(item, Done):
                     if (error := self._failure(item)) is not None:

@@ -179,8 +179,9 @@ class Host:
         if job.call is None:
             self.put((job.id, LoadFailed(message)))
         else:
-            self.put((job.id, Failed(BadRequest(message, "model", status=500,
-                                                kind="server_error"))))  # fmt: skip
+            self.put(
+                (job.id, Failed(BadRequest(message, "model", status=500, kind="server_error")))
+            )
 
     def _serve(self, engine: TextEngine, job: _Job) -> None:
         call = job.call

@@ -143,11 +143,15 @@ def _serve(
     info = models.load(names.default)  # a model that cannot load ends here, in one line
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
-    say(f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
-        f"ctx {info.n_ctx:,} · Ctrl-C stops")  # fmt: skip
+    say(
+        f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
+        f"ctx {info.n_ctx:,} · Ctrl-C stops"
+    )
     if api_key is None and not _loopback(server.host):
-        say(f"warning: listening on {server.host} without an API key: anyone who can reach "
-            "this port can use the model (see --api-key-env)")  # fmt: skip
+        say(
+            f"warning: listening on {server.host} without an API key: anyone who can reach "
+            "this port can use the model (see --api-key-env)"
+        )
     door = Door(server.host, server.allowed_hosts, server.allowed_origins, input_limit(info.n_ctx))
     app = create_app(models, names, settings, api_key=api_key, door=door, log=log)
     config = uvicorn.Config(

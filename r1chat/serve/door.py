@@ -62,15 +62,19 @@ class Door:
             return None
         if any(h.startswith(".") and name.endswith(h) for h in allowed):
             return None
-        return (f"Host {name!r} is not this server (a web page's DNS name?); if you reach it "
-                f"by that name, start it with --allow-host {name}")  # fmt: skip
+        return (
+            f"Host {name!r} is not this server (a web page's DNS name?); if you reach it "
+            f"by that name, start it with --allow-host {name}"
+        )
 
     def origin_problem(self, origin: str) -> str | None:
         """Why a browser request from page `origin` is refused (None: allowed)."""
         if self.origin_allowed(origin):
             return None
-        return (f"web pages from {origin} may not use this server; allow them with "
-                f"--allow-origin {origin}")  # fmt: skip
+        return (
+            f"web pages from {origin} may not use this server; allow them with "
+            f"--allow-origin {origin}"
+        )
 
     def origin_allowed(self, origin: str) -> bool:
         if "*" in self.allowed_origins or origin.rstrip("/") in self.allowed_origins:
@@ -161,8 +165,10 @@ def _content_type_problem(value: str | None) -> str | None:
     if kind == "application/json":
         return None
     got = f"not {kind!r}" if kind else "none was sent"
-    return (f"the request body must be JSON with Content-Type: application/json ({got}; "
-            "curl: -H 'Content-Type: application/json')")  # fmt: skip
+    return (
+        f"the request body must be JSON with Content-Type: application/json ({got}; "
+        "curl: -H 'Content-Type: application/json')"
+    )
 
 
 def _too_large(size: int | None, limit: int) -> BadRequest:

@@ -213,8 +213,10 @@ class Models:
             else:
                 if isinstance(item, Done) and job.client_gone:
                     tokens = item.stats.thinking_tokens + item.stats.answer_tokens
-                    self._log(f"{job.what} · the client went away after {tokens:,} tokens; "
-                              "generation stopped")  # fmt: skip
+                    self._log(
+                        f"{job.what} · the client went away after {tokens:,} tokens; "
+                        "generation stopped"
+                    )
                 job.put(item)
 
     def _loaded(self, load_id: int, item: Loaded | LoadFailed) -> None:
@@ -231,8 +233,11 @@ class Models:
         if start is not None:
             self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - start)
         if not job.ended:  # (no reply and no reason: say so rather than hang)
-            job.put(Failed(BadRequest("the reply ended without an answer", status=500,
-                                      kind="server_error")))  # fmt: skip
+            job.put(
+                Failed(
+                    BadRequest("the reply ended without an answer", status=500, kind="server_error")
+                )
+            )
 
     def _lost(self, pid: int, how: str) -> None:
         """The model process died: the jobs it was running fail, the waiting ones go to a
@@ -251,13 +256,20 @@ class Models:
             result.append(LoadFailed(f"the model process {how} while loading; see {where}"))
             done.set()
         for job in running:
-            message = (f"the model process {how} during this reply (a crash inside llama.cpp?); "
-                       f"the server goes on and loads the model again; see {where}")  # fmt: skip
+            message = (
+                f"the model process {how} during this reply (a crash inside llama.cpp?); "
+                f"the server goes on and loads the model again; see {where}"
+            )
             job.put(Failed(BadRequest(message, status=500, kind="server_error")))
-            self._log(f"{job.what} 500 · {job.model} · the model process {how}; "
-                      "it is started again for the next request")  # fmt: skip
-        note(where, f"r1chat serve: the model process (pid {pid}) {how}, with "
-             f"{len(running)} reply(s) running and {len(waiting)} waiting")  # fmt: skip
+            self._log(
+                f"{job.what} 500 · {job.model} · the model process {how}; "
+                "it is started again for the next request"
+            )
+        note(
+            where,
+            f"r1chat serve: the model process (pid {pid}) {how}, with "
+            f"{len(running)} reply(s) running and {len(waiting)} waiting",
+        )
         for job in waiting:
             if not job.cancelled:
                 self._send_job(job)

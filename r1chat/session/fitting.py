@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from r1chat.core.messages import Message
 from r1chat.core.overflow import Overflow, fit
@@ -31,7 +30,13 @@ def fit_request(
 def token_counter(engine: Engine, request: Request) -> Callable[[tuple[Message, ...]], int] | None:
     """The prompt tokens `request` would take with other messages; None for an engine
     that cannot count them (a remote server)."""
-    counter: Any = getattr(engine, "prompt_tokens", None)
-    if counter is None:
+    whole = engine.count_prompt(request)
+    if whole is None:
         return None
-    return lambda messages: len(counter(replace(request, messages=messages)))
+
+    def count(messages: tuple[Message, ...]) -> int:
+        if messages == request.messages:
+            return whole
+        return engine.count_prompt(replace(request, messages=messages)) or 0
+
+    return count

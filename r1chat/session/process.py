@@ -1,4 +1,4 @@
-"""The engine in a child process (what the chat uses), behind `EngineThread`'s interface.
+"""The engine in a child process (the chat's `Runner`), as `EngineThread` runs it here.
 
 Python runs one thread at a time (the GIL). The UI thread's work (layout, painting,
 rendering Markdown) and the generation loop's Python work (sampling, splitting, guards)
@@ -11,7 +11,6 @@ The app sees the same jobs and items either way.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +22,11 @@ from r1chat.core.messages import Message
 from r1chat.core.overflow import Overflow
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import Guards
+from r1chat.history.store import History
 from r1chat.session.childproc import ChildProcess, note
-from r1chat.session.items import EngineLost, Failed, Item, JobEnded, LoadFailed
-from r1chat.session.worker import ReplyJob, log
+from r1chat.session.items import EngineLost, Failed, Inbox, Item, JobEnded, LoadFailed
+from r1chat.session.runner import ReplyJob
+from r1chat.session.worker import log
 
 
 def engine_log() -> Path:
@@ -55,7 +56,7 @@ class EngineProcess:
 
     def __init__(
         self,
-        inbox: queue.SimpleQueue[tuple[int, Item]],
+        inbox: Inbox,
         history_path: Path,
         wake: Callable[[], None] | None = None,
     ) -> None:
@@ -109,8 +110,10 @@ class EngineProcess:
         message = f"the model process {how}; see {engine_log()}"
         with self._lock:
             pending = list(self._pending.items())
-        note(engine_log(), f"r1chat: the model process (pid {pid}) {how}, "
-             f"with {len(pending)} job(s) running")  # fmt: skip
+        note(
+            engine_log(),
+            f"r1chat: the model process (pid {pid}) {how}, with {len(pending)} job(s) running",
+        )
         for job_id, kind in pending:
             self._fail(job_id, kind, message)
         self.inbox.put((0, EngineLost(message)))
@@ -149,3 +152,8 @@ class EngineProcess:
     def stop(self, timeout: float = 3.0) -> None:
         """Stop the running reply (it is saved as stopped), then the child."""
         self._child.stop(timeout=timeout)
+
+
+def in_child_process(inbox: Inbox, history: History, wake: Callable[[], None]) -> EngineProcess:
+    """The chat's runner (a `RunnerFactory`): the model in a child process."""
+    return EngineProcess(inbox, history.path, wake)

@@ -34,8 +34,16 @@ class Backlog:
             self.history.update_message(message_id, **merged)
         except R1ChatError as e:
             if message_id not in self.pending:
-                self.put((0, SaveNotice(f"could not save a reply: {e}; it is kept and saving "
-                                        "is retried every second", problem=True)))  # fmt: skip
+                self.put(
+                    (
+                        0,
+                        SaveNotice(
+                            f"could not save a reply: {e}; it is kept and saving "
+                            "is retried every second",
+                            problem=True,
+                        ),
+                    )
+                )
             self.pending[message_id] = merged
             return False
         if self.pending.pop(message_id, None) is not None:

@@ -15,8 +15,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from r1chat.config import paths
 from r1chat.config.settings import Settings
@@ -40,20 +38,10 @@ from r1chat.session.items import (
     Loading,
     Prefilled,
 )
+from r1chat.session.runner import ReplyJob, RunnerFactory
 from r1chat.session.saver import SAVE_INTERVAL_S, Backlog, Saver
 
 log = logging.getLogger("r1chat.session")
-
-
-@dataclass
-class ReplyJob:
-    id: int
-    request: Request
-    guards: Guards
-    message_id: int | None
-    overflow: Overflow = field(default_factory=Overflow)
-    control: Control = field(default_factory=Control)
-    ended: threading.Event = field(default_factory=threading.Event)
 
 
 class EngineThread:
@@ -226,8 +214,8 @@ class EngineThread:
         """While the user reads and types: evaluate the conversation as the next prompt
         will start with it (the reply's reasoning left out), so that prompt only reads
         the new message. A reply submitted meanwhile cancels it (`reply`)."""
-        engine: Any = self.engine
-        if engine is None or not hasattr(engine, "prefill"):
+        engine = self.engine
+        if engine is None:
             return
         control = self._prefill = Control()
 
@@ -261,6 +249,12 @@ class EngineThread:
         except Exception:
             return
         self.inbox.put((job_id, ContextUsed(tokens, engine.info.n_ctx)))
+
+
+def in_thread(open_engine: Callable[[Settings], Engine]) -> RunnerFactory:
+    """A runner (`RunnerFactory`) with the model on a thread of this process, opened by
+    `open_engine` (tests, benchmarks: an engine of their own)."""
+    return lambda inbox, history, wake: EngineThread(inbox, history, open_engine, wake)
 
 
 def log_to_file() -> None:

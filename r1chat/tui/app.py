@@ -16,8 +16,8 @@ from textual.screen import Screen
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
-from r1chat.engine.base import Engine
 from r1chat.history.store import History
+from r1chat.session.runner import RunnerFactory
 from r1chat.tui.screens.chat import ChatScreen
 from r1chat.tui.screens.settings import FIELDS
 
@@ -40,11 +40,10 @@ class ChatApp(App[None]):
         config: Config | None = None,
         history: History | None = None,
         conversation_id: int | None = None,
-        open_engine: Callable[[Settings], Engine] | None = None,
+        runner: RunnerFactory,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`open_engine` runs the model in this process, on a thread, through that
-        function; by default it runs in a child process."""
+        """`runner` makes what runs the model (`tui/command.py`: a child process)."""
         super().__init__()
         self.config = config if config is not None else Config.load()
         self.history = history if history is not None else History()
@@ -53,7 +52,7 @@ class ChatApp(App[None]):
             config=self.config,
             history=self.history,
             conversation_id=conversation_id,
-            open_engine=open_engine,
+            runner=runner,
             clock=clock,
         )
 
@@ -70,8 +69,12 @@ class ChatApp(App[None]):
         try:
             saved = self.save_screenshot(filename, str(folder), time_format)
         except OSError as e:
-            self.notify(f"Could not save it in {folder}: {e.strerror or e}", title="Screenshot",
-                        severity="error", timeout=8)  # fmt: skip
+            self.notify(
+                f"Could not save it in {folder}: {e.strerror or e}",
+                title="Screenshot",
+                severity="error",
+                timeout=8,
+            )
             return None
         self.notify(f"Saved to {saved}", title="Screenshot", timeout=6)
         return saved
@@ -79,38 +82,56 @@ class ChatApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         chat = self.chat
-        yield SystemCommand("Settings", "Sampling, context, system prompt, reasoning",
-                            chat.open_settings)  # fmt: skip
+        yield SystemCommand(
+            "Settings", "Sampling, context, system prompt, reasoning", chat.open_settings
+        )
         for name, label in FIELDS.items():
             yield SystemCommand(
-                f"Settings: {label}", f"Change the {label.lower()}",
-                lambda name=name: chat.open_settings(name), discover=False,
-            )  # fmt: skip
+                f"Settings: {label}",
+                f"Change the {label.lower()}",
+                lambda name=name: chat.open_settings(name),
+                discover=False,
+            )
         yield SystemCommand("New chat", "Start a new conversation (ctrl+n)", chat.action_new_chat)
-        yield SystemCommand("Regenerate", "Answer the last prompt again (ctrl+r)",
-                            chat.action_regenerate)  # fmt: skip
-        yield SystemCommand("Toggle reasoning", "Show or collapse every reasoning pane (ctrl+t)",
-                            chat.action_toggle_reasoning)  # fmt: skip
-        yield SystemCommand("Chats", "Show or hide the conversations sidebar (ctrl+s)",
-                            chat.action_toggle_sidebar)  # fmt: skip
-        yield SystemCommand("Copy last answer", "Copy the last answer, without reasoning (ctrl+g)",
-                            chat.action_copy_answer)  # fmt: skip
-        yield SystemCommand("Models: manage…", "Pull, delete, set the default, switch the "
-                            "chat's model (ctrl+o)", chat.action_models)  # fmt: skip
-        if chat.conversation.id is not None:
-            cid = chat.conversation.id
-            yield SystemCommand("Rename this chat", "Give this conversation a title",
-                                lambda: chat.sidebar.rename(cid))  # fmt: skip
-            yield SystemCommand("Delete this chat", "Delete this conversation",
-                                lambda: chat.sidebar.confirm_delete(cid))  # fmt: skip
+        yield SystemCommand(
+            "Regenerate", "Answer the last prompt again (ctrl+r)", chat.action_regenerate
+        )
+        yield SystemCommand(
+            "Toggle reasoning",
+            "Show or collapse every reasoning pane (ctrl+t)",
+            chat.action_toggle_reasoning,
+        )
+        yield SystemCommand(
+            "Chats", "Show or hide the conversations sidebar (ctrl+s)", chat.action_toggle_sidebar
+        )
+        yield SystemCommand(
+            "Copy last answer",
+            "Copy the last answer, without reasoning (ctrl+g)",
+            chat.action_copy_answer,
+        )
+        yield SystemCommand(
+            "Models: manage…",
+            "Pull, delete, set the default, switch the chat's model (ctrl+o)",
+            chat.action_models,
+        )
+        if (cid := chat.session.dialogue.id) is not None:
+            yield SystemCommand(
+                "Rename this chat",
+                "Give this conversation a title",
+                lambda: chat.sidebar.rename(cid),
+            )
+            yield SystemCommand(
+                "Delete this chat",
+                "Delete this conversation",
+                lambda: chat.sidebar.confirm_delete(cid),
+            )
 
     async def action_quit(self) -> None:
         """Stop the reply (it is saved as stopped), keep an unsent draft, close the model,
         exit."""
-        if self.chat.current is not None:
-            self.chat.current.control.cancel()
+        self.chat.session.stop()
         if (problem := self.chat.keep_draft()) is not None:
             self.notify(problem, severity="error", timeout=5)
             await asyncio.sleep(2)  # long enough to be read
-        await asyncio.to_thread(self.chat.engine.stop, 3.0)
+        await asyncio.to_thread(self.chat.session.runner.stop, 3.0)
         self.exit()

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the chat needs a terminal; for pipes and scripts use `r1chat ask`")
     from r1chat.config.file import Config
     from r1chat.config.settings import resolve
-    from r1chat.session.conversation import Conversation, with_its_model
+    from r1chat.session.dialogue import Dialogue, with_its_model
 
     config = Config.load()
     settings = resolve(config, vars(args))
@@ -46,11 +46,18 @@ def run(args: argparse.Namespace) -> int:
         conversation_id = latest[0].id if latest else None
     if conversation_id is not None:  # reopened with the model it used, unless -m says
         explicit = bool(args.model or args.endpoint)
-        settings = with_its_model(settings, Conversation.load(history, conversation_id), explicit)
+        settings = with_its_model(settings, Dialogue.load(history, conversation_id), explicit)
 
+    from r1chat.session.process import in_child_process
     from r1chat.tui.app import ChatApp
 
-    app = ChatApp(settings, config=config, history=history, conversation_id=conversation_id)
+    app = ChatApp(
+        settings,
+        config=config,
+        history=history,
+        conversation_id=conversation_id,
+        runner=in_child_process,
+    )
     try:
         app.run()
     finally:
@@ -63,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
 def _open_history() -> History:
     """The history; a damaged file is offered to be recovered (rows copied into a fresh
     file; the damaged one kept beside it)."""
+    from r1chat.history.damage import DamagedHistory
     from r1chat.history.recover import recover
-    from r1chat.history.store import DamagedHistory, History
+    from r1chat.history.store import History
 
     try:
         return History()

@@ -102,13 +102,28 @@ def test_no_think_answers_directly(answer_model: ScriptedModel):
 
 @pytest.mark.parametrize(
     "special",
-    ["<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<｜end▁of▁sentence｜>",
-     "<｜begin▁of▁sentence｜>", "<tool_call>", "<｜tool▁calls▁begin｜>"],
-)  # fmt: skip
+    [
+        "<｜User｜>",
+        "<｜Assistant｜>",
+        "<think>",
+        "</think>",
+        "<｜end▁of▁sentence｜>",
+        "<｜begin▁of▁sentence｜>",
+        "<tool_call>",
+        "<｜tool▁calls▁begin｜>",
+    ],
+)
 def test_user_text_never_becomes_a_special_token(answer_model: ScriptedModel, special: str):
     text = f"a{special}b {special}{special}"
-    out = ask_json("-m", str(answer_model.path), "--dry-run", "--system", special, text,
-                   stdin=f"piped {special}")  # fmt: skip
+    out = ask_json(
+        "-m",
+        str(answer_model.path),
+        "--dry-run",
+        "--system",
+        special,
+        text,
+        stdin=f"piped {special}",
+    )
     tokens = out["tokens"]
     # BOS, <｜User｜>, ...text..., <｜Assistant｜>, <think>, "\n": nothing special in between.
     specials = special_ids(answer_model.path)
@@ -122,8 +137,15 @@ def special_ids(path: Path) -> set[int]:
 
     engine = open_local(path, n_ctx=256)
     try:
-        names = ["<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<tool_call>",
-                 "</tool_call>", "<｜tool▁calls▁begin｜>"]  # fmt: skip
+        names = [
+            "<｜User｜>",
+            "<｜Assistant｜>",
+            "<think>",
+            "</think>",
+            "<tool_call>",
+            "</tool_call>",
+            "<｜tool▁calls▁begin｜>",
+        ]
         ids = {engine.vocab.special_id(n) for n in names} | {engine.vocab.bos, engine.vocab.eos}
         assert None not in ids
         return {i for i in ids if i is not None}
@@ -220,10 +242,25 @@ def test_the_end_of_the_context_is_named(long_model: ScriptedModel):
 
 def test_ctrl_c_exits_130_after_flushing(loop_model: ScriptedModel):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "r1chat", "ask", "-m", str(loop_model.path), "--no-loop-guard",
-         "--ctx", "32768", "--thinking", "stderr", "Loop"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "r1chat",
+            "ask",
+            "-m",
+            str(loop_model.path),
+            "--no-loop-guard",
+            "--ctx",
+            "32768",
+            "--thinking",
+            "stderr",
+            "Loop",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
     assert proc.stderr is not None
     first = proc.stderr.read(40)  # reasoning is streaming (unbuffered: communicate reads on)
     assert first

@@ -25,8 +25,15 @@ from tests.fixtures.scripted import ScriptedModel
 def test_a_llama_cpp_crash_is_one_line_and_a_failure(
     answer_model: ScriptedModel, signal: str, what: str
 ) -> None:
-    out = r1chat("ask", "-m", str(answer_model.path), "--threads", "1", "What is 2+2?",
-                 seams=("--crash-in-prompt", signal))  # fmt: skip
+    out = r1chat(
+        "ask",
+        "-m",
+        str(answer_model.path),
+        "--threads",
+        "1",
+        "What is 2+2?",
+        seams=("--crash-in-prompt", signal),
+    )
     assert out.returncode == 128 + {"SIGSEGV": 11, "SIGILL": 4}[signal]
     assert out.stdout == ""
     line = one_error_line(out.stderr)
@@ -36,11 +43,28 @@ def test_a_llama_cpp_crash_is_one_line_and_a_failure(
 
 
 def test_a_crash_in_a_pipe_is_said_and_fails_the_pipeline(answer_model: ScriptedModel) -> None:
-    command = [sys.executable, "-m", "tests.fixtures.cli_seams", "--crash-in-prompt", "SIGSEGV",
-               "--", "ask", "-m", str(answer_model.path), "--no-repack", "hi"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tests.fixtures.cli_seams",
+        "--crash-in-prompt",
+        "SIGSEGV",
+        "--",
+        "ask",
+        "-m",
+        str(answer_model.path),
+        "--no-repack",
+        "hi",
+    ]
     script = f"set -o pipefail; {shlex.join(command)} | cat"
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert out.returncode == 139
     line = one_error_line(out.stderr)
     assert "llama.cpp crashed (SIGSEGV" in line
@@ -54,8 +78,11 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("a full filesystem needs root here (mounting a small tmpfs)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                           capture_output=True, text=True)  # fmt: skip
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
     if mount.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
     try:
@@ -70,8 +97,15 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: ScriptedModel) -> None:
     with full_disk(tmp_path) as home:
-        out = r1chat("ask", "-m", str(answer_model.path), "--threads", "1", "What is 2+2?",
-                     env={"R1CHAT_HOME": str(home)})  # fmt: skip
+        out = r1chat(
+            "ask",
+            "-m",
+            str(answer_model.path),
+            "--threads",
+            "1",
+            "What is 2+2?",
+            env={"R1CHAT_HOME": str(home)},
+        )
     assert out.returncode == 0, out.stderr
     assert out.stdout == answer_model.answer + "\n"
     warnings = out.stderr.splitlines()

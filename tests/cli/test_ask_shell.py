@@ -74,10 +74,15 @@ def test_a_refused_prompt_leaves_no_turn_behind(answer_model: ScriptedModel):
 def test_two_asks_logging_at_once(answer_model: ScriptedModel):
     cmd = [sys.executable, "-m", "r1chat", "ask", "-m", str(answer_model.path)]
     procs = [
-        subprocess.Popen([*cmd, f"question {i}"], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*cmd, f"question {i}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     for p in procs:
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
@@ -133,8 +138,16 @@ def test_files_become_named_fenced_blocks_before_the_question(
 ):
     (tmp_path / "a.py").write_text("print('hi')\n")
     (tmp_path / "notes.md").write_text("has ``` fences\n")
-    out = ask_json("-m", str(answer_model.path), "--dry-run", "-f", str(tmp_path / "a.py"),
-                   "-f", str(tmp_path / "notes.md"), "Explain.")  # fmt: skip
+    out = ask_json(
+        "-m",
+        str(answer_model.path),
+        "--dry-run",
+        "-f",
+        str(tmp_path / "a.py"),
+        "-f",
+        str(tmp_path / "notes.md"),
+        "Explain.",
+    )
     prompt = out["prompt"]
     a = f"{tmp_path / 'a.py'}:\n```python\nprint('hi')\n```"
     md = f"{tmp_path / 'notes.md'}:\n````markdown\nhas ``` fences\n````"
@@ -143,8 +156,9 @@ def test_files_become_named_fenced_blocks_before_the_question(
 
 
 def test_stdin_as_a_file(answer_model: ScriptedModel):
-    out = ask_json("-m", str(answer_model.path), "--dry-run", "-f", "-", "Sum up.",
-                   stdin="piped text\n")  # fmt: skip
+    out = ask_json(
+        "-m", str(answer_model.path), "--dry-run", "-f", "-", "Sum up.", stdin="piped text\n"
+    )
     assert "stdin:\n```\npiped text\n```\n\nSum up." in out["prompt"]
 
 
@@ -176,8 +190,21 @@ def test_binary_missing_and_oversized_files_are_refused_by_name(
 
 
 def test_jsonl_streams_each_event_as_it_happens(long_model: ScriptedModel):
-    cmd = [sys.executable, "-m", "r1chat", "ask", "--jsonl", "-m", str(long_model.path),
-           "--ctx", "8192", "--threads", "1", "--no-log", "Explain the plan."]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "r1chat",
+        "ask",
+        "--jsonl",
+        "-m",
+        str(long_model.path),
+        "--ctx",
+        "8192",
+        "--threads",
+        "1",
+        "--no-log",
+        "Explain the plan.",
+    ]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = json.loads(proc.stdout.readline())
@@ -223,8 +250,9 @@ def complete(words: list[str], shell_script: str) -> list[str]:
         '_r1chat; printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
-                          timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
 

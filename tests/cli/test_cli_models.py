@@ -479,8 +479,13 @@ def test_a_reader_that_went_away_is_not_an_error(env: dict[str, str], args: tupl
     try:
         out = subprocess.run(
             [sys.executable, "-m", "r1chat", *args],
-            env=env, cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
-        )  # fmt: skip
+            env=env,
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert out.returncode == 0 and out.stderr == ""

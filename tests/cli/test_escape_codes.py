@@ -39,8 +39,13 @@ def hostile_history() -> int:
     history = History()
     cid = history.new_conversation(f"title {HOSTILE}", model=f"model {HOSTILE}")
     history.add_message(cid, "user", f"question {HOSTILE}")
-    history.add_message(cid, "assistant", f"answer {HOSTILE}", reasoning=f"thought {HOSTILE}",
-                        model=f"model {HOSTILE}")  # fmt: skip
+    history.add_message(
+        cid,
+        "assistant",
+        f"answer {HOSTILE}",
+        reasoning=f"thought {HOSTILE}",
+        model=f"model {HOSTILE}",
+    )
     history.close()
     return cid
 
@@ -62,8 +67,13 @@ def test_history_on_a_terminal(hostile_history: int) -> None:
 
 
 def test_models_info_of_a_hostile_gguf(tmp_path: Path) -> None:
-    gguf = write_llama(tmp_path / "m.gguf", layers=(("f32", "f32"),), n_embd=64, n_ff=128,
-                       metadata={"general.name": HOSTILE})  # fmt: skip
+    gguf = write_llama(
+        tmp_path / "m.gguf",
+        layers=(("f32", "f32"),),
+        n_embd=64,
+        n_ff=128,
+        metadata={"general.name": HOSTILE},
+    )
     assert r1chat("models", "import", str(gguf), "--name", "hostile").returncode == 0
     info = on_a_terminal("models", "info", "hostile")
     assert b"hostile  x" in info and not steers(info)
@@ -72,8 +82,12 @@ def test_models_info_of_a_hostile_gguf(tmp_path: Path) -> None:
 
 
 def events(text: str) -> list[object]:
-    return [ThinkingDelta(f"thought {text}"), ThinkingDone(1.0, 3), AnswerDelta(f"answer {text}"),
-            Notice(f"notice {text}")]  # fmt: skip
+    return [
+        ThinkingDelta(f"thought {text}"),
+        ThinkingDone(1.0, 3),
+        AnswerDelta(f"answer {text}"),
+        Notice(f"notice {text}"),
+    ]
 
 
 def test_ask_on_a_terminal_draws_no_control_codes() -> None:

@@ -68,9 +68,15 @@ def test_saved_sampling_is_not_masked_by_the_default_preset(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "cli",
-    [{"preset": "nope"}, {"temperature": -1.0}, {"top_p": 0.0}, {"max_tokens": 0},
-     {"think_budget": 0}, {"n_ctx": 8}],
-)  # fmt: skip
+    [
+        {"preset": "nope"},
+        {"temperature": -1.0},
+        {"top_p": 0.0},
+        {"max_tokens": 0},
+        {"think_budget": 0},
+        {"n_ctx": 8},
+    ],
+)
 def test_bad_settings_are_usage_errors(tmp_path: Path, cli: dict):
     with pytest.raises(UsageError):
         resolve(Config({}, tmp_path / "c.toml"), cli)

@@ -66,29 +66,46 @@ def test_a_full_config_becomes_typed_values() -> None:
 @pytest.mark.parametrize(
     ("toml", "says"),
     [
-        ('[model]\nctx = "big"', "[model] in {path}: ctx must be a whole number of tokens, "
-         "at least 64, not 'big'"),
-        ('[sampling]\ntemperature = "hot"', "[sampling] in {path}: temperature must be a "
-         "number from 0 to 5, not 'hot'"),
-        ("[model]\ndefault = 7", "[model] in {path}: default must be a model name or a GGUF "
-         "path, not 7"),
+        (
+            '[model]\nctx = "big"',
+            "[model] in {path}: ctx must be a whole number of tokens, at least 64, not 'big'",
+        ),
+        (
+            '[sampling]\ntemperature = "hot"',
+            "[sampling] in {path}: temperature must be a number from 0 to 5, not 'hot'",
+        ),
+        (
+            "[model]\ndefault = 7",
+            "[model] in {path}: default must be a model name or a GGUF path, not 7",
+        ),
         ("[chat]\nsystem_prompt = 5", "[chat] in {path}: system_prompt must be text, not 5"),
-        ('[reasoning]\nloop_guard = "no"', "[reasoning] in {path}: loop_guard must be true or "
-         "false, not 'no'"),
-        ("[model]\nctx = true", "[model] in {path}: ctx must be a whole number of tokens, at "
-         "least 64, not True"),
-        ("[sampling]\nmin_p = 2", "[sampling] in {path}: min_p must be a number from 0 to 1, "
-         "not 2"),
-        ("[model]\nthreads = 0", "[model] in {path}: threads must be a whole number, at least "
-         "1, not 0"),
-        ("[sampling]\ntemprature = 0.5", "[sampling] in {path}: unknown key 'temprature' "
-         "(known: temperature, top_p, top_k, min_p, max_tokens, seed, preset)"),
+        (
+            '[reasoning]\nloop_guard = "no"',
+            "[reasoning] in {path}: loop_guard must be true or false, not 'no'",
+        ),
+        (
+            "[model]\nctx = true",
+            "[model] in {path}: ctx must be a whole number of tokens, at least 64, not True",
+        ),
+        (
+            "[sampling]\nmin_p = 2",
+            "[sampling] in {path}: min_p must be a number from 0 to 1, not 2",
+        ),
+        (
+            "[model]\nthreads = 0",
+            "[model] in {path}: threads must be a whole number, at least 1, not 0",
+        ),
+        (
+            "[sampling]\ntemprature = 0.5",
+            "[sampling] in {path}: unknown key 'temprature' "
+            "(known: temperature, top_p, top_k, min_p, max_tokens, seed, preset)",
+        ),
         ("[presets.x]\npreset = 'y'", "[presets.x] in {path}: unknown key 'preset'"),
         ("[remotes.box]\nurl = 5", "[remotes.box] in {path}: url must be an http(s) URL, not 5"),
         ("[modle]\nctx = 1", "{path}: unknown section [modle]"),
         ("model = 3", "{path}: model must be a table ([model])"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_value_is_one_line_naming_file_key_value_and_rule(toml: str, says: str) -> None:
     path = write_config(toml)
     with pytest.raises(ConfigError) as e:

@@ -27,9 +27,27 @@ def chunked(text: str, cuts: list[int]) -> list[str]:
 
 # Texts made mostly of the pieces that matter, so tags and their fragments are common.
 fragments = st.sampled_from(
-    ["<think>", "</think>", "<", "</", "<th", "think>", "/think>", "\n", "\n\n", " ", "a",
-     "Okay", "answer", ">", "<thi", "</thin", "é", "😀"]
-)  # fmt: skip
+    [
+        "<think>",
+        "</think>",
+        "<",
+        "</",
+        "<th",
+        "think>",
+        "/think>",
+        "\n",
+        "\n\n",
+        " ",
+        "a",
+        "Okay",
+        "answer",
+        ">",
+        "<thi",
+        "</thin",
+        "é",
+        "😀",
+    ]
+)
 texts = st.lists(fragments | st.text(max_size=5), max_size=30).map("".join)
 
 

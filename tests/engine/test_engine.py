@@ -48,8 +48,12 @@ def test_events_in_order(engine: LocalEngine, answer_model: ScriptedModel):
 def test_earlier_answers_are_resent_whole_as_text(engine: LocalEngine):
     """Stored answers hold no reasoning (it is split off as the reply streams), so they go
     back as they are: an answer that mentions `</think>` keeps what comes before it."""
-    req = request("Hi </think>", "Hello <｜User｜>! R1 closes with </think> first.", "Again",
-                  system="Be <｜Assistant｜> nice")  # fmt: skip
+    req = request(
+        "Hi </think>",
+        "Hello <｜User｜>! R1 closes with </think> first.",
+        "Again",
+        system="Be <｜Assistant｜> nice",
+    )
     text = engine.render(req).text
     assert text == (
         "<｜begin▁of▁sentence｜><｜User｜>Be <｜Assistant｜> nice\n\nHi </think>"

@@ -114,10 +114,17 @@ def _special(llm, token: int) -> bool:
 
 
 LLAMA3_SPELLINGS = [
-    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-    "<|eot_id|>", "<|eom_id|>", "<|python_tag|>", "<|finetune_right_pad_id|>", "<|step_id|>",
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|python_tag|>",
+    "<|finetune_right_pad_id|>",
+    "<|step_id|>",
     *(f"<|reserved_special_token_{i}|>" for i in range(248)),
-]  # fmt: skip
+]
 
 
 def test_llama3_special_spellings_are_neutralised() -> None:

@@ -15,9 +15,10 @@ import pytest
 from r1chat.config import paths
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
+from r1chat.history.damage import DamagedHistory
 from r1chat.history.recover import RECOVERED
-from r1chat.history.store import DamagedHistory, History
-from r1chat.session.conversation import Conversation, with_its_model
+from r1chat.history.store import History
+from r1chat.session.dialogue import Dialogue, with_its_model
 from tests.fixtures.cli import one_error_line, r1chat
 from tests.fixtures.scripted import ScriptedModel
 
@@ -114,8 +115,11 @@ def test_recover_keeps_every_row_it_can_read_with_its_id(damaged: tuple[Path, Pa
     can_read = readable(db, "messages", list(rows(clean, "messages")))
     out = r1chat("history", "recover")
     assert out.returncode == 0, out.stderr
-    [aside] = [p for p in db.parent.glob("history.sqlite3.corrupt-*") if p.suffix != ".sqlite3"
-               and not p.name.endswith(("-wal", "-shm"))]  # fmt: skip
+    [aside] = [
+        p
+        for p in db.parent.glob("history.sqlite3.corrupt-*")
+        if p.suffix != ".sqlite3" and not p.name.endswith(("-wal", "-shm"))
+    ]
     assert f"the damaged file is kept as {aside}" in out.stdout
     assert aside.read_bytes()[:16] == b"SQLite format 3\x00"
     was, now = rows(clean, "messages"), rows(db, "messages")
@@ -146,7 +150,7 @@ def capped(history: History, *, full: bool) -> None:
 def test_a_prompt_is_saved_with_its_reply_row_or_not_at_all(tmp_path: Path) -> None:
     history = History(tmp_path / "history.sqlite3")
     settings = Settings(model="r1:1.5b", threads=1)
-    conversation = Conversation(history)
+    conversation = Dialogue(history)
     conversation.add_prompt("First.", "r1:1.5b", settings)
     big = "x" * (64 << 10)  # more than the pages left
     capped(history, full=True)
@@ -154,7 +158,7 @@ def test_a_prompt_is_saved_with_its_reply_row_or_not_at_all(tmp_path: Path) -> N
         conversation.add_prompt(big, "r1:1.5b", settings)
     assert [m.content for m in history.messages(conversation.id or 0)] == ["First.", ""]
     capped(history, full=False)
-    reopened = Conversation.load(history, conversation.id or 0)
+    reopened = Dialogue.load(history, conversation.id or 0)
     again = with_its_model(Settings(model="r1:8b"), reopened, explicit=False)
     assert again.model == "r1:1.5b"  # `-c` goes on with the model that turn used
     history.close()

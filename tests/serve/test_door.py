@@ -30,8 +30,16 @@ def server(
         '[serve]\nallowed_origins = ["https://app.example"]\nallowed_hosts = [".lan"]\n'
     )
     env = {"R1CHAT_HOME": str(home), "KEY": "k\u00e9y"}
-    with serving(answer_model.path, "--ctx", "1024", "--allow-host", "gpu-box",
-                 "--allow-origin", "https://other.example/", env=env) as s:  # fmt: skip
+    with serving(
+        answer_model.path,
+        "--ctx",
+        "1024",
+        "--allow-host",
+        "gpu-box",
+        "--allow-origin",
+        "https://other.example/",
+        env=env,
+    ) as s:
         yield s
 
 
@@ -55,8 +63,15 @@ def test_dns_rebinding_is_refused(server: Serving) -> None:
     assert r.status_code == 403 and error(r)["code"] == "host_not_allowed"
     assert "start it with --allow-host evil.example" in error(r)["message"]
     assert httpx2.get(f"{server.url}/models", headers={"Host": "evil.example"}).status_code == 403
-    for ok in ("localhost", f"127.0.0.1:{port}", "[::1]", "app.localhost", "gpu-box", "box.lan",
-               "192.168.1.7"):  # fmt: skip
+    for ok in (
+        "localhost",
+        f"127.0.0.1:{port}",
+        "[::1]",
+        "app.localhost",
+        "gpu-box",
+        "box.lan",
+        "192.168.1.7",
+    ):
         assert post(server, headers={"Host": ok}).status_code == 200, ok
     lines = server.lines(wait_for="403")
     assert any("403 · Host 'evil.example' is not this server" in ln for ln in lines)
@@ -64,37 +79,53 @@ def test_dns_rebinding_is_refused(server: Serving) -> None:
 
 def test_web_pages_are_refused_unless_on_this_machine_or_allowed(server: Serving) -> None:
     evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
-    r = httpx2.post(f"{server.url}/chat/completions", content=json.dumps({"messages": HI}),
-                    headers=evil, timeout=60)  # fmt: skip
+    r = httpx2.post(
+        f"{server.url}/chat/completions",
+        content=json.dumps({"messages": HI}),
+        headers=evil,
+        timeout=60,
+    )
     assert r.status_code == 403 and error(r)["code"] == "origin_not_allowed"
     assert "access-control-allow-origin" not in r.headers
     assert httpx2.get(f"{server.url}/models", headers={"Origin": "null"}).status_code == 403
-    for origin in ("http://localhost:3000", "http://127.0.0.1:8080", "https://app.example",
-                   "https://other.example"):  # fmt: skip
+    for origin in (
+        "http://localhost:3000",
+        "http://127.0.0.1:8080",
+        "https://app.example",
+        "https://other.example",
+    ):
         r = post(server, headers={"Origin": origin})
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == origin
         assert r.headers["vary"] == "Origin"
 
 
 def test_preflights(server: Serving) -> None:
-    asks = {"Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type"}  # fmt: skip
-    ok = httpx2.options(f"{server.url}/chat/completions",
-                        headers={**asks, "Origin": "http://localhost:5173"})  # fmt: skip
+    asks = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    ok = httpx2.options(
+        f"{server.url}/chat/completions", headers={**asks, "Origin": "http://localhost:5173"}
+    )
     assert ok.status_code == 204
     assert ok.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert ok.headers["access-control-allow-headers"] == "authorization, content-type"
     assert "POST" in ok.headers["access-control-allow-methods"]
-    refused = httpx2.options(f"{server.url}/chat/completions",
-                             headers={**asks, "Origin": "https://evil.example"})  # fmt: skip
+    refused = httpx2.options(
+        f"{server.url}/chat/completions", headers={**asks, "Origin": "https://evil.example"}
+    )
     assert refused.status_code == 403
 
 
 def test_bodies_must_be_json(server: Serving) -> None:
     for kind in ("text/plain", "application/x-www-form-urlencoded", None):
         headers = {"Content-Type": kind} if kind else {}
-        r = httpx2.post(f"{server.url}/chat/completions", content=b'{"messages": []}',
-                        headers=headers, timeout=60)  # fmt: skip
+        r = httpx2.post(
+            f"{server.url}/chat/completions",
+            content=b'{"messages": []}',
+            headers=headers,
+            timeout=60,
+        )
         assert r.status_code == 415, kind
         assert "Content-Type: application/json" in error(r)["message"]
     assert post(server, headers={"Content-Type": "application/json; charset=utf-8"}).is_success

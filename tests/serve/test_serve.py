@@ -63,8 +63,11 @@ def test_streaming_chat_keeps_reasoning_out_of_the_answer(
     assert objs[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert joined(objs, "reasoning_content").strip() == answer_model.reasoning.strip()
     assert joined(objs, "content") == answer_model.answer
-    assert all("</think>" not in (o["choices"][0]["delta"].get("content") or "")
-               for o in objs[:-1] if o["choices"])  # fmt: skip
+    assert all(
+        "</think>" not in (o["choices"][0]["delta"].get("content") or "")
+        for o in objs[:-1]
+        if o["choices"]
+    )
     finish = [o for o in objs[:-1] if o["choices"] and o["choices"][0]["finish_reason"]]
     assert [f["choices"][0]["finish_reason"] for f in finish] == ["stop"]
     assert finish[0]["r1chat"]["finish"] == "stop"
@@ -197,8 +200,12 @@ def test_prompt_over_the_context_streaming_too(server: Serving) -> None:
 
 
 def test_invalid_json_and_unknown_routes(server: Serving) -> None:
-    r = httpx2.post(f"{server.url}/chat/completions", content=b"{nope", timeout=10,
-                    headers={"Content-Type": "application/json"})  # fmt: skip
+    r = httpx2.post(
+        f"{server.url}/chat/completions",
+        content=b"{nope",
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
     r = httpx2.get(f"{server.url}/embeddings", timeout=10)
     assert r.status_code == 404 and r.json()["error"]["message"]
@@ -213,8 +220,9 @@ def test_models_lists_the_installed_and_the_served(server: Serving) -> None:
 
 def test_a_client_that_leaves_frees_the_model(long_model: ScriptedModel) -> None:
     with serving(long_model.path, "--ctx", "8192") as s:
-        with httpx2.stream("POST", f"{s.url}/chat/completions", timeout=60,
-                           json={"messages": HI, "stream": True}) as r:  # fmt: skip
+        with httpx2.stream(
+            "POST", f"{s.url}/chat/completions", timeout=60, json={"messages": HI, "stream": True}
+        ) as r:
             for n, _ in enumerate(r.iter_lines()):
                 if n > 20:
                     break
@@ -279,8 +287,9 @@ def test_api_key(answer_model: ScriptedModel) -> None:
 
 def test_ctrl_c_stops_the_server_during_a_reply(long_model: ScriptedModel) -> None:
     with serving(long_model.path, "--ctx", "8192") as s:
-        with httpx2.stream("POST", f"{s.url}/chat/completions", timeout=60,
-                           json={"messages": HI, "stream": True}) as r:  # fmt: skip
+        with httpx2.stream(
+            "POST", f"{s.url}/chat/completions", timeout=60, json={"messages": HI, "stream": True}
+        ) as r:
             lines = r.iter_lines()
             next(lines)
             assert s.stop() == 0
@@ -345,8 +354,18 @@ def test_the_openai_client(server: Serving, answer_model: ScriptedModel) -> None
 
 def test_r1chats_own_remote_backend(server: Serving, answer_model: ScriptedModel) -> None:
     def ask(*args: str) -> dict[str, Any]:
-        cmd = [sys.executable, "-m", "r1chat", "ask", "--endpoint", server.url, "--json",
-               "--no-log", *args, "What is 2+2?"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "r1chat",
+            "ask",
+            "--endpoint",
+            server.url,
+            "--json",
+            "--no-log",
+            *args,
+            "What is 2+2?",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)

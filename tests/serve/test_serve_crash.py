@@ -23,8 +23,11 @@ R1_1_5B = "bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF/DeepSeek-R1-Distill-Qwen
 
 def model_process(s: Serving) -> int:
     """The pid of the server's model process (its one child)."""
-    children = [int(pid) for task in Path(f"/proc/{s.proc.pid}/task").iterdir()
-                for pid in (task / "children").read_text().split()]  # fmt: skip
+    children = [
+        int(pid)
+        for task in Path(f"/proc/{s.proc.pid}/task").iterdir()
+        for pid in (task / "children").read_text().split()
+    ]
     assert len(children) == 1, children
     return children[0]
 
@@ -62,8 +65,9 @@ def test_a_model_process_that_dies_mid_stream_fails_that_reply_only(
         first = model_process(s)
         waiting: dict[str, httpx2.Response] = {}
         objs: list[Any] = []
-        with httpx2.stream("POST", f"{s.url}/chat/completions", timeout=60,
-                           json={"messages": HI, "stream": True}) as r:  # fmt: skip
+        with httpx2.stream(
+            "POST", f"{s.url}/chat/completions", timeout=60, json={"messages": HI, "stream": True}
+        ) as r:
             assert r.status_code == 200
             for line in r.iter_lines():
                 if not line.startswith("data: "):
@@ -78,13 +82,15 @@ def test_a_model_process_that_dies_mid_stream_fails_that_reply_only(
         assert objs[-1] == "[DONE]"
         error = objs[-2]["error"]
         assert error["type"] == "server_error"
-        assert error["message"].startswith(f"the model process was killed by {sig.name} during "
-                                           "this reply")  # fmt: skip
+        assert error["message"].startswith(
+            f"the model process was killed by {sig.name} during this reply"
+        )
         queued.join(60)
         assert waiting["r"].status_code == 200  # it waited, and a new process answered it
         assert waiting["r"].json()["choices"][0]["message"]["content"] == long_model.answer
         assert model_process(s) != first
         line = s.lines(wait_for="500")
-        assert any(f"the model process was killed by {sig.name}; it is started again" in ln
-                   for ln in line)  # fmt: skip
+        assert any(
+            f"the model process was killed by {sig.name}; it is started again" in ln for ln in line
+        )
         assert "Traceback" not in "\n".join(line)

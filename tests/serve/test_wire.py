@@ -20,10 +20,18 @@ SETTINGS = Settings(sampling=Sampling(temperature=0.6, top_k=40), guards=Guards(
 
 def test_request_fields_override_the_servers_settings() -> None:
     call = parse_chat(
-        {"messages": HI, "temperature": 0, "top_k": 5, "min_p": 0.1, "seed": 7,
-         "max_completion_tokens": 30, "max_tokens": 99, "model": "R1:7B "},
+        {
+            "messages": HI,
+            "temperature": 0,
+            "top_k": 5,
+            "min_p": 0.1,
+            "seed": 7,
+            "max_completion_tokens": 30,
+            "max_tokens": 99,
+            "model": "R1:7B ",
+        },
         SETTINGS,
-    )  # fmt: skip
+    )
     s = call.request.sampling
     assert (s.temperature, s.top_k, s.min_p, s.seed, s.max_tokens) == (0, 5, 0.1, 7, 30)
     assert s.top_p == SETTINGS.sampling.top_p  # not given: the server's
@@ -64,8 +72,11 @@ def test_messages() -> None:
     }
     m = parse_chat(body, SETTINGS).request.messages
     assert [(x.role, x.content) for x in m] == [
-        ("system", "Be brief."), ("user", "a\nb"), ("assistant", "It is 4."), ("user", "again"),
-    ]  # fmt: skip
+        ("system", "Be brief."),
+        ("user", "a\nb"),
+        ("assistant", "It is 4."),
+        ("user", "again"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -139,17 +150,23 @@ def test_chunks_and_the_whole_reply() -> None:
         out += chunks
     out += reply.last(_done("It is 4.", "loop"))
     deltas = [o["choices"][0]["delta"] for o in out if o["choices"]]
-    assert deltas == [{"role": "assistant", "content": ""}, {"reasoning_content": "why \"so\" ✓\n"},
-                      {"content": "It is 4."}, {}]  # fmt: skip
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"reasoning_content": 'why "so" ✓\n'},
+        {"content": "It is 4."},
+        {},
+    ]
     finish = out[-2]
     assert finish["choices"][0]["finish_reason"] == "stop"  # loop, as OpenAI clients know it
     assert finish["r1chat"]["finish"] == "loop" and finish["r1chat"]["boxed"] == "4"
     assert finish["r1chat"]["notices"] == ['the reasoning was "looping" ✓']
     assert out[-1]["usage"] == {
-        "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
         "prompt_tokens_details": {"cached_tokens": 4},
         "completion_tokens_details": {"reasoning_tokens": 3},
-    }  # fmt: skip
+    }
     assert len({o["id"] for o in out}) == 1 and out[0]["object"] == "chat.completion.chunk"
 
 

@@ -12,7 +12,7 @@ from r1chat.config.settings import Settings
 from r1chat.core.events import Done
 from r1chat.history.store import History
 from r1chat.launch.engines import open_engine
-from r1chat.session.conversation import Conversation
+from r1chat.session.dialogue import Dialogue
 from r1chat.session.items import Item, JobEnded, Loaded, SaveNotice
 from r1chat.session.worker import EngineThread
 from tests.fixtures.scripted import ScriptedModel
@@ -42,7 +42,7 @@ def start(tmp_path: Path, model: ScriptedModel) -> tuple[History, Inbox, EngineT
     settings = Settings(model=str(model.path), threads=1, n_ctx=8192)
     engine.load(settings)
     assert any(isinstance(item, Loaded) for _, item in until(inbox, JobEnded))
-    conversation = Conversation(history)
+    conversation = Dialogue(history)
     exchange = conversation.add_prompt("Plan it.", "scripted", settings)
     reply = conversation.start_reply(exchange, "scripted", settings)
     disk(history, full=True)

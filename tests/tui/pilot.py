@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
+from r1chat.session.process import in_child_process
 from r1chat.tui.app import ChatApp
 from r1chat.tui.widgets.turns import AssistantTurn
 from tests.fixtures.scripted import ScriptedModel
@@ -43,6 +44,7 @@ def make_app(
         Settings(model=path, **settings),
         config=config if config is not None else Config.load(),
         history=history if history is not None else History(),
+        runner=in_child_process,
     )
 
 
@@ -58,7 +60,9 @@ async def wait_for(pilot: Pilot, cond: Callable[[], object], timeout: float = 30
 async def ready(pilot: Pilot) -> ChatApp:
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.chat.info is not None or app.chat.load_error is not None)
+    await wait_for(
+        pilot, lambda: app.chat.session.info is not None or app.chat.session.load_error is not None
+    )
     return app
 
 
@@ -66,7 +70,9 @@ async def settle(pilot: Pilot) -> None:
     """Wait until no reply runs and every queued event reached the widgets."""
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await wait_for(pilot, lambda: app.chat.current is None and app.chat.inbox.outstanding == 0)
+    await wait_for(
+        pilot, lambda: app.chat.session.current is None and app.chat.inbox.outstanding == 0
+    )
     await app.chat.drain_now()
     await pilot.pause()
 

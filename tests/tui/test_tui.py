@@ -25,6 +25,7 @@ from r1chat.core.turn import Guards
 from r1chat.history.store import History
 from r1chat.models import store
 from r1chat.models.catalog import load_catalog
+from r1chat.session.process import in_child_process
 from r1chat.tui.app import ChatApp
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
@@ -63,7 +64,7 @@ async def test_send_shows_reasoning_beside_the_answer(answer_model: ScriptedMode
         assert re.search(r"ctx [\d,]+/8,192", status) and "tok/s" in status and "TTFT" in status
         assert app.chat.prompt.text == ""
         # saved with its reasoning, stats, model and sampling
-        [user, reply] = app.history.messages(app.chat.conversation.id)
+        [user, reply] = app.history.messages(app.chat.session.dialogue.id)
         assert (user.role, user.content) == ("user", "hello")
         assert reply.content == answer_model.answer
         assert reply.reasoning == answer_model.reasoning.strip()
@@ -170,12 +171,12 @@ async def test_escape_stops_the_loop_and_keeps_the_partial_reply(
         assert turn.answer.status == "■ Stopped"
         partial = turn.reasoning.text
         assert partial.startswith(loop_model.reasoning.strip()) and len(partial) > 200
-        [_, reply] = app.history.messages(app.chat.conversation.id)
+        [_, reply] = app.history.messages(app.chat.session.dialogue.id)
         assert reply.finish_reason == "cancelled"
         assert reply.reasoning.startswith(loop_model.reasoning.strip())
         assert len(reply.reasoning) >= 200
         # the app still works afterwards
-        assert app.chat.current is None
+        assert app.chat.session.current is None
 
 
 @run_async
@@ -193,12 +194,12 @@ async def test_regenerate_replaces_the_last_reply(answer_model: ScriptedModel) -
     app = make_app(answer_model)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "hello")
-        first_id = app.chat.conversation.exchanges[-1].reply_id
+        first_id = app.chat.session.dialogue.exchanges[-1].reply_id
         await pilot.press("ctrl+r")
         await settle(pilot)
         turns = app.chat.transcript.query(AssistantTurn)
         assert len(turns) == 1 and turns.last().answer.text == answer_model.answer
-        messages = app.history.messages(app.chat.conversation.id)
+        messages = app.history.messages(app.chat.session.dialogue.id)
         assert [m.role for m in messages] == ["user", "assistant"]
         assert messages[1].content == answer_model.answer
         assert first_id is not None and messages[1].id > first_id  # a new reply, not the old
@@ -210,17 +211,18 @@ async def test_regenerate_while_streaming_stops_then_restarts(loop_model: Script
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await app.chat.send("x")
-        first = app.chat.current
+        first = app.chat.session.current
         turn = app.chat.transcript.query(AssistantTurn).last()
         await wait_for(pilot, lambda: len(turn.reasoning.text) > 50)
         app.simulate_key("ctrl+r")
         await wait_for(
-            pilot, lambda: app.chat.current is not None and app.chat.current is not first
+            pilot,
+            lambda: app.chat.session.current is not None and app.chat.session.current is not first,
         )
         app.simulate_key("escape")
         await settle(pilot)
         assert len(app.chat.transcript.query(AssistantTurn)) == 1
-        assert [m.role for m in app.history.messages(app.chat.conversation.id)] == [
+        assert [m.role for m in app.history.messages(app.chat.session.dialogue.id)] == [
             "user",
             "assistant",
         ]
@@ -231,12 +233,12 @@ async def test_new_chat(answer_model: ScriptedModel) -> None:
     app = make_app(answer_model)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "first chat")
-        first = app.chat.conversation.id
+        first = app.chat.session.dialogue.id
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert not app.chat.transcript.query(AssistantTurn) and app.chat.conversation.id is None
+        assert not app.chat.transcript.query(AssistantTurn) and app.chat.session.dialogue.id is None
         await ask(pilot, "second chat")
-        assert app.chat.conversation.id not in (None, first)
+        assert app.chat.session.dialogue.id not in (None, first)
         titles = [c.title for c in app.history.list_conversations()]
         assert titles == ["second chat", "first chat"]
 
@@ -252,7 +254,7 @@ async def test_up_on_empty_prompt_edits_the_last_one(answer_model: ScriptedModel
         await settle(pilot)
         assert [w.text for w in app.query(UserMessage)] == ["hello"]
         assert len(app.query(AssistantTurn)) == 1
-        messages = app.history.messages(app.chat.conversation.id)
+        messages = app.history.messages(app.chat.session.dialogue.id)
         assert next((m.role, m.content) for m in messages) == ("user", "hello")
         assert len(messages) == 2
 
@@ -364,7 +366,7 @@ async def crash_mid_reply(pilot: Pilot, sig: signal.Signals) -> tuple[AssistantT
     await app.chat.send("go")
     turn = app.chat.transcript.query(AssistantTurn).last()
     await wait_for(pilot, lambda: len(turn.reasoning.text) > 100)
-    pid = app.chat.engine.pid
+    pid = app.chat.session.runner.pid
     assert pid is not None
     os.kill(pid, sig)
     await settle(pilot)
@@ -384,11 +386,15 @@ async def test_a_crashed_model_process_is_an_error_and_the_chat_goes_on(
         )  # not the live "Thinking…" for good
         log = (paths.log_dir() / "engine.log").read_text()
         assert f"the model process (pid {pid}) was killed by SIGKILL, with 1 job(s)" in log
-        [_, reply] = app.history.messages(app.chat.conversation.id)
+        [_, reply] = app.history.messages(app.chat.session.dialogue.id)
         assert reply.finish_reason == "error" and reply.reasoning == turn.reasoning.text
-        await wait_for(pilot, lambda: app.chat.info is not None)  # loaded again, in a new process
-        assert app.chat.engine.pid != pid
-        app.chat.settings = replace(app.chat.settings, guards=Guards())  # let the next one end
+        await wait_for(
+            pilot, lambda: app.chat.session.info is not None
+        )  # loaded again, in a new process
+        assert app.chat.session.runner.pid != pid
+        app.chat.session.settings = replace(
+            app.chat.session.settings, guards=Guards()
+        )  # let the next one end
         turn = await ask(pilot, "again")
         assert turn.finish_reason == "stop"
 
@@ -408,13 +414,13 @@ async def test_a_crash_inside_the_model_process_leaves_its_stack_in_the_log(
 
 @run_async
 async def test_no_model_at_all(tmp_path: Path) -> None:
-    app = ChatApp(Settings(), config=Config.load(), history=History())
+    app = ChatApp(Settings(), config=Config.load(), history=History(), runner=in_child_process)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         error = str(app.query_one("#load-error").content)
         name = store.recommended_model(load_catalog())
         assert error.startswith(f"No model yet. Press ctrl+o, then either pull {name} ")
-        assert app.chat.load_error == (
+        assert app.chat.session.load_error == (
             f"model {name} is not installed; run: r1chat models pull {name} (or use a GGUF "
             "you have: r1chat models import FILE)"
         )
@@ -491,13 +497,14 @@ async def test_history_survives_restart(answer_model: ScriptedModel) -> None:
     app = make_app(answer_model)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "remember me")
-        conversation = app.chat.conversation.id
+        conversation = app.chat.session.dialogue.id
     app.history.close()
     assert conversation is not None
     again = ChatApp(
         Settings(model=str(answer_model.path), threads=1),
         config=Config.load(),
         history=History(),
+        runner=in_child_process,
         conversation_id=conversation,
     )
     async with again.run_test(size=SIZE) as pilot:
@@ -564,10 +571,10 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
         await pilot.click("#save")
         await pilot.pause()
         assert not isinstance(app.screen, SettingsScreen)
-        assert app.chat.settings.sampling.temperature == 0.5
-        assert app.chat.settings.guards.think_budget == 64
-        assert app.chat.settings.system == "Be brief."
-        assert app.chat.settings.overflow.policy == "stop"
+        assert app.chat.session.settings.sampling.temperature == 0.5
+        assert app.chat.session.settings.guards.think_budget == 64
+        assert app.chat.session.settings.system == "Be brief."
+        assert app.chat.session.settings.overflow.policy == "stop"
         config = Config.load()
         assert config.get("sampling", "temperature") == 0.5
         assert config.get("reasoning", "think_budget") == 64
@@ -577,7 +584,7 @@ async def test_settings_are_saved_to_the_config(answer_model: ScriptedModel) -> 
         # and the next reply uses them
         turn = await ask(pilot, "hi")
         assert turn.finish_reason == "stop"
-        reply = app.history.messages(app.chat.conversation.id)[-1]
+        reply = app.history.messages(app.chat.session.dialogue.id)[-1]
         assert reply.sampling is not None and reply.sampling["temperature"] == 0.5
 
 
@@ -677,7 +684,7 @@ async def test_an_ask_from_the_shell_opens_in_the_sidebar_and_goes_on(
         await pilot.pause()
         assert [w.text for w in app.query(UserMessage)] == ["from the shell"]
         await ask(pilot, "and then?")
-        conversation = app.chat.conversation.id
+        conversation = app.chat.session.dialogue.id
     [c] = app.history.list_conversations()
     assert (c.id, c.source, c.turns) == (conversation, "ask", 2)
     assert [m.content for m in app.history.messages(c.id)][3] == answer_model.answer
@@ -724,7 +731,7 @@ async def test_a_prompt_over_the_context_is_not_saved(answer_model: ScriptedMode
             await settle(pilot)
             assert app.chat.prompt.text == long
         assert len(app.chat.transcript.query(UserMessage)) == 1
-        messages = app.history.messages(app.chat.conversation.id)
+        messages = app.history.messages(app.chat.session.dialogue.id)
         assert [m.role for m in messages] == ["user", "assistant"]
         assert any("context holds 256" in n.message for n in app._notifications)
 
@@ -740,16 +747,16 @@ async def test_a_chat_that_outgrows_the_context_leaves_out_its_oldest_turns(
             assert turn.answer.text == answer_model.answer  # it keeps answering
         users = list(app.chat.transcript.query(UserMessage))
         left = [u.left_out for u in users]
-        n = app.chat.left_out
+        n = app.chat.session.left_out
         assert n >= 1 and left == [True] * n + [False] * (len(users) - n)
         assert users[0].border_title == "not sent: over the context"
         assert f"{n} earlier turn" in app.chat.status.text
-        messages = app.history.messages(app.chat.conversation.id)
+        messages = app.history.messages(app.chat.session.dialogue.id)
         assert sum(m.role == "user" for m in messages) == 4  # the history keeps them all
         assert messages[-1].stats["turns_left_out"] == n
         await pilot.press("ctrl+n")  # a new chat starts with nothing left out
         await settle(pilot)
-        assert app.chat.left_out == 0 and "not sent" not in app.chat.status.text
+        assert app.chat.session.left_out == 0 and "not sent" not in app.chat.status.text
 
 
 @run_async
@@ -762,10 +769,10 @@ async def test_idle_prefill_leaves_the_next_prompt_only_its_new_message(
     app = make_app(answer_model)  # the model runs in its own process, as in use
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "2+2?")
-        await wait_for(pilot, lambda: app.chat.prefilled > 0)  # while the user types
+        await wait_for(pilot, lambda: app.chat.session.prefilled > 0)  # while the user types
         turn = await ask(pilot, "Again?")
         assert turn.answer.text == answer_model.answer
-        stats = app.chat.last_stats
+        stats = app.chat.session.last_stats
     conversation = [Message("user", "2+2?"), Message("assistant", answer_model.answer)]
     probe = open_local(answer_model.path, n_ctx=1024, threads=1)
     try:
@@ -782,7 +789,10 @@ async def test_enter_during_the_prefill_starts_the_reply_at_once(long_model: Scr
         await ask(pilot, "Plan it.")  # a 1,500-token answer to prefill
         turn = await ask(pilot, "Again?")  # sent at once: the prefill gives way
         assert turn.answer.text == long_model.answer
-        assert app.chat.last_stats is not None and app.chat.last_stats.cached_tokens > 0
+        assert (
+            app.chat.session.last_stats is not None
+            and app.chat.session.last_stats.cached_tokens > 0
+        )
 
 
 # -- reading long reasoning -------------------------------------------------------------------

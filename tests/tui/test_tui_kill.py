@@ -35,8 +35,20 @@ def longer_model(scripted_dir: Path) -> ScriptedModel:
 def test_kill_9_mid_reply_keeps_the_partial_reply(longer_model: ScriptedModel) -> None:
     long_model = longer_model
     db = paths.history_db()
-    term = Terminal([sys.executable, "-m", "r1chat", "chat", "-m", str(long_model.path),
-                     "--threads", "1", "--ctx", "24000"])  # fmt: skip
+    term = Terminal(
+        [
+            sys.executable,
+            "-m",
+            "r1chat",
+            "chat",
+            "-m",
+            str(long_model.path),
+            "--threads",
+            "1",
+            "--ctx",
+            "24000",
+        ]
+    )
     try:
         term.wait_for_text("Ask anything")
         term.type("Explain the plan.\r")
@@ -76,6 +88,7 @@ def test_kill_9_mid_reply_keeps_the_partial_reply(longer_model: ScriptedModel) -
 
 
 async def _reopen(model: ScriptedModel, conversation_id: int, reasoning: str) -> None:
+    from r1chat.session.process import in_child_process
     from r1chat.tui.app import ChatApp
     from r1chat.tui.widgets.turns import AssistantTurn
 
@@ -83,6 +96,7 @@ async def _reopen(model: ScriptedModel, conversation_id: int, reasoning: str) ->
         Settings(model=str(model.path), threads=1, n_ctx=24000),
         config=Config.load(),
         history=History(),
+        runner=in_child_process,
         conversation_id=conversation_id,
     )
     async with app.run_test(size=(100, 30)) as pilot:
@@ -112,8 +126,18 @@ def test_reopening_with_c_loads_the_model_the_conversation_used(
 def test_the_chat_command_line_reaches_the_reply(answer_model: ScriptedModel) -> None:
     """`r1chat chat` flags as a user types them: the reply is made and saved with them,
     and `--conversation N` reopens that chat."""
-    flags = ["--gpu-layers", "0", "--threads", "1", "--preset", "precise", "--top-k", "7",
-             "--min-p", "0.2"]  # fmt: skip
+    flags = [
+        "--gpu-layers",
+        "0",
+        "--threads",
+        "1",
+        "--preset",
+        "precise",
+        "--top-k",
+        "7",
+        "--min-p",
+        "0.2",
+    ]
     argv = [sys.executable, "-m", "r1chat", "chat", "-m", str(answer_model.path), *flags]
     term = Terminal(argv, cols=160, rows=40)
     try:
@@ -128,8 +152,17 @@ def test_the_chat_command_line_reaches_the_reply(answer_model: ScriptedModel) ->
     assert reply.sampling is not None
     assert (reply.sampling["temperature"], reply.sampling["top_p"]) == (0.5, 0.95)  # precise
     assert (reply.sampling["top_k"], reply.sampling["min_p"]) == (7, 0.2)
-    term = Terminal([sys.executable, "-m", "r1chat", "--conversation", str(reply.conversation_id),
-                     "--threads", "1"])  # fmt: skip
+    term = Terminal(
+        [
+            sys.executable,
+            "-m",
+            "r1chat",
+            "--conversation",
+            str(reply.conversation_id),
+            "--threads",
+            "1",
+        ]
+    )
     try:
         term.wait_for_text("checked twice")  # the reopened chat shows the saved answer
         term.wait_for_text("Scripted-Answer")

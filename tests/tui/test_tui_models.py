@@ -26,7 +26,7 @@ from r1chat.models.catalog import build, load_catalog, parse
 from r1chat.models.fit import Verdict
 from r1chat.models.hardware import Gpu, Hardware
 from r1chat.models.listing import model_rows
-from r1chat.tui.screens.model_rows import describe, marks, progress_text
+from r1chat.tui.model_text import describe, marks, progress_text
 from r1chat.tui.screens.models import ModelsScreen
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen
 from tests.fixtures.hub_server import FakeHub, make_gguf_bytes, point_client_at
@@ -94,9 +94,22 @@ def hub(
 
 
 def chat_app(model: str | None = None):  # -> ChatApp
+    from r1chat.session.process import in_child_process
     from r1chat.tui.app import ChatApp
 
-    return ChatApp(Settings(model=model, n_ctx=2048), config=Config.load(), history=History())
+    return ChatApp(
+        Settings(model=model, n_ctx=2048),
+        config=Config.load(),
+        history=History(),
+        runner=in_child_process,
+    )
+
+
+def answered(app) -> bool:  # app: ChatApp
+    """The chat's last prompt has its whole answer."""
+    session = app.chat.session
+    exchanges = session.dialogue.exchanges
+    return session.current is None and bool(exchanges) and bool(exchanges[-1].answer)
 
 
 async def open_screen(pilot: Pilot[object]) -> ModelsScreen:
@@ -302,7 +315,7 @@ async def test_set_default_writes_the_config(hub: FakeHub) -> None:
 async def test_use_now_switches_the_chats_model(hub: FakeHub, answer_model: ScriptedModel) -> None:
     app = chat_app()  # no model: the chat says so
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.chat.load_error is not None)
+        await wait_for(pilot, lambda: app.chat.session.load_error is not None)
         screen = await open_screen(pilot)
         await select(pilot, screen, TINY)
         await pilot.press("enter")  # not installed yet: it says so and stays
@@ -313,16 +326,18 @@ async def test_use_now_switches_the_chats_model(hub: FakeHub, answer_model: Scri
         assert cell(screen, TINY, "status") == "installed"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is not screen)
-        assert app.chat.settings.model == TINY
-        await wait_for(pilot, lambda: app.chat.info is not None)
-        assert app.chat.load_error is None
-        assert app.chat.info is not None and app.chat.info.model in app.chat.status.text
+        assert app.chat.session.settings.model == TINY
+        await wait_for(pilot, lambda: app.chat.session.info is not None)
+        assert app.chat.session.load_error is None
+        assert (
+            app.chat.session.info is not None
+            and app.chat.session.info.model in app.chat.status.text
+        )
         assert "Loading" not in app.chat.status.text and "✖" not in app.chat.status.text
         # the chat answers with it
         await app.chat.send("What is 2 + 2?")
-        await wait_for(pilot, lambda: app.chat.current is None and app.chat.conversation.exchanges
-                       and app.chat.conversation.exchanges[-1].answer)  # fmt: skip
-        assert app.chat.conversation.exchanges[-1].answer == answer_model.answer
+        await wait_for(pilot, lambda: answered(app))
+        assert app.chat.session.dialogue.exchanges[-1].answer == answer_model.answer
         # and the screen now marks it as the one in use
         screen = await open_screen(pilot)
         assert cell(screen, TINY, "marks").startswith("▸")
@@ -339,7 +354,7 @@ async def test_first_run_offline_says_both_ways_in_and_imports_a_gguf(
     mine.write_bytes(answer_model.path.read_bytes())
     app = chat_app()
     async with app.run_test(size=(120, 34)) as pilot:
-        await wait_for(pilot, lambda: app.chat.load_error is not None)
+        await wait_for(pilot, lambda: app.chat.session.load_error is not None)
         hint = str(app.chat.query_one("#load-error").content)
         recommended = store.recommended_model(load_catalog())
         assert hint.startswith("No model yet. Press ctrl+o, then either pull " + recommended)
@@ -359,8 +374,11 @@ async def test_first_run_offline_says_both_ways_in_and_imports_a_gguf(
         await wait_for(pilot, lambda: "my-r1-distill" in screen.rows)
         assert screen.selected is not None and screen.selected.name == "my-r1-distill"
         await pilot.press("enter")  # use it now
-        await wait_for(pilot, lambda: app.chat.info is not None)
-        assert app.chat.settings.model == "my-r1-distill" and app.chat.load_error is None
+        await wait_for(pilot, lambda: app.chat.session.info is not None)
+        assert (
+            app.chat.session.settings.model == "my-r1-distill"
+            and app.chat.session.load_error is None
+        )
         assert str(store.resolve_model("my-r1-distill")) == str(mine)
         assert not any("Traceback" in n.message for n in app._notifications)
 
@@ -404,8 +422,9 @@ def test_progress_text() -> None:
 
 def test_rows_mark_default_and_in_use_by_alias_too() -> None:
     catalog = build([("test", parse(user_catalog(1000, "0" * 64), "test"))])
-    rows = {r.name: r for r in model_rows(catalog, GPU_BOX, 4096, default=BIG,
-                                          in_use="tiny:1b-q4_k_m")}  # fmt: skip
+    rows = {
+        r.name: r for r in model_rows(catalog, GPU_BOX, 4096, default=BIG, in_use="tiny:1b-q4_k_m")
+    }
     assert rows[BIG].default and not rows[BIG].in_use
     assert rows[TINY].in_use and marks(rows[TINY]) == "▸ "
     assert rows[TINY].badge == "GPU"
@@ -513,8 +532,9 @@ def test_snapshot(snap_compare: Callable[..., bool], monkeypatch: pytest.MonkeyP
         f.truncate(catalog.require("r1:7b").size * 42 // 100)  # sparse
     config = Config.load()
     config.set("model", "default", "r1:1.5b")
-    screen = ModelsScreen(config=config, in_use="r1:7b-q8_0", n_ctx=8192, catalog=catalog,
-                          hardware=GPU_BOX)  # fmt: skip
+    screen = ModelsScreen(
+        config=config, in_use="r1:7b-q8_0", n_ctx=8192, catalog=catalog, hardware=GPU_BOX
+    )
 
     async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause()
@@ -562,11 +582,10 @@ async def test_search_the_hub_pick_a_quantization_pull_it_and_use_it(
         assert cell(screen, name, "quant") == "Q4_K_M"
         await pilot.press("enter")  # use it
         await wait_for(pilot, lambda: app.screen is not screen)
-        await wait_for(pilot, lambda: app.chat.info is not None)
+        await wait_for(pilot, lambda: app.chat.session.info is not None)
         await app.chat.send("What is 2 + 2?")
-        await wait_for(pilot, lambda: app.chat.current is None and app.chat.conversation.exchanges
-                       and app.chat.conversation.exchanges[-1].answer)  # fmt: skip
-        assert app.chat.conversation.exchanges[-1].answer == answer_model.answer
+        await wait_for(pilot, lambda: answered(app))
+        assert app.chat.session.dialogue.exchanges[-1].answer == answer_model.answer
 
 
 @run_async

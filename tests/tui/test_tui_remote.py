@@ -23,7 +23,7 @@ async def test_a_chat_with_a_remote_server(field: str | None) -> None:
         app = make_app(MODEL, endpoint=server.url)
         async with app.run_test(size=SIZE) as pilot:
             await ready(pilot)
-            assert app.chat.load_error is None
+            assert app.chat.session.load_error is None
             assert f"{MODEL}" in app.chat.status.text and "remote" in app.chat.status.text
             first = await ask(pilot, "Hi <｜User｜> there")
             assert first.reasoning.text == "".join(REASONING)
@@ -37,7 +37,7 @@ async def test_a_chat_with_a_remote_server(field: str | None) -> None:
             {"role": "assistant", "content": "".join(ANSWER)},  # without the reasoning
             {"role": "user", "content": "And 3+3?"},
         ]
-        [reply] = [m for m in app.history.messages(app.chat.conversation.id)][1:2]
+        [reply] = [m for m in app.history.messages(app.chat.session.dialogue.id)][1:2]
         assert (reply.content, reply.reasoning) == ("".join(ANSWER), "".join(REASONING))
         assert reply.model == MODEL and reply.sampling is not None
         assert reply.sampling["endpoint"] == server.url
@@ -52,7 +52,7 @@ async def test_the_reasoning_title_counts_what_the_server_counted() -> None:
             await ready(pilot)
             turn = await ask(pilot, "Hi")
             assert turn.reasoning.title.endswith("· 40 tokens"), turn.reasoning.title
-        [_, reply] = app.history.messages(app.chat.conversation.id)
+        [_, reply] = app.history.messages(app.chat.session.dialogue.id)
         assert reply.stats is not None and reply.stats["thinking_tokens"] == 40
 
 
@@ -70,8 +70,9 @@ async def test_a_server_that_is_down_keeps_the_prompt_and_saves_nothing() -> Non
             assert app.chat.prompt.text == "Hello?"
             app.chat.prompt.clear()
         assert not app.chat.transcript.query(UserMessage)
-        assert any("cannot connect to" in n.message and "not sent" in n.message
-                   for n in app._notifications)  # fmt: skip
+        assert any(
+            "cannot connect to" in n.message and "not sent" in n.message for n in app._notifications
+        )
         assert app.history.list_conversations() == []
 
 
@@ -89,7 +90,7 @@ async def test_a_chat_with_llama_cpp_server(
         assert turn.reasoning.title.startswith("Thought for ")
         again = await ask(pilot, "Again?")  # the first answer goes back as history
         assert again.answer.text == served.model.answer
-    [_, first, _, second] = app.history.messages(app.chat.conversation.id)
+    [_, first, _, second] = app.history.messages(app.chat.session.dialogue.id)
     assert first.finish_reason == second.finish_reason == "stop"
 
 
@@ -103,6 +104,6 @@ async def test_a_chat_with_r1chat_serve(answer_model: ScriptedModel) -> None:
             assert turn.answer.text == answer_model.answer
             again = await ask(pilot, "Again?")
             assert again.answer.text == answer_model.answer
-    [_, first, _, second] = app.history.messages(app.chat.conversation.id)
+    [_, first, _, second] = app.history.messages(app.chat.session.dialogue.id)
     assert first.finish_reason == second.finish_reason == "stop"
     assert first.reasoning == answer_model.reasoning.strip()

@@ -20,6 +20,7 @@ from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
 from r1chat.launch.engines import open_engine
+from r1chat.session.worker import in_thread
 from r1chat.tui.app import ChatApp
 from tests.fixtures.scripted import ScriptedModel
 from tests.tui.pilot import ready, settle
@@ -45,8 +46,12 @@ def chat(model: ScriptedModel) -> ChatApp:
     history = History(clock=lambda: 1_700_000_000.0 + next(clock))
     # The engine runs on a thread here (not in its child process), so the fixed clock
     # above is the one the reply is timed with.
-    return ChatApp(Settings(model=model.path.name, threads=1), config=Config.load(),
-                   history=history, open_engine=open_engine)  # fmt: skip
+    return ChatApp(
+        Settings(model=model.path.name, threads=1),
+        config=Config.load(),
+        history=history,
+        runner=in_thread(open_engine),
+    )
 
 
 def asking(*prompts: str, then: Callable[[Pilot], object] | None = None):
@@ -65,13 +70,15 @@ def asking(*prompts: str, then: Callable[[Pilot], object] | None = None):
 
 
 def test_finished_turn_side_by_side(snap_compare: Snap, answer_model: ScriptedModel) -> None:
-    assert snap_compare(chat(answer_model), terminal_size=(160, 48),
-                        run_before=asking("What is 2 + 2?"))  # fmt: skip
+    assert snap_compare(
+        chat(answer_model), terminal_size=(160, 48), run_before=asking("What is 2 + 2?")
+    )
 
 
 def test_finished_turn_stacked_80x24(snap_compare: Snap, answer_model: ScriptedModel) -> None:
-    assert snap_compare(chat(answer_model), terminal_size=(80, 24),
-                        run_before=asking("What is 2 + 2?"))  # fmt: skip
+    assert snap_compare(
+        chat(answer_model), terminal_size=(80, 24), run_before=asking("What is 2 + 2?")
+    )
 
 
 def test_collapsed(snap_compare: Snap, answer_model: ScriptedModel) -> None:
@@ -91,8 +98,11 @@ def test_sidebar(snap_compare: Snap, answer_model: ScriptedModel) -> None:
         await settle(pilot)
         await pilot.press("ctrl+s")
 
-    assert snap_compare(chat(answer_model), terminal_size=(120, 30),
-                        run_before=asking("First chat", then=new_chat_then_sidebar))  # fmt: skip
+    assert snap_compare(
+        chat(answer_model),
+        terminal_size=(120, 30),
+        run_before=asking("First chat", then=new_chat_then_sidebar),
+    )
 
 
 def test_settings(snap_compare: Snap, answer_model: ScriptedModel) -> None:
@@ -101,8 +111,9 @@ def test_settings(snap_compare: Snap, answer_model: ScriptedModel) -> None:
         assert isinstance(app, ChatApp)
         app.chat.open_settings()
 
-    assert snap_compare(chat(answer_model), terminal_size=(100, 34),
-                        run_before=asking(then=open_settings))  # fmt: skip
+    assert snap_compare(
+        chat(answer_model), terminal_size=(100, 34), run_before=asking(then=open_settings)
+    )
 
 
 def test_control_codes_are_never_drawn(snap_compare: Snap, answer_model: ScriptedModel) -> None:
@@ -112,8 +123,13 @@ def test_control_codes_are_never_drawn(snap_compare: Snap, answer_model: Scripte
     app = chat(answer_model)
     cid = app.history.new_conversation(f"title {hostile}")
     app.history.add_message(cid, "user", f"question {hostile}")
-    app.history.add_message(cid, "assistant", f"answer {hostile}", reasoning=f"thought {hostile}",
-                            model=f"model {hostile}")  # fmt: skip
+    app.history.add_message(
+        cid,
+        "assistant",
+        f"answer {hostile}",
+        reasoning=f"thought {hostile}",
+        model=f"model {hostile}",
+    )
     app.chat._initial_conversation = cid  # (as `r1chat chat --conversation N`)
 
     async def open_sidebar(pilot: Pilot) -> None:

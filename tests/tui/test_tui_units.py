@@ -18,7 +18,7 @@ from r1chat.config.file import Config
 from r1chat.config.settings import resolve as chat_settings
 from r1chat.core.events import AnswerDelta, Notice, ThinkingDelta, ThinkingDone
 from r1chat.session.items import AnswerChunk, ThinkingChunk, batch
-from r1chat.tui import titles
+from r1chat.tui import pane_titles
 from r1chat.tui.preferences import prefs_of, save
 from r1chat.tui.segments import Segmenter, opens_block, split
 from r1chat.tui.widgets.markdown_view import MarkdownView
@@ -144,36 +144,49 @@ def test_long_answer_is_cut_in_bounded_pieces() -> None:
 
 def test_batch_joins_runs_of_deltas_per_job_and_keeps_order() -> None:
     items = [
-        (1, ThinkingDelta("a")), (1, ThinkingDelta("b")), (1, ThinkingDone(1.0, 2)),
-        (1, AnswerDelta("x")), (1, AnswerDelta("y")), (2, AnswerDelta("z")),
-        (1, Notice("n")), (1, AnswerDelta("w")),
-    ]  # fmt: skip
+        (1, ThinkingDelta("a")),
+        (1, ThinkingDelta("b")),
+        (1, ThinkingDone(1.0, 2)),
+        (1, AnswerDelta("x")),
+        (1, AnswerDelta("y")),
+        (2, AnswerDelta("z")),
+        (1, Notice("n")),
+        (1, AnswerDelta("w")),
+    ]
     assert batch(items) == [
-        (1, ThinkingChunk("ab", 2)), (1, ThinkingDone(1.0, 2)), (1, AnswerChunk("xy", 2)),
-        (2, AnswerChunk("z", 1)), (1, Notice("n")), (1, AnswerChunk("w", 1)),
-    ]  # fmt: skip
+        (1, ThinkingChunk("ab", 2)),
+        (1, ThinkingDone(1.0, 2)),
+        (1, AnswerChunk("xy", 2)),
+        (2, AnswerChunk("z", 1)),
+        (1, Notice("n")),
+        (1, AnswerChunk("w", 1)),
+    ]
 
 
 def test_titles() -> None:
-    assert titles.live(12.44, 318) == "Thinking… 12.4s · 318 tokens"
-    assert titles.final(ThinkingDone(14.06, 402)) == "Thought for 14.1s · 402 tokens"
-    assert titles.final(ThinkingDone(3.0, 40, "budget")).endswith("cut by the thinking budget")
+    assert pane_titles.live(12.44, 318) == "Thinking… 12.4s · 318 tokens"
+    assert pane_titles.final(ThinkingDone(14.06, 402)) == "Thought for 14.1s · 402 tokens"
+    assert pane_titles.final(ThinkingDone(3.0, 40, "budget")).endswith("cut by the thinking budget")
     skipped = ThinkingDone(0, 0, skipped=True)
-    assert titles.final(skipped) == "No reasoning (the model answered directly)"
-    assert titles.final(skipped, think=False) == "Reasoning off (no-think mode)"
-    assert titles.final(ThinkingDone(2.0, 9), stopped=True) == "Stopped after 2.0s · 9 tokens"
+    assert pane_titles.final(skipped) == "No reasoning (the model answered directly)"
+    assert pane_titles.final(skipped, think=False) == "Reasoning off (no-think mode)"
+    assert pane_titles.final(ThinkingDone(2.0, 9), stopped=True) == "Stopped after 2.0s · 9 tokens"
     stats = {"thinking_s": 1.25, "thinking_tokens": 30, "answer_tokens": 5}
-    assert titles.stored("r", stats, "stop") == "Thought for 1.2s · 30 tokens"
-    assert titles.stored("r", {**stats, "answer_tokens": 0}, "cancelled").startswith("Stopped")
-    assert titles.stored("r", None, None) == "Reasoning (the reply was interrupted)"
+    assert pane_titles.stored("r", stats, "stop") == "Thought for 1.2s · 30 tokens"
+    assert pane_titles.stored("r", {**stats, "answer_tokens": 0}, "cancelled").startswith("Stopped")
+    assert pane_titles.stored("r", None, None) == "Reasoning (the reply was interrupted)"
 
 
 # -- preferences ------------------------------------------------------------------------------
 
 
 def test_saved_sampling_applies_unless_the_command_line_says_otherwise() -> None:
-    config = Config({"sampling": {"temperature": 0.3, "max_tokens": 100},
-                     "reasoning": {"think": False, "math": True}})  # fmt: skip
+    config = Config(
+        {
+            "sampling": {"temperature": 0.3, "max_tokens": 100},
+            "reasoning": {"think": False, "math": True},
+        }
+    )
     s = chat_settings(config, {})
     assert (s.sampling.temperature, s.sampling.max_tokens, s.think, s.math) == (
         0.3,

@@ -35,11 +35,17 @@ def run_list(args: argparse.Namespace) -> int:
         return "* " if default else "  "
 
     listed = [
-        [mark(r.default) + r.name, r.params, r.quant, human(r.size) if r.size else "-",
-         r.fit_label, r.status]
+        [
+            mark(r.default) + r.name,
+            r.params,
+            r.quant,
+            human(r.size) if r.size else "-",
+            r.fit_label,
+            r.status,
+        ]
         for r in rows
         if r.entry is not None
-    ]  # fmt: skip
+    ]
     imported = [
         [
             mark(r.default) + r.name,

@@ -27,10 +27,25 @@ def run_search(args: argparse.Namespace) -> int:
         for q in repo.quants.values():
             fit = hub_repos.quant_fit(repo, q, catalog, hw, ctx)
             name = f"{repo.repo}:{q.quant}"
-            quants.append({"name": name, "quant": q.quant, "size": q.size,
-                           "files": list(q.paths), "fit": fit_record(fit)})  # fmt: skip
-        rows.append({"repo": repo.repo, "downloads": repo.downloads, "arch": repo.arch,
-                     "params": repo.params, "gated": repo.gated, "quants": quants})  # fmt: skip
+            quants.append(
+                {
+                    "name": name,
+                    "quant": q.quant,
+                    "size": q.size,
+                    "files": list(q.paths),
+                    "fit": fit_record(fit),
+                }
+            )
+        rows.append(
+            {
+                "repo": repo.repo,
+                "downloads": repo.downloads,
+                "arch": repo.arch,
+                "params": repo.params,
+                "gated": repo.gated,
+                "quants": quants,
+            }
+        )
     if getattr(args, "json", False):
         print(json.dumps({"query": query, "context": ctx, "repos": rows}, indent=2))
         return 0
@@ -39,8 +54,10 @@ def run_search(args: argparse.Namespace) -> int:
         return 0
     from r1chat.models.catalog import params_label
 
-    print(f"GGUF repositories for {query!r}, most downloaded first; fit at {ctx:,} tokens "
-          "(KV cache estimated until a file is pulled)\n")  # fmt: skip
+    print(
+        f"GGUF repositories for {query!r}, most downloaded first; fit at {ctx:,} tokens "
+        "(KV cache estimated until a file is pulled)\n"
+    )
     for r in rows:
         shape = " ".join(
             x for x in (r["arch"], params_label(r["params"]) if r["params"] else "") if x
@@ -60,6 +77,8 @@ def run_search(args: argparse.Namespace) -> int:
                 line = "   "
             line += f" {piece} ·"
         print(line.rstrip(" ·"))
-    print(f"\npull one with: r1chat models pull {rows[0]['repo']}:QUANT "
-          "(or without :QUANT, for the one that fits best)")  # fmt: skip
+    print(
+        f"\npull one with: r1chat models pull {rows[0]['repo']}:QUANT "
+        "(or without :QUANT, for the one that fits best)"
+    )
     return 0

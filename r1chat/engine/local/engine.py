@@ -65,8 +65,10 @@ class LocalEngine:
 
         path = model.path
         log = route_llama_log(log_path)
-        log.write(f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
-                  f"kv={kv_type}, flash_attn={flash_attn}, repack={repack})\n")  # fmt: skip
+        log.write(
+            f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
+            f"kv={kv_type}, flash_attn={flash_attn}, repack={repack})\n"
+        )
         cache = _GGML_TYPES[kv_type]
         try:
             # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
@@ -117,6 +119,9 @@ class LocalEngine:
     def prompt_tokens(self, request: Request, reading: Reading | None = None) -> list[int]:
         messages = prepare(request.messages, system=request.system, math=request.math)
         return self.builder.build(messages, think=request.think, reading=reading)
+
+    def count_prompt(self, request: Request) -> int:
+        return len(self.prompt_tokens(request))
 
     def render(self, request: Request) -> RenderedPrompt:
         tokens = self.prompt_tokens(request)

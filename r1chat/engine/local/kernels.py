@@ -63,8 +63,15 @@ PROBE_TEXT = b"r1chat checks that the quantized matrix kernels of this CPU run: 
 def exercise(path: Path, *, repack: bool, threads: int) -> int:
     """Load `path`, evaluate a prompt in one batch (the matrix-matrix kernels) and a few
     tokens one at a time (matrix-vector); returns the tokens evaluated."""
-    llm = load_llama(path, repack=repack, n_ctx=256, n_batch=128, n_threads=threads,
-                     n_threads_batch=threads, verbose=False)  # fmt: skip
+    llm = load_llama(
+        path,
+        repack=repack,
+        n_ctx=256,
+        n_batch=128,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
     prompt = llm.tokenize(PROBE_TEXT, add_bos=True)[:120]
     llm.eval(prompt)
     for token in prompt[1:5]:

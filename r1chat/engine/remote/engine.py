@@ -196,6 +196,12 @@ class RemoteEngine:
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def count_prompt(self, request: Request) -> None:
+        return None  # the server's template and tokenizer make its prompt
+
+    def prefill(self, request: Request, control: Control) -> int:
+        return 0  # the server keeps its own cache
+
     def render(self, request: Request) -> RenderedPrompt:
         body = self.chat_body(request)
         body.pop("stream_options", None)

@@ -1,42 +1,35 @@
 """The chat screen: transcript, prompt, sidebar, status bar, and the keys that drive them.
 
-The model runs in a child process (`EngineProcess`, r1chat.session.process), where an
-`EngineThread` runs `run_turn` and saves the reply to History as it streams; its items
-come back through `Inbox` (r1chat.tui.inbox) in batches, and each batch goes to the live
-`AssistantTurn`: one reasoning append, one Markdown append, one title update per batch.
-
-The screen's state that the status bar shows (`info`, `context_used`, `last_stats`,
-`load_error`) is reactive: the status bar follows it through the watchers.
+The chat's state lives in its `ChatSession` (r1chat.session.chat): the dialogue, the
+reply streaming now, the model's load. Its runner (a child process by default, chosen by
+`tui/command.py`) reports items on `Inbox` (r1chat.tui.inbox), drained in batches; the
+session takes each one and the screen shows what it returns: one reasoning append, one
+Markdown append, one title update per batch for the live `AssistantTurn`. The status bar
+is redrawn when what it shows changed, once per batch at most.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from typing import ClassVar
 
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.reactive import var
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
-from r1chat.core.events import Done, EngineInfo, Notice, Stats
-from r1chat.core.messages import Message as ChatMessage
+from r1chat.core.events import Notice
 from r1chat.core.printable import printable
-from r1chat.engine.base import Engine
 from r1chat.history.store import History
-from r1chat.session.conversation import Conversation, Exchange
+from r1chat.session.chat import ChatSession, ReplyEnded
+from r1chat.session.dialogue import Exchange
 from r1chat.session.items import (
-    ContextUsed,
     EngineLost,
     Failed,
     Item,
@@ -44,15 +37,13 @@ from r1chat.session.items import (
     LeftOut,
     Loaded,
     LoadFailed,
-    Loading,
-    Prefilled,
     SaveNotice,
 )
-from r1chat.session.process import EngineProcess
-from r1chat.session.worker import EngineThread, ReplyJob, log_to_file
+from r1chat.session.runner import RunnerFactory
+from r1chat.session.worker import log_to_file
 from r1chat.tui import draft, preferences
 from r1chat.tui.inbox import Inbox
-from r1chat.tui.screens.model_rows import first_run_hint
+from r1chat.tui.model_text import first_run_hint
 from r1chat.tui.screens.reader import ReaderScreen
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.prompt_input import PromptInput
@@ -82,16 +73,11 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+o", "models", "Models"),
     ]
 
-    info: var[EngineInfo | None] = var(None)
-    """The loaded model (None while loading or after a failed load)."""
-    load_error: var[str | None] = var(None, always_update=True)
-    context_used: var[int | None] = var(None)
-    left_out: var[int] = var(0)  # earlier exchanges the last prompt left out (over the context)
-    prefilled = 0  # tokens the last idle-time prefill read ahead of the next prompt
-    """Tokens the conversation re-sends with the next prompt."""
-    last_stats: var[Stats | None] = var(None)
-    current: var[ReplyJob | None] = var(None)
-    """The reply streaming now."""
+    transcript = getters.query_one("#transcript", Transcript)
+    prompt = getters.query_one("#prompt", PromptInput)
+    status = getters.query_one("#status", StatusBar)
+    sidebar = getters.query_one("#sidebar", Sidebar)
+    load_error_line = getters.query_one("#load-error", Static)
 
     def __init__(
         self,
@@ -100,41 +86,25 @@ class ChatScreen(Screen[None]):
         config: Config,
         history: History,
         conversation_id: int | None,
-        open_engine: Callable[[Settings], Engine] | None,
+        runner: RunnerFactory,
         clock: Callable[[], float],
     ) -> None:
-        """`open_engine` runs the model in this process, on a thread, through that
-        function; by default it runs in a child process (`EngineProcess`)."""
         super().__init__()
-        self.settings = settings
         self.config = config
         self.history = history
         self.display_mode = preferences.display_of(config)
-        self.conversation = Conversation(history)
         self._initial_conversation = conversation_id
         self._clock = clock
         self.inbox = Inbox(self, self._handle, self._after_drain)
-        self.engine: EngineThread | EngineProcess
-        if open_engine is None:
-            self.engine = EngineProcess(self.inbox.queue, history.path, self.inbox.wake)
-        else:
-            self.engine = EngineThread(self.inbox.queue, history, open_engine, self.inbox.wake)
-        self._loading_since: float | None = None
-        self._load_job = 0
-        self._live: dict[int, tuple[AssistantTurn, Exchange]] = {}
-        self._after_reply: Callable[[], object] | None = None
+        self.session = ChatSession(
+            runner(self.inbox.queue, history, self.inbox.wake),
+            history,
+            settings,
+            clock=clock,
+            job_started=self.inbox.job_started,
+        )
+        self._turns: dict[int, AssistantTurn] = {}  # job id -> the turn its reply fills
         self.editing = False
-        self._handlers: dict[type, Callable[[int, Item], Awaitable[None]]] = {
-            JobEnded: self._on_job_ended,
-            Loading: self._on_load,
-            Loaded: self._on_load,
-            LoadFailed: self._on_load,
-            ContextUsed: self._on_context,
-            LeftOut: self._on_left_out,
-            Prefilled: self._on_prefilled,
-            EngineLost: self._on_engine_lost,
-            SaveNotice: self._on_save_notice,
-        }
         log_to_file()
 
     # -- layout -----------------------------------------------------------------------
@@ -149,24 +119,8 @@ class ChatScreen(Screen[None]):
         yield StatusBar(id="status")
         yield Footer()
 
-    @property
-    def transcript(self) -> Transcript:
-        return self.query_one("#transcript", Transcript)
-
-    @property
-    def prompt(self) -> PromptInput:
-        return self.query_one("#prompt", PromptInput)
-
-    @property
-    def status(self) -> StatusBar:
-        return self.query_one("#status", StatusBar)
-
-    @property
-    def sidebar(self) -> Sidebar:
-        return self.query_one("#sidebar", Sidebar)
-
     async def on_mount(self) -> None:
-        self.query_one("#sidebar").display = False
+        self.sidebar.display = False
         if self.app.is_headless:  # tests and screenshots: a steady cursor
             self.prompt.cursor_blink = False
         self.prompt.focus()
@@ -183,32 +137,19 @@ class ChatScreen(Screen[None]):
         await self.transcript.mount(Banner(WELCOME, classes="welcome"))
 
     def on_unmount(self) -> None:
-        if self.current is not None:
-            self.current.control.cancel()
-        self.engine.stop(timeout=3.0)
+        self.session.stop()
+        self.session.runner.stop(timeout=3.0)
 
     def keep_draft(self) -> str | None:
         """Keep what is typed and not sent for the next start (quitting); why not, if it
         could not be kept."""
         return draft.keep(self.prompt.text)
 
-    # -- the status bar follows the state -------------------------------------------
+    # -- the status bar follows the session -------------------------------------------
 
     def _show_status(self) -> None:
-        if not self.is_mounted or self._loading_since is not None:
-            return  # while loading, the drain ticks show the spinner
-        if self.info is not None:
-            n = self.left_out
-            note = f"{n} earlier turn{'s' if n != 1 else ''} not sent" if n else ""
-            self.status.show_ready(self.info, self.context_used, self.last_stats, note)
-        elif self.load_error is not None:
-            self.status.show_error("no model loaded: ctrl+o pulls, imports or picks one")
-
-    watch_info = watch_load_error = watch_context_used = watch_last_stats = _show_status
-    watch_left_out = _show_status
-
-    def watch_current(self) -> None:
-        self.refresh_bindings()
+        if self.is_mounted:
+            self.status.show_session(self.session, self._clock())
 
     # -- the inbox --------------------------------------------------------------------
 
@@ -216,146 +157,102 @@ class ChatScreen(Screen[None]):
         await self.inbox.drain_soon()
 
     def _after_drain(self) -> None:
-        for turn, _ in self._live.values():
+        for turn in self._turns.values():
             turn.tick()
-        if self._loading_since is not None:
-            self.status.show_loading(self.settings.model or "", self._clock() - self._loading_since)
+        self._show_status()
 
     async def drain_now(self) -> None:
         """Process what is queued (tests and benchmarks call this between pauses)."""
         await self.inbox.drain()
 
     async def _handle(self, job_id: int, item: Item) -> None:
-        handler = self._handlers.get(type(item))
-        if handler is not None:
-            await handler(job_id, item)
-        elif (live := self._live.get(job_id)) is not None:
-            await self._to_turn(*live, item)
-        # else: a reply whose turn was cleared away (new chat): History has it
+        if isinstance(item, JobEnded):
+            self.inbox.job_ended()
+        match self.session.accept(job_id, item):
+            case None:
+                pass
+            case ReplyEnded(then=then):
+                await self._reply_ended(job_id, then)
+            case Loaded():
+                self.load_error_line.display = False
+            case LoadFailed(message=message):
+                self._show_load_error(message)
+            case LeftOut(turns=turns, keep_first=keep_first):
+                self.transcript.mark_left_out(turns, keep_first)
+                first = "after the first " if keep_first else ""
+                s = "s" if turns != 1 else ""
+                self.notify(
+                    f"The conversation is over the context: the {turns} oldest turn{s} "
+                    f"{first}were left out of this prompt (they stay in the history).",
+                    timeout=6,
+                )
+            case EngineLost(message=message):
+                self.notify(message, title="Model", severity="error", timeout=10)
+            case SaveNotice(message=message, problem=True):
+                self.notify(message, severity="warning", timeout=10)
+            case SaveNotice(message=message):
+                self.notify(message, timeout=5)
+            case Notice(message=message):
+                self.notify(message, severity="warning", timeout=6)
+                await self._to_turn(job_id, item)
+            case Failed(message=message):
+                await self._failed(job_id, message)
+            case _:
+                await self._to_turn(job_id, item)
 
-    async def _to_turn(self, turn: AssistantTurn, ex: Exchange, item: Item) -> None:
-        await turn.apply(item)
-        if isinstance(item, Done):
-            ex.answer, ex.reasoning = item.content, item.reasoning
-            ex.stats, ex.finish_reason = item.stats.to_dict(), item.finish_reason
-            if item.stats.thinking_tokens + item.stats.answer_tokens:
-                self.last_stats = item.stats
-        elif isinstance(item, Failed):
-            if turn.reasoning.text or turn.answer.has_text:
-                # it broke mid-reply (the model process died): keep what arrived
-                self._try(lambda: self.conversation.keep_partial(
-                    ex, turn.answer.text, turn.reasoning.text))  # fmt: skip
-            else:  # it never started: nothing is saved, the prompt goes back to the input
-                await self._withdraw(ex, item.message)
-        elif isinstance(item, Notice):
-            self.notify(item.message, severity="warning", timeout=6)
+    async def _to_turn(self, job_id: int, item: Item) -> None:
+        if (turn := self._turns.get(job_id)) is not None:
+            await turn.apply(item)
 
-    async def _on_save_notice(self, job_id: int, item: Item) -> None:
-        assert isinstance(item, SaveNotice)
-        if item.problem:
-            self.notify(item.message, severity="warning", timeout=10)
-        else:
-            self.notify(item.message, timeout=5)
+    async def _failed(self, job_id: int, message: str) -> None:
+        turn = self._turns.get(job_id)
+        if turn is None:
+            return
+        await turn.apply(Failed(message))
+        answer, reasoning = turn.answer.text, turn.reasoning.text
+        try:
+            withdrawn = self.session.reply_failed(job_id, answer, reasoning)
+        except R1ChatError as e:
+            self._history_error(e)
+            return
+        if withdrawn is not None:  # it never started: the prompt goes back to the input
+            await self.transcript.remove_last_exchange()
+            if not self.prompt.text:
+                self.prompt.insert(withdrawn.prompt)
+            self.notify(
+                f"{message} (not sent: your prompt is back in the input)",
+                severity="error",
+                timeout=10,
+            )
 
-    async def _on_job_ended(self, job_id: int, item: Item) -> None:
-        self.inbox.job_ended()
-        if self.current is not None and self.current.id == job_id:
-            self.current = None
-            self._live.pop(job_id, None)
-            if self.sidebar.display:
-                await self.refresh_sidebar()
-            action, self._after_reply = self._after_reply, None
-            if action is not None:
-                result = action()
-                if asyncio.iscoroutine(result):
-                    await result
-        else:
-            self._live.pop(job_id, None)
-
-    async def _on_context(self, job_id: int, item: Item) -> None:
-        assert isinstance(item, ContextUsed)
-        self.context_used = item.tokens
-
-    async def _on_prefilled(self, job_id: int, item: Item) -> None:
-        assert isinstance(item, Prefilled)
-        self.prefilled = item.tokens  # the next prompt's cached_tokens will show it
-
-    async def _on_left_out(self, job_id: int, item: Item) -> None:
-        assert isinstance(item, LeftOut)
-        self._mark_left_out(item.turns, item.keep_first)
-        first = "after the first " if item.keep_first else ""
-        self.notify(f"The conversation is over the context: the {item.turns} oldest turn"
-                    f"{'s' if item.turns != 1 else ''} {first}were left out of this prompt "
-                    "(they stay in the history).", timeout=6)  # fmt: skip
-
-    def _mark_left_out(self, turns: int, keep_first: bool = False) -> None:
-        """Mark the prompts the model no longer sees ("not sent: over the context")."""
-        start = 1 if keep_first else 0
-        for i, user in enumerate(self.transcript.query(UserMessage)):
-            user.left_out = start <= i < start + turns
-        self.left_out = turns
-
-    async def _on_engine_lost(self, job_id: int, item: Item) -> None:
-        assert isinstance(item, EngineLost)
-        self.notify(item.message, title="Model", severity="error", timeout=10)
-        self._load_model()  # in a new process
+    async def _reply_ended(self, job_id: int, then: Callable[[], object] | None) -> None:
+        self._turns.pop(job_id, None)
+        self.refresh_bindings()
+        if self.sidebar.display:
+            await self.refresh_sidebar()
+        if then is not None and (result := then()) is not None:
+            await result  # type: ignore[misc]
 
     # -- the model --------------------------------------------------------------------
 
     def _load_model(self) -> None:
-        self._load_job = self.engine.load(self.settings)
-        self._loading_since = self._clock()
-        self.info = None
-        self.inbox.job_started()
-        self.status.show_loading(self.settings.model or "", 0)
+        self.session.load()
+        self._show_status()
 
-    async def _on_load(self, job_id: int, item: Item) -> None:
-        if job_id != self._load_job or isinstance(item, Loading):
-            return
-        error = self.query_one("#load-error", Static)
-        self._loading_since = None
-        if isinstance(item, Loaded):
-            self.load_error = None
-            self.info = item.info
-            error.display = False
-            if self.conversation.exchanges and self.context_used is None:
-                self._measure()
-        elif isinstance(item, LoadFailed):
-            self.load_error = item.message
-            asked = self.settings.endpoint or self.settings.model  # then its error is news
-            first_run = None if asked else first_run_hint()
-            if first_run is not None:
-                error.update(first_run)
-            else:
-                message = printable(item.message)
-                error.update(Content.assemble(("Cannot load the model: ", "bold"), message))
-            error.display = True
-
-    def _measure(self) -> None:
-        if not self.conversation.exchanges:
-            return
-        messages = self.conversation.messages()
-        answered = self.conversation.exchanges[-1]
-        if answered.answered:
-            messages = (*messages, ChatMessage("assistant", answered.answer))
-        request = self.conversation.request(self.settings)
-        self.engine.measure(messages, request, self.settings.overflow)
-        self.inbox.job_started()
+    def _show_load_error(self, message: str) -> None:
+        s = self.session.settings
+        first_run = None if s.endpoint or s.model else first_run_hint()  # asked: news
+        if first_run is not None:
+            self.load_error_line.update(first_run)
+        else:
+            text = printable(message)
+            self.load_error_line.update(Content.assemble(("Cannot load the model: ", "bold"), text))
+        self.load_error_line.display = True
 
     # -- sending ----------------------------------------------------------------------
 
-    def _try(self, fn: Callable[[], object]) -> bool:
-        """Run a History change; a failure becomes a notification, not a traceback."""
-        try:
-            fn()
-        except R1ChatError as e:
-            self.notify(str(e), title="History", severity="error", timeout=8)
-            return False
-        return True
-
-    @property
-    def model_name(self) -> str:
-        return self.info.model if self.info is not None else (self.settings.model or "")
+    def _history_error(self, e: R1ChatError) -> None:
+        self.notify(str(e), title="History", severity="error", timeout=8)
 
     @on(PromptInput.Submitted)
     async def _submitted(self, event: PromptInput.Submitted) -> None:
@@ -365,23 +262,21 @@ class ChatScreen(Screen[None]):
         """Send a prompt (what Enter does)."""
         if not text.strip():
             return
-        if self.current is not None:
-            self.notify("Still answering: press esc to stop it first.", timeout=3)
+        if (refusal := self.session.refusal()) is not None:
+            error = self.session.load_error is not None
+            self.notify(
+                refusal, severity="error" if error else "information", timeout=10 if error else 3
+            )
             return
-        if self.load_error is not None:
-            self.notify(f"No model to answer: {self.load_error}", severity="error", timeout=10)
-            return
-        if self.editing:
-            await self._drop_last_exchange()
-        self.editing = False
-        self.prompt.border_subtitle = ""
-        exchange: Exchange | None = None
-
-        def add() -> None:
-            nonlocal exchange
-            exchange = self.conversation.add_prompt(text, self.model_name, self.settings)
-
-        if not self._try(add) or exchange is None:
+        try:
+            if self.editing:
+                self.session.dialogue.drop_last()
+                await self.transcript.remove_last_exchange()
+            self.editing = False
+            self.prompt.border_subtitle = ""
+            exchange = self.session.add_prompt(text)
+        except R1ChatError as e:
+            self._history_error(e)
             return
         self.prompt.clear()
         await self.transcript.query(".welcome").remove()
@@ -389,58 +284,28 @@ class ChatScreen(Screen[None]):
         await self._start_reply(exchange)
 
     async def _start_reply(self, ex: Exchange) -> None:
-        self._mark_left_out(0)  # the engine says again what this prompt leaves out
+        self.transcript.mark_left_out(0)  # the engine says again what this prompt leaves out
         turn = AssistantTurn(collapsed=self.display_mode == "collapsed", clock=self._clock)
         await self.transcript.mount(turn)
-        message_id: int | None = None
-
-        def start() -> None:
-            nonlocal message_id
-            message_id = self.conversation.start_reply(ex, self.model_name, self.settings)
-
-        if not self._try(start):
-            message_id = None
-        request = self.conversation.request(self.settings)
-        job = self.engine.reply(request, self.settings.guards, message_id, self.settings.overflow)
-        self.current = job
-        self._live[job.id] = (turn, ex)
-        self.inbox.job_started()
-        waiting = "Waiting for the model to load…" if self.info is None else "Reading the prompt…"
-        turn.start(think=self.settings.think, waiting=waiting)
+        job, unsaved = self.session.start_reply(ex)
+        if unsaved is not None:
+            self.notify(unsaved, title="History", severity="error", timeout=8)
+        self._turns[job.id] = turn
+        waiting = "Reading the prompt…" if self.session.info else "Waiting for the model to load…"
+        turn.start(think=self.session.settings.think, waiting=waiting)
         self.transcript.follow()
-
-    async def _withdraw(self, ex: Exchange, why: str) -> None:
-        """A send that failed before any reply: unsave it, and give the text back."""
-        if self.conversation.exchanges and self.conversation.exchanges[-1] is ex:
-            self._try(self.conversation.withdraw_last)
-            await self._remove_last_exchange_widgets()
-        if not self.prompt.text:
-            self.prompt.insert(ex.prompt)
-        self.notify(f"{why} (not sent: your prompt is back in the input)", severity="error",
-                    timeout=10)  # fmt: skip
-
-    async def _drop_last_exchange(self) -> None:
-        """Remove the last prompt and its reply (from the screen and from History)."""
-        self._try(self.conversation.drop_last)
-        await self._remove_last_exchange_widgets()
-
-    async def _remove_last_exchange_widgets(self) -> None:
-        children = list(self.transcript.children)
-        users = [i for i, w in enumerate(children) if isinstance(w, UserMessage)]
-        if users:
-            await self.transcript.remove_children(children[users[-1] :])
+        self.refresh_bindings()
 
     # -- actions ----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # shown dimmed in the footer while nothing streams
-            return True if self.current is not None else None
+            return True if self.session.current is not None else None
         return True
 
     def action_stop(self) -> None:
         """Esc while a reply streams: stop it (the partial reply is kept)."""
-        if self.current is not None:
-            self.current.control.cancel()
+        self.session.stop()
 
     async def action_back(self) -> None:
         """Esc otherwise: close the sidebar, or cancel editing the last prompt."""
@@ -466,31 +331,32 @@ class ChatScreen(Screen[None]):
             self.app.push_screen(ReaderScreen(pane.title, pane.text))
 
     async def action_regenerate(self) -> None:
-        if not self.conversation.exchanges:
+        exchanges = self.session.dialogue.exchanges
+        if not exchanges:
             self.notify("Nothing to regenerate yet.", timeout=3)
             return
-        if self.current is not None:
-            self.current.control.cancel()
-            self._after_reply = self.action_regenerate
+        if self.session.current is not None:
+            self.session.after_current(self.action_regenerate)
             return
-        ex = self.conversation.exchanges[-1]
+        ex = exchanges[-1]
         turns = self.transcript.query(AssistantTurn)
-        if turns and len(self.transcript.query(UserMessage)) == len(self.conversation.exchanges):
+        if turns and len(self.transcript.query(UserMessage)) == len(exchanges):
             last_turn = turns.last()
             if list(self.transcript.children)[-1] is last_turn:
                 await last_turn.remove()
-        self._try(lambda: self.conversation.drop_reply(ex))
+        try:
+            self.session.dialogue.drop_reply(ex)
+        except R1ChatError as e:
+            self._history_error(e)
         await self._start_reply(ex)
 
     async def action_new_chat(self) -> None:
-        if self.current is not None:
-            self.current.control.cancel()
-            self.current = None
-        self._live.clear()
-        self.conversation = Conversation(self.history)
+        self.session.new_chat()
+        self._turns.clear()
         self.editing = False
-        self.context_used = None
-        self.left_out = 0
+        self.refresh_bindings()
+        self.transcript.mark_left_out(0)
+        self._show_status()
         await self.transcript.remove_children()
         await self._show_welcome()
         if self.prompt.text.strip():  # a draft is never thrown away: it is for the new chat
@@ -510,7 +376,7 @@ class ChatScreen(Screen[None]):
             self.notify(f"could not save the config: {e}", severity="error")
 
     def action_copy_answer(self) -> None:
-        for ex in reversed(self.conversation.exchanges):
+        for ex in reversed(self.session.dialogue.exchanges):
             if ex.answer:
                 self.app.copy_to_clipboard(ex.answer)
                 self.notify(  # OSC 52 has no reply: whether it landed is the terminal's say
@@ -523,10 +389,11 @@ class ChatScreen(Screen[None]):
 
     @on(PromptInput.EditLast)
     def _edit_last(self) -> None:
-        if self.current is not None or not self.conversation.exchanges:
+        exchanges = self.session.dialogue.exchanges
+        if self.session.current is not None or not exchanges:
             return
         self.editing = True
-        self.prompt.load_text(self.conversation.exchanges[-1].prompt)
+        self.prompt.load_text(exchanges[-1].prompt)
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.border_subtitle = "editing your last prompt · Enter resends · esc cancels"
 
@@ -549,7 +416,7 @@ class ChatScreen(Screen[None]):
             self.prompt.focus()
 
     async def refresh_sidebar(self) -> None:
-        await self.sidebar.refresh_list(self.conversation.id)
+        await self.sidebar.refresh_list(self.session.dialogue.id)
 
     @on(Sidebar.Open)
     async def _open(self, event: Sidebar.Open) -> None:
@@ -558,45 +425,36 @@ class ChatScreen(Screen[None]):
 
     async def open_conversation(self, conversation_id: int) -> None:
         try:
-            conversation = Conversation.load(self.history, conversation_id)
+            dialogue = self.session.open(conversation_id)
         except R1ChatError as e:
             self.notify(str(e), title="History", severity="error")
             return
-        await self.action_new_chat()
-        self.conversation = conversation
-        await self.transcript.remove_children()
-        widgets: list[Widget] = []
-        collapsed = self.display_mode == "collapsed"
-        for ex in conversation.exchanges:
-            widgets.append(UserMessage(ex.prompt))
-            if ex.reply_id is not None:
-                widgets.append(AssistantTurn.stored(
-                    reasoning=ex.reasoning, answer=ex.answer, stats=ex.stats,
-                    finish_reason=ex.finish_reason, collapsed=collapsed,
-                ))  # fmt: skip
-        await self.transcript.mount_all(widgets)
-        last = conversation.exchanges[-1].stats or {} if conversation.exchanges else {}
-        self._mark_left_out(int(last.get("turns_left_out") or 0), self.settings.overflow.keep_first)
-        self.transcript.scroll_end(animate=False)
-        self.context_used = None
-        self.last_stats = None
-        if self.info is not None:
-            self._measure()
+        self._turns.clear()
+        self.editing = False
+        self.refresh_bindings()
+        await self.transcript.show(dialogue, collapsed=self.display_mode == "collapsed")
+        self.transcript.mark_left_out(
+            self.session.left_out, self.session.settings.overflow.keep_first
+        )
+        self._show_status()
         if self.sidebar.display:
             await self.refresh_sidebar()
 
     @on(Sidebar.Delete)
     async def _delete(self, event: Sidebar.Delete) -> None:
         """Delete a conversation the user confirmed (a new chat first if it is open)."""
-        if event.conversation_id == self.conversation.id:
+        if event.conversation_id == self.session.dialogue.id:
             await self.action_new_chat()
-        self._try(lambda: self.history.delete(event.conversation_id))
+        try:
+            self.history.delete(event.conversation_id)
+        except R1ChatError as e:
+            self._history_error(e)
         await self.refresh_sidebar()
 
     # -- settings ---------------------------------------------------------------------
 
     def open_settings(self, focus: str | None = None) -> None:
-        old = preferences.prefs_of(self.settings, self.display_mode)
+        old = preferences.prefs_of(self.session.settings, self.display_mode)
 
         def done(new: preferences.ChatPrefs | None) -> None:
             if new is not None:
@@ -605,7 +463,6 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(SettingsScreen(old, focus), done)
 
     def apply_prefs(self, old: preferences.ChatPrefs, new: preferences.ChatPrefs) -> None:
-        self.settings = preferences.apply(self.settings, new)
         if new.display != self.display_mode:
             self.action_toggle_reasoning()
         try:
@@ -615,9 +472,8 @@ class ChatScreen(Screen[None]):
             changed = []
         if changed:
             self.notify("Settings saved.", timeout=2)
-        if new.model != old.model or new.n_ctx != old.n_ctx:
-            self.context_used = None
-            self._load_model()
+        self.session.use(preferences.apply(self.session.settings, new))
+        self._show_status()
 
     # -- models -----------------------------------------------------------------------
 
@@ -627,16 +483,12 @@ class ChatScreen(Screen[None]):
 
         if any(isinstance(s, ModelsScreen) for s in self.app.screen_stack):
             return
-        screen = ModelsScreen(
-            config=self.config, in_use=self.settings.model, n_ctx=self.settings.n_ctx
-        )
+        settings = self.session.settings
+        screen = ModelsScreen(config=self.config, in_use=settings.model, n_ctx=settings.n_ctx)
         self.app.push_screen(screen, self.use_model)
 
     def use_model(self, name: str | None) -> None:
         """Load another model for the chat (a catalog or imported name, or a GGUF path),
         as the model manager's "use now" does; the default in the config stays."""
-        if not name or (name == self.settings.model and self.load_error is None):
-            return
-        self.settings = replace(self.settings, model=name, endpoint=None)
-        self.context_used = None
-        self._load_model()
+        if name and self.session.use_model(name):
+            self._show_status()

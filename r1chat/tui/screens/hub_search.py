@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from r1chat.core.errors import R1ChatError
 from r1chat.core.units import human
-from r1chat.tui.screens.model_rows import BADGE_COLOURS
+from r1chat.tui.model_text import BADGE_COLOURS
 
 if TYPE_CHECKING:
     from r1chat.models.catalog import Catalog
@@ -57,16 +57,24 @@ class HubSearchScreen(ModalScreen["Choice | None"]):
         with Vertical(id="hub-box") as box:
             box.border_title = "Search the Hub"
             box.border_subtitle = f"GGUF repos · fit at {self.n_ctx:,} tokens (KV estimated)"
-            yield Input(self.initial or DEFAULT_QUERY, placeholder="e.g. DeepSeek-R1 distill",
-                        id="hub-query")  # fmt: skip
+            yield Input(
+                self.initial or DEFAULT_QUERY,
+                placeholder="e.g. DeepSeek-R1 distill",
+                id="hub-query",
+            )
             yield Static("enter searches", id="hub-status")
             yield DataTable(id="hub-table", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#hub-table", DataTable)
-        for label, key in (("repository", "repo"), ("quant", "quant"), ("size", "size"),
-                           ("fit", "fit"), ("downloads", "downloads")):  # fmt: skip
+        for label, key in (
+            ("repository", "repo"),
+            ("quant", "quant"),
+            ("size", "size"),
+            ("fit", "fit"),
+            ("downloads", "downloads"),
+        ):
             table.add_column(label, key=key)
         self.query_one("#hub-query", Input).focus()
 
@@ -112,14 +120,22 @@ class HubSearchScreen(ModalScreen["Choice | None"]):
                 badge = Text(fit.short, style=f"bold {colours.get(BADGE_COLOURS[fit.verdict], '')}")
                 quant = Text(q.quant + (" ★" if q.quant == pick else ""))
                 table.add_row(
-                    Text(repo.repo if i == 0 else ""), quant, Text(human(q.size), justify="right"),
-                    badge, Text(f"{repo.downloads:,}" if i == 0 else "", justify="right"), key=key,
-                )  # fmt: skip
+                    Text(repo.repo if i == 0 else ""),
+                    quant,
+                    Text(human(q.size), justify="right"),
+                    badge,
+                    Text(f"{repo.downloads:,}" if i == 0 else "", justify="right"),
+                    key=key,
+                )
         if not self.choices:
             status.update(Text(f"no GGUF repositories match {message.query!r}"))
             return
-        status.update(Text(f"{len(message.repos)} repos for {message.query!r} · ★ fits best · "
-                           "enter pulls the highlighted quantization"))  # fmt: skip
+        status.update(
+            Text(
+                f"{len(message.repos)} repos for {message.query!r} · ★ fits best · "
+                "enter pulls the highlighted quantization"
+            )
+        )
         table.focus()
         if best is not None:
             table.move_cursor(row=table.get_row_index(best), animate=False)

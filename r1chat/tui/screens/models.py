@@ -8,17 +8,14 @@ set as the default, and use now (the screen is dismissed with the model's name, 
 app loads it). `/` searches the Hub (`screens.hub_search`) for any GGUF repo and pulls the
 quantization picked there.
 
-A pull runs `download.pull` in a thread worker; its progress callback (at most every
-0.1 s) posts a message to this screen, so the download never waits for the UI. Errors
-are `R1ChatError`s shown as one-line notifications, never tracebacks.
+The pull itself, its thread and its progress bar are the `PullPanel` widget
+(r1chat.tui.widgets.pull_panel); its end comes back as a one-line notification.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -26,43 +23,34 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Static
 
 from r1chat.core.errors import R1ChatError
 from r1chat.core.printable import printable
 from r1chat.core.request import DEFAULT_CTX
-from r1chat.core.units import Meter, human
+from r1chat.core.units import human
 from r1chat.models import store
 from r1chat.models.listing import ModelRow, hardware_line, model_rows
-from r1chat.tui.screens.model_rows import (
+from r1chat.tui.model_text import (
     BADGE_COLOURS,
     COLUMNS,
     LEGEND,
     describe,
     marks,
-    progress_text,
 )
 from r1chat.tui.widgets.dialogs import ConfirmScreen, PathSuggester, TextPromptScreen
+from r1chat.tui.widgets.pull_panel import Pull, PullPanel
 
 if TYPE_CHECKING:
     from r1chat.config.file import Config
-    from r1chat.models.catalog import Catalog, Entry
-    from r1chat.models.download import PullProgress, PullResult
+    from r1chat.models.catalog import Catalog
     from r1chat.models.hardware import Hardware
     from r1chat.models.hub_repos import HubRepo
 
 log = logging.getLogger("r1chat.tui")
-
-
-@dataclass
-class _Pull:
-    entry: Entry
-    cancel: threading.Event = field(default_factory=threading.Event)
-    meter: Meter = field(default_factory=Meter)
-    last: PullProgress | None = None
 
 
 # -- the screen --------------------------------------------------------------------------
@@ -86,26 +74,6 @@ class ModelsScreen(ModalScreen[str | None]):
         Binding("end", "last", "Last", show=False, priority=True),
         Binding("q", "close", "Close", show=False),
     ]
-
-    class Progressed(Message):
-        """A pull's progress callback (posted from the download thread)."""
-
-        def __init__(self, progress: PullProgress) -> None:
-            super().__init__()
-            self.progress = progress
-
-    class Ended(Message):
-        """A pull finished, failed or was cancelled (posted from the download thread)."""
-
-        def __init__(
-            self,
-            entry: Entry,
-            result: PullResult | None = None,
-            error: str | None = None,
-            cancelled: bool = False,
-        ) -> None:
-            super().__init__()
-            self.entry, self.result, self.error, self.cancelled = entry, result, error, cancelled
 
     class _Machine(Message):
         def __init__(self, hw: Hardware | None, error: str | None = None) -> None:
@@ -131,8 +99,8 @@ class ModelsScreen(ModalScreen[str | None]):
         self._catalog = catalog
         self.hw = hardware
         self.rows: dict[str, ModelRow] = {}
-        self.pull: _Pull | None = None
         self.ready = False  # the table has been filled once
+        self.puller = PullPanel(id="models-pull")
 
     # -- layout -----------------------------------------------------------------------
 
@@ -148,12 +116,13 @@ class ModelsScreen(ModalScreen[str | None]):
                 cursor_foreground_priority="renderable",
             )
             yield Static("", id="models-detail")
-            with Vertical(id="models-pull"):
-                yield Static("", id="models-pull-title")
-                with Horizontal(id="models-pull-line"):
-                    yield ProgressBar(id="models-bar", show_eta=False)
-                    yield Static("", id="models-pull-figures")
+            yield self.puller
         yield Footer()
+
+    @property
+    def pull(self) -> Pull | None:
+        """The pull running, if one is."""
+        return self.puller.current
 
     @property
     def table(self) -> DataTable[object]:
@@ -266,9 +235,7 @@ class ModelsScreen(ModalScreen[str | None]):
     def _status(self, row: ModelRow) -> Text:
         pull = self.pull
         if pull is not None and pull.entry.name == row.name:
-            p = pull.last
-            pct = p.done * 100 // p.total if p is not None and p.total else 0
-            return Text(f"pulling {min(pct, 99)}%", style="bold")
+            return Text(f"pulling {pull.percent}%", style="bold")
         return Text(row.status, style="" if row.installed else "dim")
 
     @property
@@ -316,10 +283,7 @@ class ModelsScreen(ModalScreen[str | None]):
 
     def action_cancel_pull(self) -> None:
         """Stop the pull; the partial file stays for the next pull to resume."""
-        if self.pull is None or self.pull.cancel.is_set():
-            return
-        self.pull.cancel.set()
-        self.query_one("#models-pull-figures", Static).update(Text("cancelling…"))
+        self.puller.cancel()
 
     def action_close(self) -> None:
         if self.pull is not None:
@@ -477,64 +441,26 @@ class ModelsScreen(ModalScreen[str | None]):
         if row.installed:
             self.notify(f"{row.name} is already installed.", timeout=3)
             return
-        self.pull = _Pull(row.entry)
         self.set_class(True, "-pulling")
-        self.query_one("#models-pull-title", Static).update(
-            Text(f"Pulling {row.name} · esc or c cancels")
-        )
-        self.query_one("#models-bar", ProgressBar).update(total=row.size or None, progress=row.have)
-        self.query_one("#models-pull-figures", Static).update(Text("connecting…"))
+        self.puller.start(row.entry, row.size, row.have)
         self.refresh_bindings()
         self._refresh_row(row.name)
         self._show_detail()
         table = self.table
         self.call_after_refresh(lambda: table.move_cursor(row=table.cursor_row))  # in view
-        self._pull_worker(self.pull)
 
-    @work(thread=True, exit_on_error=False, group="pull")
-    def _pull_worker(self, pull: _Pull) -> None:
-        from r1chat.models import download
-
-        def progress(p: PullProgress) -> None:
-            self.post_message(self.Progressed(p))  # thread-safe, never waits for the UI
-
-        post = self.post_message
-        try:
-            result = download.pull(pull.entry, progress=progress, cancel=pull.cancel)
-        except download.PullCancelled:
-            post(self.Ended(pull.entry, cancelled=True))
-        except R1ChatError as e:
-            post(self.Ended(pull.entry, error=str(e)))
-        except Exception as e:  # a bug or an odd OS error: one line, logged
-            log.exception("pull of %s failed", pull.entry.name)
-            post(self.Ended(pull.entry, error=f"pull of {pull.entry.name} failed: {e}"))
-        else:
-            post(self.Ended(pull.entry, result=result))
-
-    @on(Progressed)
-    def _progressed(self, message: Progressed) -> None:
-        pull, p = self.pull, message.progress
-        if pull is None or p.name != pull.entry.name:
-            return
-        pull.last = p
-        pull.meter.add(p.done)
-        title = f"Pulling {p.name}" + (f" [{p.index}/{p.count}]" if p.count > 1 else "")
-        self.query_one("#models-pull-title", Static).update(
-            Text(f"{title} · {p.file} · esc or c cancels")
-        )
-        self.query_one("#models-bar", ProgressBar).update(total=p.total or None, progress=p.done)
-        self.query_one("#models-pull-figures", Static).update(Text(progress_text(p, pull.meter)))
-        self._refresh_row(p.name)
+    @on(PullPanel.Changed)
+    def _pull_changed(self, message: PullPanel.Changed) -> None:
+        self._refresh_row(message.name)
 
     def _refresh_row(self, name: str) -> None:
         row = self.rows.get(name)
         if row is not None:
             self.table.update_cell(name, "status", self._status(row))
 
-    @on(Ended)
-    def _ended(self, message: Ended) -> None:
+    @on(PullPanel.Ended)
+    def _ended(self, message: PullPanel.Ended) -> None:
         entry = message.entry
-        self.pull = None
         self.set_class(False, "-pulling")
         self.refresh_bindings()
         if message.result is not None:
@@ -550,6 +476,7 @@ class ModelsScreen(ModalScreen[str | None]):
                 f"Pull of {entry.name} cancelled: {human(have)} kept; p resumes it.", timeout=5
             )
         else:
-            self.notify(message.error or "the pull failed", title="Pull", severity="error",
-                        timeout=10)  # fmt: skip
+            self.notify(
+                message.error or "the pull failed", title="Pull", severity="error", timeout=10
+            )
         self._fill()

@@ -165,8 +165,14 @@ class Sidebar(Vertical):
                 continue
             seen.add(h.conversation_id)
             title = h.title or "(untitled)"
-            items.append(ConversationItem(h.conversation_id, title, _snippet(h.snippet),
-                                          current=h.conversation_id == current))  # fmt: skip
+            items.append(
+                ConversationItem(
+                    h.conversation_id,
+                    title,
+                    _snippet(h.snippet),
+                    current=h.conversation_id == current,
+                )
+            )
         await self._fill(items, "No match" if not items else "")
 
     async def _fill(self, items: Sequence[ListItem], empty: str) -> None:

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from r1chat.core.events import EngineInfo, Stats
 from r1chat.core.printable import one_line
+from r1chat.session.chat import ChatSession
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -61,10 +62,29 @@ class StatusBar(Horizontal):
         self._left = Static("", id="status-model")
         self._right = Static("", id="status-figures")
         self._ready: tuple[EngineInfo, int | None, Stats | None, str] | None = None
+        self._shown: tuple[object, ...] | None = None  # the session's state shown now
 
     def compose(self) -> ComposeResult:
         yield self._left
         yield self._right
+
+    def show_session(self, s: ChatSession, now: float) -> None:
+        """Show the chat session's model, context and last reply (redrawn only when they
+        changed), or its load."""
+        if s.loading_since is not None:
+            self._shown = None
+            self.show_loading(s.settings.model or "", now - s.loading_since)
+            return
+        shown = (s.info, s.context_used, s.last_stats, s.left_out, s.load_error)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        if s.info is not None:
+            n = s.left_out
+            note = f"{n} earlier turn{'s' if n != 1 else ''} not sent" if n else ""
+            self.show_ready(s.info, s.context_used, s.last_stats, note)
+        elif s.load_error is not None:
+            self.show_error("no model loaded: ctrl+o pulls, imports or picks one")
 
     def show_loading(self, model: str, seconds: float) -> None:
         spin = SPINNER[int(seconds * 10) % len(SPINNER)]

@@ -9,7 +9,11 @@ from __future__ import annotations
 from textual import events
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Static
+
+from r1chat.session.dialogue import Dialogue
+from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 
 WIDE = 104
 """Transcript width (cells) from which reasoning and answer sit side by side; with the
@@ -36,3 +40,35 @@ class Transcript(VerticalScroll, can_focus=True):
     @property
     def following(self) -> bool:
         return self.is_anchored and not self._anchor_released
+
+    async def show(self, dialogue: Dialogue, *, collapsed: bool) -> None:
+        """Replace what is shown with a saved conversation's turns."""
+        await self.remove_children()
+        widgets: list[Widget] = []
+        for ex in dialogue.exchanges:
+            widgets.append(UserMessage(ex.prompt))
+            if ex.reply_id is not None:
+                widgets.append(
+                    AssistantTurn.stored(
+                        reasoning=ex.reasoning,
+                        answer=ex.answer,
+                        stats=ex.stats,
+                        finish_reason=ex.finish_reason,
+                        collapsed=collapsed,
+                    )
+                )
+        await self.mount_all(widgets)
+        self.scroll_end(animate=False)
+
+    def mark_left_out(self, turns: int, keep_first: bool = False) -> None:
+        """Mark the prompts the model no longer sees ("not sent: over the context")."""
+        start = 1 if keep_first else 0
+        for i, user in enumerate(self.query(UserMessage)):
+            user.left_out = start <= i < start + turns
+
+    async def remove_last_exchange(self) -> None:
+        """Remove the last prompt and what follows it."""
+        children = list(self.children)
+        users = [i for i, w in enumerate(children) if isinstance(w, UserMessage)]
+        if users:
+            await self.remove_children(children[users[-1] :])

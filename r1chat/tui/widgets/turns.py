@@ -21,7 +21,7 @@ from r1chat.core.events import AnswerDelta, Done, Notice, PromptProgress, Thinki
 from r1chat.core.printable import printable
 from r1chat.core.titles import ending
 from r1chat.session.items import AnswerChunk, Failed, Item, ThinkingChunk
-from r1chat.tui import titles
+from r1chat.tui import pane_titles
 from r1chat.tui.widgets.answer_pane import AnswerPane
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 
@@ -61,7 +61,7 @@ class AssistantTurn(Container):
     def __init__(
         self,
         *,
-        reasoning_title: str = titles.WAITING,
+        reasoning_title: str = pane_titles.WAITING,
         reasoning: str = "",
         answer: str = "",
         collapsed: bool = False,
@@ -96,7 +96,7 @@ class AssistantTurn(Container):
     ) -> AssistantTurn:
         """A finished reply loaded from History, titled and marked as it ended."""
         turn = cls(
-            reasoning_title=titles.stored(reasoning, stats, finish_reason),
+            reasoning_title=pane_titles.stored(reasoning, stats, finish_reason),
             reasoning=reasoning,
             answer=answer,
             collapsed=collapsed,
@@ -133,7 +133,7 @@ class AssistantTurn(Container):
         self.think = think
         self.reasoning.set_class(think, "-streaming")  # the trace may use the screen's height
         if not think:
-            self.reasoning.set_title(titles.NO_THINK, empty=True)
+            self.reasoning.set_title(pane_titles.NO_THINK, empty=True)
             self._thinking_over = True
         self.answer.set_status(waiting or "Waiting for the model…", "info")
         self._restack()
@@ -154,7 +154,7 @@ class AssistantTurn(Container):
             self._thinking_over = True
             self._thinking_done = item
             self.reasoning.remove_class("-streaming")
-            self.reasoning.set_title(titles.final(item, think=self.think), empty=item.skipped)
+            self.reasoning.set_title(pane_titles.final(item, think=self.think), empty=item.skipped)
             self._restack()
         elif isinstance(item, PromptProgress):
             if item.done < item.total and item.total - item.cached > 256:
@@ -175,7 +175,7 @@ class AssistantTurn(Container):
         """Refresh the live title (`Thinking… 12.4s · 318 tokens`)."""
         if self.live and not self._thinking_over and self._thinking_since is not None:
             seconds = self._clock() - self._thinking_since
-            self.reasoning.set_title(titles.live(seconds, self._thinking_tokens))
+            self.reasoning.set_title(pane_titles.live(seconds, self._thinking_tokens))
 
     async def finish(self, done: Done) -> None:
         self.live = False
@@ -187,10 +187,10 @@ class AssistantTurn(Container):
         counted = done.stats.thinking_tokens  # a server's usage may count more than its deltas
         if thinking is not None and not thinking.skipped and counted != thinking.tokens:
             thinking = replace(thinking, tokens=counted)
-            self.reasoning.set_title(titles.final(thinking, think=self.think))
+            self.reasoning.set_title(pane_titles.final(thinking, think=self.think))
         stopped = done.finish_reason == "cancelled" and not done.content
         if thinking is not None and not thinking.skipped and stopped:
-            self.reasoning.set_title(titles.final(thinking, stopped=True))
+            self.reasoning.set_title(pane_titles.final(thinking, stopped=True))
         elif thinking is None:
             self.reasoning.set_title("No reasoning", empty=True)
         self.answer.show_boxed(done.boxed)
@@ -209,6 +209,6 @@ class AssistantTurn(Container):
             self.reasoning.display = False
         elif not self._thinking_over:  # it broke mid-thought: the live title must not stay
             seconds = self._clock() - self._thinking_since
-            self.reasoning.set_title(titles.broken(seconds, self._thinking_tokens))
+            self.reasoning.set_title(pane_titles.broken(seconds, self._thinking_tokens))
         self.answer.set_status(f"✖ {message}", "error")
         self._restack()

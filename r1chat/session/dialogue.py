@@ -1,4 +1,5 @@
-"""The open conversation: its exchanges, the requests they make, and their rows in History.
+"""The open conversation (a `Dialogue`): its exchanges, the requests they make, and their
+rows in History.
 
 No Textual here; the app drives it and the widgets show it.
 """
@@ -34,7 +35,7 @@ class Exchange:
 
 
 @dataclass
-class Conversation:
+class Dialogue:
     """The exchanges of one chat, mirrored in History as they happen."""
 
     history: History
@@ -43,7 +44,7 @@ class Conversation:
     source: str = "chat"  # where a new conversation is started: "chat" or "ask"
 
     @classmethod
-    def load(cls, history: History, conversation_id: int) -> Conversation:
+    def load(cls, history: History, conversation_id: int) -> Dialogue:
         conv = cls(history, conversation_id)
         conv.exchanges = pair(history.messages(conversation_id))
         return conv
@@ -70,13 +71,7 @@ class Conversation:
         return next((ex.settings for ex in reversed(self.exchanges) if ex.settings), {})
 
     def request(self, settings: Settings) -> Request:
-        return Request(
-            messages=self.messages(),
-            sampling=settings.sampling,
-            system=settings.system,
-            think=settings.think,
-            math=settings.math,
-        )
+        return settings.request(self.messages())
 
     # -- changes (each one a short History transaction) -------------------------------
 
@@ -153,7 +148,7 @@ def _sampling_record(settings: Settings) -> dict[str, Any]:
     return sampling
 
 
-def with_its_model(settings: Settings, conversation: Conversation, explicit: bool) -> Settings:
+def with_its_model(settings: Settings, conversation: Dialogue, explicit: bool) -> Settings:
     """A reopened conversation keeps the model (or server) its last reply used, unless the
     command line named one (`explicit`)."""
     used = conversation.last_settings()

@@ -19,8 +19,15 @@ if TYPE_CHECKING:
 
 IN_USE, DEFAULT = "▸", "*"  # narrow in every terminal (no East Asian ambiguous width)
 LEGEND = f"{IN_USE} in use · {DEFAULT} default"
-COLUMNS = (("", "marks"), ("NAME", "name"), ("PARAMS", "params"), ("QUANT", "quant"),
-           ("SIZE", "size"), ("FIT", "fit"), ("STATUS", "status"))  # fmt: skip
+COLUMNS = (
+    ("", "marks"),
+    ("NAME", "name"),
+    ("PARAMS", "params"),
+    ("QUANT", "quant"),
+    ("SIZE", "size"),
+    ("FIT", "fit"),
+    ("STATUS", "status"),
+)
 
 # theme variable for each fit badge (the app's theme decides the colour)
 BADGE_COLOURS = {
