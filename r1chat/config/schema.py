@@ -10,7 +10,8 @@
     [chat]          system_prompt, overflow = "drop-oldest" | "stop", reply_reserve,
                     keep_first (what a conversation over the context does: core.overflow)
     [ask]           log = true | false (save every `r1chat ask` in the history)
-    [serve]         host, port, queue, allowed_hosts = [...], allowed_origins = [...]
+    [serve]         host, port, queue, allowed_hosts = [...], allowed_origins = [...],
+                    keep_alive
     [remotes.NAME]  url, model, api_key_env, timeout
 
 Every key has one rule (`Rule`): its type and what values it allows. A value that breaks
@@ -27,6 +28,7 @@ from typing import Any
 
 from r1chat.core.errors import UsageError
 from r1chat.core.overflow import POLICIES, Overflow
+from r1chat.core.units import duration
 
 DISPLAYS = ("show", "collapsed")
 KV_TYPES = ("f16", "q8_0", "q4_0")  # models.fit.KV_TYPES sizes them
@@ -99,6 +101,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "queue": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
         "allowed_hosts": Rule(_LIST, "a list of host names", _strings),
         "allowed_origins": Rule(_LIST, 'a list of origins ("https://app.example")', _strings),
+        "keep_alive": Rule(
+            (str, int, float),
+            'a duration like "5m" or "30s", seconds, or -1 (keep the model loaded)',
+            lambda v: duration(v) is not None,
+        ),
     },
 }
 REMOTE = {
@@ -136,6 +143,7 @@ class ServeValues:
     queue: int | None = None
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    keep_alive: str | float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +224,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
             serve.get("queue"),
             tuple(serve.get("allowed_hosts", ())),
             tuple(serve.get("allowed_origins", ())),
+            serve.get("keep_alive"),
         ),
         remotes=remotes,
     )

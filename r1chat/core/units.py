@@ -6,6 +6,7 @@ the chat's model screen say the same thing the same way.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -60,3 +61,19 @@ class Meter:
         if speed <= 0 or not self.samples:
             return None
         return max(0, total - self.samples[-1][1]) / speed
+
+
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def duration(value: object) -> float | None:
+    """Seconds from a number or a duration ("5m", "30s", "1h", "-1"); None if it is
+    neither (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value.strip())):
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    return None

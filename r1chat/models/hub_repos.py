@@ -13,7 +13,7 @@ once the first file is pulled (`models.hub_index`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -346,3 +346,19 @@ def plan_pull(spec: str, catalog: Catalog, hw: Hardware, n_ctx: int) -> tuple[st
             )
         quant = have[quant.upper()]
     return register(found, quant, catalog), (f"{found.repo}: {why}" if why else None)
+
+
+def entry_to_pull(
+    name: str, load_catalog: Callable[[], Catalog], n_ctx: int
+) -> tuple[Entry, str | None]:
+    """The catalog entry `models pull NAME` (and serve's /api/pull) fetches: a catalog
+    name, or a Hub repo's (`OWNER/REPO:QUANT`; `OWNER/REPO`: the quantization that fits
+    this machine best, and why), recorded as pulled from the Hub."""
+    from r1chat.models import hardware
+
+    catalog = load_catalog()
+    entry = catalog.get(name)
+    if entry is not None or parse_spec(name) is None:
+        return entry or catalog.require(name), None
+    registered, why = plan_pull(name, catalog, hardware.current(), n_ctx)
+    return load_catalog().require(registered), why

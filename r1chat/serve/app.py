@@ -30,7 +30,8 @@ from r1chat.core.events import Done
 from r1chat.serve.door import Door, FrontDoor, TooLarge
 from r1chat.serve.items import Accepted, Failed, Rendered
 from r1chat.serve.names import Names
-from r1chat.serve.replies import SSE_DONE, Reply, sse, usage
+from r1chat.serve.ollama_routes import OllamaSide, ollama_routes
+from r1chat.serve.replies import Reply, usage
 from r1chat.serve.requests import BadRequest, Call, parse_chat, parse_completion
 from r1chat.serve.worker import Job, Models
 
@@ -64,27 +65,47 @@ def create_app(
                 code="invalid_api_key",
             )
 
+    def model_object(name: str) -> dict[str, Any]:
+        n_ctx = models.context()
+        return {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "r1chat",
+            "context_length": n_ctx,  # oterm, aider and LM Studio's clients read these
+            "max_model_len": n_ctx,
+        }
+
     async def list_models(request: Request) -> Response:
         authorize(request)
-        data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "r1chat"}
-            for name in names.listed()
-        ]
-        return JSONResponse({"object": "list", "data": data})
+        return JSONResponse({"object": "list", "data": [model_object(n) for n in names.listed()]})
+
+    async def one_model(request: Request) -> Response:
+        authorize(request)
+        name = names.resolve(request.path_params["name"])
+        return JSONResponse(model_object(name))
 
     async def health(request: Request) -> Response:
         running, waiting = models.counts()
-        return JSONResponse(
-            {"status": "ok", "model": models.resident, "running": running, "waiting": waiting}
-        )
+        body = {"status": "ok", "model": models.resident, "running": running, "waiting": waiting}
+        return JSONResponse(body)
+
+    def submit(
+        request: Request, call: Call, make: Callable[[Call, str, Callable[[], None]], Reply]
+    ) -> Job:
+        model = names.resolve(call.model)
+        job = Job(call, model, f"{request.method} {request.url.path}", asyncio.get_running_loop())
+        job.reply = make(call, model, job.cancel)
+        return job
+
+    def respond(job: Job) -> Response:
+        models.submit(job)
+        return JobResponse(job, job.reply, log)
 
     async def reply(request: Request, parse: Callable[[Any, Settings], Call]) -> Response:
         authorize(request)
         call = parse(await _json(request), settings)
-        model = names.resolve(call.model)
-        job = Job(call, model, f"{request.method} {request.url.path}", asyncio.get_running_loop())
-        models.submit(job)
-        return JobResponse(job, Reply(call, model, job.cancel), log)
+        return respond(submit(request, call, Reply))
 
     async def chat(request: Request) -> Response:
         return await reply(request, parse_chat)
@@ -95,7 +116,9 @@ def create_app(
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BadRequest)
         log(f"{request.method} {request.url.path} {exc.status} · {exc.message}")
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        ollama = request.url.path.startswith("/api/")  # Ollama's error shape
+        body = {"error": exc.message} if ollama else exc.body()
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -106,9 +129,11 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/models/{name:path}", one_model, methods=["GET"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/completions", complete, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            *ollama_routes(OllamaSide(models, names, settings, authorize, submit, respond, _json)),
         ],
         exception_handlers={BadRequest: refused, HTTPException: http_error},
     )
@@ -201,29 +226,30 @@ class JobResponse(Response):
         while not any(isinstance(i, (Accepted, Failed)) for i in early):
             early += await self.job.items()
         refusal = next(i for i in early if isinstance(i, (Accepted, Failed)))
+        reply = self.reply
         if isinstance(refusal, Failed):
             e = refusal.error
             self._logged(e.status, e.message)
-            response = JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+            response = JSONResponse(reply.error(e), status_code=e.status, headers=e.headers)
             return await response(scope, receive, send)
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        reply = self.reply
-        out = [sse(c) for c in reply.first()]
+        headers = [(b"content-type", reply.media_type.encode()), *_STREAM_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        out = [reply.frame(c) for c in reply.first()]
         batches = [early]
         while True:
             for item in batches.pop() if batches else await self.job.items():
                 if isinstance(item, Failed):
-                    out += [sse(item.error.body()), SSE_DONE]
+                    out += [reply.frame(reply.error(item.error)), reply.end]
                     self._logged(item.error.status, item.error.message)
                     return await _body(send, out, more=False)
                 if isinstance(item, Done):
                     if (error := self._failure(item)) is not None:
-                        out.append(sse(error.body()))
+                        out.append(reply.frame(reply.error(error)))
                         self._logged(error.status, error.message)
                     else:
-                        out += [sse(c) for c in reply.last(item)]
+                        out += [reply.frame(c) for c in reply.last(item)]
                         self._logged(200, done=item)
-                    out.append(SSE_DONE)
+                    out.append(reply.end)
                     return await _body(send, out, more=False)
                 if not isinstance(item, (Rendered, Accepted)):  # (a dry run is never streamed)
                     out.append(reply.encode(reply.feed(item)))
@@ -238,7 +264,8 @@ class JobResponse(Response):
                 if isinstance(item, Failed):
                     e = item.error
                     self._logged(e.status, e.message)
-                    response = JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+                    body = self.reply.error(e)
+                    response = JSONResponse(body, status_code=e.status, headers=e.headers)
                     return await response(scope, receive, send)
                 if isinstance(item, Rendered):
                     self._logged(200, "dry run")
@@ -252,7 +279,8 @@ class JobResponse(Response):
                 if isinstance(item, Done):
                     if (error := self._failure(item)) is not None:
                         self._logged(error.status, error.message)
-                        response = JSONResponse(error.body(), status_code=error.status)
+                        body = self.reply.error(error)
+                        response = JSONResponse(body, status_code=error.status)
                     else:
                         self._logged(200, done=item)
                         response = JSONResponse(self.reply.whole(item))
@@ -282,8 +310,7 @@ class JobResponse(Response):
         self.log(f"{line} · {seconds:.1f} s")
 
 
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
+_STREAM_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]

@@ -130,12 +130,13 @@ class Host:
 
     # -- the model -----------------------------------------------------------------------
 
-    def _open(self, model: str, spec: str) -> TextEngine:
+    def _open(self, model: str, spec: str) -> tuple[TextEngine, bool]:
+        """The engine for `model`, and whether it was loaded just now."""
         from r1chat.launch.local import open_named
 
         with self._swap:
             if self.resident == model and self.engine is not None:
-                return self.engine
+                return self.engine, False
             while self._reading:  # a prompt read on the old engine: it ends first
                 self._read.wait()
             if self.engine is not None:
@@ -143,7 +144,7 @@ class Host:
                 self.engine, self.resident = None, None
             self.engine = open_named(spec, self.settings, name=model)
             self.resident = model
-            return self.engine
+            return self.engine, True
 
     def _model_loop(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -164,14 +165,14 @@ class Host:
 
     def _load(self, job: _Job) -> TextEngine | None:
         try:
-            engine = self._open(job.model, job.spec)
+            engine, loaded = self._open(job.model, job.spec)
         except R1ChatError as e:
             self._fail_load(job, str(e))
             return None
         except Exception as e:  # a bug or an unexpected file: still one readable line
             self._fail_load(job, f"cannot load {job.model}: {type(e).__name__}: {e}")
             return None
-        if job.call is None:
+        if job.call is None or loaded:  # the server says which model is resident
             self.put((job.id, Loaded(engine.info, 0.0)))
         return engine
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from r1chat.config.options import add_model_options, add_reasoning_options, add_sampling_options
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.printable import one_line
+from r1chat.core.units import duration
 
 if TYPE_CHECKING:
     from r1chat.config.schema import ServeValues
@@ -28,15 +29,17 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
 """Ollama's port plus one: both can run side by side."""
 DEFAULT_QUEUE = 16
+DEFAULT_KEEP_ALIVE = "5m"  # as Ollama
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve the installed models as an OpenAI-compatible API",
-        description="Serve the installed models over HTTP as an OpenAI-compatible API "
-        "(/v1/chat/completions, /v1/completions, /v1/models): reasoning in "
-        "reasoning_content, the answer in content. One reply at a time; others queue. "
+        help="serve the installed models over OpenAI's and Ollama's APIs",
+        description="Serve the installed models over HTTP, with OpenAI's API "
+        "(/v1/chat/completions, /v1/completions, /v1/models: reasoning in "
+        "reasoning_content, the answer in content) and Ollama's (/api/chat, /api/generate, "
+        "/api/tags...: reasoning in thinking). One reply at a time; others queue. "
         "The options below are the defaults a request's own fields override.",
     )
     g = p.add_argument_group("server ([serve] in the config gives the defaults)")
@@ -70,6 +73,12 @@ def register(sub: Any) -> None:
         help="let web pages from ORIGIN (https://app.example, or *) use the server; "
         "pages on this machine always may",
     )
+    g.add_argument(
+        "--keep-alive",
+        metavar="DURATION",
+        help=f"unload the model after it has been idle this long ({DEFAULT_KEEP_ALIVE}; "
+        "30s, 1h, 0: after each reply, -1: never); it loads again on the next request",
+    )
     g.add_argument("--quiet", action="store_true", help="no line per request")
     add_model_options(p, remote=False)
     add_sampling_options(p)
@@ -101,18 +110,26 @@ class _Server:
     queue: int
     allowed_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
+    keep_alive: float  # seconds; negative: for good
 
 
 def _options(args: argparse.Namespace, values: ServeValues) -> _Server:
     """The command line over `[serve]` over the defaults (lists: both)."""
     port = args.port if args.port is not None else values.port
     queue = args.queue if args.queue is not None else values.queue
+    alive = next(
+        v for v in (args.keep_alive, values.keep_alive, DEFAULT_KEEP_ALIVE) if v is not None
+    )
+    keep_alive = duration(alive)
+    if keep_alive is None:
+        raise UsageError(f"--keep-alive must be a duration like 5m, 30s, 0 or -1, not {alive!r}")
     server = _Server(
         host=args.host or values.host or DEFAULT_HOST,
         port=DEFAULT_PORT if port is None else port,
         queue=queue or DEFAULT_QUEUE,
         allowed_hosts=(*values.allowed_hosts, *args.allow_host),
         allowed_origins=tuple(o.rstrip("/") for o in (*values.allowed_origins, *args.allow_origin)),
+        keep_alive=keep_alive,
     )
     if not 0 <= server.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {server.port}")
@@ -139,13 +156,16 @@ def _serve(
 
     names = Names(_model_id(spec), spec)
     log = (lambda line: None) if args.quiet else say
-    models = Models(settings, names.spec_for, max_queue=server.queue, log=log)
+    models = Models(
+        settings, names.spec_for, max_queue=server.queue, keep_alive=server.keep_alive, log=log
+    )
     info = models.load(names.default)  # a model that cannot load ends here, in one line
+    models.idle_for(server.keep_alive)
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
     say(
         f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
-        f"ctx {info.n_ctx:,} · Ctrl-C stops"
+        f"ctx {info.n_ctx:,} · {_kept(server.keep_alive)} · Ctrl-C stops"
     )
     if api_key is None and not _loopback(server.host):
         say(
@@ -233,3 +253,14 @@ def _server(config: Any, models: Models) -> Any:
             super().handle_exit(sig, frame)
 
     return Server(config)
+
+
+def _kept(seconds: float) -> str:
+    """How long an idle model stays loaded, for the start line."""
+    if seconds < 0:
+        return "stays loaded"
+    if seconds == 0:
+        return "unloaded after each reply"
+    if seconds % 60 == 0:
+        return f"unloaded after {seconds / 60:g} min idle"
+    return f"unloaded after {seconds:g} s idle"

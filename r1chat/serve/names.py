@@ -25,10 +25,17 @@ class Names:
         if requested is None or requested in (self.default, self.spec):
             return self.default
         known = self.listed()
-        lowered = requested.lower()
+        lowered = ollama_name(requested.lower())
+        if lowered == self.default:
+            return self.default
         if lowered in known:
             return lowered
-        from r1chat.models.catalog import suggest
+        from r1chat.models.catalog import load_catalog, suggest
+        from r1chat.models.store import is_installed
+
+        entry = load_catalog().get(lowered)  # a Hub name with its quantization, say
+        if entry is not None and is_installed(entry):
+            return entry.name
 
         raise BadRequest(
             f"model {requested!r} is not installed here{suggest(lowered, known)} "
@@ -41,3 +48,19 @@ class Names:
     def spec_for(self, model: str) -> str:
         """What to open for an id `resolve` gave."""
         return self.spec if model == self.default else model
+
+
+OLLAMA_DISTILLS = {
+    f"deepseek-r1:{size}": f"r1:{size}" for size in ("1.5b", "7b", "14b", "32b", "70b")
+}
+"""Ollama's names for the R1 distills r1chat's catalog has under its own names. Ollama's
+`deepseek-r1:8b` (and `:latest`) is now R1-0528-Qwen3-8B, not the catalog's `r1:8b`
+(R1-Distill-Llama-8B), so it is not mapped."""
+
+
+def ollama_name(name: str) -> str:
+    """A name as Ollama clients write it, as r1chat's: `:latest` dropped, `hf.co/` kept
+    (the Hub names are the same), Ollama's R1 distill tags as the catalog's names."""
+    if name.endswith(":latest"):
+        name = name[: -len(":latest")]
+    return OLLAMA_DISTILLS.get(name, name)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from r1chat.core.events import AnswerDelta, Done, Notice, ThinkingDelta
-from r1chat.serve.requests import Call
+from r1chat.serve.requests import BadRequest, Call
 
 FINISH = {"stop": "stop", "length": "length", "loop": "stop"}
 """r1chat's finish reasons as OpenAI's (cancelled and error never reach a client)."""
@@ -24,6 +24,11 @@ FINISH = {"stop": "stop", "length": "length", "loop": "stop"}
 def sse(obj: dict[str, Any]) -> bytes:
     """One server-sent event."""
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def json_line(obj: dict[str, Any]) -> bytes:
+    """One NDJSON line (Ollama's streams)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 SSE_DONE = b"data: [DONE]\n\n"
@@ -69,8 +74,19 @@ def _prefix_at_end(text: str, stop: str) -> int:
 
 
 class Reply:
-    """Builds the answer to one call from its events; `on_stop` ends the generation
-    when a stop string is reached."""
+    """Builds the answer to one call from its events, in OpenAI's shape (`OllamaReply`:
+    Ollama's); `on_stop` ends the generation when a stop string is reached."""
+
+    media_type = "text/event-stream; charset=utf-8"
+    end = SSE_DONE  # what ends a stream
+
+    def frame(self, obj: dict[str, Any]) -> bytes:
+        """One streamed object on the wire."""
+        return sse(obj)
+
+    def error(self, e: BadRequest) -> dict[str, Any]:
+        """An error's body."""
+        return e.body()
 
     def __init__(self, call: Call, model: str, on_stop: Callable[[], None]) -> None:
         self.call, self.model, self.on_stop = call, model, on_stop
@@ -92,7 +108,7 @@ class Reply:
     def feed(self, event: object) -> list[Text]:
         """The text one event adds, as (field, text) pieces (none for most events)."""
         if isinstance(event, ThinkingDelta):
-            if self.stopped or not event.text:
+            if self.stopped or not event.text or not self.call.show_reasoning:
                 return []
             self.reasoning.append(event.text)
             return [("reasoning_content", event.text)]
@@ -113,7 +129,7 @@ class Reply:
         out = []
         for field, text in pieces:
             if (cut := self._cuts.get(field)) is None:
-                marked = sse(self.chunk((field, _MARK))).split(_MARK_JSON)
+                marked = self.frame(self.chunk((field, _MARK))).split(_MARK_JSON)
                 cut = self._cuts[field] = (marked[0], marked[1])
             out += [cut[0], json.dumps(text, ensure_ascii=False).encode(), cut[1]]
         return b"".join(out)

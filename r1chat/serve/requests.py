@@ -18,8 +18,16 @@ from r1chat.core.messages import Message
 from r1chat.core.request import Request, Sampling
 from r1chat.core.turn import Guards
 
-EFFORT_BUDGETS: dict[str, int | None] = {"minimal": 256, "low": 1024, "medium": 4096, "high": None}
-"""`reasoning_effort` as a thinking budget (`none` skips the reasoning; `high`: no budget)."""
+EFFORT_BUDGETS: dict[str, int | None] = {
+    "minimal": 256,
+    "low": 1024,
+    "medium": 4096,
+    "high": None,
+    "xhigh": None,
+    "max": None,
+}
+"""`reasoning_effort` as a thinking budget (`none` skips the reasoning; `high` and above:
+no budget)."""
 
 MAX_STOPS = 4  # as OpenAI
 
@@ -74,6 +82,7 @@ class Call:
     stop: tuple[str, ...] = ()
     prompt: str | None = None  # /v1/completions
     dry_run: bool = False  # `r1chat.dry_run`: answer with the prompt as the model sees it
+    show_reasoning: bool = True  # False: generated, not sent (`reasoning.exclude`)
 
     @property
     def chat(self) -> bool:
@@ -97,7 +106,7 @@ def parse_chat(body: Any, settings: Settings) -> Call:
     dry_run = _flag(r1chat, "dry_run", False, "r1chat.dry_run")
     if dry_run and call.stream:
         raise BadRequest("r1chat.dry_run needs stream: false", "r1chat.dry_run")
-    return replace(call, dry_run=dry_run)
+    return replace(call, dry_run=dry_run, show_reasoning=not _excluded(body))
 
 
 def parse_completion(body: Any, settings: Settings) -> Call:
@@ -223,15 +232,14 @@ def _reasoning(
     else `reasoning_effort`, else the server's settings."""
     budget = settings.guards.think_budget
     think = settings.think
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        if effort != "none" and effort not in EFFORT_BUDGETS:
-            known = ", ".join(["none", *EFFORT_BUDGETS])
-            raise BadRequest(
-                f"reasoning_effort must be one of {known}, not {effort!r}", "reasoning_effort"
-            )
+    switches = thinking_switches(body)
+    if (on := switches.get("think")) is not None:
+        think = on
+    if (effort := switches.get("effort")) is not None:
         think = effort != "none"
         budget = EFFORT_BUDGETS.get(effort)
+    if (tokens := switches.get("budget")) is not None:
+        budget = tokens
     if "think_budget" in ext:
         value = ext["think_budget"]
         if value is not None and (problem := RULES["reasoning"]["think_budget"].problem(value)):
@@ -260,3 +268,69 @@ def _stops(value: Any) -> tuple[str, ...]:
     if len(stops) > MAX_STOPS:
         raise BadRequest(f"stop takes at most {MAX_STOPS} strings", "stop")
     return tuple(stops)
+
+
+def effort_of(value: Any, name: str) -> str:
+    """A reasoning effort, checked (`none` skips the reasoning)."""
+    if value != "none" and value not in EFFORT_BUDGETS:
+        known = ", ".join(["none", *EFFORT_BUDGETS])
+        raise BadRequest(f"{name} must be one of {known}, not {value!r}", name)
+    return str(value)
+
+
+def thinking_switches(body: dict[str, Any]) -> dict[str, Any]:
+    """What a body says about reasoning, in every dialect clients speak: OpenAI's
+    `reasoning_effort`, OpenRouter's `reasoning` {effort, enabled, max_tokens, exclude},
+    Anthropic's `thinking` {type, budget_tokens}, vLLM's and oterm's
+    `chat_template_kwargs.enable_thinking`. Returns `think` (bool), `effort`, `budget`."""
+    out: dict[str, Any] = {}
+    if (effort := body.get("reasoning_effort")) is not None:
+        out["effort"] = effort_of(effort, "reasoning_effort")
+    if (reasoning := body.get("reasoning")) is not None:
+        table = _table(reasoning, "reasoning", {"effort", "enabled", "max_tokens", "exclude"})
+        if (effort := table.get("effort")) is not None:
+            out["effort"] = effort_of(effort, "reasoning.effort")
+        if table.get("enabled") is not None:
+            out["think"] = _flag(table, "enabled", True, "reasoning.enabled")
+        if (tokens := table.get("max_tokens")) is not None:
+            out["budget"] = _budget(tokens, "reasoning.max_tokens")
+    if (thinking := body.get("thinking")) is not None:
+        table = _table(thinking, "thinking", {"type", "budget_tokens"})
+        kind = table.get("type")
+        if kind not in (None, "enabled", "disabled"):
+            raise BadRequest(
+                f"thinking.type must be enabled or disabled, not {kind!r}", "thinking.type"
+            )
+        if kind is not None:
+            out["think"] = kind == "enabled"
+        if (tokens := table.get("budget_tokens")) is not None:
+            out["budget"] = _budget(tokens, "thinking.budget_tokens")
+    if (kwargs := body.get("chat_template_kwargs")) is not None:
+        table = _table(kwargs, "chat_template_kwargs", {"enable_thinking", "thinking"})
+        for key in ("enable_thinking", "thinking"):
+            if table.get(key) is not None:
+                out["think"] = _flag(table, key, True, f"chat_template_kwargs.{key}")
+    return out
+
+
+def _excluded(body: dict[str, Any]) -> bool:
+    """OpenRouter's `reasoning.exclude`: reason, but send none of it."""
+    reasoning = body.get("reasoning")
+    return isinstance(reasoning, dict) and _flag(reasoning, "exclude", False, "reasoning.exclude")
+
+
+def _table(value: Any, name: str, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be an object", name)
+    if unknown := sorted(set(value) - keys):
+        raise BadRequest(
+            f"{name}.{unknown[0]} is not supported here (known: {', '.join(sorted(keys))})",
+            f"{name}.{unknown[0]}",
+        )
+    return value
+
+
+def _budget(value: Any, name: str) -> int:
+    if (problem := RULES["reasoning"]["think_budget"].problem(value)) is not None:
+        raise BadRequest(f"{name} {problem}", name)
+    return int(value)

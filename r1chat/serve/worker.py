@@ -23,6 +23,7 @@ from r1chat.config import paths
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo, Event
+from r1chat.core.request import DEFAULT_CTX
 from r1chat.serve.items import Accepted, Failed, Rendered, Started
 from r1chat.serve.requests import BadRequest, Call
 from r1chat.session.childproc import ChildProcess, note
@@ -46,6 +47,8 @@ class Job:
     def __init__(self, call: Call, model: str, what: str, loop: asyncio.AbstractEventLoop) -> None:
         self.call, self.model, self.what = call, model, what  # what: "POST /v1/..."
         self.id = 0  # given by `Models.submit`
+        self.keep_alive: float | None = None  # seconds the model stays after it (Ollama's)
+        self.reply: Any = None  # how its answer is written (serve.replies.Reply)
         self.client_gone = False
         self.started = False  # the model process began it
         self.ended = False  # its last item came
@@ -113,10 +116,17 @@ class Models:
         spec_for: Callable[[str], str],
         *,
         max_queue: int = 16,
+        keep_alive: float = -1.0,
         log: Callable[[str], None] = print,
     ) -> None:
+        """`keep_alive`: seconds an idle model stays loaded (negative: for good)."""
         self._spec_for, self._log = spec_for, log
+        self._n_ctx = settings.n_ctx or DEFAULT_CTX
         self.max_queue = max_queue
+        self.keep_alive = keep_alive
+        self.expires_at: float | None = None  # when the idle model is unloaded (time.time())
+        self._idle = 0  # counts idle spells: a timer from an earlier one does nothing
+        self._timer: threading.Timer | None = None
         self.resident: str | None = None
         self.info: EngineInfo | None = None
         self._ids = itertools.count(1)
@@ -159,9 +169,46 @@ class Models:
                     kind="rate_limit_error",
                 ).retry_after(wait)
             job.id = next(self._ids)
+            self._idle += 1  # a job: no unloading now
+            self.expires_at = None
             job.on_cancel = lambda: self._send(("cancel", job.id), start=False)
             self._jobs[job.id] = job
         self._send_job(job)
+
+    def context(self) -> int:
+        """The context each reply has (the loaded model's, else the settings')."""
+        info = self.info
+        return info.n_ctx if info is not None else self._n_ctx
+
+    def idle_for(self, seconds: float) -> None:
+        """Unload the model once it has been idle `seconds` (now for 0; never for a
+        negative number); a job coming meanwhile keeps it."""
+        with self._lock:
+            self._idle += 1
+            idle = self._idle
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            busy = bool(self._jobs)
+            self.expires_at = None if seconds < 0 else time.time() + seconds
+        if seconds < 0 or busy:
+            return
+        if seconds == 0:
+            self._unload(idle)
+            return
+        self._timer = threading.Timer(seconds, self._unload, (idle,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _unload(self, idle: int) -> None:
+        """End the model process (its memory goes back to the system); the next job
+        starts a new one, which loads the model again."""
+        with self._lock:
+            if idle != self._idle or self._jobs or self.resident is None:
+                return
+            model, self.resident, self.info, self.expires_at = self.resident, None, None, None
+        self._child.stop(timeout=30.0)
+        self._log(f"unloaded {model} (idle); the next request loads it again")
 
     def counts(self) -> tuple[int, int]:
         """(replies running, requests waiting)."""
@@ -178,6 +225,8 @@ class Models:
 
     def stop(self) -> None:
         """`cancel_all`, then end the model process (freeing the model)."""
+        if self._timer is not None:
+            self._timer.cancel()
         self.cancel_all()
         self._child.stop(timeout=30.0)
 
@@ -199,6 +248,7 @@ class Models:
             if isinstance(item, (Loaded, LoadFailed)):
                 if isinstance(item, Loaded):
                     self.resident, self.info = item.info.model, item.info
+                    self._n_ctx = item.info.n_ctx
                 self._loaded(job_id, item)
                 continue
             with self._lock:
@@ -232,6 +282,10 @@ class Models:
             start = self._started_at.pop(job.id, None)
         if start is not None:
             self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - start)
+        with self._lock:
+            idle = not self._jobs
+        if idle:
+            self.idle_for(self.keep_alive if job.keep_alive is None else job.keep_alive)
         if not job.ended:  # (no reply and no reason: say so rather than hang)
             job.put(
                 Failed(

@@ -175,7 +175,7 @@ def test_loop_guard_through_the_extension(loop_model: ScriptedModel) -> None:
         ({"messages": "hi"}, 400, "messages"),
         ({"messages": [{"role": "robot", "content": "x"}]}, 400, "messages[0].role"),
         ({"messages": HI, "r1chat": {"think_budget": "lots"}}, 400, "r1chat.think_budget"),
-        ({"messages": HI, "reasoning_effort": "max"}, 400, "reasoning_effort"),
+        ({"messages": HI, "reasoning_effort": "extreme"}, 400, "reasoning_effort"),
         ({"messages": HI, "stream": "yes"}, 400, "stream"),
         ({"messages": HI, "model": "r1:700b"}, 404, "model"),
         ({"messages": [{"role": "user", "content": "word " * 2000}]}, 400, "messages"),

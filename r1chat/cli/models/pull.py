@@ -123,16 +123,12 @@ def run_pull(args: argparse.Namespace) -> int:
 def _entry(name: str, args: argparse.Namespace) -> Entry:
     """The catalog entry to pull: a catalog name, or a Hub repo's (`OWNER/REPO:QUANT`,
     `OWNER/REPO`: the quantization that fits best), recorded as pulled from the Hub."""
-    from r1chat.models import hardware, hub_repos
+    from r1chat.models import hub_repos
 
-    catalog = catalog_of(args)
-    entry = catalog.get(name)
-    if entry is not None or hub_repos.parse_spec(name) is None:
-        return entry or catalog.require(name)
-    registered, why = hub_repos.plan_pull(name, catalog, hardware.current(), ctx_of(args))
+    entry, why = hub_repos.entry_to_pull(name, lambda: catalog_of(args), ctx_of(args))
     if why:
         print(why, file=sys.stderr)
-    return catalog_of(args).require(registered)
+    return entry
 
 
 def _checked(checks: tuple[str, ...]) -> str:
