@@ -65,6 +65,13 @@ def register(sub: Any) -> None:
         "--jsonl", action="store_true", help="print one JSON object per event as it happens"
     )
     p.add_argument("--dry-run", action="store_true", help="print the prompt and exit")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--schema",
+        metavar="FILE|JSON",
+        help="the answer is JSON under this JSON schema (the reasoning stays free)",
+    )
+    shape.add_argument("--json-object", action="store_true", help="the answer is a JSON object")
     add_conversation_options(p, "continue")
     p.add_argument(
         "--no-log",
@@ -164,8 +171,9 @@ def _ask(
     reply to the output, the reasoning file and the history (when `history` is given)."""
     import json
     import signal
+    from dataclasses import replace
 
-    from r1chat.cli.ask_input import read_prompt
+    from r1chat.cli.ask_input import read_prompt, read_schema
     from r1chat.cli.ask_output import ReasoningFile, choose_output
     from r1chat.cli.crashguard import one_press
     from r1chat.core.events import Done
@@ -175,6 +183,8 @@ def _ask(
     from r1chat.session.fitting import fit_request
 
     prompt = read_prompt(args.prompt, args.files, input_limit(settings.n_ctx))
+    if (schema := read_schema(args.schema, args.json_object)) is not None:
+        settings = replace(settings, sampling=replace(settings.sampling, schema=schema))
     keep_thinking = args.thinking_file and not args.dry_run
     thinking_file = ReasoningFile(args.thinking_file) if keep_thinking else None
     engine = _open(settings)
@@ -202,7 +212,8 @@ def _ask(
             sys.stdout.write(rendered.text + "\n")
         return 0
 
-    sinks: list[Any] = [choose_output(args.thinking, args.json, args.jsonl)]
+    structured = settings.sampling.schema is not None
+    sinks: list[Any] = [choose_output(args.thinking, args.json, args.jsonl, structured)]
     if thinking_file is not None:
         sinks.append(thinking_file)
     if history is not None:

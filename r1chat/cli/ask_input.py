@@ -10,6 +10,7 @@ than the context could use (`core.request.input_limit`); `-f` takes regular file
 
 from __future__ import annotations
 
+import json
 import stat
 import sys
 from dataclasses import dataclass
@@ -85,27 +86,47 @@ class File:
         return f"{self.name}:\n{fence}{language}\n{body}{fence}"
 
 
-def read_file(name: str, limit: int) -> File:
+def read_schema(value: str | None, json_object: bool) -> str | None:
+    """The JSON schema `--schema` gives (JSON text, or a file holding it), `--json-object`'s
+    (any JSON object), or None; one line when it is not a JSON object."""
+    if json_object:
+        return '{"type": "object"}'
+    if value is None:
+        return None
+    if value.lstrip().startswith("{"):
+        text = value
+    else:
+        text = read_file(value, 1 << 20, flag="--schema").text
+    try:
+        schema = json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"--schema: not JSON ({e})") from None
+    if not isinstance(schema, dict):
+        raise UsageError("--schema must be a JSON schema: a JSON object")
+    return json.dumps(schema)
+
+
+def read_file(name: str, limit: int, flag: str = "-f") -> File:
     """A text file's contents (`-`: stdin), or one clear line: missing, unreadable, not a
     regular file, binary, not UTF-8 or over `limit` bytes."""
     if name == "-":
-        return File("stdin", read_text(sys.stdin.buffer, "-f -: stdin", limit))
+        return File("stdin", read_text(sys.stdin.buffer, f"{flag} -: stdin", limit))
     path = Path(name).expanduser()
     try:
         kind = path.stat().st_mode
         if stat.S_ISDIR(kind):
-            raise UsageError(f"-f {name}: is a folder, not a file")
+            raise UsageError(f"{flag} {name}: is a folder, not a file")
         if not stat.S_ISREG(kind):
             raise UsageError(
-                f"-f {name}: is {_KINDS.get(stat.S_IFMT(kind), 'not a regular file')}"
+                f"{flag} {name}: is {_KINDS.get(stat.S_IFMT(kind), 'not a regular file')}"
                 "; ask reads files (pipe other input to - instead)"
             )
         with path.open("rb") as f:
-            return File(name, read_text(f, f"-f {name}", limit))
+            return File(name, read_text(f, f"{flag} {name}", limit))
     except FileNotFoundError:
-        raise UsageError(f"-f {name}: no such file") from None
+        raise UsageError(f"{flag} {name}: no such file") from None
     except OSError as e:
-        raise UsageError(f"-f {name}: cannot read it ({e.strerror})") from None
+        raise UsageError(f"{flag} {name}: cannot read it ({e.strerror})") from None
 
 
 _KINDS = {

@@ -197,13 +197,20 @@ class _MarkdownBlocks:
         self.pending = ""
 
 
-def done_fields(done: Done, model: str, notices: list[str]) -> dict[str, Any]:
+def done_fields(
+    done: Done, model: str, notices: list[str], structured: bool = False
+) -> dict[str, Any]:
     """The fields of `--json` (and of `--jsonl`'s last line): DeepSeek API names, and the
-    reply's notices (what cut it, what the guards did) as the `warning:` lines say them."""
+    reply's notices (what cut it, what the guards did) as the `warning:` lines say them;
+    `structured` (`--schema`): the answer as the JSON value it is (text if it was cut)."""
+    content: Any = done.content
+    if structured:
+        with contextlib.suppress(ValueError):
+            content = json.loads(done.content)
     return {
         "model": model,
         "reasoning_content": done.reasoning,
-        "content": done.content,
+        "content": content,
         "finish_reason": done.finish_reason,
         "boxed": done.boxed,
         "notices": notices,
@@ -214,8 +221,8 @@ def done_fields(done: Done, model: str, notices: list[str]) -> dict[str, Any]:
 class JsonOutput:
     """One JSON object at the end, with DeepSeek API field names."""
 
-    def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
-        self.stdout, self.stderr = stdout, stderr
+    def __init__(self, stdout: TextIO, stderr: TextIO, structured: bool = False) -> None:
+        self.stdout, self.stderr, self.structured = stdout, stderr, structured
         self.notices: list[str] = []
 
     def event(self, e: Event) -> None:
@@ -224,7 +231,8 @@ class JsonOutput:
             self.stderr.write(f"warning: {printable(e.message)}\n")
 
     def finish(self, done: Done, model: str) -> None:
-        json.dump(done_fields(done, model, self.notices), self.stdout, ensure_ascii=False)
+        fields = done_fields(done, model, self.notices, self.structured)
+        json.dump(fields, self.stdout, ensure_ascii=False)
         self.stdout.write("\n")
         self.stdout.flush()
 
@@ -234,8 +242,8 @@ class JsonlOutput:
     `reasoning` and `answer` (text), `reasoning_done`, `notice`, and a last `done`
     with the fields of `--json`."""
 
-    def __init__(self, stdout: TextIO) -> None:
-        self.stdout = stdout
+    def __init__(self, stdout: TextIO, structured: bool = False) -> None:
+        self.stdout, self.structured = stdout, structured
         self.notices: list[str] = []
 
     def _line(self, obj: dict[str, Any]) -> None:
@@ -264,7 +272,7 @@ class JsonlOutput:
             self._line({"type": "notice", "message": e.message})
 
     def finish(self, done: Done, model: str) -> None:
-        self._line({"type": "done", **done_fields(done, model, self.notices)})
+        self._line({"type": "done", **done_fields(done, model, self.notices, self.structured)})
 
 
 class ReasoningFile:
@@ -308,11 +316,13 @@ class ReasoningFile:
 Output = PlainOutput | TerminalOutput | JsonOutput | JsonlOutput
 
 
-def choose_output(thinking: str, as_json: bool, as_jsonl: bool = False) -> Output:
+def choose_output(
+    thinking: str, as_json: bool, as_jsonl: bool = False, structured: bool = False
+) -> Output:
     if as_jsonl:
-        return JsonlOutput(sys.stdout)
+        return JsonlOutput(sys.stdout, structured)
     if as_json:
-        return JsonOutput(sys.stdout, sys.stderr)
+        return JsonOutput(sys.stdout, sys.stderr, structured)
     if sys.stdout.isatty():
         return TerminalOutput(thinking, sys.stdout, sys.stderr)
     mode = "hide" if thinking == "auto" else thinking

@@ -19,3 +19,7 @@ class PromptTooLong(R1ChatError):
 
 class PromptCancelled(R1ChatError):
     """Reading the prompt stopped: whoever asked for it is gone."""
+
+
+class BadSchema(R1ChatError):
+    """A JSON schema for the answer that cannot be turned into a grammar."""

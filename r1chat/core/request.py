@@ -44,6 +44,7 @@ class Sampling:
     min_p: float = 0.0
     max_tokens: int | None = None  # None: until the context is full
     seed: int | None = None  # None: random
+    schema: str | None = None  # the answer (after the reasoning) is JSON under this JSON schema
 
 
 @dataclass(frozen=True, slots=True)

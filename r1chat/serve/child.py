@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1chat.config.settings import Settings
-from r1chat.core.errors import PromptCancelled, PromptTooLong, R1ChatError
+from r1chat.core.errors import BadSchema, PromptCancelled, PromptTooLong, R1ChatError
 from r1chat.core.events import Channel, Delta, Done, PromptProgress
 from r1chat.core.request import Control, Reading, Request
 from r1chat.core.turn import run_turn
@@ -204,6 +204,8 @@ class Host:
                 done = event if isinstance(event, Done) else done
         except PromptTooLong as e:
             self.put((job.id, Failed(too_long_error(str(e)))))
+        except BadSchema as e:
+            self.put((job.id, Failed(BadRequest(str(e), "response_format"))))
         except PromptCancelled:
             self.put((job.id, Failed(BadRequest("cancelled", status=499))))
         except R1ChatError as e:

@@ -119,9 +119,14 @@ def _call(
     n_ctx: int,
     parse: Any,
 ) -> tuple[Call, float | None]:
-    if body.get("format") not in (None, ""):
-        raise BadRequest("format (structured output) is not supported yet", "format")
     openai.update(model=body.get("model"), stream=body.get("stream", True))
+    fmt = body.get("format")
+    if fmt == "json":
+        openai["response_format"] = {"type": "json_object"}
+    elif isinstance(fmt, dict):
+        openai["response_format"] = {"type": "json_schema", "json_schema": {"schema": fmt}}
+    elif fmt not in (None, ""):
+        raise BadRequest('format must be "json" or a JSON schema (an object)', "format")
     options = _options(body.get("options"), n_ctx)
     openai.update({k: v for k, v in options.items() if k != "stop"})
     if "stop" in options:

@@ -1,13 +1,14 @@
 """What a client asks for: an OpenAI request body, checked field by field, as a `Call`.
 
 Sampling and reasoning fields follow the same rules as the config's keys
-(`config.schema`), so `temperature: 9` is refused here as it is in `config.toml`. Unknown
-fields are ignored, as OpenAI-compatible servers do; a field of the wrong type is a
-`BadRequest` naming it.
+(`config.schema`), so `temperature: 9` is refused here as it is in `config.toml`. A field
+of the wrong type, or one r1chat cannot honour (`tools`, `logprobs`), is a `BadRequest`
+naming it; fields that change nothing in a reply (`user`, `metadata`...) pass.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -95,9 +96,11 @@ def parse_chat(body: Any, settings: Settings) -> Call:
     messages = _messages(body.get("messages"))
     r1chat = _extension(body)
     guards, think = _reasoning(body, r1chat, settings)
+    _refuse_unhonoured(body)
+    sampling = replace(_sampling(body, settings.sampling), schema=answer_schema(body))
     request = Request(
         messages=messages,
-        sampling=_sampling(body, settings.sampling),
+        sampling=sampling,
         system=settings.system,
         think=think,
         math=_flag(r1chat, "math", settings.math, "r1chat.math"),
@@ -120,7 +123,9 @@ def parse_completion(body: Any, settings: Settings) -> Call:
         raise BadRequest("prompt must be a non-empty string", "prompt")
     if "r1chat" in body and _extension(body).get("dry_run"):
         raise BadRequest("r1chat.dry_run is for chat completions", "r1chat.dry_run")
-    request = Request(messages=(), sampling=_sampling(body, settings.sampling))
+    _refuse_unhonoured(body)
+    sampling = replace(_sampling(body, settings.sampling), schema=answer_schema(body))
+    request = Request(messages=(), sampling=sampling)
     call = _call(body, request, Guards(think_budget=None, loop_guard=False))
     return replace(call, prompt=prompt)
 
@@ -334,3 +339,46 @@ def _budget(value: Any, name: str) -> int:
     if (problem := RULES["reasoning"]["think_budget"].problem(value)) is not None:
         raise BadRequest(f"{name} {problem}", name)
     return int(value)
+
+
+JSON_OBJECT = '{"type": "object"}'
+"""The schema of `json_object` answers: any JSON object."""
+
+
+def answer_schema(body: dict[str, Any]) -> str | None:
+    """`response_format` as the JSON schema the answer is held to (None: free text)."""
+    value = body.get("response_format")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest("response_format must be an object", "response_format")
+    kind = value.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return JSON_OBJECT
+    if kind != "json_schema":
+        raise BadRequest(
+            f"response_format.type must be text, json_object or json_schema, not {kind!r}",
+            "response_format.type",
+        )
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        raise BadRequest(
+            "response_format.json_schema.schema must be a JSON schema (an object)",
+            "response_format.json_schema.schema",
+        )
+    return json.dumps(spec["schema"])
+
+
+def _refuse_unhonoured(body: dict[str, Any]) -> None:
+    """Fields r1chat cannot honour yet: a 400 naming them, never a reply that ignores
+    them."""
+    if body.get("tools"):
+        raise BadRequest("tools: tool calls are not supported yet (the answer is text)", "tools")
+    choice = body.get("tool_choice")
+    if choice is not None and choice not in ("none", "auto"):
+        raise BadRequest("tool_choice: tool calls are not supported yet", "tool_choice")
+    if body.get("logprobs") or body.get("top_logprobs"):
+        param = "logprobs" if body.get("logprobs") else "top_logprobs"
+        raise BadRequest(f"{param}: log probabilities are not supported", param)

@@ -93,7 +93,6 @@ def test_what_cannot_be_honoured_is_refused_by_name(server: Serving) -> None:
         ({"options": {"mirostat": 2}}, 400, "options.mirostat"),
         ({"options": {"temperature": 9}}, 400, "options.temperature"),
         ({"options": {"num_ctx": 100_000}}, 400, "options.num_ctx"),
-        ({"format": "json"}, 400, "format"),
         ({"think": "extreme"}, 400, "think"),
         ({"keep_alive": "soon"}, 400, "keep_alive"),
     ]
@@ -110,6 +109,8 @@ def test_what_cannot_be_honoured_is_refused_by_name(server: Serving) -> None:
     images = [{"role": "user", "content": "see", "images": ["aGk="]}]
     r = httpx2.post(f"{root(server)}/api/chat", json={"model": MODEL, "messages": images})
     assert r.status_code == 400 and "images" in r.json()["error"]
+    r = httpx2.post(f"{root(server)}/api/chat", json={"model": MODEL, "messages": HI, "format": 5})
+    assert r.status_code == 400 and "format" in r.json()["error"]
     r = httpx2.post(f"{root(server)}/api/chat", json={"model": MODEL, "messages": HI, "x": 1})
     assert r.status_code == 400 and r.json() == {"error": "x is not supported by r1chat serve"}
     # num_ctx up to the server's context is honoured (the reply has at least that room)

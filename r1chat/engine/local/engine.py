@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1chat.core import r1
 from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.messages import prepare
 from r1chat.core.request import Control, Reading, Request, Sampling, prompt_problem
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local import llama_log
+from r1chat.engine.local.constrained import constrained
+from r1chat.engine.local.grammar import schema_grammar
 from r1chat.engine.local.kernels import load_llama
 from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
@@ -169,6 +172,7 @@ class LocalEngine:
             hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
             raise PromptTooLong(f"{problem}; raise --ctx{hint} or shorten the input")
         self.finish_reason = "cancelled"
+        grammar = schema_grammar(s.schema) if s.schema is not None else None  # (fails fast)
         yield from self._evaluate_prompt(prompt, control)
         if control.cancelled:
             return
@@ -176,7 +180,7 @@ class LocalEngine:
         limit = n_ctx - len(prompt)
         if s.max_tokens is not None:
             limit = min(limit, s.max_tokens)
-        yield from self._generate(prompt, limit, control, s)
+        yield from self._generate(prompt, limit, control, s, grammar)
 
     def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
@@ -205,14 +209,19 @@ class LocalEngine:
             yield self._llm.n_tokens
 
     def _generate(
-        self, prompt: list[int], limit: int, control: Control, s: Sampling
+        self, prompt: list[int], limit: int, control: Control, s: Sampling, grammar: Any
     ) -> Iterator[Delta]:
         vocab = self.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         context = list(prompt)
         produced = 0
+        # a schema holds the answer only: the reasoning before `</think>` stays free
+        free = grammar is not None and self._reasoning_open(prompt)
+        seen = ""  # the reasoning's last characters, to find `</think>` in
 
         def tokens_from(ids: list[int]) -> Generator[int, None, None]:
+            if grammar is not None and not free:
+                return constrained(self._llm, ids, grammar, s)
             return self._llm.generate(
                 ids, temp=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p
             )
@@ -226,10 +235,15 @@ class LocalEngine:
                 break
             produced += 1
             context.append(token)
-            yield Delta(decoder.decode(vocab.piece(token)))
+            text = decoder.decode(vocab.piece(token))
+            yield Delta(text)
             if control.cancelled:
                 self.finish_reason = "cancelled"
                 break
+            if free and r1.THINK_CLOSE in (seen := (seen + text)[-32:]):
+                free = False  # the answer begins: under the grammar from here
+                tokens.close()
+                tokens = tokens_from(context)
             if (injection := control.take_injection()) is not None:
                 ids = vocab.encode_markup(injection)
                 ids = ids[: max(0, limit - produced)]
@@ -238,6 +252,7 @@ class LocalEngine:
                 yield Delta(
                     decoder.decode(b"".join(vocab.piece(t) for t in ids)), len(ids), injected=True
                 )
+                free = free and r1.THINK_CLOSE not in injection  # a budget ends the reasoning
                 tokens.close()
                 tokens = tokens_from(context)
         tokens.close()
@@ -245,6 +260,11 @@ class LocalEngine:
             decoder.reset()  # cut inside a character: its first bytes are not text (no "�")
         elif tail_text := decoder.decode(b"", final=True):
             yield Delta(tail_text, 0)
+
+    def _reasoning_open(self, prompt: list[int]) -> bool:
+        """Whether the prompt ends inside a `<think>` block (the reply starts reasoning)."""
+        tail = self.vocab.render(prompt[-16:])
+        return tail.rfind(r1.THINK_OPEN) > tail.rfind(r1.THINK_CLOSE)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

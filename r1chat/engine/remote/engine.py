@@ -210,6 +210,8 @@ class RemoteEngine:
     # -- generation ---------------------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
+        if request.sampling.schema is not None:  # a server would hold the reasoning to it too
+            raise R1ChatError("a JSON schema for the answer needs a local model")
         self.finish_reason = "cancelled"
         reply = Reply()
         # --no-think: the prompt ends `<think>\n`; add an empty reasoning, as the local engine does

@@ -461,6 +461,7 @@ class ModelsScreen(ModalScreen[str | None]):
     @on(PullPanel.Ended)
     def _ended(self, message: PullPanel.Ended) -> None:
         entry = message.entry
+        self.puller.done()
         self.set_class(False, "-pulling")
         self.refresh_bindings()
         if message.result is not None:

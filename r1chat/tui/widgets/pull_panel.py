@@ -4,7 +4,8 @@
 `download.pull`'s progress callback (at most every 0.1 s) posts to the panel from the
 download thread, so the download never waits for the UI. When the pull ends (done,
 failed or cancelled, the partial file kept) the panel posts `PullPanel.Ended` to its
-screen. Errors are `R1ChatError`s, carried as one line, never tracebacks.
+screen, which calls `done()` once it has shown it. Errors are `R1ChatError`s, carried
+as one line, never tracebacks.
 """
 
 from __future__ import annotations
@@ -136,6 +137,6 @@ class PullPanel(Vertical):
         self._show(f"{title} · {p.file}", progress_text(p, pull.meter), p.total, p.done)
         self.post_message(self.Changed(p.name))
 
-    @on(Ended)
-    def _ended(self) -> None:
-        self.current = None  # the screen hears of it next (the message bubbles up)
+    def done(self) -> None:
+        """The screen has taken in `Ended`: no pull runs."""
+        self.current = None

@@ -1,0 +1,128 @@
+"""Structured answers through `r1chat serve` and `ask`: `response_format` with the official
+`openai` client (and its pydantic `parse`), Ollama's `format`, `ask --schema`; the
+reasoning stays free. Fields r1chat cannot honour are 400s that name them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import ollama
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.fixtures.scripted import ScriptedModel
+from tests.fixtures.serve import Serving, serving
+
+HI = [{"role": "user", "content": "What is 2+2?"}]
+MODEL = "scripted-answer"
+
+
+class Sum(BaseModel):
+    question: str
+    answer: int
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, answer_model: ScriptedModel
+) -> Iterator[Serving]:
+    home = tmp_path_factory.mktemp("structured-home")
+    with serving(answer_model.path, "--ctx", "2048", env={"R1CHAT_HOME": str(home)}) as s:
+        yield s
+
+
+def test_the_openai_client_parses_a_pydantic_answer(
+    server: Serving, answer_model: ScriptedModel
+) -> None:
+    client = openai.OpenAI(base_url=server.url, api_key="unused")
+    reply = client.beta.chat.completions.parse(
+        model=MODEL, messages=HI, response_format=Sum, max_tokens=300
+    )
+    message = reply.choices[0].message
+    assert isinstance(message.parsed, Sum)
+    # the reasoning is the model's own, not held to the schema
+    reasoning = (message.model_extra or {})["reasoning_content"]
+    assert reasoning.strip() == answer_model.reasoning.strip()
+    whole = client.chat.completions.create(
+        model=MODEL, messages=HI, response_format={"type": "json_object"}, max_tokens=300
+    )
+    assert isinstance(json.loads(whole.choices[0].message.content or ""), dict)
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=HI,
+        max_tokens=300,
+        stream=True,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "sum", "strict": True, "schema": Sum.model_json_schema()},
+        },
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    Sum.model_validate_json(text)
+
+
+def test_ollama_format(server: Serving) -> None:
+    c = ollama.Client(host=server.url.removesuffix("/v1"), timeout=60)
+    out = c.chat(
+        model=MODEL, messages=HI, format=Sum.model_json_schema(), options={"num_predict": 300}
+    )
+    Sum.model_validate_json(out.message.content)
+    assert out.message.thinking
+    anything = c.generate(
+        model=MODEL, prompt="What is 2+2?", format="json", options={"num_predict": 300}
+    )
+    assert isinstance(json.loads(anything.response), dict)
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema.schema"),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"schema": {"properties": {"a": {"$ref": "#/nowhere"}}}},
+                }
+            },
+            "response_format",
+        ),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"logprobs": True}, "logprobs"),
+    ],
+)
+def test_what_cannot_be_honoured_is_a_400_naming_it(
+    server: Serving, extra: dict[str, object], param: str
+) -> None:
+    r = httpx2.post(f"{server.url}/chat/completions", json={"messages": HI, **extra}, timeout=60)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+
+
+def test_ask_schema(answer_model: ScriptedModel, tmp_path: Path) -> None:
+    schema = tmp_path / "sum.json"
+    schema.write_text(json.dumps(Sum.model_json_schema()))
+    env_home = {"R1CHAT_HOME": str(tmp_path / "home")}
+    base = [sys.executable, "-m", "r1chat", "ask", "-m", str(answer_model.path), "--threads", "1"]
+    env = {**os.environ, **env_home}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True, env=env)
+
+    plain = run("--schema", str(schema), "What is 2+2?")
+    assert plain.returncode == 0, plain.stderr
+    Sum.model_validate_json(plain.stdout)  # stdout is the JSON answer, ready to pipe
+    out = run("--json-object", "--json", "What is 2+2?")
+    data = json.loads(out.stdout)
+    assert isinstance(data["content"], dict) and data["reasoning_content"]
+    bad = run("--schema", "[1, 2]", "hi")
+    assert bad.returncode != 0 and "--schema" in bad.stderr and "Traceback" not in bad.stderr
