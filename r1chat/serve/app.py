@@ -30,6 +30,7 @@ from r1chat.core.events import Done
 from r1chat.serve.door import Door, FrontDoor, TooLarge
 from r1chat.serve.items import Accepted, Failed, Rendered
 from r1chat.serve.names import Names
+from r1chat.serve.ollama import error_body
 from r1chat.serve.ollama_routes import OllamaSide, ollama_routes
 from r1chat.serve.replies import Reply, usage
 from r1chat.serve.requests import BadRequest, Call, parse_chat, parse_completion
@@ -117,7 +118,7 @@ def create_app(
         assert isinstance(exc, BadRequest)
         log(f"{request.method} {request.url.path} {exc.status} · {exc.message}")
         ollama = request.url.path.startswith("/api/")  # Ollama's error shape
-        body = {"error": exc.message} if ollama else exc.body()
+        body = error_body(exc) if ollama else exc.body()
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     async def http_error(request: Request, exc: Exception) -> Response:

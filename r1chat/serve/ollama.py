@@ -200,6 +200,11 @@ def keep_alive(value: Any) -> float | None:
     )
 
 
+def error_body(e: BadRequest) -> dict[str, Any]:
+    """An error in Ollama's shape."""
+    return {"error": e.message}
+
+
 class OllamaReply(Reply):
     """A reply in Ollama's shape: NDJSON objects, `done` on the last one with its counts
     and durations (nanoseconds)."""
@@ -219,7 +224,7 @@ class OllamaReply(Reply):
         return json_line(obj)
 
     def error(self, e: BadRequest) -> dict[str, Any]:
-        return {"error": e.message}
+        return error_body(e)
 
     def first(self) -> list[dict[str, Any]]:
         return []

@@ -235,10 +235,9 @@ class ChatSession:
         return item
 
     def _ended(self, job_id: int) -> ReplyEnded | None:
+        self.live.pop(job_id, None)
         if self.current is None or self.current.id != job_id:
-            self.live.pop(job_id, None)
             return None
         self.current = None
-        self.live.pop(job_id, None)
         then, self._then = self._then, None
         return ReplyEnded(then)
