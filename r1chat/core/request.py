@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from r1chat.core.errors import PromptCancelled, PromptTooLong
 from r1chat.core.messages import Message
+from r1chat.core.tools import Tools
 
 ANSWER_ROOM = 16
 """A prompt must leave at least this many tokens of the context to answer in."""
@@ -56,6 +57,7 @@ class Request:
     system: str = ""
     think: bool = True  # False: prefill an empty reasoning (`--no-think`)
     math: bool = False  # append DeepSeek's \boxed{} instruction
+    tools: Tools | None = None  # functions the answer may call
 
     def answered(self, answer: str) -> Request:
         """The conversation with `answer` as the model's reply: what the next prompt

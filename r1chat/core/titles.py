@@ -12,6 +12,7 @@ _STOPPERS = {
     "budget": "the thinking budget",
     "loop": "the loop guard",
     "max_tokens": "max tokens",
+    "answer_room": "max tokens (leaving room to answer)",
     "context": "the end of the context",
     "error": "an error",
 }

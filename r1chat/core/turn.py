@@ -45,12 +45,22 @@ class Source(Protocol):
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]: ...
 
 
+def answer_room(max_tokens: int) -> int:
+    """The tokens of `max_tokens` kept for the answer when no thinking budget is set: a
+    quarter, at least 64, at most half (the reasoning is closed in time to leave them);
+    none under 64 (too few to close the reasoning and answer)."""
+    return 0 if max_tokens < 64 else min(max(64, max_tokens // 4), max_tokens // 2)
+
+
 @dataclass(frozen=True, slots=True)
 class Guards:
-    """Reasoning controls: `think_budget` tokens at most; cut loops when `loop_guard`."""
+    """Reasoning controls: `think_budget` tokens at most; cut loops when `loop_guard`;
+    with `answer_room` and no budget, a `max_tokens` cap closes the reasoning in time to
+    leave `answer_room(max_tokens)` tokens for the answer."""
 
     think_budget: int | None = None
     loop_guard: bool = True
+    answer_room: bool = True
 
 
 def run_turn(
@@ -74,6 +84,10 @@ class _Turn:
         self.thinking_done = False
         self.undecided_tokens = 0
         self.finish: str | None = None
+        self.budget, self.budget_reason = guards.think_budget, "budget"
+        cap = request.sampling.max_tokens
+        if self.budget is None and cap is not None and guards.answer_room and answer_room(cap):
+            self.budget, self.budget_reason = cap - answer_room(cap), "answer_room"
         self.think_loop = LoopDetector(THINKING_RULE) if guards.loop_guard else None
         self.answer_loop = LoopDetector(ANSWER_RULE) if guards.loop_guard else None
 
@@ -159,12 +173,12 @@ class _Turn:
 
     def _guard(self, text: str) -> Notice | None:
         """Apply the budget and the loop guards after one generated delta."""
-        s, g = self.stats, self.guards
+        s = self.stats
         if not self.thinking_done and self.splitter.state is State.THINKING:
             if s.thinking_stopped_by:
                 return None
-            if g.think_budget is not None and s.thinking_tokens >= g.think_budget:
-                s.thinking_stopped_by = "budget"
+            if self.budget is not None and s.thinking_tokens >= self.budget:
+                s.thinking_stopped_by = self.budget_reason
                 self.control.inject(CLOSE_REASONING)
             elif self.think_loop is not None and self.think_loop.push(text):
                 s.thinking_stopped_by = "loop"

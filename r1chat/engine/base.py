@@ -12,6 +12,7 @@ from typing import Protocol
 
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
 from r1chat.core.request import Control, Reading, Request, Sampling
+from r1chat.core.tools import Tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,14 @@ class TextEngine(Engine, Protocol):
         ...
 
     def reply(
-        self, prompt: list[int], sampling: Sampling, control: Control
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        control: Control,
+        tools: Tools | None = None,
     ) -> Iterator[Delta | PromptProgress]:
-        """`stream` for a prompt already read into tokens (`prompt_tokens`)."""
+        """`stream` for a prompt already read into tokens (`prompt_tokens`); the answer
+        may call `tools`."""
         ...
 
     def complete(

@@ -240,7 +240,7 @@ class _Prompt:
         return self.engine.opens_thinking(request)
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        return self.engine.reply(self.prompt, request.sampling, control)
+        return self.engine.reply(self.prompt, request.sampling, control, request.tools)
 
 
 class _RawPrompt:

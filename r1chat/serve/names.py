@@ -51,11 +51,13 @@ class Names:
 
 
 OLLAMA_DISTILLS = {
-    f"deepseek-r1:{size}": f"r1:{size}" for size in ("1.5b", "7b", "14b", "32b", "70b")
+    **{f"deepseek-r1:{size}": f"r1:{size}" for size in ("1.5b", "7b", "14b", "32b", "70b")},
+    "deepseek-r1:8b": "r1:8b-0528",
+    "deepseek-r1": "r1:8b-0528",
 }
 """Ollama's names for the R1 distills r1chat's catalog has under its own names. Ollama's
-`deepseek-r1:8b` (and `:latest`) is now R1-0528-Qwen3-8B, not the catalog's `r1:8b`
-(R1-Distill-Llama-8B), so it is not mapped."""
+`deepseek-r1:8b` (and `:latest`) is R1-0528-Qwen3-8B, the catalog's `r1:8b-0528` (not
+`r1:8b`, R1-Distill-Llama-8B)."""
 
 
 def ollama_name(name: str) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 from r1chat.config.schema import SAMPLING
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
+from r1chat.core.messages import ToolCall
+from r1chat.core.tools import arguments
 from r1chat.core.units import duration
 from r1chat.serve.replies import FINISH, Reply, Text, json_line
 from r1chat.serve.requests import (
@@ -56,13 +58,13 @@ def parse_chat_body(body: Any, settings: Settings, n_ctx: int) -> tuple[Call, fl
     """A `/api/chat` body: the call and its `keep_alive` in seconds (None: not given;
     negative: keep the model loaded)."""
     body = _present(body, _CHAT_KEYS)
-    if body.get("tools"):
-        raise BadRequest("tools are not supported yet (the answer is text)", "tools")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty array", "messages")
-    openai = [_message(m, i) for i, m in enumerate(messages)]
-    return _call(body, {"messages": openai}, settings, n_ctx, parse_chat)
+    openai: dict[str, Any] = {"messages": [_message(m, i) for i, m in enumerate(messages)]}
+    if body.get("tools"):
+        openai["tools"] = body["tools"]  # the same shape as OpenAI's
+    return _call(body, openai, settings, n_ctx, parse_chat)
 
 
 def parse_generate_body(body: Any, settings: Settings, n_ctx: int) -> tuple[Call, float | None]:
@@ -106,10 +108,18 @@ def _message(m: Any, i: int) -> dict[str, Any]:
         raise BadRequest(f"{where} must be an object", where)
     if m.get("images"):
         raise BadRequest(f"{where}.images: R1 reads text only", f"{where}.images")
-    if m.get("tool_calls") or m.get("role") == "tool":
-        raise BadRequest(f"{where}: tool calls are not supported yet", where)
     # an earlier answer's `thinking` is not sent back to the model, as R1's template does
-    return {"role": m.get("role"), "content": m.get("content")}
+    out = {"role": m.get("role"), "content": m.get("content")}
+    if m.get("role") == "tool":
+        out["name"] = m.get("tool_name") or m.get("name")
+    if calls := m.get("tool_calls"):
+        if not isinstance(calls, list):
+            raise BadRequest(f"{where}.tool_calls must be an array", f"{where}.tool_calls")
+        out["tool_calls"] = [
+            {"type": "function", "function": c.get("function") if isinstance(c, dict) else c}
+            for c in calls
+        ]
+    return out
 
 
 def _call(
@@ -231,6 +241,8 @@ class OllamaReply(Reply):
 
     def chunk(self, piece: Text) -> dict[str, Any]:
         field, text = piece
+        if field == "tool_calls":
+            return self._object({"content": ""}, calls=self.calls[-len(text) :])
         return self._object({"thinking" if field == "reasoning_content" else "content": text})
 
     def last(self, done: Done) -> list[dict[str, Any]]:
@@ -243,26 +255,34 @@ class OllamaReply(Reply):
         fields = {"content": "".join(self.content)}
         if self.reasoning:
             fields["thinking"] = "".join(self.reasoning)
-        return self._final(done, fields)
+        return self._final(done, fields, self.calls)
 
-    def _object(self, fields: dict[str, str], done: bool = False) -> dict[str, Any]:
+    def _object(
+        self, fields: dict[str, str], done: bool = False, calls: list[ToolCall] | None = None
+    ) -> dict[str, Any]:
         head: dict[str, Any] = {"model": self.model, "created_at": self.created_at}
         if self.api_chat:
-            message = {"role": "assistant", "content": fields.get("content", "")}
+            message: dict[str, Any] = {"role": "assistant", "content": fields.get("content", "")}
             if "thinking" in fields:
                 message["thinking"] = fields["thinking"]
+            if calls:
+                message["tool_calls"] = [
+                    {"function": {"name": c.name, "arguments": arguments(c)}} for c in calls
+                ]
             return {**head, "message": message, "done": done}
         out = {**head, "response": fields.get("content", "")}
         if "thinking" in fields:
             out["thinking"] = fields["thinking"]
         return {**out, "done": done}
 
-    def _final(self, done: Done, fields: dict[str, str]) -> dict[str, Any]:
+    def _final(
+        self, done: Done, fields: dict[str, str], calls: list[ToolCall] | None = None
+    ) -> dict[str, Any]:
         s = done.stats
         ns = 1_000_000_000
         first = s.time_to_first_token_s
         return {
-            **self._object(fields, done=True),
+            **self._object(fields, done=True, calls=calls),
             "done_reason": "stop" if self.stopped else FINISH.get(done.finish_reason, "stop"),
             "total_duration": int(s.total_s * ns),
             "load_duration": 0,

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from r1chat.core.events import AnswerDelta, Done, Notice, ThinkingDelta
+from r1chat.core.messages import ToolCall
+from r1chat.core.tools import CallReader
 from r1chat.serve.requests import BadRequest, Call
 
-FINISH = {"stop": "stop", "length": "length", "loop": "stop"}
+FINISH = {"stop": "stop", "length": "length", "loop": "stop", "tool_calls": "tool_calls"}
 """r1chat's finish reasons as OpenAI's (cancelled and error never reach a client)."""
 
 
@@ -32,9 +34,9 @@ def json_line(obj: dict[str, Any]) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
-Text = tuple[str, str]
+Text = tuple[str, Any]
 """A piece of a reply: its field (`reasoning_content`, `content`, or `text` for a raw
-completion) and its text."""
+completion) and its text, or `tool_calls` and the calls' deltas."""
 _MARK = "\x00"
 _MARK_JSON = json.dumps(_MARK).encode()
 
@@ -98,6 +100,9 @@ class Reply:
         self.notices: list[str] = []
         self.stopped = False  # a stop string was reached
         self._stops = Stops(call.stop)
+        tools = call.request.tools
+        self._reader = CallReader() if tools is not None and tools.callable else None
+        self.calls: list[ToolCall] = []
         self._cuts: dict[str, tuple[bytes, bytes]] = {}
 
     # -- streaming ------------------------------------------------------------------
@@ -151,6 +156,9 @@ class Reply:
         content = "".join(self.content)
         if self.chat:
             message: dict[str, Any] = {"role": "assistant", "content": content}
+            if self.calls:
+                message["content"] = content or None
+                message["tool_calls"] = [tool_call(c) for c in self.calls]
             if self.reasoning:
                 message["reasoning_content"] = "".join(self.reasoning)
             choice: dict[str, Any] = {"index": 0, "message": message}
@@ -167,7 +175,14 @@ class Reply:
 
     # -- parts ----------------------------------------------------------------------
 
+    def call_deltas(self, calls: list[ToolCall]) -> list[dict[str, Any]]:
+        """Calls as a stream's `tool_calls` delta, numbered on from the calls before."""
+        first = len(self.calls) - len(calls)
+        return [{"index": first + i, **tool_call(c)} for i, c in enumerate(calls)]
+
     def finish(self, done: Done) -> str:
+        if self.calls and done.finish_reason == "stop":
+            return "tool_calls"
         return "stop" if self.stopped else FINISH.get(done.finish_reason, "stop")
 
     def extension(self, done: Done) -> dict[str, Any]:
@@ -180,6 +195,15 @@ class Reply:
         return out
 
     def _answer(self, text: str, *, final: bool = False) -> list[Text]:
+        calls: list[ToolCall] = []
+        if self._reader is not None and not self.stopped:
+            text, calls = self._reader.feed(text)
+            if final:
+                rest, more = self._reader.finish()
+                text, calls = text + rest, calls + more
+        if calls:
+            self.calls += calls
+            return [("tool_calls", self.call_deltas(calls))]
         if self.stopped or not text:
             return []
         if not final:
@@ -211,6 +235,15 @@ class Reply:
             choice["text"] = delta if isinstance(delta, str) else ""
         choice.update(finish_reason=finish, logprobs=None)
         return {**self._head(), "choices": [choice], **(extra or {})}
+
+
+def tool_call(call: ToolCall) -> dict[str, Any]:
+    """A call in OpenAI's shape."""
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
 
 
 def usage(done: Done) -> dict[str, Any]:

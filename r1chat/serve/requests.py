@@ -2,21 +2,23 @@
 
 Sampling and reasoning fields follow the same rules as the config's keys
 (`config.schema`), so `temperature: 9` is refused here as it is in `config.toml`. A field
-of the wrong type, or one r1chat cannot honour (`tools`, `logprobs`), is a `BadRequest`
+of the wrong type, or one r1chat cannot honour (`logprobs`), is a `BadRequest`
 naming it; fields that change nothing in a reply (`user`, `metadata`...) pass.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from r1chat.config.schema import RULES, SAMPLING
 from r1chat.config.settings import Settings
 from r1chat.core import r1
-from r1chat.core.messages import Message
+from r1chat.core.messages import Message, ToolCall
 from r1chat.core.request import Request, Sampling
+from r1chat.core.tools import Tool, Tools
 from r1chat.core.turn import Guards
 
 EFFORT_BUDGETS: dict[str, int | None] = {
@@ -98,12 +100,19 @@ def parse_chat(body: Any, settings: Settings) -> Call:
     guards, think = _reasoning(body, r1chat, settings)
     _refuse_unhonoured(body)
     sampling = replace(_sampling(body, settings.sampling), schema=answer_schema(body))
+    tools = offered_tools(body)
+    if tools is not None and tools.callable and sampling.schema is not None:
+        raise BadRequest(
+            "response_format cannot hold an answer that may call tools: use one or the other",
+            "response_format",
+        )
     request = Request(
         messages=messages,
         sampling=sampling,
         system=settings.system,
         think=think,
         math=_flag(r1chat, "math", settings.math, "r1chat.math"),
+        tools=tools,
     )
     call = _call(body, request, guards)
     dry_run = _flag(r1chat, "dry_run", False, "r1chat.dry_run")
@@ -123,10 +132,13 @@ def parse_completion(body: Any, settings: Settings) -> Call:
         raise BadRequest("prompt must be a non-empty string", "prompt")
     if "r1chat" in body and _extension(body).get("dry_run"):
         raise BadRequest("r1chat.dry_run is for chat completions", "r1chat.dry_run")
+    for key in ("tools", "tool_choice", "parallel_tool_calls"):
+        if body.get(key) is not None:
+            raise BadRequest(f"{key} is for chat completions", key)
     _refuse_unhonoured(body)
     sampling = replace(_sampling(body, settings.sampling), schema=answer_schema(body))
     request = Request(messages=(), sampling=sampling)
-    call = _call(body, request, Guards(think_budget=None, loop_guard=False))
+    call = _call(body, request, Guards(think_budget=None, loop_guard=False, answer_room=False))
     return replace(call, prompt=prompt)
 
 
@@ -160,26 +172,62 @@ def _object(body: Any) -> dict[str, Any]:
 
 def _messages(value: Any) -> tuple[Message, ...]:
     """The conversation; earlier answers lose their reasoning (a `reasoning_content` field
-    is ignored, an inline `<think>` block dropped, as R1's own template does)."""
+    is ignored, an inline `<think>` block dropped, as R1's own template does). An answer's
+    `tool_calls` and the `tool` results that follow it are kept."""
     if not isinstance(value, list) or not value:
         raise BadRequest("messages must be a non-empty array", "messages")
     out: list[Message] = []
+    names: dict[str, str] = {}  # tool call id -> the tool's name
     for i, m in enumerate(value):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise BadRequest(f"{where} must be an object", where)
         role = m.get("role")
-        if role not in ("system", "developer", "user", "assistant"):
+        if role not in ("system", "developer", "user", "assistant", "tool"):
             raise BadRequest(
-                f"{where}.role must be system, developer, user or assistant, not {role!r}",
+                f"{where}.role must be system, developer, user, assistant or tool, not {role!r}",
                 f"{where}.role",
             )
         text = _content(m.get("content"), f"{where}.content")
-        if role == "assistant" and r1.THINK_CLOSE in text:
-            text = text.rsplit(r1.THINK_CLOSE, 1)[1].lstrip()
-        out.append(Message("system" if role == "developer" else role, text))
-    if out[-1].role != "user":
-        raise BadRequest("the last message must be the user's", f"messages[{len(out) - 1}].role")
+        if role == "assistant":
+            if r1.THINK_CLOSE in text:
+                text = text.rsplit(r1.THINK_CLOSE, 1)[1].lstrip()
+            calls = _calls(m.get("tool_calls"), f"{where}.tool_calls")
+            names.update((c.id, c.name) for c in calls)
+            out.append(Message("assistant", text, tool_calls=calls))
+        elif role == "tool":
+            call_id = m.get("tool_call_id")
+            name = m.get("name") or names.get(call_id if isinstance(call_id, str) else "", "")
+            out.append(Message("tool", text, name=name if isinstance(name, str) else ""))
+        else:
+            out.append(Message("system" if role == "developer" else role, text))
+    if out[-1].role not in ("user", "tool"):
+        raise BadRequest(
+            "the last message must be the user's or a tool's result",
+            f"messages[{len(out) - 1}].role",
+        )
+    return tuple(out)
+
+
+def _calls(value: Any, where: str) -> tuple[ToolCall, ...]:
+    """An earlier answer's `tool_calls`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadRequest(f"{where} must be an array", where)
+    out = []
+    for i, c in enumerate(value):
+        function = c.get("function") if isinstance(c, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        args = function.get("arguments", "{}") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not isinstance(args, str | dict):
+            raise BadRequest(
+                f"{where}[{i}] must be a function call with a name and arguments",
+                f"{where}[{i}]",
+            )
+        call_id = c.get("id")
+        call = ToolCall.new(name, args)
+        out.append(replace(call, id=call_id) if isinstance(call_id, str) else call)
     return tuple(out)
 
 
@@ -371,14 +419,70 @@ def answer_schema(body: dict[str, Any]) -> str | None:
     return json.dumps(spec["schema"])
 
 
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_FUNCTION_KEYS = {"name", "description", "parameters", "strict"}
+
+
+def offered_tools(body: dict[str, Any]) -> Tools | None:
+    """`tools`, `tool_choice` and `parallel_tool_calls`, checked."""
+    value, choice = body.get("tools"), body.get("tool_choice")
+    parallel = _flag(body, "parallel_tool_calls", True, "parallel_tool_calls")
+    if not value:
+        if choice not in (None, "none", "auto"):
+            raise BadRequest("tool_choice needs tools to choose from", "tool_choice")
+        return None
+    if not isinstance(value, list):
+        raise BadRequest("tools must be an array of functions", "tools")
+    offered = [_tool(t, f"tools[{i}]") for i, t in enumerate(value)]
+    names = [t.name for t in offered]
+    if len(set(names)) < len(names):
+        raise BadRequest("tools: two functions have the same name", "tools")
+    return Tools(tuple(offered), _choice(choice, names), parallel)
+
+
+def _tool(value: Any, where: str) -> Tool:
+    if not isinstance(value, dict) or value.get("type") != "function":
+        raise BadRequest(f'{where} must be {{"type": "function", "function": {{...}}}}', where)
+    function = _table(value.get("function"), f"{where}.function", _FUNCTION_KEYS)
+    name = function.get("name")
+    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
+        raise BadRequest(
+            f"{where}.function.name must be 1 to 64 letters, digits, _, . or -",
+            f"{where}.function.name",
+        )
+    description = function.get("description") or ""
+    if not isinstance(description, str):
+        raise BadRequest(f"{where}.function.description must be text", f"{where}.function")
+    params = function.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(params, dict):
+        raise BadRequest(
+            f"{where}.function.parameters must be a JSON schema (an object)",
+            f"{where}.function.parameters",
+        )
+    _flag(function, "strict", True, f"{where}.function.strict")  # always held to it
+    return Tool(name, description, json.dumps(params))
+
+
+def _choice(value: Any, names: list[str]) -> str:
+    if value is None:
+        return "auto"
+    if value in ("auto", "none", "required"):
+        return str(value)
+    function = value.get("function") if isinstance(value, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str):
+        raise BadRequest(
+            'tool_choice must be auto, none, required or {"type": "function", '
+            '"function": {"name": ...}}',
+            "tool_choice",
+        )
+    if name not in names:
+        raise BadRequest(f"tool_choice names {name!r}, which is not in tools", "tool_choice")
+    return name
+
+
 def _refuse_unhonoured(body: dict[str, Any]) -> None:
-    """Fields r1chat cannot honour yet: a 400 naming them, never a reply that ignores
-    them."""
-    if body.get("tools"):
-        raise BadRequest("tools: tool calls are not supported yet (the answer is text)", "tools")
-    choice = body.get("tool_choice")
-    if choice is not None and choice not in ("none", "auto"):
-        raise BadRequest("tool_choice: tool calls are not supported yet", "tool_choice")
+    """Fields r1chat cannot honour: a 400 naming them, never a reply that ignores them."""
     if body.get("logprobs") or body.get("top_logprobs"):
         param = "logprobs" if body.get("logprobs") else "top_logprobs"
         raise BadRequest(f"{param}: log probabilities are not supported", param)

@@ -171,3 +171,28 @@ def test_injection_closes_reasoning(engine: LocalEngine, answer_model: ScriptedM
     assert done.stats.thinking_stopped_by == "budget"
     assert done.reasoning.endswith("Considering the limited time, I will answer now.")
     assert done.content == answer_model.answer
+
+
+def test_max_tokens_leaves_room_for_an_answer(long_model: ScriptedModel):
+    """6,000 tokens of reasoning, 64 max tokens, no budget: the reasoning is closed in
+    time, and the reply ends with an answer (cut, but there)."""
+    eng = open_local(long_model.path, n_ctx=1024, gpu_layers=0, threads=1)
+    try:
+        done = list(run_turn(eng, request("hi", sampling=Sampling(max_tokens=64)), Control()))[-1]
+        assert isinstance(done, Done)
+        assert done.stats.thinking_stopped_by == "answer_room"
+        assert done.stats.thinking_tokens <= 32 + 16 and done.content.strip()
+        assert done.finish_reason == "length"
+        # an explicit budget, or no room asked for, is left as it is
+        kept = Guards(think_budget=40)
+        done = list(
+            run_turn(eng, request("hi", sampling=Sampling(max_tokens=64)), Control(), kept)
+        )[-1]
+        assert isinstance(done, Done) and done.stats.thinking_stopped_by == "budget"
+        free = Guards(answer_room=False)
+        done = list(
+            run_turn(eng, request("hi", sampling=Sampling(max_tokens=64)), Control(), free)
+        )[-1]
+        assert isinstance(done, Done) and done.content == "" and done.stats.thinking_tokens == 64
+    finally:
+        eng.close()

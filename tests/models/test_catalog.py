@@ -59,7 +59,7 @@ def test_listing_shows_each_bare_name_and_the_other_quants_once() -> None:
     names = [e.name for e in load_catalog().listed()]
     assert names[:4] == ["r1:1.5b", "r1:1.5b-q5_k_m", "r1:1.5b-q6_k", "r1:1.5b-q8_0"]
     assert "r1:7b-q4_k_m" not in names and "r1:7b" in names and "r1:671b" in names
-    assert len(names) == len(set(names)) == 6 * 4 + 2  # + the two remote-only R1s
+    assert len(names) == len(set(names)) == 7 * 4 + 2  # + the two remote-only R1s
     assert "r1:671b-0528" in names
 
 

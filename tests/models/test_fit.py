@@ -154,9 +154,9 @@ def test_recommendation() -> None:
     best = recommend(cat, machine(64, 24))
     assert best and best[0].name == "r1:32b" and best[1].verdict is Verdict.GPU
     best = recommend(cat, machine(32, 8))
-    assert best and best[0].name == "r1:8b"
+    assert best and best[0].name == "r1:8b-0528"
     best = recommend(cat, machine(64))  # CPU only: not the 32B that fits but crawls
-    assert best and best[0].name == "r1:8b" and best[1].verdict is Verdict.CPU
+    assert best and best[0].name == "r1:8b-0528" and best[1].verdict is Verdict.CPU
     best = recommend(cat, machine(4))
     assert best and best[0].name == "r1:1.5b"
     assert recommend(cat, machine(1)) is None

@@ -184,7 +184,7 @@ def test_default_model(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gb = 1 << 30
     # nothing installed: the model doctor recommends for the machine (one recommendation)
     monkeypatch.setattr(hardware, "_detected", Hardware(32 * gb, 24 * gb, 8, (), "CPU"))
-    assert store.default_model() == "r1:8b"  # the biggest that runs well on a CPU
+    assert store.default_model() == "r1:8b-0528"  # the biggest that runs well on a CPU
     monkeypatch.setattr(hardware, "_detected", Hardware(4 * gb, 3 * gb, 4, (), "CPU"))
     assert store.default_model() == "r1:1.5b"  # a small machine
     install("r1:1.5b")

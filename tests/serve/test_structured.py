@@ -95,7 +95,6 @@ def test_ollama_format(server: Serving) -> None:
             },
             "response_format",
         ),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
         ({"tool_choice": "required"}, "tool_choice"),
         ({"logprobs": True}, "logprobs"),
     ],

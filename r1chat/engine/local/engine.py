@@ -18,12 +18,12 @@ from typing import Any
 from r1chat.core import r1
 from r1chat.core.errors import PromptTooLong, R1ChatError
 from r1chat.core.events import Delta, EngineInfo, PromptProgress
-from r1chat.core.messages import prepare
 from r1chat.core.request import Control, Reading, Request, Sampling, prompt_problem
+from r1chat.core.tools import Tools
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local import llama_log
 from r1chat.engine.local.constrained import constrained
-from r1chat.engine.local.grammar import schema_grammar
+from r1chat.engine.local.grammar import schema_grammar, tools_grammar
 from r1chat.engine.local.kernels import load_llama
 from r1chat.engine.local.llama_log import route_llama_log, tail
 from r1chat.engine.local.prompt import PromptBuilder
@@ -120,8 +120,7 @@ class LocalEngine:
     # -- prompts ---------------------------------------------------------------
 
     def prompt_tokens(self, request: Request, reading: Reading | None = None) -> list[int]:
-        messages = prepare(request.messages, system=request.system, math=request.math)
-        return self.builder.build(messages, think=request.think, reading=reading)
+        return self.builder.for_request(request, reading=reading)
 
     def count_prompt(self, request: Request) -> int:
         return len(self.prompt_tokens(request))
@@ -138,8 +137,7 @@ class LocalEngine:
         model's answer) as the next prompt will start with it, so that prompt only reads
         its new message. Stops between chunks once `control` is cancelled (what was read
         stays in the cache). Returns the tokens it evaluated."""
-        messages = prepare(request.messages, system=request.system, math=request.math)
-        tokens = self.builder.build(messages, think=request.think, reply=False)
+        tokens = self.builder.for_request(request, reply=False)
         if prompt_problem(len(tokens), self.info.n_ctx):
             return 0
         start = self._rewind(tokens, len(tokens))
@@ -150,7 +148,7 @@ class LocalEngine:
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        yield from self.reply(self.prompt_tokens(request), request.sampling, control)
+        yield from self.reply(self.prompt_tokens(request), request.sampling, control, request.tools)
 
     def complete(
         self, text: str, sampling: Sampling, control: Control
@@ -164,15 +162,16 @@ class LocalEngine:
         yield from self.reply(prompt, sampling, control)
 
     def reply(
-        self, prompt: list[int], s: Sampling, control: Control
+        self, prompt: list[int], s: Sampling, control: Control, tools: Tools | None = None
     ) -> Iterator[Delta | PromptProgress]:
-        """`stream` for a prompt already read into tokens (`prompt_tokens`)."""
+        """`stream` for a prompt already read into tokens (`prompt_tokens`); the answer
+        is held to `s.schema`, or to text or calls of `tools`."""
         n_ctx = self.info.n_ctx
         if problem := prompt_problem(len(prompt), n_ctx):
             hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
             raise PromptTooLong(f"{problem}; raise --ctx{hint} or shorten the input")
         self.finish_reason = "cancelled"
-        grammar = schema_grammar(s.schema) if s.schema is not None else None  # (fails fast)
+        grammar = self._grammar(s, tools)  # (fails fast)
         yield from self._evaluate_prompt(prompt, control)
         if control.cancelled:
             return
@@ -260,6 +259,13 @@ class LocalEngine:
             decoder.reset()  # cut inside a character: its first bytes are not text (no "�")
         elif tail_text := decoder.decode(b"", final=True):
             yield Delta(tail_text, 0)
+
+    def _grammar(self, s: Sampling, tools: Tools | None) -> Any:
+        if s.schema is not None:
+            return schema_grammar(s.schema)
+        if tools is not None and tools.callable:
+            return tools_grammar(tools, self.builder.tool_tokens)
+        return None
 
     def _reasoning_open(self, prompt: list[int]) -> bool:
         """Whether the prompt ends inside a `<think>` block (the reply starts reasoning)."""

@@ -1,5 +1,6 @@
-"""The llama.cpp grammar that holds an answer to a JSON schema, built with
-llama-cpp-python's own JSON-schema converter (cached: a schema is converted once)."""
+"""llama.cpp grammars for the answer, built with llama-cpp-python's own JSON-schema
+converter (cached: a schema or a tool set is converted once): JSON under a schema, or
+text-or-tool-calls."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import functools
 import json
 from typing import Any
 
+from r1chat.core import r1
 from r1chat.core.errors import BadSchema
+from r1chat.core.tools import Tools, calls_schema
 
 _LOOSE_CHAR = 'char ::= [^"\\\\] |'
 _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
@@ -18,11 +21,50 @@ forbids; llama.cpp's own converter excludes them, as this does."""
 @functools.lru_cache(maxsize=32)
 def schema_grammar(schema: str) -> Any:
     """A `LlamaGrammar` for JSON text under `schema` (a JSON schema, as JSON text)."""
-    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+    return _grammar(lambda c: c.visit(c.resolve_refs(json.loads(schema), "stdin"), ""))
+
+
+CALL_HEAD = r1.CALL_BEGIN + "function" + r1.TOOL_SEP
+FENCE_OPEN, FENCE_CLOSE = "\n```json\n", "\n```"
+
+
+@functools.lru_cache(maxsize=32)
+def tools_grammar(tools: Tools, native: bool) -> Any:
+    """A `LlamaGrammar` for an answer that calls `tools.callable` (or, where the choice
+    allows, is text that does not start like a call): in R1-0528's markers when `native`,
+    else the JSON object of `r1chat.core.tools.calls_schema`. Leading blank space is free."""
+
+    def build(c: Any) -> None:
+        if native:
+            start = "<"
+            literal = c._format_literal
+            calls = []
+            for i, tool in enumerate(tools.callable):
+                params = c.resolve_refs(json.loads(tool.parameters), "stdin")
+                calls.append(literal(tool.name + FENCE_OPEN) + " " + c.visit(params, f"args{i}"))
+            head, tail = literal(CALL_HEAD), literal(FENCE_CLOSE + r1.CALL_END)
+            c._add_rule("call", f"{head} ({' | '.join(calls)}) {tail}")
+            more = f" ({literal(chr(10))} call)*" if tools.parallel else ""
+            c._add_rule("calls", f"{literal(r1.CALLS_BEGIN)} call{more} {literal(r1.CALLS_END)}")
+        else:
+            start = "{"
+            c.visit(c.resolve_refs(calls_schema(tools), "stdin"), "calls")
+        if tools.text_allowed:
+            c._add_rule("text", f"[^{start} \\t\\n] [^\\x00]*")
+            c._add_rule("root", "[ \\t\\n]* (calls | text)")
+        else:
+            c._add_rule("root", "[ \\t\\n]* calls")
+
+    return _grammar(build)
+
+
+def _grammar(build: Any) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar, SchemaConverter
 
     try:
-        json.loads(schema)
-        gbnf = json_schema_to_gbnf(schema).replace(_LOOSE_CHAR, _JSON_CHAR)
+        c = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+        build(c)
+        gbnf = c.format_grammar().replace(_LOOSE_CHAR, _JSON_CHAR)
         return LlamaGrammar.from_string(gbnf, verbose=False)
     except Exception as e:  # the converter asserts, raises KeyError...: one line either way
         raise BadSchema(f"the JSON schema cannot be turned into a grammar: {e}") from None

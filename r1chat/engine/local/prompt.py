@@ -12,8 +12,9 @@ from typing import Any
 
 from r1chat.core import r1
 from r1chat.core.errors import R1ChatError
-from r1chat.core.messages import Message
-from r1chat.core.request import Reading
+from r1chat.core.messages import Message, prepare
+from r1chat.core.request import Reading, Request
+from r1chat.core.tools import Tools, fold, listing
 from r1chat.engine.local.vocab import Vocab
 
 _SLOT = re.compile("\ue000(\\d+)\ue001")
@@ -30,9 +31,22 @@ class PromptBuilder:
         self.vocab = vocab
         markers = (r1.USER, r1.ASSISTANT, r1.THINK_OPEN, r1.THINK_CLOSE, r1.EOS)
         self.is_r1 = all(vocab.special_id(m) is not None for m in markers)
+        self.tool_tokens = self.is_r1 and vocab.tool_tokens
+        """Whether tool calls are written in R1-0528's markers (else folded into text)."""
         self._template = None if self.is_r1 else _compile(chat_template or _CHATML)
         self._eos_text = vocab.render([vocab.eos])
         self._bos_text = vocab.render([vocab.bos]) if vocab.bos >= 0 else ""
+
+    def for_request(
+        self, request: Request, *, reply: bool = True, reading: Reading | None = None
+    ) -> list[int]:
+        """`build` for `request`'s conversation: DeepSeek's advice applied (`prepare`),
+        tools and tool turns folded into text where the vocabulary has no tool tokens."""
+        messages, tools = request.messages, request.tools
+        if not self.tool_tokens:
+            messages, tools = fold(messages, tools), None
+        prepared = prepare(messages, system=request.system, math=request.math)
+        return self.build(prepared, think=request.think, reply=reply, reading=reading, tools=tools)
 
     def opens_thinking(self, think: bool) -> bool:
         """Whether the prompt ends inside an open `<think>` block."""
@@ -45,21 +59,30 @@ class PromptBuilder:
         think: bool = True,
         reply: bool = True,
         reading: Reading | None = None,
+        tools: Tools | None = None,
     ) -> list[int]:
         """The prompt's token ids; without `reply`, only the conversation (what the next
-        prompt starts with: idle-time prefill); `reading` bounds the work."""
+        prompt starts with: idle-time prefill); `reading` bounds the work. `tools` are
+        listed in R1-0528's way (with `tool_tokens`; else `for_request` folds them)."""
         if self.is_r1:
-            return self._build_r1(messages, think, reply, reading)
+            return self._build_r1(messages, think, reply, reading, tools)
         return self._build_template(messages, reply, reading)
 
     def _build_r1(
-        self, messages: Sequence[Message], think: bool, reply: bool, reading: Reading | None
+        self,
+        messages: Sequence[Message],
+        think: bool,
+        reply: bool,
+        reading: Reading | None,
+        tools: Tools | None,
     ) -> list[int]:
         v = self.vocab
         out = [v.bos] if v.bos >= 0 else []
         if reading is not None:
             reading.add(len(out))
-        for kind, text in r1.prompt_parts(messages, think=think, reply=reply):
+        listed = listing(tools) if tools is not None and tools.offered else ""
+        parts = r1.prompt_parts(messages, think=think, reply=reply, tools=listed)
+        for kind, text in parts:
             encode = v.encode_markup if kind == r1.MARKUP else v.encode_text
             out += encode(text, reading)
         return out

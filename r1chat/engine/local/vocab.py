@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from r1chat.core import r1
 from r1chat.core.request import Reading
 
 PIECE = 32 << 10
@@ -39,6 +40,10 @@ class Vocab:
         self._bpe = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_BPE
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
+        markers = [self.special_id(m) for m in r1.TOOL_MARKERS]
+        self.tool_tokens = all(t is not None for t in markers)
+        """Whether the vocabulary has DeepSeek's tool-call tokens (R1-0528)."""
+        self._spoken = {t for t in markers if t is not None}
 
     def is_special(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_get_attr(self._vocab, token) & SPECIAL_ATTRS)
@@ -50,10 +55,12 @@ class Vocab:
         return eog
 
     def piece(self, token: int) -> bytes:
-        """The bytes a generated token adds to the text (control tokens add nothing)."""
+        """The bytes a generated token adds to the text (control tokens add nothing, but
+        for DeepSeek's tool-call markers: a call is read back from them)."""
         piece = self._pieces.get(token)
         if piece is None:
-            piece = self._pieces[token] = self._to_piece(token, special=False)
+            spoken = token in self._spoken
+            piece = self._pieces[token] = self._to_piece(token, special=spoken)
         return piece
 
     def _to_piece(self, token: int, *, special: bool) -> bytes:

@@ -212,6 +212,8 @@ class RemoteEngine:
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
         if request.sampling.schema is not None:  # a server would hold the reasoning to it too
             raise R1ChatError("a JSON schema for the answer needs a local model")
+        if request.tools is not None or any(m.role == "tool" for m in request.messages):
+            raise R1ChatError("tool calls need a local model")
         self.finish_reason = "cancelled"
         reply = Reply()
         # --no-think: the prompt ends `<think>\n`; add an empty reasoning, as the local engine does
