@@ -10,7 +10,7 @@
     [chat]          system_prompt, overflow = "drop-oldest" | "stop", reply_reserve,
                     keep_first (what a conversation over the context does: core.overflow)
     [ask]           log = true | false (save every `r1chat ask` in the history)
-    [serve]         host, port, queue, allowed_hosts = [...], allowed_origins = [...],
+    [serve]         host, port, queue, parallel, allowed_hosts = [...], allowed_origins = [...],
                     keep_alive
     [remotes.NAME]  url, model, api_key_env, timeout
 
@@ -99,6 +99,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "host": Rule(_STR, "an address to listen on", lambda v: bool(v.strip())),
         "port": Rule(_INT, "a port from 0 to 65535", lambda v: 0 <= v <= 65535),
         "queue": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
+        "parallel": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
         "allowed_hosts": Rule(_LIST, "a list of host names", _strings),
         "allowed_origins": Rule(_LIST, 'a list of origins ("https://app.example")', _strings),
         "keep_alive": Rule(
@@ -141,6 +142,7 @@ class ServeValues:
     host: str | None = None
     port: int | None = None
     queue: int | None = None
+    parallel: int | None = None
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     keep_alive: str | float | None = None
@@ -222,6 +224,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Values:
             serve.get("host"),
             serve.get("port"),
             serve.get("queue"),
+            serve.get("parallel"),
             tuple(serve.get("allowed_hosts", ())),
             tuple(serve.get("allowed_origins", ())),
             serve.get("keep_alive"),

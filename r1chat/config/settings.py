@@ -43,6 +43,7 @@ class Settings:
     kv_type: str = "f16"  # the KV cache's element type (config.schema.KV_TYPES)
     flash_attn: str = "auto"  # auto: on for a quantized KV cache or a GPU, else off
     repack: str = "auto"  # llama.cpp repacking weights for its CPU kernels (launch.repack)
+    sequences: int = 1  # replies at once, each with `n_ctx` (serve's --parallel)
 
     def request(self, messages: tuple[Message, ...]) -> Request:
         """The request for `messages` under these settings: where the chat and `ask` make theirs."""

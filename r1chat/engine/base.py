@@ -6,7 +6,7 @@ Front ends never hold an engine's internals: `r1chat.launch.local` opens one, an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,13 +81,13 @@ class TextEngine(Engine, Protocol):
         sampling: Sampling,
         control: Control,
         tools: Tools | None = None,
-    ) -> Iterator[Delta | PromptProgress]:
+    ) -> Generator[Delta | PromptProgress, None, str]:
         """`stream` for a prompt already read into tokens (`prompt_tokens`); the answer
-        may call `tools`."""
+        may call `tools`. Returns the finish reason (replies may run side by side)."""
         ...
 
     def complete(
         self, text: str, sampling: Sampling, control: Control
-    ) -> Iterator[Delta | PromptProgress]:
-        """Like `stream`, for prompt `text` written by the caller, special tokens and all."""
+    ) -> Generator[Delta | PromptProgress, None, str]:
+        """Like `reply`, for prompt `text` written by the caller, special tokens and all."""
         ...

@@ -38,35 +38,47 @@ def open_local(
     kv_type: str = "f16",
     flash_attn: str = "auto",
     repack: str = "auto",
+    sequences: int = 1,
 ) -> LocalEngine:
     """Load a GGUF file with llama.cpp. Without `gpu_layers`: every layer that fits on
     the GPU when this llama.cpp build can offload, else none; without `threads`: one per
     physical core. The KV cache is `kv_type`; flash attention `auto` is on for a quantized
     cache (llama.cpp needs it there) or when layers go to a GPU. `repack` (auto, on, off):
-    whether llama.cpp repacks weights for its CPU kernels (`launch.repack`)."""
+    whether llama.cpp repacks weights for its CPU kernels (`launch.repack`). With
+    `sequences` > 1, a `BatchEngine`: that many replies at once, `n_ctx` each."""
     from r1chat.config import paths
+    from r1chat.engine.local.batch import BatchEngine
     from r1chat.engine.local.engine import LocalEngine, ModelFile
     from r1chat.launch.repack import decide, require_runs
     from r1chat.models import hardware
-    from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
+    from r1chat.models.fit import Shape, auto_gpu_layers, context_problem, slots_that_fit
     from r1chat.models.gguf import read_gguf
 
     path = Path(path).expanduser()
     meta = read_gguf(path)
     shape = Shape.from_gguf(path, meta).with_kv(kv_type)
     trained = int(meta.arch_key("context_length", 0) or 0)
-    if problem := context_problem(shape, n_ctx, hardware.current(), trained):
+    hw = hardware.current()
+    if problem := context_problem(shape, n_ctx, hw, trained):
         raise R1ChatError(problem)
+    if sequences > 1 and context_problem(shape, n_ctx * sequences, hw):
+        fit = slots_that_fit(shape, n_ctx, hw, sequences)
+        raise R1ChatError(
+            f"--parallel {sequences}: {sequences} KV caches of {n_ctx:,} tokens do not fit "
+            f"in this machine's memory beside the model; {fit} do (use --parallel {fit} "
+            "or a smaller --ctx)"
+        )
     kernels = decide(repack)
     require_runs(kernels)
     offload = hardware.llama_offload_supported()
     if gpu_layers is None:
-        gpu_layers = auto_gpu_layers(shape, n_ctx) if offload else 0
+        gpu_layers = auto_gpu_layers(shape, n_ctx * sequences) if offload else 0
     backend = hardware.llama_backend() if offload else "CPU"
     flash = flash_attn == "on" or (
         flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
     )
-    return LocalEngine(
+    engine = BatchEngine if sequences > 1 else LocalEngine
+    return engine(
         ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),
         n_ctx=n_ctx,
         gpu_layers=gpu_layers,
@@ -76,6 +88,7 @@ def open_local(
         kv_type=kv_type,
         flash_attn=flash,
         repack=kernels.on,
+        sequences=sequences,
     )
 
 
@@ -91,4 +104,16 @@ def open_named(spec: str, settings: Settings, name: str | None = None) -> LocalE
         kv_type=settings.kv_type,
         flash_attn=settings.flash_attn,
         repack=settings.repack,
+        sequences=settings.sequences,
     )
+
+
+def slots_for(spec: str, settings: Settings) -> int:
+    """How many replies at once local model `spec` runs as well as one (`serve`'s default
+    `--parallel`), from its GGUF header and this machine."""
+    from r1chat.models import hardware
+    from r1chat.models.fit import Shape, slots_that_fit
+
+    path = model_path(spec)
+    shape = Shape.from_gguf(path).with_kv(settings.kv_type)
+    return slots_that_fit(shape, settings.n_ctx or DEFAULT_CTX, hardware.current())

@@ -205,6 +205,21 @@ def plan(shape: Shape, n_ctx: int, hw: Hardware) -> Fit:
     return Fit(Verdict.NO, 0, units, need, kv, gpu_unknown=unknown)
 
 
+MOST_SLOTS = 4
+"""The most replies `serve` runs at once unless told (as LM Studio's default)."""
+
+
+def slots_that_fit(shape: Shape, n_ctx: int, hw: Hardware, most: int = MOST_SLOTS) -> int:
+    """How many sequences of `n_ctx` context (each with its KV cache) run as well as one
+    does: on the GPU if one does, in RAM otherwise (at least 1, at most `most`)."""
+    one = plan(shape, n_ctx, hw)
+    for n in range(most, 1, -1):
+        fit = plan(shape, n_ctx * n, hw)
+        if fit.runs and (fit.verdict, fit.gpu_layers) == (one.verdict, one.gpu_layers):
+            return n
+    return 1
+
+
 def context_problem(shape: Shape, n_ctx: int, hw: Hardware, trained: int = 0) -> str | None:
     """Why `n_ctx` cannot run on `hw` at all (more than its RAM and GPU memory together),
     said before llama.cpp tries to allocate it; None when it may."""

@@ -10,13 +10,15 @@ not the server (`serve.worker` sees the process die and starts another). It spea
 - out: lists of `(id, item)`: `Loaded`, `LoadFailed`, `Accepted`, `Started`, the reply's
   events (one per token, as clients see them), `Failed`, `Rendered`, `JobEnded`.
 
-Jobs run one at a time on the model thread, in the order their prompts are ready. Each
-chat for the resident model has its prompt read into tokens on a thread of its own as it
-arrives (`_prepare`), under a `Reading`: a prompt too long for the context is refused at
-once (having read no more than a context's worth), one whose client left stops, and
-neither holds up the others or the reply that runs. After a chat reply, and until the
-next job arrives, the model thread reads the conversation with its answer ahead of time
-(idle-time prefill).
+The model thread takes jobs in the order their prompts are ready and starts each on a
+thread of its own once one of the engine's sequences is free (`settings.sequences`: a
+`BatchEngine` runs that many replies at once; one otherwise); a job for another model
+waits until the running replies end, then the model changes. Each chat for the resident
+model has its prompt read into tokens on a thread of its own as it arrives (`_prepare`),
+under a `Reading`: a prompt too long for the context is refused at once (having read no
+more than a context's worth), one whose client left stops, and neither holds up the
+others or the replies that run. After a chat reply, and until the next job arrives, its
+thread reads the conversation with its answer ahead of time (idle-time prefill).
 """
 
 from __future__ import annotations
@@ -63,14 +65,16 @@ class Host:
         self._read = threading.Condition(self._swap)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._controls: dict[int, Control] = {}
-        self._prefill = Control()
+        self._prefills: set[Control] = set()
+        self._running = 0  # replies on their threads
+        self._ran = threading.Condition()
         self._model = threading.Thread(target=self._model_loop, name="serve-model", daemon=True)
         self._model.start()
 
     # -- commands (the main thread) ------------------------------------------------------
 
     def job(self, job_id: int, call: Call, model: str, spec: str) -> None:
-        self._prefill.cancel()  # a prefill gives way at once; what it read stays cached
+        self._stop_prefills()  # a prefill gives way at once; what it read stays cached
         control = self._controls[job_id] = Control()
         job = _Job(job_id, call, model, spec, control)
         if call.chat and not call.dry_run:
@@ -80,7 +84,7 @@ class Host:
             self._jobs.put(job)
 
     def load(self, job_id: int, model: str, spec: str) -> None:
-        self._prefill.cancel()
+        self._stop_prefills()
         self._jobs.put(_Job(job_id, None, model, spec, Control()))  # type: ignore[arg-type]
 
     def cancel(self, job_id: int) -> None:
@@ -88,11 +92,12 @@ class Host:
             control.cancel()
 
     def stop(self) -> None:
-        self._prefill.cancel()
+        self._stop_prefills()
         for control in list(self._controls.values()):
             control.cancel()
         self._jobs.put(None)
         self._model.join(timeout=30)
+        self._drain(timeout=30)
         with self._swap:
             if self.engine is not None:
                 self.engine.close()
@@ -151,17 +156,42 @@ class Host:
             if job.refused or (job.call is not None and job.control.cancelled):
                 if not job.refused:
                     self.put((job.id, Failed(BadRequest("cancelled", status=499))))
-                self._controls.pop(job.id, None)
-                self.put((job.id, JobEnded()))
+                self._end(job)
                 continue
-            try:
-                engine = self._load(job)
-                if engine is not None and job.call is not None:
-                    self.put((job.id, Started()))
-                    self._serve(engine, job)
-            finally:
-                self._controls.pop(job.id, None)
-                self.put((job.id, JobEnded()))
+            if job.call is None or job.model != self.resident:
+                self._drain()  # the model changes once no reply runs on it
+            engine = self._load(job)
+            if engine is None or job.call is None:
+                self._end(job)
+                continue
+            with self._ran:
+                while self._running >= self.settings.sequences:
+                    self._ran.wait()
+                self._running += 1
+            self.put((job.id, Started()))
+            threading.Thread(target=self._run, args=(engine, job), daemon=True).start()
+
+    def _run(self, engine: TextEngine, job: _Job) -> None:
+        try:
+            self._serve(engine, job)
+        finally:
+            self._end(job)
+            with self._ran:
+                self._running -= 1
+                self._ran.notify_all()
+
+    def _end(self, job: _Job) -> None:
+        self._controls.pop(job.id, None)
+        self.put((job.id, JobEnded()))
+
+    def _drain(self, timeout: float | None = None) -> None:
+        """Wait until no reply runs (at most `timeout` seconds)."""
+        with self._ran:
+            self._ran.wait_for(lambda: not self._running, timeout)
+
+    def _stop_prefills(self) -> None:
+        for control in list(self._prefills):
+            control.cancel()
 
     def _load(self, job: _Job) -> TextEngine | None:
         try:
@@ -219,28 +249,30 @@ class Host:
     def _prefill_next(self, engine: TextEngine, request: Request, answer: str) -> None:
         """A client that goes on with this conversation sends it back with the answer:
         read that now, until the next job arrives (`job` cancels it)."""
-        self._prefill = control = Control()
+        control = Control()
+        self._prefills.add(control)
         try:
             engine.prefill(request.answered(answer), control)
         except Exception:  # an optimisation: the next prompt reads it all instead
             return
+        finally:
+            self._prefills.discard(control)
 
 
 class _Prompt:
-    """A chat whose prompt was read ahead, as a turn's source."""
+    """A chat whose prompt was read ahead, as a turn's source (its own finish reason:
+    other replies may run on the engine at the same time)."""
 
     def __init__(self, engine: TextEngine, prompt: list[int]) -> None:
         self.engine, self.prompt = engine, prompt
-
-    @property
-    def finish_reason(self) -> str:
-        return self.engine.finish_reason
+        self.finish_reason = "cancelled"
 
     def opens_thinking(self, request: Request) -> bool:
         return self.engine.opens_thinking(request)
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        return self.engine.reply(self.prompt, request.sampling, control, request.tools)
+        reply = self.engine.reply(self.prompt, request.sampling, control, request.tools)
+        self.finish_reason = yield from reply
 
 
 class _RawPrompt:
@@ -248,16 +280,19 @@ class _RawPrompt:
 
     def __init__(self, engine: TextEngine, prompt: str) -> None:
         self.engine, self.prompt = engine, prompt
-
-    @property
-    def finish_reason(self) -> str:
-        return self.engine.finish_reason
+        self.finish_reason = "cancelled"
 
     def opens_thinking(self, request: Request) -> bool:
         return False
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        for item in self.engine.complete(self.prompt, request.sampling, control):
+        reply = self.engine.complete(self.prompt, request.sampling, control)
+        while True:
+            try:
+                item = next(reply)
+            except StopIteration as end:
+                self.finish_reason = end.value
+                return
             if isinstance(item, Delta):
                 yield Delta(item.text, item.tokens, Channel.ANSWER, item.injected)
             else:

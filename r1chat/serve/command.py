@@ -11,7 +11,7 @@ import argparse
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from r1chat.config.options import add_model_options, add_reasoning_options, add_
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.printable import one_line
 from r1chat.core.units import duration
+from r1chat.models.fit import MOST_SLOTS
 
 if TYPE_CHECKING:
     from r1chat.config.schema import ServeValues
@@ -39,7 +40,8 @@ def register(sub: Any) -> None:
         description="Serve the installed models over HTTP, with OpenAI's API "
         "(/v1/chat/completions, /v1/completions, /v1/models: reasoning in "
         "reasoning_content, the answer in content) and Ollama's (/api/chat, /api/generate, "
-        "/api/tags...: reasoning in thinking). One reply at a time; others queue. "
+        "/api/tags...: reasoning in thinking). Several replies at once (--parallel); "
+        "others queue. "
         "The options below are the defaults a request's own fields override.",
     )
     g = p.add_argument_group("server ([serve] in the config gives the defaults)")
@@ -50,6 +52,13 @@ def register(sub: Any) -> None:
         dest="serve_key_env",
         metavar="NAME",
         help="require the API key held in environment variable NAME (Authorization: Bearer)",
+    )
+    g.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help=f"replies at once, each with --ctx of context (default: as many as run as "
+        f"well as one, at most {MOST_SLOTS})",
     )
     g.add_argument(
         "--queue",
@@ -96,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     api_key = _api_key(args.serve_key_env)
     settings = resolve(config, vars(args))
     spec = settings.model or default_model(config)
+    settings = replace(settings, sequences=_parallel(args, config.values.serve, spec, settings))
     sock = _bind(server.host, server.port)
     try:
         return _serve(args, server, settings, spec, sock, api_key)
@@ -111,6 +121,18 @@ class _Server:
     allowed_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     keep_alive: float  # seconds; negative: for good
+
+
+def _parallel(args: argparse.Namespace, values: ServeValues, spec: str, settings: Settings) -> int:
+    """`--parallel`, else `[serve] parallel`, else as many as fit (`slots_for`)."""
+    from r1chat.launch.local import slots_for
+
+    n = args.parallel if args.parallel is not None else values.parallel
+    if n is None:
+        return slots_for(spec, settings)
+    if n < 1:
+        raise UsageError(f"--parallel must be at least 1, not {n}")
+    return int(n)
 
 
 def _options(args: argparse.Namespace, values: ServeValues) -> _Server:
@@ -163,9 +185,11 @@ def _serve(
     models.idle_for(server.keep_alive)
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
+    slots = settings.sequences
     say(
         f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
-        f"ctx {info.n_ctx:,} · {_kept(server.keep_alive)} · Ctrl-C stops"
+        f"{slots} slot{'s' if slots > 1 else ''} × {info.n_ctx:,} context · "
+        f"{_kept(server.keep_alive)} · Ctrl-C stops"
     )
     if api_key is None and not _loopback(server.host):
         say(

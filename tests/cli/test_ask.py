@@ -173,7 +173,9 @@ def test_think_budget_cuts_the_reasoning(loop_model: ScriptedModel):
 
 
 def test_without_loop_guard_runs_to_the_limit(loop_model: ScriptedModel):
-    proc = ask("--json", "-m", str(loop_model.path), "--no-loop-guard", "--max-tokens", "300", "4?")
+    # a budget over the cap: no room is kept for an answer either
+    args = ("--no-loop-guard", "--max-tokens", "300", "--think-budget", "1000")
+    proc = ask("--json", "-m", str(loop_model.path), *args, "4?")
     assert proc.returncode == 3  # no answer
     out = json.loads(proc.stdout)
     assert out["finish_reason"] == "length"

@@ -161,7 +161,9 @@ def test_loop_guard_through_the_extension(loop_model: ScriptedModel) -> None:
         assert guarded["choices"][0]["message"]["content"] == loop_model.answer
         assert guarded["choices"][0]["finish_reason"] == "stop"
         assert any("repeating" in n for n in guarded["r1chat"]["notices"])
-        body = {"messages": HI, "max_tokens": 400, "r1chat": {"loop_guard": False}}
+        # (a budget over the cap: no room kept for an answer either)
+        unguarded_ext = {"loop_guard": False, "think_budget": 1000}
+        body = {"messages": HI, "max_tokens": 400, "r1chat": unguarded_ext}
         unguarded = post(s, body).json()
         assert unguarded["choices"][0]["finish_reason"] == "length"
         assert unguarded["choices"][0]["message"]["content"] == ""
@@ -256,11 +258,13 @@ def test_two_clients_at_once_both_get_whole_replies(
     assert results == [answer_model.answer] * 4
 
 
-def test_a_full_queue_answers_429(long_model: ScriptedModel) -> None:
-    with serving(long_model.path, "--ctx", "8192", "--queue", "1") as s:
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_full_queue_answers_429(long_model: ScriptedModel, parallel: int) -> None:
+    flags = ("--ctx", "8192", "--queue", "1", "--parallel", str(parallel))
+    with serving(long_model.path, *flags) as s:
         streams = []
         try:
-            for _ in range(2):  # one running, one waiting
+            for _ in range(parallel + 1):  # `parallel` running, one waiting
                 client = httpx2.Client(timeout=60)
                 request = client.build_request(
                     "POST", f"{s.url}/chat/completions", json={"messages": HI, "stream": True}

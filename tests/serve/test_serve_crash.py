@@ -61,7 +61,8 @@ def test_a_model_process_that_dies_mid_stream_fails_that_reply_only(
     tmp_path: Path, long_model: ScriptedModel, sig: signal.Signals
 ) -> None:
     env = {"R1CHAT_HOME": str(tmp_path / "home")}
-    with serving(long_model.path, "--ctx", "8192", "--threads", "1", env=env) as s:
+    flags = ("--ctx", "8192", "--threads", "1", "--parallel", "1")  # the second one waits
+    with serving(long_model.path, *flags, env=env) as s:
         first = model_process(s)
         waiting: dict[str, httpx2.Response] = {}
         objs: list[Any] = []

@@ -13,7 +13,7 @@ import random
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from r1chat.core import r1
 from r1chat.core.errors import PromptTooLong, R1ChatError
@@ -62,6 +62,7 @@ class LocalEngine:
         kv_type: str = "f16",
         flash_attn: bool = False,
         repack: bool = True,
+        sequences: int = 1,
     ) -> None:
         import llama_cpp
         from jinja2.exceptions import TemplateError
@@ -81,7 +82,8 @@ class LocalEngine:
                 self._llm: Any = load_llama(
                     path,
                     repack=repack,
-                    n_ctx=n_ctx,
+                    sequences=sequences,
+                    n_ctx=n_ctx * sequences,
                     n_gpu_layers=gpu_layers,
                     n_threads=threads,
                     n_batch=512,
@@ -104,7 +106,7 @@ class LocalEngine:
             backend=backend if offload and gpu_layers != 0 else "CPU",
             # llama.cpp pads its context to a multiple of 256; llama-cpp-python's token
             # buffer holds what was asked for, and a prompt past it fails
-            n_ctx=min(self._llm.n_ctx(), len(self._llm.input_ids)),
+            n_ctx=min(self._llm.n_ctx(), len(self._llm.input_ids)) // sequences,
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
             threads=threads,
@@ -148,38 +150,47 @@ class LocalEngine:
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
-        yield from self.reply(self.prompt_tokens(request), request.sampling, control, request.tools)
+        reply = self.reply(self.prompt_tokens(request), request.sampling, control, request.tools)
+        self.finish_reason = yield from reply
 
     def complete(
         self, text: str, sampling: Sampling, control: Control
-    ) -> Iterator[Delta | PromptProgress]:
+    ) -> Generator[Delta | PromptProgress, None, str]:
         """Continue raw prompt `text`, whose special tokens are read as such (the caller
         wrote the whole prompt: `/v1/completions`); BOS is added when the model wants it."""
         vocab = self.vocab
         prompt = vocab.encode_markup(text)
         if vocab.add_bos and vocab.bos >= 0 and prompt[:1] != [vocab.bos]:
             prompt.insert(0, vocab.bos)
-        yield from self.reply(prompt, sampling, control)
+        return (yield from self.reply(prompt, sampling, control))
 
     def reply(
         self, prompt: list[int], s: Sampling, control: Control, tools: Tools | None = None
-    ) -> Iterator[Delta | PromptProgress]:
+    ) -> Generator[Delta | PromptProgress, None, str]:
         """`stream` for a prompt already read into tokens (`prompt_tokens`); the answer
-        is held to `s.schema`, or to text or calls of `tools`."""
+        is held to `s.schema`, or to text or calls of `tools`. Returns (and sets) the
+        finish reason."""
+        self.finish_reason = "cancelled"
+        limit, grammar = self._limits(prompt, s, tools)
+        yield from self._evaluate_prompt(prompt, control)
+        if control.cancelled:
+            return self.finish_reason
+        self._llm.set_seed(seed_of(s))
+        alone = _Alone(self._llm, s)
+        self.finish_reason = yield from self._generate(alone, prompt, limit, control, grammar)
+        return self.finish_reason
+
+    def _limits(self, prompt: list[int], s: Sampling, tools: Tools | None) -> tuple[int, Any]:
+        """The tokens a reply to `prompt` may have, and its grammar (refusing a prompt
+        that leaves no room, or a schema llama.cpp cannot use, before any work)."""
         n_ctx = self.info.n_ctx
         if problem := prompt_problem(len(prompt), n_ctx):
             hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
             raise PromptTooLong(f"{problem}; raise --ctx{hint} or shorten the input")
-        self.finish_reason = "cancelled"
-        grammar = self._grammar(s, tools)  # (fails fast)
-        yield from self._evaluate_prompt(prompt, control)
-        if control.cancelled:
-            return
-        self._llm.set_seed(s.seed if s.seed is not None else random.randrange(2**31))
         limit = n_ctx - len(prompt)
         if s.max_tokens is not None:
             limit = min(limit, s.max_tokens)
-        yield from self._generate(prompt, limit, control, s, grammar)
+        return limit, self._grammar(s, tools)
 
     def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
@@ -194,7 +205,7 @@ class LocalEngine:
         """Keep the cache's prefix in common with `tokens` (at most `most` of them), drop
         the rest; returns where evaluation starts."""
         llm = self._llm
-        start = min(_common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), most)
+        start = min(common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), most)
         llm.n_tokens = start
         return start
 
@@ -208,8 +219,10 @@ class LocalEngine:
             yield self._llm.n_tokens
 
     def _generate(
-        self, prompt: list[int], limit: int, control: Control, s: Sampling, grammar: Any
-    ) -> Iterator[Delta]:
+        self, tokens: Tokens, prompt: list[int], limit: int, control: Control, grammar: Any
+    ) -> Generator[Delta, None, str]:
+        """The reply's deltas from `tokens` (a sequence whose cache holds `prompt` but for
+        its last token); returns how it ended."""
         vocab = self.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         context = list(prompt)
@@ -217,48 +230,40 @@ class LocalEngine:
         # a schema holds the answer only: the reasoning before `</think>` stays free
         free = grammar is not None and self._reasoning_open(prompt)
         seen = ""  # the reasoning's last characters, to find `</think>` in
-
-        def tokens_from(ids: list[int]) -> Generator[int, None, None]:
-            if grammar is not None and not free:
-                return constrained(self._llm, ids, grammar, s)
-            return self._llm.generate(
-                ids, temp=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p
-            )
-
-        tokens = tokens_from(context)
-        self.finish_reason = "length"
-        while produced < limit:
-            token = next(tokens, None)
-            if token is None or vocab.is_eog(token):
-                self.finish_reason = "stop"
-                break
-            produced += 1
-            context.append(token)
-            text = decoder.decode(vocab.piece(token))
-            yield Delta(text)
-            if control.cancelled:
-                self.finish_reason = "cancelled"
-                break
-            if free and r1.THINK_CLOSE in (seen := (seen + text)[-32:]):
-                free = False  # the answer begins: under the grammar from here
-                tokens.close()
-                tokens = tokens_from(context)
-            if (injection := control.take_injection()) is not None:
-                ids = vocab.encode_markup(injection)
-                ids = ids[: max(0, limit - produced)]
-                produced += len(ids)
-                context += ids
-                yield Delta(
-                    decoder.decode(b"".join(vocab.piece(t) for t in ids)), len(ids), injected=True
-                )
-                free = free and r1.THINK_CLOSE not in injection  # a budget ends the reasoning
-                tokens.close()
-                tokens = tokens_from(context)
-        tokens.close()
-        if self.finish_reason != "stop":
+        tokens.restart(context, None if free else grammar)
+        finish = "length"
+        try:
+            while produced < limit:
+                token = tokens.next()
+                if token is None or vocab.is_eog(token):
+                    finish = "stop"
+                    break
+                produced += 1
+                context.append(token)
+                text = decoder.decode(vocab.piece(token))
+                yield Delta(text)
+                if control.cancelled:
+                    finish = "cancelled"
+                    break
+                if free and r1.THINK_CLOSE in (seen := (seen + text)[-32:]):
+                    free = False  # the answer begins: under the grammar from here
+                    tokens.restart(context, grammar)
+                if (injection := control.take_injection()) is not None:
+                    ids = vocab.encode_markup(injection)
+                    ids = ids[: max(0, limit - produced)]
+                    produced += len(ids)
+                    context += ids
+                    text = decoder.decode(b"".join(vocab.piece(t) for t in ids))
+                    yield Delta(text, len(ids), injected=True)
+                    free = free and r1.THINK_CLOSE not in injection  # a budget ends it
+                    tokens.restart(context, None if free else grammar)
+        finally:
+            tokens.close()
+        if finish != "stop":
             decoder.reset()  # cut inside a character: its first bytes are not text (no "�")
         elif tail_text := decoder.decode(b"", final=True):
             yield Delta(tail_text, 0)
+        return finish
 
     def _grammar(self, s: Sampling, tools: Tools | None) -> Any:
         if s.schema is not None:
@@ -277,7 +282,51 @@ class LocalEngine:
             self._llm.close()
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+class Tokens(Protocol):
+    """Where a reply's tokens come from: one sequence of a llama.cpp context."""
+
+    def restart(self, context: list[int], grammar: Any) -> None:
+        """Go on from `context` (what the cache lacks of it is read first), sampling
+        under `grammar` (None: freely)."""
+
+    def next(self) -> int | None:
+        """The next token (None: there is none)."""
+
+    def close(self) -> None: ...
+
+
+class _Alone:
+    """The context's one sequence, through llama-cpp-python's own generation loop."""
+
+    def __init__(self, llm: Any, s: Sampling) -> None:
+        self._llm, self._s = llm, s
+        self._tokens: Generator[int, None, None] | None = None
+
+    def restart(self, context: list[int], grammar: Any) -> None:
+        self.close()
+        s = self._s
+        if grammar is not None:
+            self._tokens = constrained(self._llm, context, grammar, s)
+        else:
+            self._tokens = self._llm.generate(
+                context, temp=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p
+            )
+
+    def next(self) -> int | None:
+        return next(self._tokens, None) if self._tokens is not None else None
+
+    def close(self) -> None:
+        if self._tokens is not None:
+            self._tokens.close()
+            self._tokens = None
+
+
+def seed_of(s: Sampling) -> int:
+    """The request's seed, else a random one."""
+    return s.seed if s.seed is not None else random.randrange(2**31)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:

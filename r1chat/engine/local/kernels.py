@@ -34,26 +34,49 @@ def _model_params(repack: bool) -> Iterator[None]:
         return
     from llama_cpp import llama_cpp as lib
 
-    with _params_lock:
-        original = lib.llama_model_default_params
+    original = lib.llama_model_default_params
 
-        def without_repacking() -> Any:
-            params = original()
-            params.use_extra_bufts = False
-            return params
+    def without_repacking() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
 
-        lib.llama_model_default_params = without_repacking
-        try:
-            yield
-        finally:
-            lib.llama_model_default_params = original
+    lib.llama_model_default_params = without_repacking
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = original
 
 
-def load_llama(path: str | Path, *, repack: bool, **kwargs: Any) -> Any:
-    """`llama_cpp.Llama(model_path=path, **kwargs)`, with or without repacked kernels."""
+@contextlib.contextmanager
+def _context_params(sequences: int) -> Iterator[None]:
+    """`Llama()` takes no `n_seq_max` either: a context for `sequences` replies at once,
+    each with a KV cache of its own (`n_ctx` is theirs together)."""
+    if sequences == 1:
+        yield
+        return
+    from llama_cpp import llama_cpp as lib
+
+    original = lib.llama_context_default_params
+
+    def for_sequences() -> Any:
+        params = original()
+        params.n_seq_max, params.kv_unified = sequences, False
+        return params
+
+    lib.llama_context_default_params = for_sequences
+    try:
+        yield
+    finally:
+        lib.llama_context_default_params = original
+
+
+def load_llama(path: str | Path, *, repack: bool, sequences: int = 1, **kwargs: Any) -> Any:
+    """`llama_cpp.Llama(model_path=path, **kwargs)`, with or without repacked kernels,
+    its context for `sequences` replies at once."""
     import llama_cpp
 
-    with _model_params(repack):
+    with _params_lock, _model_params(repack), _context_params(sequences):
         return llama_cpp.Llama(model_path=str(path), **kwargs)
 
 

