@@ -38,6 +38,8 @@ from r1chat.serve.worker import Job, Models
 
 Log = Callable[[str], None]
 PACE_S = 0.01
+KEEP_ALIVE_S = 3.0
+"""How often a stream waiting for a free slot gets a comment (SSE's keep-alive)."""
 """A stream writes at most this often (its first text at once): at thousands of tokens a
 second, a write per token would take the time the model thread needs."""
 
@@ -238,7 +240,7 @@ class JobResponse(Response):
         out = [reply.frame(c) for c in reply.first()]
         batches = [early]
         while True:
-            for item in batches.pop() if batches else await self.job.items():
+            for item in batches.pop() if batches else await self._items(send):
                 if isinstance(item, Failed):
                     out += [reply.frame(reply.error(item.error)), reply.end]
                     self._logged(item.error.status, item.error.message)
@@ -258,6 +260,17 @@ class JobResponse(Response):
                 await _body(send, out, more=True)
                 out = []
                 await asyncio.sleep(PACE_S)  # let tokens gather: a write per token is slow
+
+    async def _items(self, send: Send) -> list[Any]:
+        """The job's next items; while it waits for a free slot, a keep-alive comment
+        every `KEEP_ALIVE_S` (SSE only), so that clients and proxies do not give up."""
+        waiting = asyncio.ensure_future(self.job.items())
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=KEEP_ALIVE_S)
+            if done:
+                return waiting.result()
+            if not self.job.started and self.reply.waiting:
+                await _body(send, [self.reply.waiting], more=True)
 
     async def _whole(self, scope: Scope, receive: Receive, send: Send) -> None:
         while True:

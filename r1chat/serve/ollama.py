@@ -221,6 +221,7 @@ class OllamaReply(Reply):
 
     media_type = "application/x-ndjson"
     end = b""
+    waiting = b""  # NDJSON has no comments
 
     def __init__(self, call: Call, model: str, on_stop: Any, *, chat: bool) -> None:
         super().__init__(call, model, on_stop)

@@ -81,6 +81,7 @@ class Reply:
 
     media_type = "text/event-stream; charset=utf-8"
     end = SSE_DONE  # what ends a stream
+    waiting = b": waiting for a free slot\n\n"  # sent while queued (an SSE comment)
 
     def frame(self, obj: dict[str, Any]) -> bytes:
         """One streamed object on the wire."""

@@ -32,6 +32,10 @@ STRAGGLERS_S = 0.05
 """How long a step waits for replies still handling their last token (so that they go
 in the same batch and not one step later)."""
 
+SIMILAR = 0.5
+"""How much of a slot's cache a prompt must begin with for the slot to be chosen for it
+(as llama-server's `--slot-prompt-similarity`, measured on the cache)."""
+
 _CANCELLED = "cancelled"
 _READ = "read"
 
@@ -72,11 +76,17 @@ class Batcher:
     # -- a reply's thread ----------------------------------------------------------------
 
     def take(self, tokens: list[int]) -> Slot:
-        """The free slot whose cache shares most with `tokens` (waits for one)."""
+        """A free slot for `tokens` (waits for one): the one whose cache holds most of them
+        if they go on from at least `SIMILAR` of what it holds (a follow-up finds its
+        conversation), else the least recently used (so that a new conversation, which
+        shares no more than a system prompt with the others, leaves theirs cached)."""
         with self._cond:
             while not (free := [s for s in self._free if s.seq not in self._stepping]):
                 self._cond.wait()
-            slot = max(free, key=lambda s: (common_prefix(s.cached, tokens), -s.used))
+            best = max(free, key=lambda s: common_prefix(s.cached, tokens))
+            if common_prefix(best.cached, tokens) < max(1, SIMILAR * len(best.cached)):
+                best = min(free, key=lambda s: s.used)
+            slot = best
             self._free.remove(slot)
             while not slot.results.empty():  # (what came after its last reply ended)
                 slot.results.get()
