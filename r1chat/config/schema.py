@@ -99,7 +99,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "host": Rule(_STR, "an address to listen on", lambda v: bool(v.strip())),
         "port": Rule(_INT, "a port from 0 to 65535", lambda v: 0 <= v <= 65535),
         "queue": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
-        "parallel": Rule(_INT, "a whole number, at least 1", lambda v: v >= 1),
+        "parallel": Rule(_INT, "a whole number from 1 to 64", lambda v: 1 <= v <= 64),
         "allowed_hosts": Rule(_LIST, "a list of host names", _strings),
         "allowed_origins": Rule(_LIST, 'a list of origins ("https://app.example")', _strings),
         "keep_alive": Rule(

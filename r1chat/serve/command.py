@@ -31,6 +31,7 @@ DEFAULT_PORT = 11435
 """Ollama's port plus one: both can run side by side."""
 DEFAULT_QUEUE = 16
 DEFAULT_KEEP_ALIVE = "5m"  # as Ollama
+MAX_PARALLEL = 64
 
 
 def register(sub: Any) -> None:
@@ -130,8 +131,8 @@ def _parallel(args: argparse.Namespace, values: ServeValues, spec: str, settings
     n = args.parallel if args.parallel is not None else values.parallel
     if n is None:
         return slots_for(spec, settings)
-    if n < 1:
-        raise UsageError(f"--parallel must be at least 1, not {n}")
+    if not 1 <= n <= MAX_PARALLEL:
+        raise UsageError(f"--parallel must be from 1 to {MAX_PARALLEL}, not {n}")
     return int(n)
 
 

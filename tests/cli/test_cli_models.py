@@ -124,6 +124,16 @@ def test_models_and_info_do_not_load_llama_cpp(env: dict[str, str]) -> None:
         assert out.stdout.splitlines()[-1] == "[]", args
 
 
+def test_info_counts_a_kv_cache_for_every_reply_at_once(env: dict[str, str]) -> None:
+    one = json.loads(r1(env, "models", "info", "r1:7b", "--json").stdout)
+    four = json.loads(r1(env, "models", "info", "r1:7b", "--json", "--parallel", "4").stdout)
+    assert four["slots"] == 4 and one["slots"] == 1
+    assert four["fit"]["8192"]["kv_cache"] == 4 * one["fit"]["8192"]["kv_cache"]
+    assert "4 replies at once" in r1(env, "models", "info", "r1:7b", "--parallel", "4").stdout
+    bad = r1(env, "models", "info", "r1:7b", "--parallel", "0")
+    assert bad.returncode == 2 and "--parallel must be at least 1" in bad.stderr
+
+
 def test_info_has_every_field_and_fits_at_several_contexts(env: dict[str, str]) -> None:
     out = r1(env, "models", "info", "r1:14b-q8_0")
     assert out.returncode == 0, out.stderr

@@ -41,6 +41,7 @@ from r1chat.models.fit import (
     plan,
     plan_entry,
     recommend,
+    slots_that_fit,
 )
 from r1chat.models.hardware import Gpu, Hardware, apple_gpu_budget
 
@@ -229,3 +230,19 @@ def test_split_ggufs_count_every_shard(tmp_path: Path) -> None:
         f.truncate(12_520_000_000)
     shape = Shape.from_gguf(first)
     assert shape.weights == 42_520_000_000 and shape.kv_bytes_per_token == 327_680
+
+
+def test_slots_that_fit_keep_the_single_reply_s_placement() -> None:
+    shape = Shape.from_entry(load_catalog().require("r1:7b"))
+    assert slots_that_fit(shape, 8192, machine(64)) == 4  # plenty of RAM: the most
+    small = machine(12)  # in RAM: as many caches as fit beside the weights
+    n = slots_that_fit(shape, 65536, small)
+    assert 1 <= n < 4 and plan(shape, 65536 * n, small).runs
+    assert not plan(shape, 65536 * (n + 1), small).runs
+    # on a GPU: only as many as keep everything on it
+    gpu = machine(64, 6.2)
+    assert slots_that_fit(shape, 8192, gpu) == 2
+    assert plan(shape, 8192 * 2, gpu).verdict is Verdict.GPU
+    assert plan(shape, 8192 * 3, gpu).verdict is Verdict.PARTIAL  # layers would leave it
+    # partly on a GPU: as many as keep as many layers there
+    assert slots_that_fit(shape, 8192, machine(64, 5.5)) == 1

@@ -97,6 +97,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = msub.add_parser("info", parents=[common, sizing], help="everything about one model")
     q.add_argument("name", metavar="NAME", help="catalog name, imported name or GGUF path")
+    q.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="fit N replies at once, each with its own KV cache of the context (serve)",
+    )
     q.set_defaults(func=info.run_info)
 
     q = msub.add_parser("import", parents=[common], help="register a GGUF already on disk")

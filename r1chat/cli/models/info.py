@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from r1chat.cli.models.common import catalog_of, kv_of, table
+from r1chat.core.errors import UsageError
 from r1chat.core.printable import one_line
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ def run_info(args: argparse.Namespace) -> int:
     catalog = catalog_of(args)
     hw = hardware.current()
     kv = kv_of(args)
+    slots = args.parallel
+    if slots < 1:
+        raise UsageError(f"--parallel must be at least 1, not {slots}")
     entry = catalog.get(args.name)
     if entry is None:
         path = store.resolve_model(args.name, catalog=catalog)
@@ -32,9 +36,10 @@ def run_info(args: argparse.Namespace) -> int:
         shape = Shape.from_gguf(path)
         native = facts["context"] or 131072
         ctxs = sorted({c for c in CONTEXTS if c <= native} | {native})
-        fits = [(c, plan(shape.with_kv(kv), c, hw)) for c in ctxs]
+        fits = [(c, plan(shape.with_kv(kv), c * slots, hw)) for c in ctxs]
         if getattr(args, "json", False):
             facts["fit"] = {str(c): fit_record(f) for c, f in fits}
+            facts["slots"] = slots
             facts["kv_type"], facts["context_by_kv_type"] = kv, _by_kv(shape, hw, native)
             print(json.dumps(facts, indent=2))
             return 0
@@ -44,14 +49,14 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  {'prompts':<13}{facts['prompt_format']}")
         print(f"  {'size':<13}{human(facts['size'])} ({facts['size']:,} bytes)")
         print(f"  {'KV cache':<13}{human(shape.kv_bytes_per_token)} per token (f16)")
-        _print_fits(fits, hw, kv)
+        _print_fits(fits, hw, kv, slots)
         _print_kv_table(shape, hw, native)
         return 0
 
     st = store.state(entry)
     native = entry.context or 131072
     ctxs = sorted({c for c in CONTEXTS if c <= native} | {native})
-    fits_e = [(c, plan_entry(entry, c, hw, kv)) for c in ctxs]
+    fits_e = [(c, plan_entry(entry, c * slots, hw, kv)) for c in ctxs]
     local = [str(p) for p in store.entry_paths(entry)] if not entry.remote else []
     if getattr(args, "json", False):
         data: dict[str, Any] = {
@@ -81,6 +86,7 @@ def run_info(args: argparse.Namespace) -> int:
             "bytes_on_disk": st.have,
             "paths": local,
             "fit": {str(c): fit_record(f) for c, f in fits_e},
+            "slots": slots,
             "hub": entry.hub,
             "shape_estimated": entry.estimated,
             "prompt_format": _prompt_format(local[0]) if st.installed else None,
@@ -143,7 +149,7 @@ def run_info(args: argparse.Namespace) -> int:
     for k, v in lines:
         print(f"  {k:<13}{one_line(str(v))}")
     if not entry.remote:
-        _print_fits([(c, f) for c, f in fits_e if f is not None], hw, kv)
+        _print_fits([(c, f) for c, f in fits_e if f is not None], hw, kv, slots)
         if entry.layers:
             _print_kv_table(Shape.from_entry(entry), hw, native)
     return 0
@@ -188,13 +194,15 @@ def _print_kv_table(shape: Shape, hw: Hardware, native: int) -> None:
     print("\n".join("    " + line for line in text.splitlines()))
 
 
-def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware, kv: str = "f16") -> None:
+def _print_fits(fits: list[tuple[int, Fit]], hw: Hardware, kv: str = "f16", slots: int = 1) -> None:
     from r1chat.core.units import human
     from r1chat.models.listing import hardware_line
 
     print()
     cache = f", KV {kv}" if kv != "f16" else ""
-    print(f"  fit on this machine ({hardware_line(hw)}{cache}):")
+    each = f", {slots} replies at once, a KV cache each" if slots > 1 else ""
+    print(f"  fit on this machine ({hardware_line(hw)}{cache}{each}):")
     rows = [[f"{c:,}", human(f.kv), human(f.need), f.label] for c, f in fits]
-    text = table(rows, ["context", "KV cache", "memory", "verdict"])
+    context = "context each" if slots > 1 else "context"
+    text = table(rows, [context, "KV cache", "memory", "verdict"])
     print("\n".join("    " + line for line in text.splitlines()))
