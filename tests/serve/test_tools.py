@@ -201,9 +201,20 @@ def test_ollama_tools(server: Serving, model: ScriptedModel) -> None:
         ({"tools": [WEATHER], "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
         ({"tools": [WEATHER], "response_format": {"type": "json_object"}}, "response_format"),
         ({"logprobs": True}, "logprobs"),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema.schema"),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"schema": {"properties": {"a": {"$ref": "#/nowhere"}}}},
+                }
+            },
+            "response_format",
+        ),
     ],
 )
-def test_what_cannot_be_honoured_is_a_400_naming_it(
+def test_what_cannot_be_honoured_is_a_400_naming_it(  # (schemas' refusals too)
     server: Serving, extra: dict[str, object], param: str
 ) -> None:
     r = httpx2.post(f"{server.url}/chat/completions", json={"messages": ASK, **extra}, timeout=60)
