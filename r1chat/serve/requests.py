@@ -2,8 +2,10 @@
 
 Sampling and reasoning fields follow the same rules as the config's keys
 (`config.schema`), so `temperature: 9` is refused here as it is in `config.toml`. A field
-of the wrong type, or one r1chat cannot honour (`logprobs`), is a `BadRequest`
-naming it; fields that change nothing in a reply (`user`, `metadata`...) pass.
+of the wrong type, one r1chat cannot honour (`logprobs`) or does not know, is a
+`BadRequest` naming it: never a reply that ignores it. Fields about the request rather
+than the reply (`user`, `metadata`...) pass, and OpenAI's and llama.cpp's knobs r1chat has
+no use for pass only at the value that changes nothing (`frequency_penalty: 0`).
 """
 
 from __future__ import annotations
@@ -92,9 +94,54 @@ class Call:
         return self.prompt is None
 
 
+_COMMON = {
+    *("model", "temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "stop"),
+    *("stream", "stream_options", "n", "r1chat", "response_format", "logprobs"),
+    "top_logprobs",
+}
+_CHAT = {
+    *_COMMON,
+    *("messages", "max_completion_tokens", "reasoning_effort", "reasoning", "thinking"),
+    *("chat_template_kwargs", "tools", "tool_choice", "parallel_tool_calls"),
+}
+_COMPLETION = {*_COMMON, "prompt", "tools", "tool_choice", "parallel_tool_calls"}
+_ABOUT_THE_REQUEST = {"user", "metadata", "store", "service_tier", "safety_identifier"}
+_ABOUT_THE_REQUEST |= {"prompt_cache_key", "id_slot"}
+_INERT: dict[str, tuple[Any, ...]] = {
+    "frequency_penalty": (0,),
+    "presence_penalty": (0,),
+    "repeat_penalty": (1,),
+    "repetition_penalty": (1,),
+    "logit_bias": ({},),
+    "modalities": (["text"],),
+    "best_of": (1,),
+    "echo": (False,),
+    "ignore_eos": (False,),
+    "n_probs": (0,),
+    "cache_prompt": (True,),  # llama-server's: the cache is always reused here
+    "reasoning_format": ("auto", "deepseek"),  # llama-server's: always so here
+}
+"""Fields clients send at their defaults, which change nothing in r1chat at these values
+(any other value is refused)."""
+
+
+def _refuse_unknown(body: dict[str, Any], known: set[str]) -> None:
+    """A 400 for the first field that is not `known`, about the request, or inert."""
+    for key, value in body.items():
+        if key in known or key in _ABOUT_THE_REQUEST or value is None:
+            continue
+        if key in _INERT:
+            if value in _INERT[key]:
+                continue
+            allowed = " or ".join(json.dumps(v) for v in _INERT[key])
+            raise BadRequest(f"{key} is not supported by r1chat serve (only {allowed})", key)
+        raise BadRequest(f"{key} is not supported by r1chat serve", key)
+
+
 def parse_chat(body: Any, settings: Settings) -> Call:
     """A `/v1/chat/completions` body."""
     body = _object(body)
+    _refuse_unknown(body, _CHAT)
     messages = _messages(body.get("messages"))
     r1chat = _extension(body)
     guards, think = _reasoning(body, r1chat, settings)
@@ -135,6 +182,7 @@ def parse_completion(body: Any, settings: Settings) -> Call:
     for key in ("tools", "tool_choice", "parallel_tool_calls"):
         if body.get(key) is not None:
             raise BadRequest(f"{key} is for chat completions", key)
+    _refuse_unknown(body, _COMPLETION)
     _refuse_unhonoured(body)
     sampling = replace(_sampling(body, settings.sampling), schema=answer_schema(body))
     request = Request(messages=(), sampling=sampling)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -108,8 +109,29 @@ def test_wrong_fields_are_named(body: object, param: str | None) -> None:
     assert e.value.body()["error"]["type"] == "invalid_request_error"
 
 
-def test_unknown_fields_are_ignored_and_completions_need_a_prompt() -> None:
-    assert parse_chat({"messages": HI, "tools": [], "user": "me"}, SETTINGS).chat
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"frequency_penalty": 0.5}, "frequency_penalty"),
+        ({"logit_bias": {"42": 100}}, "logit_bias"),
+        ({"functions": [{"name": "f"}]}, "functions"),
+        ({"reasoning_format": "none"}, "reasoning_format"),
+        ({"mirostat": 2}, "mirostat"),
+    ],
+)
+def test_a_field_that_would_be_ignored_is_refused_by_name(extra: dict[str, Any], param: str):
+    with pytest.raises(BadRequest) as e:
+        parse_chat({"messages": HI, **extra}, SETTINGS)
+    assert e.value.param == param and param in e.value.message
+    with pytest.raises(BadRequest) as e:
+        parse_completion({"prompt": "go", **extra}, SETTINGS)
+    assert e.value.param == param
+
+
+def test_what_changes_nothing_passes_and_completions_need_a_prompt() -> None:
+    inert = {"frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {}, "n": 1}
+    about = {"user": "me", "metadata": {"a": "b"}, "store": False, "tools": [], "seed": None}
+    assert parse_chat({"messages": HI, **inert, **about}, SETTINGS).chat
     assert parse_completion({"prompt": ["go"]}, SETTINGS).prompt == "go"
     with pytest.raises(BadRequest) as e:
         parse_completion({"prompt": ""}, SETTINGS)
