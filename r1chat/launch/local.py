@@ -51,7 +51,7 @@ def open_local(
     from r1chat.engine.local.engine import LocalEngine, ModelFile
     from r1chat.launch.repack import decide, require_runs
     from r1chat.models import hardware
-    from r1chat.models.fit import Shape, auto_gpu_layers, context_problem, slots_that_fit
+    from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
     from r1chat.models.gguf import read_gguf
 
     path = Path(path).expanduser()
@@ -62,7 +62,7 @@ def open_local(
     if problem := context_problem(shape, n_ctx, hw, trained):
         raise R1ChatError(problem)
     if sequences > 1 and context_problem(shape, n_ctx * sequences, hw):
-        fit = slots_that_fit(shape, n_ctx, hw, sequences)
+        fit = max(n for n in range(1, sequences) if not context_problem(shape, n_ctx * n, hw))
         raise R1ChatError(
             f"--parallel {sequences}: {sequences} KV caches of {n_ctx:,} tokens do not fit "
             f"in this machine's memory beside the model; {fit} do (use --parallel {fit} "
