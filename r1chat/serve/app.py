@@ -28,12 +28,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
 from r1chat.serve.door import Door, FrontDoor, TooLarge
+from r1chat.serve.fields import BadRequest
 from r1chat.serve.items import Accepted, Failed, Rendered
 from r1chat.serve.names import Names
 from r1chat.serve.ollama import error_body
 from r1chat.serve.ollama_routes import OllamaSide, ollama_routes
 from r1chat.serve.replies import Reply, usage
-from r1chat.serve.requests import BadRequest, Call, parse_chat, parse_completion
+from r1chat.serve.requests import Call, parse_chat, parse_completion
 from r1chat.serve.worker import Job, Models
 
 Log = Callable[[str], None]

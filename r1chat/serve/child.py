@@ -36,8 +36,9 @@ from r1chat.core.events import Channel, Delta, Done, PromptProgress
 from r1chat.core.request import Control, Reading, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.base import TextEngine
+from r1chat.serve.fields import BadRequest
 from r1chat.serve.items import Accepted, Failed, Rendered, Started, too_long_error
-from r1chat.serve.requests import BadRequest, Call
+from r1chat.serve.requests import Call
 from r1chat.session.childproc import Outbox, child_streams, read_frame
 from r1chat.session.items import JobEnded, Loaded, LoadFailed
 

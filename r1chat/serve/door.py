@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from r1chat.core.request import BYTES_PER_TOKEN
-from r1chat.serve.requests import BadRequest
+from r1chat.serve.fields import BadRequest
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 BODY_METHODS = ("POST", "PUT", "PATCH")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from r1chat.serve.requests import BadRequest
+from r1chat.serve.fields import BadRequest
 
 
 class Failed:

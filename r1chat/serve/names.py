@@ -3,7 +3,7 @@ the one the server was started with. Clients never load a file by path."""
 
 from __future__ import annotations
 
-from r1chat.serve.requests import BadRequest
+from r1chat.serve.fields import BadRequest
 
 
 class Names:

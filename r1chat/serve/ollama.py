@@ -20,10 +20,10 @@ from r1chat.core.events import Done
 from r1chat.core.messages import ToolCall
 from r1chat.core.tools import arguments
 from r1chat.core.units import duration
+from r1chat.serve.fields import BadRequest
 from r1chat.serve.replies import FINISH, Reply, Text, json_line
 from r1chat.serve.requests import (
     EFFORT_BUDGETS,
-    BadRequest,
     Call,
     effort_of,
     parse_chat,

@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
+from r1chat.serve.fields import BadRequest
 from r1chat.serve.names import Names
 from r1chat.serve.ollama import (
     VERSION,
@@ -41,7 +42,7 @@ from r1chat.serve.ollama import (
     parse_generate_body,
 )
 from r1chat.serve.replies import json_line
-from r1chat.serve.requests import BadRequest, Call
+from r1chat.serve.requests import Call
 from r1chat.serve.worker import Job, Models
 
 _UNSUPPORTED = ("embed", "embeddings", "create", "push", "copy", "blobs/{digest}")

@@ -17,7 +17,8 @@ from typing import Any
 from r1chat.core.events import AnswerDelta, Done, Notice, ThinkingDelta
 from r1chat.core.messages import ToolCall
 from r1chat.core.tools import CallReader
-from r1chat.serve.requests import BadRequest, Call
+from r1chat.serve.fields import BadRequest
+from r1chat.serve.requests import Call
 
 FINISH = {"stop": "stop", "length": "length", "loop": "stop", "tool_calls": "tool_calls"}
 """r1chat's finish reasons as OpenAI's (cancelled and error never reach a client)."""

@@ -11,17 +11,17 @@ no use for pass only at the value that changes nothing (`frequency_penalty: 0`).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from r1chat.config.schema import RULES, SAMPLING
 from r1chat.config.settings import Settings
 from r1chat.core import r1
-from r1chat.core.messages import Message, ToolCall
+from r1chat.core.messages import Message
 from r1chat.core.request import Request, Sampling
-from r1chat.core.tools import Tool, Tools
 from r1chat.core.turn import Guards
+from r1chat.serve.fields import BadRequest, boolean_field, object_field
+from r1chat.serve.tool_fields import calls_of, offered_tools
 
 EFFORT_BUDGETS: dict[str, int | None] = {
     "minimal": 256,
@@ -35,44 +35,6 @@ EFFORT_BUDGETS: dict[str, int | None] = {
 no budget)."""
 
 MAX_STOPS = 4  # as OpenAI
-
-
-class BadRequest(Exception):
-    """A request the API refuses (HTTP `status`), in OpenAI's error shape."""
-
-    def __init__(
-        self,
-        message: str,
-        param: str | None = None,
-        *,
-        status: int = 400,
-        code: str | None = None,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.message, self.param, self.status, self.code, self.kind = (
-            message,
-            param,
-            status,
-            code,
-            kind,
-        )
-
-        self.headers: dict[str, str] = {}
-
-    def retry_after(self, seconds: int) -> BadRequest:
-        self.headers["Retry-After"] = str(seconds)
-        return self
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +120,11 @@ def parse_chat(body: Any, settings: Settings) -> Call:
         sampling=sampling,
         system=settings.system,
         think=think,
-        math=_flag(r1chat, "math", settings.math, "r1chat.math"),
+        math=boolean_field(r1chat, "math", settings.math, "r1chat.math"),
         tools=tools,
     )
     call = _call(body, request, guards)
-    dry_run = _flag(r1chat, "dry_run", False, "r1chat.dry_run")
+    dry_run = boolean_field(r1chat, "dry_run", False, "r1chat.dry_run")
     if dry_run and call.stream:
         raise BadRequest("r1chat.dry_run needs stream: false", "r1chat.dry_run")
     return replace(call, dry_run=dry_run, show_reasoning=not _excluded(body))
@@ -197,11 +159,13 @@ def _call(body: dict[str, Any], request: Request, guards: Guards) -> Call:
     n = body.get("n")
     if n is not None and n != 1:
         raise BadRequest(f"n must be 1 (one reply per request), not {n!r}", "n")
-    stream = _flag(body, "stream", False, "stream")
+    stream = boolean_field(body, "stream", False, "stream")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise BadRequest("stream_options must be an object", "stream_options")
-    include_usage = _flag(options or {}, "include_usage", False, "stream_options.include_usage")
+    include_usage = boolean_field(
+        options or {}, "include_usage", False, "stream_options.include_usage"
+    )
     return Call(
         model=model.strip() if model else None,
         request=request,
@@ -240,7 +204,7 @@ def _messages(value: Any) -> tuple[Message, ...]:
         if role == "assistant":
             if r1.THINK_CLOSE in text:
                 text = text.rsplit(r1.THINK_CLOSE, 1)[1].lstrip()
-            calls = _calls(m.get("tool_calls"), f"{where}.tool_calls")
+            calls = calls_of(m.get("tool_calls"), f"{where}.tool_calls")
             names.update((c.id, c.name) for c in calls)
             out.append(Message("assistant", text, tool_calls=calls))
         elif role == "tool":
@@ -254,28 +218,6 @@ def _messages(value: Any) -> tuple[Message, ...]:
             "the last message must be the user's or a tool's result",
             f"messages[{len(out) - 1}].role",
         )
-    return tuple(out)
-
-
-def _calls(value: Any, where: str) -> tuple[ToolCall, ...]:
-    """An earlier answer's `tool_calls`."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise BadRequest(f"{where} must be an array", where)
-    out = []
-    for i, c in enumerate(value):
-        function = c.get("function") if isinstance(c, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        args = function.get("arguments", "{}") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not isinstance(args, str | dict):
-            raise BadRequest(
-                f"{where}[{i}] must be a function call with a name and arguments",
-                f"{where}[{i}]",
-            )
-        call_id = c.get("id")
-        call = ToolCall.new(name, args)
-        out.append(replace(call, id=call_id) if isinstance(call_id, str) else call)
     return tuple(out)
 
 
@@ -346,18 +288,9 @@ def _reasoning(
         if value is not None and (problem := RULES["reasoning"]["think_budget"].problem(value)):
             raise BadRequest(f"r1chat.think_budget {problem}", "r1chat.think_budget")
         budget = value
-    loop_guard = _flag(ext, "loop_guard", settings.guards.loop_guard, "r1chat.loop_guard")
-    think = _flag(ext, "think", think, "r1chat.think")
+    loop_guard = boolean_field(ext, "loop_guard", settings.guards.loop_guard, "r1chat.loop_guard")
+    think = boolean_field(ext, "think", think, "r1chat.think")
     return Guards(think_budget=budget, loop_guard=loop_guard), think
-
-
-def _flag(table: dict[str, Any], key: str, default: bool, name: str) -> bool:
-    value = table.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise BadRequest(f"{name} must be true or false, not {value!r}", name)
-    return value
 
 
 def _stops(value: Any) -> tuple[str, ...]:
@@ -388,15 +321,15 @@ def thinking_switches(body: dict[str, Any]) -> dict[str, Any]:
     if (effort := body.get("reasoning_effort")) is not None:
         out["effort"] = effort_of(effort, "reasoning_effort")
     if (reasoning := body.get("reasoning")) is not None:
-        table = _table(reasoning, "reasoning", {"effort", "enabled", "max_tokens", "exclude"})
+        table = object_field(reasoning, "reasoning", {"effort", "enabled", "max_tokens", "exclude"})
         if (effort := table.get("effort")) is not None:
             out["effort"] = effort_of(effort, "reasoning.effort")
         if table.get("enabled") is not None:
-            out["think"] = _flag(table, "enabled", True, "reasoning.enabled")
+            out["think"] = boolean_field(table, "enabled", True, "reasoning.enabled")
         if (tokens := table.get("max_tokens")) is not None:
             out["budget"] = _budget(tokens, "reasoning.max_tokens")
     if (thinking := body.get("thinking")) is not None:
-        table = _table(thinking, "thinking", {"type", "budget_tokens"})
+        table = object_field(thinking, "thinking", {"type", "budget_tokens"})
         kind = table.get("type")
         if kind not in (None, "enabled", "disabled"):
             raise BadRequest(
@@ -407,28 +340,19 @@ def thinking_switches(body: dict[str, Any]) -> dict[str, Any]:
         if (tokens := table.get("budget_tokens")) is not None:
             out["budget"] = _budget(tokens, "thinking.budget_tokens")
     if (kwargs := body.get("chat_template_kwargs")) is not None:
-        table = _table(kwargs, "chat_template_kwargs", {"enable_thinking", "thinking"})
+        table = object_field(kwargs, "chat_template_kwargs", {"enable_thinking", "thinking"})
         for key in ("enable_thinking", "thinking"):
             if table.get(key) is not None:
-                out["think"] = _flag(table, key, True, f"chat_template_kwargs.{key}")
+                out["think"] = boolean_field(table, key, True, f"chat_template_kwargs.{key}")
     return out
 
 
 def _excluded(body: dict[str, Any]) -> bool:
     """OpenRouter's `reasoning.exclude`: reason, but send none of it."""
     reasoning = body.get("reasoning")
-    return isinstance(reasoning, dict) and _flag(reasoning, "exclude", False, "reasoning.exclude")
-
-
-def _table(value: Any, name: str, keys: set[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest(f"{name} must be an object", name)
-    if unknown := sorted(set(value) - keys):
-        raise BadRequest(
-            f"{name}.{unknown[0]} is not supported here (known: {', '.join(sorted(keys))})",
-            f"{name}.{unknown[0]}",
-        )
-    return value
+    return isinstance(reasoning, dict) and boolean_field(
+        reasoning, "exclude", False, "reasoning.exclude"
+    )
 
 
 def _budget(value: Any, name: str) -> int:
@@ -465,68 +389,6 @@ def answer_schema(body: dict[str, Any]) -> str | None:
             "response_format.json_schema.schema",
         )
     return json.dumps(spec["schema"])
-
-
-_TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_FUNCTION_KEYS = {"name", "description", "parameters", "strict"}
-
-
-def offered_tools(body: dict[str, Any]) -> Tools | None:
-    """`tools`, `tool_choice` and `parallel_tool_calls`, checked."""
-    value, choice = body.get("tools"), body.get("tool_choice")
-    parallel = _flag(body, "parallel_tool_calls", True, "parallel_tool_calls")
-    if not value:
-        if choice not in (None, "none", "auto"):
-            raise BadRequest("tool_choice needs tools to choose from", "tool_choice")
-        return None
-    if not isinstance(value, list):
-        raise BadRequest("tools must be an array of functions", "tools")
-    offered = [_tool(t, f"tools[{i}]") for i, t in enumerate(value)]
-    names = [t.name for t in offered]
-    if len(set(names)) < len(names):
-        raise BadRequest("tools: two functions have the same name", "tools")
-    return Tools(tuple(offered), _choice(choice, names), parallel)
-
-
-def _tool(value: Any, where: str) -> Tool:
-    if not isinstance(value, dict) or value.get("type") != "function":
-        raise BadRequest(f'{where} must be {{"type": "function", "function": {{...}}}}', where)
-    function = _table(value.get("function"), f"{where}.function", _FUNCTION_KEYS)
-    name = function.get("name")
-    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
-        raise BadRequest(
-            f"{where}.function.name must be 1 to 64 letters, digits, _, . or -",
-            f"{where}.function.name",
-        )
-    description = function.get("description") or ""
-    if not isinstance(description, str):
-        raise BadRequest(f"{where}.function.description must be text", f"{where}.function")
-    params = function.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(params, dict):
-        raise BadRequest(
-            f"{where}.function.parameters must be a JSON schema (an object)",
-            f"{where}.function.parameters",
-        )
-    _flag(function, "strict", True, f"{where}.function.strict")  # always held to it
-    return Tool(name, description, json.dumps(params))
-
-
-def _choice(value: Any, names: list[str]) -> str:
-    if value is None:
-        return "auto"
-    if value in ("auto", "none", "required"):
-        return str(value)
-    function = value.get("function") if isinstance(value, dict) else None
-    name = function.get("name") if isinstance(function, dict) else None
-    if not isinstance(name, str):
-        raise BadRequest(
-            'tool_choice must be auto, none, required or {"type": "function", '
-            '"function": {"name": ...}}',
-            "tool_choice",
-        )
-    if name not in names:
-        raise BadRequest(f"tool_choice names {name!r}, which is not in tools", "tool_choice")
-    return name
 
 
 def _refuse_unhonoured(body: dict[str, Any]) -> None:

@@ -24,8 +24,9 @@ from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo, Event
 from r1chat.core.request import DEFAULT_CTX
+from r1chat.serve.fields import BadRequest
 from r1chat.serve.items import Accepted, Failed, Rendered, Started
-from r1chat.serve.requests import BadRequest, Call
+from r1chat.serve.requests import Call
 from r1chat.session.childproc import ChildProcess, note
 from r1chat.session.items import JobEnded, Loaded, LoadFailed
 

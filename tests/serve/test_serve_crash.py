@@ -3,6 +3,7 @@ process that dies mid-reply (a signal, as a crash inside llama.cpp would be)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,11 +24,10 @@ R1_1_5B = "bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF/DeepSeek-R1-Distill-Qwen
 
 def model_process(s: Serving) -> int:
     """The pid of the server's model process (its one child)."""
-    children = [
-        int(pid)
-        for task in Path(f"/proc/{s.proc.pid}/task").iterdir()
-        for pid in (task / "children").read_text().split()
-    ]
+    children = []
+    for task in Path(f"/proc/{s.proc.pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            children += [int(pid) for pid in (task / "children").read_text().split()]
     assert len(children) == 1, children
     return children[0]
 

@@ -12,8 +12,9 @@ from r1chat.config.settings import Settings
 from r1chat.core.events import AnswerDelta, Done, Notice, Stats, ThinkingDelta
 from r1chat.core.request import Sampling
 from r1chat.core.turn import Guards
+from r1chat.serve.fields import BadRequest
 from r1chat.serve.replies import Reply, Stops, sse
-from r1chat.serve.requests import BadRequest, parse_chat, parse_completion
+from r1chat.serve.requests import parse_chat, parse_completion
 
 HI = [{"role": "user", "content": "hi"}]
 SETTINGS = Settings(sampling=Sampling(temperature=0.6, top_k=40), guards=Guards(think_budget=99))
