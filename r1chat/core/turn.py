@@ -86,8 +86,9 @@ class _Turn:
         self.finish: str | None = None
         self.budget, self.budget_reason = guards.think_budget, "budget"
         cap = request.sampling.max_tokens
-        if self.budget is None and cap is not None and guards.answer_room and answer_room(cap):
-            self.budget, self.budget_reason = cap - answer_room(cap), "answer_room"
+        room = answer_room(cap) if cap is not None and guards.answer_room else 0
+        if self.budget is None and cap is not None and room:
+            self.budget, self.budget_reason = cap - room, "answer_room"
         self.think_loop = LoopDetector(THINKING_RULE) if guards.loop_guard else None
         self.answer_loop = LoopDetector(ANSWER_RULE) if guards.loop_guard else None
 

@@ -20,7 +20,7 @@ from r1chat.core.tools import CallReader
 from r1chat.serve.fields import BadRequest
 from r1chat.serve.requests import Call
 
-FINISH = {"stop": "stop", "length": "length", "loop": "stop", "tool_calls": "tool_calls"}
+FINISH = {"stop": "stop", "length": "length", "loop": "stop"}
 """r1chat's finish reasons as OpenAI's (cancelled and error never reach a client)."""
 
 

@@ -235,7 +235,7 @@ class _InSlot:
         return int(item)
 
     def close(self) -> None:
-        pass
+        pass  # the slot is given back when the reply ends (`BatchEngine.reply`)
 
 
 class BatchEngine(LocalEngine):

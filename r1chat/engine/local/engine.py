@@ -151,6 +151,7 @@ class LocalEngine:
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
         reply = self.reply(self.prompt_tokens(request), request.sampling, control, request.tools)
+        self.finish_reason = "cancelled"  # (until the reply says how it ended)
         self.finish_reason = yield from reply
 
     def complete(
@@ -168,17 +169,13 @@ class LocalEngine:
         self, prompt: list[int], s: Sampling, control: Control, tools: Tools | None = None
     ) -> Generator[Delta | PromptProgress, None, str]:
         """`stream` for a prompt already read into tokens (`prompt_tokens`); the answer
-        is held to `s.schema`, or to text or calls of `tools`. Returns (and sets) the
-        finish reason."""
-        self.finish_reason = "cancelled"
+        is held to `s.schema`, or to text or calls of `tools`. Returns the finish reason."""
         limit, grammar = self._limits(prompt, s, tools)
         yield from self._evaluate_prompt(prompt, control)
         if control.cancelled:
-            return self.finish_reason
+            return "cancelled"
         self._llm.set_seed(seed_of(s))
-        alone = _Alone(self._llm, s)
-        self.finish_reason = yield from self._generate(alone, prompt, limit, control, grammar)
-        return self.finish_reason
+        return (yield from self._generate(_Alone(self._llm, s), prompt, limit, control, grammar))
 
     def _limits(self, prompt: list[int], s: Sampling, tools: Tools | None) -> tuple[int, Any]:
         """The tokens a reply to `prompt` may have, and its grammar (refusing a prompt
