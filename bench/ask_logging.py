@@ -57,7 +57,7 @@ resolve(Config.load(), {})
 t0 = time.perf_counter()
 from r1chat.history.store import History
 from r1chat.session.dialogue import Dialogue
-from r1chat.session.saver import Saver
+from r1chat.host.saver import Saver
 t1 = time.perf_counter()
 history = History(sys.argv[1])
 conversation = Dialogue(history, source="ask")

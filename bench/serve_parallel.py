@@ -125,13 +125,13 @@ def rss_mb(pid: int) -> float:
 
 
 def model_process_rss(server_pid: int) -> float:
-    """RSS of the model process (the server's child running r1chat.serve.child)."""
+    """RSS of the model process (the server's child running the model host)."""
     out = subprocess.run(
         ["ps", "-o", "pid=,args=", "--ppid", str(server_pid)], capture_output=True, text=True
     ).stdout
     for line in out.splitlines():
         pid, _, args = line.strip().partition(" ")
-        if "r1chat.serve.child" in args:
+        if "r1chat.host.child" in args or "r1chat.serve.child" in args:  # (after, before)
             return rss_mb(int(pid))
     return 0.0
 

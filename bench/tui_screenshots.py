@@ -59,7 +59,7 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     from r1chat.config.file import Config
     from r1chat.config.settings import Settings
     from r1chat.history.store import History
-    from r1chat.session.process import in_child_process
+    from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
     from r1chat.tui.widgets.turns import AssistantTurn
 

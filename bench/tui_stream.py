@@ -48,8 +48,8 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
     from r1chat.config.settings import Settings
     from r1chat.core.events import Done
     from r1chat.history.store import History
-    from r1chat.session.items import AnswerChunk, Failed, ThinkingChunk
-    from r1chat.session.process import in_child_process
+    from r1chat.host.outcomes import AnswerChunk, Failed, ThinkingChunk
+    from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
 
     marks: list[tuple[float, int, float]] = []  # (wall, tokens so far, UI-thread CPU)

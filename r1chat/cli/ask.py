@@ -106,16 +106,15 @@ def _check_fit(engine: Engine, request: Request, files: list[File]) -> None:
     from r1chat.core.messages import Message
     from r1chat.core.request import prompt_problem
 
-    if not files:
+    if not files or not engine.info.caps.counts:
         return
     n_ctx = engine.info.n_ctx
     tokens = engine.count_prompt(request)
-    if tokens is None or not prompt_problem(tokens, n_ctx):
+    if not prompt_problem(tokens, n_ctx):
         return
 
     def size(f: File) -> int:
-        alone = replace(request, messages=(Message("user", f.block),))
-        return engine.count_prompt(alone) or 0
+        return engine.count_prompt(replace(request, messages=(Message("user", f.block),)))
 
     sizes = [(f.name, size(f)) for f in files]
     named = ", ".join(f"{name} ({n:,} tokens)" for name, n in sorted(sizes, key=lambda x: -x[1]))
@@ -180,7 +179,7 @@ def _ask(
     from r1chat.core.messages import Message
     from r1chat.core.request import Control, input_limit
     from r1chat.core.turn import run_turn
-    from r1chat.session.fitting import fit_request
+    from r1chat.host.fitting import fit_request
 
     prompt = read_prompt(args.prompt, args.files, input_limit(settings.n_ctx))
     if (schema := read_schema(args.schema, args.json_object)) is not None:
@@ -271,7 +270,7 @@ def _open(settings: Settings) -> Engine:
     info = engine.info
     tell(
         model=info.model,
-        repack=info.repack and info.backend != "remote",
+        repack=info.repack and info.caps.in_process,
         gpu_layers=info.gpu_layers,
     )
     for note in info.notes:
@@ -310,8 +309,8 @@ class _Log:
         self.failed = False
 
     def _start(self) -> Any:
+        from r1chat.host.saver import Backlog, Saver
         from r1chat.session.dialogue import Dialogue
-        from r1chat.session.saver import Backlog, Saver
 
         history = self.history
         self.conversation = self.conversation or Dialogue(history, source="ask")

@@ -11,6 +11,12 @@ and a non-zero exit status (128 + the signal, as shells count it).
 Ctrl-C reaches both processes from the terminal; a SIGINT sent to this process alone
 (`kill -INT PID`) is passed on. The child counts the two copies of one press as one
 (`one_press`). Where there is no `fork` (Windows) the work runs here, unguarded.
+
+Why a fork and not the model host's child process (`r1chat.host`) that the chat and
+`serve` use: `ask` is one reply whose output goes straight to the user's stdout, and its
+first token is measured from launch. A fork costs a millisecond and shares what is
+already imported; a new interpreter would import r1chat again and pickle every event
+back through a pipe, for no gain when the whole program is that one reply.
 """
 
 from __future__ import annotations

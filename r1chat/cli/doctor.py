@@ -68,21 +68,18 @@ def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
     from r1chat.config import paths
     from r1chat.core.errors import R1ChatError
-    from r1chat.models import hardware, store
+    from r1chat.launch.machine import deep_hardware, llama_facts
+    from r1chat.models import store
     from r1chat.models.fit import recommend
 
     problems: list[str] = []
     facts: dict[str, Any] = {"versions": _versions()}
     try:
-        facts["llama_cpp"] = {
-            "build": hardware.llama_build(),
-            "system_info": hardware.llama_system_info(),
-            "offload": hardware.llama_offload_supported(),
-        }
+        facts["llama_cpp"] = llama_facts()
     except Exception as e:  # a broken llama-cpp-python install: say so, keep going
         facts["llama_cpp"] = {"error": str(e)}
         problems.append(f"llama-cpp-python does not load: {e}")
-    hw = hardware.detect(deep=True)
+    hw = deep_hardware()
     facts["hardware"] = hw.to_dict()
     nvidia = any(g.vendor == "NVIDIA" for g in hw.gpus)
     if nvidia and not facts["llama_cpp"].get("offload"):

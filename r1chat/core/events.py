@@ -120,6 +120,25 @@ class Done:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineCaps:
+    """What an engine can do beyond streaming a reply: callers read these, never probe.
+
+    `in_process`: the model runs in this process (llama.cpp): offload, threads and
+    repacking mean something, and a crash in it kills the process. `counts`: it counts a
+    prompt's tokens exactly (`count_prompt`; context meters, the overflow policy).
+    `prefill`: it can read a conversation ahead of the next prompt. `tokens`: it works in
+    token ids (`TextEngine`: prompts read ahead, raw completions, dry runs with ids).
+    `sequences`: replies it runs at once.
+    """
+
+    in_process: bool = False
+    counts: bool = False
+    prefill: bool = False
+    tokens: bool = False
+    sequences: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class EngineInfo:
     """What the status line and `--json` say about the running model."""
 
@@ -133,13 +152,14 @@ class EngineInfo:
     flash_attn: bool = False
     repack: bool = True  # llama.cpp repacks weights for its CPU kernels (launch.repack)
     notes: tuple[str, ...] = ()  # what the front end tells the user once (a log not written)
+    caps: EngineCaps = field(default_factory=EngineCaps)
 
     @property
     def offload(self) -> str:
         """`CUDA 29/29 layers`, `CPU 8 threads · KV q8_0 · flash attention`, `remote`
         (the KV cache and flash attention when not llama.cpp's defaults)."""
-        if self.backend == "remote":
-            return "remote"
+        if not self.caps.in_process:
+            return self.backend
         if self.gpu_layers > 0 and self.backend not in ("CPU",):
             where = f"{self.backend} {self.gpu_layers}/{self.total_layers} layers"
         else:

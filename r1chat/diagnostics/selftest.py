@@ -1,79 +1,23 @@
-"""`r1chat doctor`'s self-test: write a tiny quantized GGUF and run it through llama.cpp.
-
-The model (`models.gguf_writer.write_tiny_llama(quantized=True)`) is a 3-layer llama with
-random Q4_0, Q4_1, Q4_K, Q5_K, Q6_K and Q8_0 matrices and a 262-token byte vocabulary,
-about 1.8 MB. It loads in milliseconds and goes through the real load, offload, prompt
-evaluation and sampling path with the kernels a real quantized model uses: on the GPU
-when this llama.cpp build can offload, and on the CPU repacked or not as `launch.repack`
-decided for real models.
-"""
+"""`r1chat doctor`'s self-test: write a tiny quantized GGUF of every kind of tensor the
+catalog ships and run it through llama.cpp's kernels (`engine.local.selftest`), on the
+GPU when this build can offload, repacked or not as `launch.repack` decided."""
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-
-@dataclass(frozen=True, slots=True)
-class SelfTest:
-    ok: bool
-    offload: bool  # llama.cpp reports it can offload
-    gpu_layers: int  # what was asked: -1 all, 0 none
-    load_seconds: float = 0.0
-    prompt_tokens: int = 0
-    tokens: int = 0
-    tokens_per_second: float = 0.0
-    error: str = ""
+if TYPE_CHECKING:
+    from r1chat.engine.local.selftest import SelfTest
 
 
 def run_self_test(*, repack: bool, n_tokens: int = 64, gpu: bool | None = None) -> SelfTest:
-    """Write the tiny model to a temp dir, load it (offloaded if possible; repacked as
-    `repack` says), generate."""
-    import llama_cpp
-
+    """Write the tiny model to a temp dir, load it, generate `n_tokens`."""
     from r1chat.config import paths
-    from r1chat.engine.local.kernels import PROBE_TEXT, load_llama
-    from r1chat.engine.local.llama_log import route_llama_log
+    from r1chat.engine.local.selftest import run_kernels
     from r1chat.models.gguf_writer import write_tiny_llama
 
-    offload = bool(llama_cpp.llama_supports_gpu_offload())
-    gpu_layers = -1 if (offload if gpu is None else gpu) else 0
-    log = route_llama_log(paths.llama_log_file())
     with tempfile.TemporaryDirectory(prefix="r1chat-selftest-") as tmp:
-        model_path = write_tiny_llama(Path(tmp) / "tiny.gguf", quantized=True)
-        t0 = time.perf_counter()
-        try:
-            with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                llm = load_llama(
-                    model_path,
-                    repack=repack,
-                    n_ctx=256,
-                    n_batch=64,
-                    n_gpu_layers=gpu_layers,
-                    seed=1,
-                    verbose=False,
-                )
-        except Exception as e:  # llama.cpp reports failures as ValueError/RuntimeError
-            return SelfTest(False, offload, gpu_layers, error=f"load failed: {e}")
-        load = time.perf_counter() - t0
-        try:
-            prompt = llm.tokenize(PROBE_TEXT, add_bos=True)  # one batch: the matrix kernels
-            produced = 0
-            t1 = time.perf_counter()
-            for _ in llm.generate(prompt, top_k=1, top_p=1.0, temp=0.0, reset=True):
-                produced += 1
-                if produced >= n_tokens:
-                    break
-            gen = time.perf_counter() - t1
-        except Exception as e:
-            return SelfTest(False, offload, gpu_layers, load, error=f"generation failed: {e}")
-        finally:
-            with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                llm.close() if hasattr(llm, "close") else None
-                del llm
-    return SelfTest(
-        True, offload, gpu_layers, load, len(prompt), produced, produced / gen if gen > 0 else 0.0
-    )
+        model = write_tiny_llama(Path(tmp) / "tiny.gguf", quantized=True)
+        return run_kernels(model, paths.llama_log_file(), repack=repack, n_tokens=n_tokens, gpu=gpu)

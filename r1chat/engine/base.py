@@ -17,7 +17,8 @@ from r1chat.core.tools import Tools
 
 @dataclass(frozen=True, slots=True)
 class RenderedPrompt:
-    """The prompt exactly as the model sees it (`tokens` empty for a remote engine)."""
+    """The prompt exactly as the model sees it (`tokens` empty where the engine does not
+    work in tokens: a remote server)."""
 
     text: str
     tokens: tuple[int, ...] = ()
@@ -27,7 +28,9 @@ class Engine(Protocol):
     """A source of tokens. Not thread-safe: one stream at a time per engine."""
 
     info: EngineInfo
-    """The model, backend, offload and context size, for the status line and `--json`."""
+    """The model, backend, offload and context size, for the status line and `--json`;
+    `info.caps` declares what it can do besides streaming (the methods marked so below
+    are called only where they say it can)."""
 
     finish_reason: str
     """Why the last stream ended: `stop`, `length` or `cancelled`."""
@@ -41,15 +44,15 @@ class Engine(Protocol):
         """The prompt for `request`, without generating (`--dry-run`)."""
         ...
 
-    def count_prompt(self, request: Request) -> int | None:
+    def count_prompt(self, request: Request) -> int:
         """The tokens the prompt for `request` takes (context meters, the overflow
-        policy); None where they cannot be counted here (a remote server)."""
+        policy). Only where `info.caps.counts`."""
         ...
 
     def prefill(self, request: Request, control: Control) -> int:
         """Evaluate the conversation (its last message an answer) as the next prompt will
-        begin, until `control` is cancelled; returns the tokens evaluated (0 where nothing
-        can be read ahead: a remote server)."""
+        begin, until `control` is cancelled; returns the tokens evaluated. Only where
+        `info.caps.prefill`."""
         ...
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
@@ -68,7 +71,8 @@ class Engine(Protocol):
 
 
 class TextEngine(Engine, Protocol):
-    """An engine that also works in tokens and continues a raw prompt (the local one)."""
+    """An engine that also works in tokens and continues a raw prompt (the local one:
+    `info.caps.tokens`)."""
 
     def prompt_tokens(self, request: Request, reading: Reading | None = None) -> list[int]:
         """The prompt for `request`, as token ids (what `render` spells out); `reading`

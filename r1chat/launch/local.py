@@ -48,7 +48,9 @@ def open_local(
     `sequences` > 1, a `BatchEngine`: that many replies at once, `n_ctx` each."""
     from r1chat.config import paths
     from r1chat.engine.local.batch import BatchEngine
+    from r1chat.engine.local.build import llama_offload_supported
     from r1chat.engine.local.engine import LocalEngine, ModelFile
+    from r1chat.launch.machine import deep_hardware
     from r1chat.launch.repack import decide, require_runs
     from r1chat.models import hardware
     from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
@@ -70,10 +72,13 @@ def open_local(
         )
     kernels = decide(repack)
     require_runs(kernels)
-    offload = hardware.llama_offload_supported()
+    offload = llama_offload_supported()
     if gpu_layers is None:
-        gpu_layers = auto_gpu_layers(shape, n_ctx * sequences) if offload else 0
-    backend = hardware.llama_backend() if offload else "CPU"
+        gpu_layers = auto_gpu_layers(shape, n_ctx * sequences, deep_hardware()) if offload else 0
+    backend = "CPU"  # where the layers run, decided here once
+    if offload and gpu_layers != 0:
+        built = hardware.llama_backend()
+        backend = "GPU" if built == "CPU" else built  # offload through a library unnamed here
     flash = flash_attn == "on" or (
         flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
     )
@@ -83,7 +88,7 @@ def open_local(
         n_ctx=n_ctx,
         gpu_layers=gpu_layers,
         threads=threads or hardware.physical_cores(),
-        backend="GPU" if backend == "CPU" and offload else backend,
+        backend=backend,
         log_path=paths.llama_log_file(),
         kv_type=kv_type,
         flash_attn=flash,

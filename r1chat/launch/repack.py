@@ -80,9 +80,11 @@ def require_runs(found: Repack) -> None:
 
 def machine_key() -> str:
     """This llama.cpp build and this CPU, hashed."""
+    from r1chat.engine.local.build import llama_build, llama_system_info
+
     parts = (
-        hardware.llama_build(),
-        hardware.llama_system_info(),
+        llama_build(),
+        llama_system_info(),
         hardware.llama_lib_stamp(),
         hardware.cpu_identity(),
         sys.executable,

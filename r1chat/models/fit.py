@@ -275,18 +275,13 @@ def max_context(shape: Shape, hw: Hardware, limit: int, *, on_gpu: bool) -> int:
     return lo * 256
 
 
-def auto_gpu_layers(shape: Shape, n_ctx: int, *, hw: Hardware | None = None) -> int:
+def auto_gpu_layers(shape: Shape, n_ctx: int, hw: Hardware) -> int:
     """n_gpu_layers for llama.cpp: -1 (all) when the model fits, else as many as fit.
 
-    For a llama.cpp build that can offload (the caller checks). Asks llama.cpp itself for
-    GPU memory if NVML/nvidia-smi/Metal gave none.
-    Returns -1 when GPU memory cannot be found at all (let llama.cpp try), 0 when not
-    even one layer fits.
+    For a llama.cpp build that can offload (the caller checks), on `hw` as llama.cpp sees
+    it (`launch.machine.deep_hardware`). Returns -1 when GPU memory cannot be found at all
+    (let llama.cpp try), 0 when not even one layer fits.
     """
-    from r1chat.models import hardware
-
-    if hw is None:
-        hw = hardware.detect(deep=True)
     if hw.backend == "CPU":  # the caller knows offload works; the library scan missed it
         hw = Hardware(hw.ram_total, hw.ram_available, hw.cores, hw.gpus, "GPU")
     if not hw.gpus:

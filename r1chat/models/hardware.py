@@ -4,8 +4,8 @@ Everything here is cheap enough for `r1chat models` (a few milliseconds): llama_
 never imported on the fast path. The llama.cpp backend is read from the shared libraries
 installed with llama-cpp-python (`libggml-cuda.so`, `libggml-metal.dylib`, ...); GPU
 memory comes from NVML (`nvidia-ml-py`, optional), else `nvidia-smi`, else Apple
-Silicon's unified memory. `ggml_devices()` and `llama_offload_supported()` do load
-llama.cpp: for `r1chat doctor` and for the engine, which has loaded it anyway.
+Silicon's unified memory. What llama.cpp itself says (its devices, whether it can offload)
+is asked under `engine.local.build`, the only place that loads it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -368,104 +369,17 @@ def llama_backend() -> str:
         return "CPU"
 
 
-def llama_offload_supported() -> bool:
-    """Ask llama.cpp itself (imports llama_cpp: slow, for doctor and the engine)."""
-    import llama_cpp
-
-    return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def _loaded_lib(*names: str) -> ctypes.CDLL | None:
-    """One of llama-cpp-python's shared libraries, after llama_cpp has loaded them."""
-    try:
-        import llama_cpp  # noqa: F401  (loads libggml, its backends and libllama)
-    except ImportError:
-        return None
-    lib_dir = llama_lib_dir()
-    path = next((lib_dir / n for n in names if lib_dir and (lib_dir / n).exists()), None)
-    if path is None:
-        return None
-    try:
-        return ctypes.CDLL(str(path))
-    except OSError:
-        return None
-
-
-def ggml_devices() -> list[Gpu]:
-    """Non-CPU devices llama.cpp sees, with their memory (imports llama_cpp).
-
-    Works for every backend (Vulkan and ROCm included), so it backs up the fast probes.
-    """
-    g = _loaded_lib("libggml.so", "libggml.dylib", "ggml.dll")
-    if g is None:
-        return []
-    try:
-        g.ggml_backend_dev_count.restype = ctypes.c_size_t
-        g.ggml_backend_dev_get.restype = ctypes.c_void_p
-        g.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        g.ggml_backend_dev_name.restype = ctypes.c_char_p
-        g.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
-        g.ggml_backend_dev_description.restype = ctypes.c_char_p
-        g.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
-        size_p = ctypes.POINTER(ctypes.c_size_t)
-        g.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, size_p, size_p]
-        found = []
-        for i in range(g.ggml_backend_dev_count()):
-            dev = g.ggml_backend_dev_get(i)
-            name = (g.ggml_backend_dev_name(dev) or b"").decode(errors="replace")
-            if name.upper().startswith(("CPU", "BLAS", "AMX", "ACCELERATE")):
-                continue
-            desc = (g.ggml_backend_dev_description(dev) or b"").decode(errors="replace")
-            free, total = ctypes.c_size_t(), ctypes.c_size_t()
-            g.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            found.append(
-                Gpu(
-                    desc or name,
-                    int(total.value),
-                    int(free.value),
-                    name,
-                    unified=sys.platform == "darwin",
-                )
-            )
-        return found
-    except (OSError, AttributeError):
-        return []
-
-
-def llama_build() -> str:
-    """The installed llama.cpp's ggml version and commit, e.g. `ggml 0.25.3 (commit 0c1e570)`
-    (imports llama_cpp)."""
-    lib = _loaded_lib("libllama.so", "libllama.dylib", "llama.dll")
-    if lib is None:
-        return ""
-    try:
-        lib.ggml_version.restype = ctypes.c_char_p
-        lib.ggml_commit.restype = ctypes.c_char_p
-        version = (lib.ggml_version() or b"").decode(errors="replace")
-        commit = (lib.ggml_commit() or b"").decode(errors="replace")
-    except AttributeError:
-        return ""
-    return f"ggml {version}" + (f" (commit {commit})" if commit else "")
-
-
-def llama_system_info() -> str:
-    """llama.cpp's build summary (imports llama_cpp)."""
-    import llama_cpp
-
-    info: bytes = llama_cpp.llama_print_system_info()
-    return info.decode("utf-8", errors="replace").strip().rstrip("|").strip()
-
-
 # -- all together ------------------------------------------------------------------------
 
 
-def detect(*, deep: bool = False) -> Hardware:
-    """This machine. `deep=True` also asks llama.cpp for devices the fast probes missed."""
+def detect(devices: Callable[[], list[Gpu]] | None = None) -> Hardware:
+    """This machine; `devices` (llama.cpp's own list, `launch.machine`) is asked for the
+    GPUs when the fast probes found none on a build that can offload."""
     total, available = ram()
     found = gpus(total)
     backend = llama_backend()
-    if deep and backend != "CPU" and not found:
-        found = ggml_devices()
+    if devices is not None and backend != "CPU" and not found:
+        found = devices()
     return Hardware(total, available, physical_cores(), tuple(found), backend)
 
 

@@ -72,7 +72,7 @@ def is_installed(entry: Entry) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class State:
+class InstallState:
     installed: bool
     have: int  # bytes on disk: finished files and partial downloads
     partial: bool  # an interrupted download waits to be resumed
@@ -86,9 +86,9 @@ class State:
         return "-"
 
 
-def state(entry: Entry) -> State:
+def state(entry: Entry) -> InstallState:
     if entry.remote or not entry.files:
-        return State(False, 0, False)
+        return InstallState(False, 0, False)
     have, partial, complete = 0, False, True
     for p in entry_paths(entry):
         if p.is_file():
@@ -99,7 +99,7 @@ def state(entry: Entry) -> State:
         if part.is_file():
             have += part.stat().st_size
             partial = True
-    return State(complete, have, partial and not complete)
+    return InstallState(complete, have, partial and not complete)
 
 
 def installed_entries(catalog: Catalog) -> list[Entry]:

@@ -24,7 +24,7 @@ from r1chat.models.fit import MOST_SLOTS
 if TYPE_CHECKING:
     from r1chat.config.schema import ServeValues
     from r1chat.config.settings import Settings
-    from r1chat.serve.worker import Models
+    from r1chat.serve.dispatch import Dispatcher
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
@@ -173,17 +173,17 @@ def _serve(
 
     from r1chat.core.request import input_limit
     from r1chat.serve.app import create_app
+    from r1chat.serve.dispatch import Dispatcher
     from r1chat.serve.door import Door
     from r1chat.serve.names import Names
-    from r1chat.serve.worker import Models
 
     names = Names(_model_id(spec), spec)
     log = (lambda line: None) if args.quiet else say
-    models = Models(
+    dispatcher = Dispatcher(
         settings, names.spec_for, max_queue=server.queue, keep_alive=server.keep_alive, log=log
     )
-    info = models.load(names.default)  # a model that cannot load ends here, in one line
-    models.idle_for(server.keep_alive)
+    info = dispatcher.load(names.default)  # a model that cannot load ends here, in one line
+    dispatcher.idle_for(server.keep_alive)
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
     slots = settings.sequences
@@ -198,17 +198,17 @@ def _serve(
             "this port can use the model (see --api-key-env)"
         )
     door = Door(server.host, server.allowed_hosts, server.allowed_origins, input_limit(info.n_ctx))
-    app = create_app(models, names, settings, api_key=api_key, door=door, log=log)
+    app = create_app(dispatcher, names, settings, api_key=api_key, door=door, log=log)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
     )
-    uvicorn_server = _server(config, models)
+    uvicorn_server = _server(config, dispatcher)
     try:
         uvicorn_server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped
         pass
     finally:
-        models.stop()
+        dispatcher.stop()
     say("r1chat serve: stopped")
     return 0
 
@@ -267,14 +267,14 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _server(config: Any, models: Models) -> Any:
+def _server(config: Any, dispatcher: Dispatcher) -> Any:
     """uvicorn's server, whose Ctrl-C also cancels the replies in progress and queued, so
     it stops at once instead of waiting for them."""
     import uvicorn
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
-            models.cancel_all()
+            dispatcher.cancel_all()
             super().handle_exit(sig, frame)
 
     return Server(config)

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from r1chat.core.request import BYTES_PER_TOKEN
-from r1chat.serve.fields import BadRequest
+from r1chat.serve.dialects import error_body_for
+from r1chat.serve.errors import ApiError
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -122,22 +123,22 @@ class FrontDoor:
         what = f"{scope['method']} {scope['path']}"
         started = False
 
-        async def refuse(error: BadRequest) -> None:
+        async def refuse(error: ApiError) -> None:
             self.log(f"{what} {error.status} · {error.message}")
-            await _send_error(send, error, cors)
+            await _send_error(send, error, cors, scope["path"])
 
         cors = None
         if problem := self.door.host_problem(headers.get("host")):
-            return await refuse(BadRequest(problem, status=403, code="host_not_allowed"))
+            return await refuse(ApiError(problem, status=403, code="host_not_allowed"))
         if (origin := headers.get("origin")) is not None:
             if problem := self.door.origin_problem(origin):
-                return await refuse(BadRequest(problem, status=403, code="origin_not_allowed"))
+                return await refuse(ApiError(problem, status=403, code="origin_not_allowed"))
             cors = origin
         if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
             return await _preflight(send, cors, headers)
         if scope["method"] in BODY_METHODS:
             if (problem := _content_type_problem(headers.get("content-type"))) is not None:
-                return await refuse(BadRequest(problem, status=415, code="unsupported_media_type"))
+                return await refuse(ApiError(problem, status=415, code="unsupported_media_type"))
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > self.door.body_limit:
                 return await refuse(_too_large(int(length), self.door.body_limit))
@@ -157,7 +158,8 @@ class FrontDoor:
             message = f"internal error: {type(e).__name__}: {e}"
             self.log(f"{what} 500 · {message}")
             if not started:
-                await _send_error(send, BadRequest(message, status=500, kind="server_error"), cors)
+                error = ApiError(message, status=500, kind="server_error")
+                await _send_error(send, error, cors, scope["path"])
 
 
 def _content_type_problem(value: str | None) -> str | None:
@@ -171,9 +173,9 @@ def _content_type_problem(value: str | None) -> str | None:
     )
 
 
-def _too_large(size: int | None, limit: int) -> BadRequest:
+def _too_large(size: int | None, limit: int) -> ApiError:
     of = f"{size:,} bytes" if size is not None else "more"
-    return BadRequest(
+    return ApiError(
         f"the request body is {of}, over this server's {limit:,} (what its context could "
         f"use: {BYTES_PER_TOKEN} bytes a token; start it with a larger --ctx to send more)",
         status=413,
@@ -216,8 +218,8 @@ async def _preflight(send: Send, origin: str, headers: dict[str, str]) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _send_error(send: Send, error: BadRequest, cors: str | None) -> None:
-    body = json.dumps(error.body()).encode()
+async def _send_error(send: Send, error: ApiError, cors: str | None, path: str) -> None:
+    body = json.dumps(error_body_for(path)(error)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
     if cors is not None:

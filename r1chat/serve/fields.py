@@ -1,47 +1,18 @@
-"""Checking a request body's fields, and the error that names the one at fault
-(`BadRequest`, in OpenAI's shape), for every route of `r1chat serve`."""
+"""Checking a request body's fields, for every dialect: a field of the wrong type is an
+`ApiError` that names it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from r1chat.serve.errors import ApiError
 
-class BadRequest(Exception):
-    """A request the API refuses (HTTP `status`), in OpenAI's error shape."""
 
-    def __init__(
-        self,
-        message: str,
-        param: str | None = None,
-        *,
-        status: int = 400,
-        code: str | None = None,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.message, self.param, self.status, self.code, self.kind = (
-            message,
-            param,
-            status,
-            code,
-            kind,
-        )
-
-        self.headers: dict[str, str] = {}
-
-    def retry_after(self, seconds: int) -> BadRequest:
-        self.headers["Retry-After"] = str(seconds)
-        return self
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+def body_object(body: Any) -> dict[str, Any]:
+    """The body, which must be a JSON object."""
+    if not isinstance(body, dict):
+        raise ApiError("the request body must be a JSON object")
+    return body
 
 
 def boolean_field(table: dict[str, Any], key: str, default: bool, name: str) -> bool:
@@ -50,17 +21,25 @@ def boolean_field(table: dict[str, Any], key: str, default: bool, name: str) -> 
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise BadRequest(f"{name} must be true or false, not {value!r}", name)
+        raise ApiError(f"{name} must be true or false, not {value!r}", name)
     return value
 
 
 def object_field(value: Any, name: str, keys: set[str]) -> dict[str, Any]:
     """An object field whose keys are among `keys`."""
     if not isinstance(value, dict):
-        raise BadRequest(f"{name} must be an object", name)
+        raise ApiError(f"{name} must be an object", name)
     if unknown := sorted(set(value) - keys):
-        raise BadRequest(
+        raise ApiError(
             f"{name}.{unknown[0]} is not supported here (known: {', '.join(sorted(keys))})",
             f"{name}.{unknown[0]}",
         )
+    return value
+
+
+def text_field(table: dict[str, Any], key: str, name: str) -> str | None:
+    """A string field of `table` (None when absent)."""
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(f"{name} must be a string", name)
     return value

@@ -3,7 +3,7 @@ the one the server was started with. Clients never load a file by path."""
 
 from __future__ import annotations
 
-from r1chat.serve.fields import BadRequest
+from r1chat.serve.errors import ApiError
 
 
 class Names:
@@ -37,7 +37,7 @@ class Names:
         if entry is not None and is_installed(entry):
             return entry.name
 
-        raise BadRequest(
+        raise ApiError(
             f"model {requested!r} is not installed here{suggest(lowered, known)} "
             f"(installed: {', '.join(known)}; see GET /v1/models)",
             "model",

@@ -21,8 +21,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,39 +29,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
-from r1chat.serve.fields import BadRequest
+from r1chat.serve.body import read_json
+from r1chat.serve.dialects import ollama
+from r1chat.serve.dialects.base import json_line
+from r1chat.serve.errors import ApiError
+from r1chat.serve.fields import body_object
 from r1chat.serve.names import Names
-from r1chat.serve.ollama import (
-    VERSION,
-    OllamaReply,
-    keep_alive,
-    parse_chat_body,
-    parse_generate_body,
-)
-from r1chat.serve.replies import json_line
-from r1chat.serve.requests import Call
-from r1chat.serve.worker import Job, Models
+from r1chat.serve.server import Server
 
 _UNSUPPORTED = ("embed", "embeddings", "create", "push", "copy", "blobs/{digest}")
 
 
-@dataclass(frozen=True)
-class OllamaSide:
-    """What the Ollama routes share with the OpenAI ones (`serve.app`)."""
-
-    models: Models
-    names: Names
-    settings: Settings
-    authorize: Callable[[Request], None]
-    submit: Callable[[Request, Call, Any], Job]
-    respond: Callable[[Job], Response]
-    read_json: Callable[[Request], Awaitable[Any]]
-
-
-def ollama_routes(side: OllamaSide) -> list[Route]:
-    models, names = side.models, side.names
+def ollama_routes(server: Server) -> list[Route]:
+    dispatcher, names = server.dispatcher, server.names
 
     async def running(request: Request) -> Response:
         return PlainTextResponse("Ollama is running")
@@ -70,29 +50,29 @@ def ollama_routes(side: OllamaSide) -> list[Route]:
     async def version(request: Request) -> Response:
         from r1chat import __version__
 
-        return JSONResponse({"version": VERSION, "r1chat": __version__})
+        return JSONResponse({"version": ollama.VERSION, "r1chat": __version__})
 
     async def tags(request: Request) -> Response:
-        side.authorize(request)
+        server.authorize(request)
         return JSONResponse({"models": [_model(names, n) for n in names.listed()]})
 
     async def ps(request: Request) -> Response:
-        side.authorize(request)
-        resident = models.resident
+        server.authorize(request)
+        resident = dispatcher.resident
         if resident is None:
             return JSONResponse({"models": []})
         entry = _model(names, resident)
-        expires = models.expires_at
+        expires, info = dispatcher.expires_at, dispatcher.info
         entry.update(
             expires_at=_iso(expires) if expires is not None else "9999-12-31T23:59:59Z",
-            size_vram=0 if models.info is None or not models.info.gpu_layers else entry["size"],
-            context_length=models.context(),
+            size_vram=entry["size"] if info is not None and info.gpu_layers else 0,
+            context_length=dispatcher.context(),
         )
         return JSONResponse({"models": [entry]})
 
     async def show(request: Request) -> Response:
-        side.authorize(request)
-        body = await _body(side, request)
+        server.authorize(request)
+        body = await _body(request)
         name = names.resolve(_name(body))
         facts = _facts(names, name)
         arch = facts.get("architecture") or "llama"
@@ -104,7 +84,7 @@ def ollama_routes(side: OllamaSide) -> list[Route]:
                 "details": _details(facts),
                 "model_info": {
                     "general.architecture": arch,
-                    f"{arch}.context_length": facts.get("context") or models.context(),
+                    f"{arch}.context_length": facts.get("context") or dispatcher.context(),
                     f"{arch}.block_count": facts.get("layers"),
                 },
                 "capabilities": ["completion", "thinking"],
@@ -113,61 +93,53 @@ def ollama_routes(side: OllamaSide) -> list[Route]:
         )
 
     async def chat(request: Request) -> Response:
-        side.authorize(request)
-        call, alive = parse_chat_body(await _body(side, request), side.settings, models.context())
-        return _reply(request, call, alive, chat=True)
+        return await server.reply(request, ollama.CHAT)
 
     async def generate(request: Request) -> Response:
-        side.authorize(request)
-        body = await _body(side, request)
+        server.authorize(request)
+        body = await _body(request)
         if not body.get("prompt"):  # load or unload the model
             return await _load_or_unload(body)
-        call, alive = parse_generate_body(body, side.settings, models.context())
-        return _reply(request, call, alive, chat=False)
-
-    def _reply(request: Request, call: Call, alive: float | None, *, chat: bool) -> Response:
-        job = side.submit(request, call, lambda c, m, stop: OllamaReply(c, m, stop, chat=chat))
-        job.keep_alive = alive
-        return side.respond(job)
+        return await server.reply(request, ollama.GENERATE, body)
 
     async def _load_or_unload(body: dict[str, Any]) -> Response:
         name = names.resolve(_name(body))
-        alive = keep_alive(body.get("keep_alive"))
+        alive = ollama.keep_alive(body.get("keep_alive"))
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if alive == 0:
-            models.idle_for(0)
+            dispatcher.idle_for(0)
             reason = "unload"
         else:
             try:
-                await asyncio.to_thread(models.load, name)
+                await asyncio.to_thread(dispatcher.load, name)
             except R1ChatError as e:
-                raise BadRequest(str(e), "model", status=500, kind="server_error") from None
-            models.idle_for(models.keep_alive if alive is None else alive)
+                raise ApiError(str(e), "model", status=500, kind="server_error") from None
+            dispatcher.idle_for(dispatcher.keep_alive if alive is None else alive)
             reason = "load"
         return JSONResponse(
             {"model": name, "created_at": now, "response": "", "done": True, "done_reason": reason}
         )
 
     async def delete(request: Request) -> Response:
-        side.authorize(request)
-        name = names.resolve(_name(await _body(side, request)))
-        if name == names.default or name == models.resident:
-            raise BadRequest(f"{name} is the model this server runs; it is not deleted", "model")
+        server.authorize(request)
+        name = names.resolve(_name(await _body(request)))
+        if name == names.default or name == dispatcher.resident:
+            raise ApiError(f"{name} is the model this server runs; it is not deleted", "model")
         from r1chat.models import store
 
         try:
             store.remove_model(name)
         except R1ChatError as e:
-            raise BadRequest(str(e), "model") from None
+            raise ApiError(str(e), "model") from None
         return Response(status_code=200)
 
     async def pull(request: Request) -> Response:
-        side.authorize(request)
-        body = await _body(side, request)
+        server.authorize(request)
+        body = await _body(request)
         name = _name(body)
         stream = body.get("stream", True)
         if not isinstance(stream, bool):
-            raise BadRequest("stream must be true or false", "stream")
+            raise ApiError("stream must be true or false", "stream")
         if stream:
             return StreamingResponse(_pulling(name), media_type="application/x-ndjson")
         last: dict[str, Any] = {}
@@ -178,7 +150,7 @@ def ollama_routes(side: OllamaSide) -> list[Route]:
 
     async def unsupported(request: Request) -> Response:
         what = request.url.path
-        raise BadRequest(f"{what} is not supported by r1chat serve (R1 models chat)", status=501)
+        raise ApiError(f"{what} is not supported by r1chat serve (R1 models chat)", status=501)
 
     return [
         Route("/", running, methods=["GET", "HEAD"]),
@@ -194,18 +166,15 @@ def ollama_routes(side: OllamaSide) -> list[Route]:
     ]
 
 
-async def _body(side: OllamaSide, request: Request) -> dict[str, Any]:
-    body = await side.read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
+async def _body(request: Request) -> dict[str, Any]:
+    return body_object(await read_json(request))
 
 
 def _name(body: dict[str, Any]) -> str:
     """The model a body names (Ollama's `model`, or its older `name`)."""
     name = body.get("model", body.get("name"))
     if not isinstance(name, str) or not name.strip():
-        raise BadRequest("model must be a model name (see GET /api/tags)", "model")
+        raise ApiError("model must be a model name (see GET /api/tags)", "model")
     return name.strip()
 
 

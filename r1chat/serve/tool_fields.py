@@ -10,7 +10,8 @@ from typing import Any
 
 from r1chat.core.messages import ToolCall
 from r1chat.core.tools import Tool, Tools
-from r1chat.serve.fields import BadRequest, boolean_field, object_field
+from r1chat.serve.errors import ApiError
+from r1chat.serve.fields import boolean_field, object_field
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _FUNCTION_KEYS = {"name", "description", "parameters", "strict"}
@@ -22,33 +23,33 @@ def offered_tools(body: dict[str, Any]) -> Tools | None:
     parallel = boolean_field(body, "parallel_tool_calls", True, "parallel_tool_calls")
     if not value:
         if choice not in (None, "none", "auto"):
-            raise BadRequest("tool_choice needs tools to choose from", "tool_choice")
+            raise ApiError("tool_choice needs tools to choose from", "tool_choice")
         return None
     if not isinstance(value, list):
-        raise BadRequest("tools must be an array of functions", "tools")
+        raise ApiError("tools must be an array of functions", "tools")
     offered = [_tool(t, f"tools[{i}]") for i, t in enumerate(value)]
     names = [t.name for t in offered]
     if len(set(names)) < len(names):
-        raise BadRequest("tools: two functions have the same name", "tools")
+        raise ApiError("tools: two functions have the same name", "tools")
     return Tools(tuple(offered), _choice(choice, names), parallel)
 
 
 def _tool(value: Any, where: str) -> Tool:
     if not isinstance(value, dict) or value.get("type") != "function":
-        raise BadRequest(f'{where} must be {{"type": "function", "function": {{...}}}}', where)
+        raise ApiError(f'{where} must be {{"type": "function", "function": {{...}}}}', where)
     function = object_field(value.get("function"), f"{where}.function", _FUNCTION_KEYS)
     name = function.get("name")
     if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
-        raise BadRequest(
+        raise ApiError(
             f"{where}.function.name must be 1 to 64 letters, digits, _, . or -",
             f"{where}.function.name",
         )
     description = function.get("description") or ""
     if not isinstance(description, str):
-        raise BadRequest(f"{where}.function.description must be text", f"{where}.function")
+        raise ApiError(f"{where}.function.description must be text", f"{where}.function")
     params = function.get("parameters", {"type": "object", "properties": {}})
     if not isinstance(params, dict):
-        raise BadRequest(
+        raise ApiError(
             f"{where}.function.parameters must be a JSON schema (an object)",
             f"{where}.function.parameters",
         )
@@ -64,13 +65,13 @@ def _choice(value: Any, names: list[str]) -> str:
     function = value.get("function") if isinstance(value, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str):
-        raise BadRequest(
+        raise ApiError(
             'tool_choice must be auto, none, required or {"type": "function", '
             '"function": {"name": ...}}',
             "tool_choice",
         )
     if name not in names:
-        raise BadRequest(f"tool_choice names {name!r}, which is not in tools", "tool_choice")
+        raise ApiError(f"tool_choice names {name!r}, which is not in tools", "tool_choice")
     return name
 
 
@@ -79,14 +80,14 @@ def calls_of(value: Any, where: str) -> tuple[ToolCall, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise BadRequest(f"{where} must be an array", where)
+        raise ApiError(f"{where} must be an array", where)
     out = []
     for i, c in enumerate(value):
         function = c.get("function") if isinstance(c, dict) else None
         name = function.get("name") if isinstance(function, dict) else None
         args = function.get("arguments", "{}") if isinstance(function, dict) else None
         if not isinstance(name, str) or not isinstance(args, str | dict):
-            raise BadRequest(
+            raise ApiError(
                 f"{where}[{i}] must be a function call with a name and arguments",
                 f"{where}[{i}]",
             )

@@ -4,8 +4,9 @@ now and the model's load.
 `ChatScreen` (r1chat.tui.screens.chat) asks it to send, stop, regenerate, start a new chat
 or open one, and hands it every `(job_id, item)` its runner reports: `accept` updates
 the state (model info, context used, the exchange a reply fills) and returns what the
-screen should show, or None for what is stale or state only. Tests drive it with an
-`EngineThread` and a scripted engine, no Textual and no llama.cpp.
+screen should show, or None for what is stale or state only. Its runner is the model
+host (r1chat.host); tests drive it with the host on threads (`runner.in_thread`) and a
+scripted engine, no Textual and no llama.cpp.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo, Stats
 from r1chat.core.messages import Message
 from r1chat.history.store import History
-from r1chat.session.dialogue import Dialogue, Exchange
-from r1chat.session.items import (
+from r1chat.host.commands import Load, Measure, Model, Reply
+from r1chat.host.model_host import ModelHost
+from r1chat.host.outcomes import (
+    Accepted,
     ContextUsed,
-    EngineLost,
+    HostLost,
     Item,
     JobEnded,
     LeftOut,
@@ -30,8 +33,10 @@ from r1chat.session.items import (
     Loading,
     Prefilled,
     SaveNotice,
+    Started,
 )
-from r1chat.session.runner import ReplyJob, Runner
+from r1chat.session.dialogue import Dialogue, Exchange
+from r1chat.session.runner import ReplyJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,7 @@ class ChatSession:
 
     def __init__(
         self,
-        runner: Runner,
+        runner: ModelHost,
         history: History,
         settings: Settings,
         *,
@@ -56,6 +61,8 @@ class ChatSession:
         """`job_started` is told of each job given to the runner (the screen drains its
         inbox while any is out)."""
         self.runner, self.history, self.settings = runner, history, settings
+        self.model = Model(settings)
+        """The model loaded last: replies and measures go to it."""
         self.dialogue = Dialogue(history)
         self._clock, self._job_started = clock, job_started
         self.current: ReplyJob | None = None
@@ -81,7 +88,9 @@ class ChatSession:
 
     def load(self) -> None:
         """Load `settings`' model (again); a load asked before it is forgotten."""
-        self._load_job = self.runner.load(self.settings)
+        self.model = Model(self.settings)
+        self._load_job = self.runner.next_id()
+        self.runner.send(Load(self._load_job, self.model))
         self.loading_since = self._clock()
         self.info = None
         self._job_started()
@@ -112,7 +121,8 @@ class ChatSession:
         if last.answered:
             messages = (*messages, Message("assistant", last.answer))
         request = self.dialogue.request(self.settings)
-        self.runner.measure(messages, request, self.settings.overflow)
+        job = self.runner.next_id()
+        self.runner.send(Measure(job, self.model, messages, request, self.settings.overflow))
         self._job_started()
 
     # -- replies ----------------------------------------------------------------------
@@ -138,7 +148,18 @@ class ChatSession:
         except R1ChatError as e:
             message_id, unsaved = None, str(e)
         request = self.dialogue.request(self.settings)
-        job = self.runner.reply(request, self.settings.guards, message_id, self.settings.overflow)
+        job_id = self.runner.next_id()
+        ended = self.runner.send(
+            Reply(
+                job_id,
+                self.model,
+                request,
+                self.settings.guards,
+                save_to=message_id,
+                overflow=self.settings.overflow,
+            )
+        )
+        job = ReplyJob(job_id, ended, self.runner)
         self.current = job
         self.live[job.id] = ex
         self._job_started()
@@ -147,7 +168,7 @@ class ChatSession:
     def stop(self) -> None:
         """Stop the reply streaming now (what arrived is kept)."""
         if self.current is not None:
-            self.current.control.cancel()
+            self.current.cancel()
 
     def after_current(self, then: Callable[[], object]) -> None:
         """Stop the reply streaming now and run `then` once it has ended."""
@@ -196,7 +217,7 @@ class ChatSession:
         """Take an item from the runner; what the screen should show of it (None: stale,
         or state only)."""
         match item:
-            case Loading():
+            case Loading() | Accepted() | Started():
                 return None
             case Loaded() | LoadFailed() if job_id != self._load_job:
                 return None  # a load asked before the last one
@@ -219,7 +240,7 @@ class ChatSession:
                 return item
             case SaveNotice():
                 return item
-            case EngineLost():
+            case HostLost():
                 self.load()  # in a new process
                 return item
             case JobEnded():

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         explicit = bool(args.model or args.endpoint)
         settings = with_its_model(settings, Dialogue.load(history, conversation_id), explicit)
 
-    from r1chat.session.process import in_child_process
+    from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
 
     app = ChatApp(

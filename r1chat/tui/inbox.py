@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 
-from r1chat.session.items import AnswerChunk, Item, ThinkingChunk, batch
+from r1chat.host.outcomes import AnswerChunk, Item, ThinkingChunk, batch
 
 DRAIN_FAST_S = 1 / 30
 """Delay before the next batch while tokens trickle in (a slow model: show each promptly)."""

@@ -117,15 +117,6 @@ def test_backend_of_the_installed_build_without_importing_llama_cpp() -> None:
     assert (backend != "CPU") == bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def test_llama_build_and_devices() -> None:
-    assert hardware.llama_build().startswith("ggml ")
-    assert "CPU" in hardware.llama_system_info() or hardware.llama_system_info()
-    devices = hardware.ggml_devices()
-    assert all(d.total >= 0 for d in devices)
-    if not hardware.llama_offload_supported():
-        assert devices == []
-
-
 def test_hardware_properties() -> None:
     hw = Hardware(
         32 * GiB, 30 * GiB, 8, (Gpu("a", 8 * GiB, 6 * GiB), Gpu("b", 8 * GiB, 7 * GiB)), "CUDA"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -12,9 +13,10 @@ from r1chat.config.settings import Settings
 from r1chat.core.events import AnswerDelta, Done, Notice, Stats, ThinkingDelta
 from r1chat.core.request import Sampling
 from r1chat.core.turn import Guards
-from r1chat.serve.fields import BadRequest
-from r1chat.serve.replies import Reply, Stops, sse
-from r1chat.serve.requests import parse_chat, parse_completion
+from r1chat.serve.dialects.base import sse
+from r1chat.serve.dialects.openai import ChatWriter, parse_chat, parse_completion
+from r1chat.serve.errors import ApiError as BadRequest
+from r1chat.serve.reply import ReplyState, Stops
 
 HI = [{"role": "user", "content": "hi"}]
 SETTINGS = Settings(sampling=Sampling(temperature=0.6, top_k=40), guards=Guards(think_budget=99))
@@ -160,18 +162,20 @@ def test_chunks_and_the_whole_reply() -> None:
     call = parse_chat(
         {"messages": HI, "stream": True, "stream_options": {"include_usage": True}}, SETTINGS
     )
-    reply = Reply(call, "r1:7b", lambda: None)
-    out = reply.first()
+    state = ReplyState(call, lambda: None)
+    reply = ChatWriter(state, "r1:7b")
+    out = [json.loads(reply.opening()[6:])]
     for event in (
         ThinkingDelta('why "so" ✓\n'),
         AnswerDelta("It is 4."),
         Notice('the reasoning was "looping" ✓'),
     ):
-        pieces = reply.feed(event)
+        pieces = state.feed(event)
         chunks = [reply.chunk(p) for p in pieces]
-        assert reply.encode(pieces) == b"".join(sse(c) for c in chunks)  # the fast path
+        assert reply.pieces(pieces) == b"".join(sse(c) for c in chunks)  # the fast path
         out += chunks
-    out += reply.last(_done("It is 4.", "loop"))
+    closing = reply.closing(_done("It is 4.", "loop")).split(b"\n\n")
+    out += [json.loads(frame[6:]) for frame in closing if frame.startswith(b"data: {")]
     deltas = [o["choices"][0]["delta"] for o in out if o["choices"]]
     assert deltas == [
         {"role": "assistant", "content": ""},
@@ -196,9 +200,10 @@ def test_chunks_and_the_whole_reply() -> None:
 def test_a_stop_string_ends_the_generation() -> None:
     stopped: list[bool] = []
     call = parse_chat({"messages": HI, "stop": "4"}, SETTINGS)
-    reply = Reply(call, "m", lambda: stopped.append(True))
-    reply.feed(AnswerDelta("It is 4."))
-    reply.feed(AnswerDelta(" More."))
+    state = ReplyState(call, lambda: stopped.append(True))
+    reply = ChatWriter(state, "m")
+    state.feed(AnswerDelta("It is 4."))
+    state.feed(AnswerDelta(" More."))
     whole = reply.whole(_done("It is 4. More.", "cancelled"))
     assert stopped == [True]
     assert whole["choices"][0]["message"]["content"] == "It is "

@@ -16,9 +16,9 @@ import pytest
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
 from r1chat.history.store import History
+from r1chat.host.outcomes import ContextUsed, Failed, Item, LeftOut, Loaded, LoadFailed
 from r1chat.session.chat import ChatSession, ReplyEnded
-from r1chat.session.items import ContextUsed, Failed, Item, LeftOut, Loaded, LoadFailed
-from r1chat.session.worker import in_thread
+from r1chat.session.runner import in_thread
 from tests.fixtures.engines import Reply, Script
 
 Shown = Item | ReplyEnded
@@ -166,18 +166,18 @@ def test_a_reply_that_never_started_is_withdrawn(tmp_path: Path) -> None:
 def test_a_reply_that_broke_off_keeps_what_it_showed(chat: Chat) -> None:
     chat.script.replies = [Reply("Half a thought and more")]
     chat.loaded()
+    chat.script.hold_after = 2  # the engine stops there, as a process that died would
     job, _ = chat.session.start_reply(chat.session.add_prompt("Go"))
     chat.pump(lambda: len(chat.shown) > 3)  # some reasoning came
-    chat.script.hold()
     # what a child process runner reports when the process dies mid-reply
     chat.inbox.put((job.id, Failed("the model process was killed by SIGKILL")))
     chat.pump(lambda: any(isinstance(item, Failed) for _, item in chat.shown))
     assert chat.session.reply_failed(job.id, "", "Half a thought") is None
-    chat.script.release()
     [ex] = chat.session.dialogue.exchanges
     assert (ex.reasoning, ex.finish_reason) == ("Half a thought", "error")
     [_, reply] = chat.history.messages(chat.session.dialogue.id or 0)
     assert (reply.reasoning, reply.finish_reason) == ("Half a thought", "error")
+    chat.script.release()
 
 
 def test_what_was_asked_after_the_reply_runs_once_it_ended(chat: Chat) -> None:

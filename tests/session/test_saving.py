@@ -1,4 +1,4 @@
-"""Saving a reply while the disk is full: the engine thread with real llama.cpp and real
+"""Saving a reply while the disk is full: the model host on threads with real llama.cpp and real
 SQLite, its database capped with `PRAGMA max_page_count` (SQLite then fails writes with
 "database or disk is full", exactly as on a full disk)."""
 
@@ -11,10 +11,11 @@ from pathlib import Path
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
 from r1chat.history.store import History
+from r1chat.host.commands import Load, Model, Reply, Start
+from r1chat.host.model_host import ModelHost
+from r1chat.host.outcomes import Item, JobEnded, Loaded, SaveNotice
 from r1chat.launch.engines import open_engine
 from r1chat.session.dialogue import Dialogue
-from r1chat.session.items import Item, JobEnded, Loaded, SaveNotice
-from r1chat.session.worker import EngineThread
 from tests.fixtures.scripted import ScriptedModel
 
 Inbox = queue.SimpleQueue[tuple[int, Item]]
@@ -35,18 +36,20 @@ def until(inbox: Inbox, want: type, timeout: float = 60) -> list[tuple[int, Item
     return seen
 
 
-def start(tmp_path: Path, model: ScriptedModel) -> tuple[History, Inbox, EngineThread, int]:
+def start(tmp_path: Path, model: ScriptedModel) -> tuple[History, Inbox, ModelHost, int]:
     history = History(tmp_path / "history.sqlite3")
     inbox: Inbox = queue.SimpleQueue()
-    engine = EngineThread(inbox, history, open_engine)
+    engine = ModelHost.in_thread(inbox.put, Start(open_engine), history=history)
     settings = Settings(model=str(model.path), threads=1, n_ctx=8192)
-    engine.load(settings)
+    loaded = Model(settings)
+    engine.send(Load(engine.next_id(), loaded))
     assert any(isinstance(item, Loaded) for _, item in until(inbox, JobEnded))
     conversation = Dialogue(history)
     exchange = conversation.add_prompt("Plan it.", "scripted", settings)
     reply = conversation.start_reply(exchange, "scripted", settings)
     disk(history, full=True)
-    engine.reply(conversation.request(settings), settings.guards, reply)
+    request = conversation.request(settings)
+    engine.send(Reply(engine.next_id(), loaded, request, settings.guards, save_to=reply))
     return history, inbox, engine, reply
 
 

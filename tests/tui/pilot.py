@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
-from r1chat.session.process import in_child_process
+from r1chat.session.runner import in_child_process
 from r1chat.tui.app import ChatApp
 from r1chat.tui.widgets.turns import AssistantTurn
 from tests.fixtures.scripted import ScriptedModel

@@ -25,7 +25,7 @@ from r1chat.core.turn import Guards
 from r1chat.history.store import History
 from r1chat.models import store
 from r1chat.models.catalog import load_catalog
-from r1chat.session.process import in_child_process
+from r1chat.session.runner import in_child_process
 from r1chat.tui.app import ChatApp
 from r1chat.tui.screens.settings import SettingsScreen
 from r1chat.tui.widgets.dialogs import ConfirmScreen, TextPromptScreen

@@ -88,7 +88,7 @@ def test_kill_9_mid_reply_keeps_the_partial_reply(longer_model: ScriptedModel) -
 
 
 async def _reopen(model: ScriptedModel, conversation_id: int, reasoning: str) -> None:
-    from r1chat.session.process import in_child_process
+    from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
     from r1chat.tui.widgets.turns import AssistantTurn
 

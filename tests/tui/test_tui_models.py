@@ -94,7 +94,7 @@ def hub(
 
 
 def chat_app(model: str | None = None):  # -> ChatApp
-    from r1chat.session.process import in_child_process
+    from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
 
     return ChatApp(

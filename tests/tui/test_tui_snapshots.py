@@ -20,7 +20,7 @@ from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
 from r1chat.launch.engines import open_engine
-from r1chat.session.worker import in_thread
+from r1chat.session.runner import in_thread
 from r1chat.tui.app import ChatApp
 from tests.fixtures.scripted import ScriptedModel
 from tests.tui.pilot import ready, settle

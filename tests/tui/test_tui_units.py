@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult
 from r1chat.config.file import Config
 from r1chat.config.settings import resolve as chat_settings
 from r1chat.core.events import AnswerDelta, Notice, ThinkingDelta, ThinkingDone
-from r1chat.session.items import AnswerChunk, ThinkingChunk, batch
+from r1chat.host.outcomes import AnswerChunk, ThinkingChunk, batch
 from r1chat.tui import pane_titles
 from r1chat.tui.preferences import prefs_of, save
 from r1chat.tui.segments import Segmenter, opens_block, split

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from r1chat.core import r1
 from r1chat.core.errors import PromptTooLong, R1ChatError
-from r1chat.core.events import Delta, EngineInfo, PromptProgress
+from r1chat.core.events import Delta, EngineCaps, EngineInfo, PromptProgress
 from r1chat.core.request import Control, Reading, Request, Sampling, prompt_problem
 from r1chat.core.tools import Tools
 from r1chat.engine.base import RenderedPrompt
@@ -46,8 +46,9 @@ class LocalEngine:
     """Loads a GGUF on construction (seconds); then `stream()` replies one at a time.
 
     Everything about the machine is decided by the caller (`r1chat.launch.local`):
-    `gpu_layers` for llama.cpp's `n_gpu_layers` (-1 all), `threads`, `backend` (the
-    offload backend's name for the status line) and where llama.cpp's log goes.
+    `gpu_layers` for llama.cpp's `n_gpu_layers` (-1 all), `threads`, `backend` (where
+    the layers run, for the status line: "CPU" when none is offloaded) and where
+    llama.cpp's log goes.
     """
 
     def __init__(
@@ -100,10 +101,9 @@ class LocalEngine:
         self.vocab = Vocab(self._llm)
         self.builder = PromptBuilder(self.vocab, model.chat_template)
         n_layer = int(llama_cpp.llama_model_n_layer(self._llm._model.model))
-        offload = bool(llama_cpp.llama_supports_gpu_offload())
         self.info = EngineInfo(
             model=model.name,
-            backend=backend if offload and gpu_layers != 0 else "CPU",
+            backend=backend,
             # llama.cpp pads its context to a multiple of 256; llama-cpp-python's token
             # buffer holds what was asked for, and a prompt past it fails
             n_ctx=min(self._llm.n_ctx(), len(self._llm.input_ids)) // sequences,
@@ -114,6 +114,9 @@ class LocalEngine:
             flash_attn=flash_attn,
             repack=repack,
             notes=tuple(filter(None, [llama_log.problem()])),
+            caps=EngineCaps(
+                in_process=True, counts=True, prefill=True, tokens=True, sequences=sequences
+            ),
         )
         self.n_ctx_train = int(self._llm._model.n_ctx_train())
         self._chunk = 512 if self.info.gpu_layers else 128

@@ -3,7 +3,7 @@
 Reasoning comes from wherever the server puts it: a `reasoning_content` / `reasoning`
 delta field (sent as `Channel.THINKING`, and the `content` after it as
 `Channel.ANSWER`) or inline `<think>` tags in `content` (sent as `Channel.RAW` for the
-turn's splitter). `Reply` is what one reply has produced so far, across its requests.
+turn's splitter). `SoFar` is what one reply has produced so far, across its requests.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class BadChunk(ValueError):
 
 
 @dataclass(slots=True)
-class Reply:
+class SoFar:
     """What one reply has produced so far, across its requests."""
 
     deltas: int = 0  # deltas yielded (each counted as one token)
@@ -54,7 +54,7 @@ class Reply:
         self.hider = Splitter(opened=True)
 
 
-def pieces(obj: dict[str, Any], reply: Reply, chat: bool) -> list[Piece]:
+def pieces(obj: dict[str, Any], reply: SoFar, chat: bool) -> list[Piece]:
     """The pieces of one streamed chunk; records the finish reason and usage."""
     choices = obj.get("choices")
     if choices:
@@ -105,7 +105,7 @@ def pieces(obj: dict[str, Any], reply: Reply, chat: bool) -> list[Piece]:
     return out
 
 
-def hide(classified: list[Piece], reply: Reply) -> list[Piece]:
+def hide(classified: list[Piece], reply: SoFar) -> list[Piece]:
     """Pieces classified before the reasoning was closed, as they read after it."""
     out: list[Piece] = []
     for channel, text, tokens in classified:
@@ -119,7 +119,7 @@ def hide(classified: list[Piece], reply: Reply) -> list[Piece]:
     return out
 
 
-def _unhide(reply: Reply, text: str) -> list[Piece]:
+def _unhide(reply: SoFar, text: str) -> list[Piece]:
     """Inline text while hiding: dropped up to the model's own `</think>` (the turn's
     splitter decides where that is), the answer after it kept."""
     assert reply.hider is not None

@@ -13,7 +13,7 @@ from typing import Any
 from r1chat.core import r1
 from r1chat.core.messages import prepare
 from r1chat.core.request import Request, Sampling
-from r1chat.engine.remote.chunks import Reply
+from r1chat.engine.remote.chunks import SoFar
 
 
 def sampling_fields(s: Sampling, *, extended: bool = True) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def sampling_fields(s: Sampling, *, extended: bool = True) -> dict[str, Any]:
 
 
 def continuation_body(
-    model: str, request: Request, reply: Reply, injected: str, *, extended: bool = True
+    model: str, request: Request, reply: SoFar, injected: str, *, extended: bool = True
 ) -> dict[str, Any]:
     """The `/completions` request that continues `reply` after `injected` (no stream
     fields: the caller adds them)."""
@@ -45,7 +45,7 @@ def continuation_body(
     return body
 
 
-def _reasoning_so_far(reply: Reply) -> str:
+def _reasoning_so_far(reply: SoFar) -> str:
     if reply.field_mode:
         return "".join(reply.reasoning)
     text = "".join(reply.raw)

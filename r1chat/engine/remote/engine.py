@@ -29,7 +29,7 @@ from r1chat.core.messages import prepare
 from r1chat.core.request import Control, Request
 from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.remote import chunks
-from r1chat.engine.remote.chunks import BadChunk, Piece, Reply
+from r1chat.engine.remote.chunks import BadChunk, Piece, SoFar
 from r1chat.engine.remote.continuation import continuation_body, sampling_fields
 from r1chat.engine.remote.http import (
     BACKOFF_S,
@@ -196,11 +196,11 @@ class RemoteEngine:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def count_prompt(self, request: Request) -> None:
-        return None  # the server's template and tokenizer make its prompt
+    def count_prompt(self, request: Request) -> int:
+        raise TypeError("a server's template and tokenizer make its prompt (caps.counts)")
 
     def prefill(self, request: Request, control: Control) -> int:
-        return 0  # the server keeps its own cache
+        raise TypeError("a server keeps its own cache (caps.prefill)")
 
     def render(self, request: Request) -> RenderedPrompt:
         body = self.chat_body(request)
@@ -215,7 +215,7 @@ class RemoteEngine:
         if request.tools is not None or any(m.role == "tool" for m in request.messages):
             raise R1ChatError("tool calls need a local model")
         self.finish_reason = "cancelled"
-        reply = Reply()
+        reply = SoFar()
         # --no-think: the prompt ends `<think>\n`; add an empty reasoning, as the local engine does
         prefill = None if request.think else r1.EMPTY_REASONING
         for attempt in range(self.retries + 1):
@@ -246,7 +246,7 @@ class RemoteEngine:
         reader: ResponseReader,
         request: Request,
         control: Control,
-        reply: Reply,
+        reply: SoFar,
         *,
         chat: bool,
     ) -> Iterator[Delta | PromptProgress]:
@@ -306,7 +306,7 @@ class RemoteEngine:
         finally:
             source.close()
 
-    def _pieces(self, batch: list[dict[str, Any]], reply: Reply, chat: bool) -> list[Piece]:
+    def _pieces(self, batch: list[dict[str, Any]], reply: SoFar, chat: bool) -> list[Piece]:
         """The pieces of one network read's chunks, merged when the server is far ahead."""
         out: list[Piece] = []
         try:
@@ -316,7 +316,7 @@ class RemoteEngine:
             raise RemoteError(self.say.not_openai(str(e))) from None
         return chunks.coalesce(out) if len(out) > BURST else out
 
-    def _finish(self, reply: Reply) -> Iterator[Delta | PromptProgress]:
+    def _finish(self, reply: SoFar) -> Iterator[Delta | PromptProgress]:
         usage = reply.usage or {}
         completion = usage.get("completion_tokens")
         if isinstance(completion, int) and reply.stream_deltas and not reply.degraded:
@@ -338,7 +338,7 @@ class RemoteEngine:
         self.finish_reason = "length" if reply.finish == "length" else "stop"
 
     def _objects(
-        self, reader: ResponseReader, control: Control, reply: Reply
+        self, reader: ResponseReader, control: Control, reply: SoFar
     ) -> Generator[list[dict[str, Any]], None, None]:
         """The JSON objects of an event stream, a list per network read, up to `[DONE]`;
         closes the reader at the end."""
@@ -469,7 +469,7 @@ class RemoteEngine:
         raise RemoteError(message, status)
 
     def _open_continuation(
-        self, request: Request, injected: str, control: Control, reply: Reply
+        self, request: Request, injected: str, control: Control, reply: SoFar
     ) -> ResponseReader | None:
         """Continue the reply from `/completions` after `injected` (None if impossible)."""
         if not self._completions:

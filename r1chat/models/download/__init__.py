@@ -50,7 +50,7 @@ from r1chat.models.download.types import (
     ProgressFn,
     PullCancelled,
     PullProgress,
-    Remote,
+    RemoteFile,
 )
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def pull(
         for p in local:
             if p.is_file() and not intact(p):
                 p.unlink()  # cut short (a crash before the OS wrote it all): fetch it again
-        remotes: list[Remote | None] = [
+        remotes: list[RemoteFile | None] = [
             None if p.is_file() else resolve_remote(entry, i) for i, p in enumerate(local)
         ]
         sizes = [r.size if r else p.stat().st_size for r, p in zip(remotes, local, strict=True)]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from r1chat.core.errors import R1ChatError
 from r1chat.models import store
 from r1chat.models.download.bodies import origin
-from r1chat.models.download.types import Remote
+from r1chat.models.download.types import RemoteFile
 from r1chat.models.hub_repos import hub_errors, network_reason
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def offline_error(entry: Entry) -> R1ChatError:
     )
 
 
-def resolve_remote(entry: Entry, index: int) -> Remote:
+def resolve_remote(entry: Entry, index: int) -> RemoteFile:
     """HEAD one file on the Hub: size, sha256, commit and where to GET it."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.utils import build_hf_headers
@@ -92,7 +92,7 @@ def resolve_remote(entry: Entry, index: int) -> Remote:
     if origin(meta.location) != origin(url):
         headers.pop("authorization", None)  # never send the token to a CDN
         headers.pop("Authorization", None)
-    return Remote(
+    return RemoteFile(
         repo_path=repo_path,
         local=store.entry_paths(entry)[index],
         size=int(meta.size),

@@ -22,7 +22,7 @@ from r1chat.models.download.types import (
     ProgressFn,
     PullCancelled,
     PullProgress,
-    Remote,
+    RemoteFile,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Tracker:
             )
 
 
-def valid_part(remote: Remote) -> int:
+def valid_part(remote: RemoteFile) -> int:
     """Bytes of a partial download that belong to this remote file (0 if none/stale)."""
     part, meta = store.part_path(remote.local), store.part_meta_path(remote.local)
     if not part.exists():
@@ -96,7 +96,7 @@ def valid_part(remote: Remote) -> int:
     return have
 
 
-def _write_part_meta(remote: Remote, entry: Entry) -> None:
+def _write_part_meta(remote: RemoteFile, entry: Entry) -> None:
     meta = {
         "etag": remote.etag,
         "size": remote.size,
@@ -107,7 +107,9 @@ def _write_part_meta(remote: Remote, entry: Entry) -> None:
     store.part_meta_path(remote.local).write_text(json.dumps(meta), encoding="utf-8")
 
 
-def download_file(entry: Entry, index: int, remote: Remote, tracker: Tracker, retries: int) -> Path:
+def download_file(
+    entry: Entry, index: int, remote: RemoteFile, tracker: Tracker, retries: int
+) -> Path:
     from huggingface_hub import constants
 
     part = store.part_path(remote.local)
@@ -165,7 +167,7 @@ def _why(e: BaseException) -> str:
 
 
 def _fetch(
-    remote: Remote, out: Any, start: int, hasher: Hasher, tracker: Tracker, timeout: float
+    remote: RemoteFile, out: Any, start: int, hasher: Hasher, tracker: Tracker, timeout: float
 ) -> None:
     headers = dict(remote.headers)
     if start:
@@ -196,7 +198,7 @@ def _fetch(
         body.close()
 
 
-def _copy(body: Body, out: Any, remote: Remote, hasher: Hasher, tracker: Tracker) -> None:
+def _copy(body: Body, out: Any, remote: RemoteFile, hasher: Hasher, tracker: Tracker) -> None:
     """Body -> file, a buffer at a time; each written buffer goes to the hasher. On an
     error (or a cancel) the bytes already read are written first, so a retry starts
     after them."""
@@ -243,7 +245,7 @@ def _copy(body: Body, out: Any, remote: Remote, hasher: Hasher, tracker: Tracker
     # anything beyond the expected size is ignored: the sha256 check decides
 
 
-def _refresh_url(entry: Entry, index: int, remote: Remote) -> str:
+def _refresh_url(entry: Entry, index: int, remote: RemoteFile) -> str:
     try:
         fresh = resolve_remote(entry, index)
     except R1ChatError:
@@ -254,7 +256,7 @@ def _refresh_url(entry: Entry, index: int, remote: Remote) -> str:
     return fresh.url
 
 
-def _verify(remote: Remote, digest: str, sha1: str | None) -> None:
+def _verify(remote: RemoteFile, digest: str, sha1: str | None) -> None:
     for kind, expected, got in (
         ("sha256", remote.sha256, digest),
         ("git sha1", remote.git_sha1, sha1),

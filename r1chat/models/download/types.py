@@ -27,7 +27,7 @@ ProgressFn = Callable[[PullProgress], None]
 
 
 @dataclass(slots=True)
-class Remote:
+class RemoteFile:
     """One file as the Hub describes it."""
 
     repo_path: str

@@ -27,11 +27,9 @@ from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Notice
 from r1chat.core.printable import printable
 from r1chat.history.store import History
-from r1chat.session.chat import ChatSession, ReplyEnded
-from r1chat.session.dialogue import Exchange
-from r1chat.session.items import (
-    EngineLost,
+from r1chat.host.outcomes import (
     Failed,
+    HostLost,
     Item,
     JobEnded,
     LeftOut,
@@ -39,8 +37,9 @@ from r1chat.session.items import (
     LoadFailed,
     SaveNotice,
 )
-from r1chat.session.runner import RunnerFactory
-from r1chat.session.worker import log_to_file
+from r1chat.session.chat import ChatSession, ReplyEnded
+from r1chat.session.dialogue import Exchange
+from r1chat.session.runner import RunnerFactory, log_to_file
 from r1chat.tui import draft, preferences
 from r1chat.tui.inbox import Inbox
 from r1chat.tui.model_text import first_run_hint
@@ -186,7 +185,7 @@ class ChatScreen(Screen[None]):
                     f"{first}were left out of this prompt (they stay in the history).",
                     timeout=6,
                 )
-            case EngineLost(message=message):
+            case HostLost(message=message):
                 self.notify(message, title="Model", severity="error", timeout=10)
             case SaveNotice(message=message, problem=True):
                 self.notify(message, severity="warning", timeout=10)

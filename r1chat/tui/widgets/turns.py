@@ -20,7 +20,7 @@ from textual.widgets import Static
 from r1chat.core.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
 from r1chat.core.printable import printable
 from r1chat.core.titles import ending
-from r1chat.session.items import AnswerChunk, Failed, Item, ThinkingChunk
+from r1chat.host.outcomes import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui import pane_titles
 from r1chat.tui.widgets.answer_pane import AnswerPane
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane

@@ -3,6 +3,7 @@ fails (a full disk, say) is kept and retried until it lands, and what never did 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -10,25 +11,31 @@ from typing import TYPE_CHECKING, Any
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import AnswerDelta, Done, Event, ThinkingDelta
 from r1chat.history.store import History
-from r1chat.session.items import SaveNotice
+from r1chat.host.outcomes import SaveNotice
 
 if TYPE_CHECKING:
-    from r1chat.session.items import Item
+    from r1chat.host.outcomes import Item
 
 SAVE_INTERVAL_S = 1.0
 
 
 class Backlog:
     """The latest unsaved state of each reply whose save failed, retried on every save
-    and every `retry()` (the engine calls it each second while any is left, and at exit).
-    Notices go out through `put` with job id 0: not tied to a reply on screen."""
+    and every `retry()` (the host calls it each second while any is left, and at exit).
+    Notices go out through `put` with job id 0: not tied to a reply on screen. Safe to
+    use from several threads (one write at a time)."""
 
     def __init__(self, history: History, put: Callable[[tuple[int, Item]], None]) -> None:
         self.history, self.put = history, put
         self.pending: dict[int, dict[str, Any]] = {}  # message id -> fields to write
+        self._lock = threading.RLock()
 
     def save(self, message_id: int, fields: dict[str, Any]) -> bool:
         """Write `fields` (with what is still unsaved of this reply); True if it landed."""
+        with self._lock:
+            return self._save(message_id, fields)
+
+    def _save(self, message_id: int, fields: dict[str, Any]) -> bool:
         merged = {**self.pending.get(message_id, {}), **fields}
         try:
             self.history.update_message(message_id, **merged)
@@ -51,8 +58,9 @@ class Backlog:
         return True
 
     def retry(self) -> None:
-        for message_id in list(self.pending):
-            self.save(message_id, {})
+        with self._lock:
+            for message_id in list(self.pending):
+                self._save(message_id, {})
 
     def give_up(self) -> list[str]:
         """At exit: one last try, then what was lost, one line per reply (also sent out)."""

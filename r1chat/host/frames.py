@@ -1,5 +1,5 @@
-"""A Python child process spoken to in length-prefixed pickle frames: where the model runs
-for the chat (`session.process`) and for `r1chat serve` (`serve.worker`), so that a crash
+"""A Python child process spoken to in length-prefixed pickle frames: the model process
+(`host.child`), where the model runs for the chat and for `r1chat serve`, so that a crash
 inside llama.cpp costs a reply, not the program.
 
 The child's stdout carries the frames; its stderr (and anything llama.cpp writes) goes to
@@ -146,7 +146,7 @@ class ChildProcess:
         log_path: Callable[[], Path],
         on_frame: Callable[[Any], None],
         on_exit: Callable[[int, str], None],
-        hello: tuple[Any, ...] | None = None,
+        hello: Any = None,
     ) -> None:
         """`hello`: the command every new child gets first (its settings, say)."""
         self.module, self.args, self._hello = module, args, hello
@@ -163,11 +163,11 @@ class ChildProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def send(self, command: tuple[Any, ...], *, start: bool = True) -> bool:
+    def send(self, command: Any, *, start: bool = True) -> bool:
         """Write `command`, starting the child first if it is not running (unless not
         `start`: then a command for no child is dropped); raises OSError when it cannot."""
         with self._lock:
-            commands = [command]
+            commands: list[Any] = [command]
             if not self.running:
                 if not start:
                     return False
@@ -211,7 +211,7 @@ class ChildProcess:
             self._proc = None
         self._on_exit(proc.pid, how_it_ended(code))
 
-    def stop(self, quit_command: tuple[Any, ...] = ("quit",), timeout: float = 3.0) -> None:
+    def stop(self, quit_command: Any, timeout: float = 3.0) -> None:
         """Ask the child to end (then kill it after `timeout`); no `on_exit` follows."""
         with self._lock:
             self._stopping = True

@@ -1,5 +1,5 @@
 """The overflow policy (`core.overflow`) applied to a request, with the engine counting
-the prompt's tokens: the one place both front ends (the chat's engine worker, `ask`) go."""
+the prompt's tokens: the one place the model host and `ask` go."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ def fit_request(
 def token_counter(engine: Engine, request: Request) -> Callable[[tuple[Message, ...]], int] | None:
     """The prompt tokens `request` would take with other messages; None for an engine
     that cannot count them (a remote server)."""
-    whole = engine.count_prompt(request)
-    if whole is None:
+    if not engine.info.caps.counts:
         return None
+    whole = engine.count_prompt(request)
 
     def count(messages: tuple[Message, ...]) -> int:
         if messages == request.messages:
             return whole
-        return engine.count_prompt(replace(request, messages=messages)) or 0
+        return engine.count_prompt(replace(request, messages=messages))
 
     return count

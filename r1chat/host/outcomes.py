@@ -1,20 +1,25 @@
-"""What the engine side tells a front end, besides the turn's own events.
+"""What the model host reports to a front end, besides the turn's own events.
 
-Every job puts `(job_id, item)` pairs on an inbox; `batch` joins runs of reasoning and
-answer text, so a front end appends once per run instead of once per token.
+Every job puts `(job_id, item)` pairs on the front end's inbox. Failures are neutral
+(`Failed` with a `Why`): the chat shows the message, `serve` picks an HTTP status for it.
+`batch` joins runs of reasoning and answer text, so a front end appends once per run
+instead of once per token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, Union
+from enum import Enum
+from typing import Union
 
 from r1chat.core.events import AnswerDelta, EngineInfo, Event, ThinkingDelta
 
 
 @dataclass(frozen=True, slots=True)
 class Loading:
+    """A model began to load (the one `model` names)."""
+
     model: str
 
 
@@ -26,14 +31,49 @@ class Loaded:
 
 @dataclass(frozen=True, slots=True)
 class LoadFailed:
+    """A `Load` job's model could not be loaded (a reply's is `Failed(why=LOAD)`)."""
+
     message: str
+
+
+class Why(Enum):
+    """Why a job ended without a reply, in the host's terms (a front end words it)."""
+
+    TOO_LONG = "too_long"  # the prompt leaves no room in the context
+    BAD_SCHEMA = "bad_schema"  # the answer's schema (or a tool's) cannot be a grammar
+    CANCELLED = "cancelled"  # stopped before its reply began (its asker went away)
+    CRASHED = "crashed"  # the model process died while it ran
+    LOAD = "load"  # its model could not be loaded
+    ERROR = "error"  # the engine refused it (a user's error, worded for them)
+    BUG = "bug"  # an internal error (its traceback is in the log)
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """A reply that could not start (no model, prompt too long, ...)."""
+    """A job that ended without a reply: `message` says why in words, `why` in kind;
+    for `Why.CRASHED`, `cause` says how the process ended (`was killed by SIGSEGV`)."""
 
     message: str
+    why: Why = Why.ERROR
+    cause: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A reply's prompt fits (or is read when its turn comes): a stream may begin."""
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A reply left the queue: its model's load or its generation begins."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A dry run's answer: the prompt's text and token ids."""
+
+    text: str
+    tokens: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +116,8 @@ class SaveNotice:
 
 
 @dataclass(frozen=True, slots=True)
-class EngineLost:
-    """The model process died (its jobs were failed); the model must be loaded again."""
+class HostLost:
+    """The model process died (its running jobs failed); nothing is loaded now."""
 
     message: str
 
@@ -104,15 +144,24 @@ Item = Union[  # noqa: UP007 - a runtime alias
     Loaded,
     LoadFailed,
     Failed,
+    Accepted,
+    Started,
+    Rendered,
     ContextUsed,
     LeftOut,
     Prefilled,
     JobEnded,
-    EngineLost,
+    HostLost,
     SaveNotice,
     ThinkingChunk,
     AnswerChunk,
 ]
+
+
+def urgent(item: tuple[int, Item]) -> bool:
+    """An item someone waits for (a job's end, a load's, a reply's go-ahead): a model
+    process sends it at once (`frames.Outbox`)."""
+    return isinstance(item[1], (JobEnded, Loaded, LoadFailed, Accepted, Failed))
 
 
 def batch(items: Iterable[tuple[int, Item]]) -> list[tuple[int, Item]]:
@@ -146,9 +195,3 @@ def batch(items: Iterable[tuple[int, Item]]) -> list[tuple[int, Item]]:
         count += item.count if isinstance(item, (ThinkingChunk, AnswerChunk)) else 1
     flush()
     return out
-
-
-class Inbox(Protocol):
-    """Where a job's items go: the front end's queue, or a child's `Outbox`."""
-
-    def put(self, item: tuple[int, Item]) -> None: ...

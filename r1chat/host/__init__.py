@@ -1,0 +1,1 @@
+"""The model host: where the model runs for the chat and `r1chat serve` alike."""
