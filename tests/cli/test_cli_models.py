@@ -241,14 +241,14 @@ def test_resume_after_the_server_drops_the_connection(
 
 def test_resume_after_kill_9(env: dict[str, str], hub: FakeHub, data: bytes) -> None:
     hub.add(REPO, FILE, data)
-    hub.rate = 2_000_000
+    hub.hold(FILE, 1_500_000)  # the body stops mid-file until the kill
     proc = spawn(env, "models", "pull", "r1:1.5b")
     wait_for_part(model_path(env), 600_000, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
+    hub.release()
     kept = part_of(model_path(env)).stat().st_size
     assert 0 < kept < SIZE and not model_path(env).exists()
-    hub.rate = None
     out = r1(env, "models", "pull", "r1:1.5b")
     assert out.returncode == 0, out.stderr
     assert model_path(env).read_bytes() == data
@@ -259,11 +259,12 @@ def test_ctrl_c_exits_130_and_keeps_the_partial_file(
     env: dict[str, str], hub: FakeHub, data: bytes
 ) -> None:
     hub.add(REPO, FILE, data)
-    hub.rate = 500_000  # slow enough that a loaded machine still interrupts it midway
+    hub.hold(FILE, 1_500_000)  # the body stops mid-file until the Ctrl-C
     proc = spawn(env, "models", "pull", "r1:1.5b")
     wait_for_part(model_path(env), 400_000, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=10)
+    hub.release()
     assert proc.returncode == 130
     assert "interrupted" in stderr and "to resume" in stderr and "Traceback" not in stderr
     assert part_of(model_path(env)).stat().st_size > 0
@@ -273,10 +274,11 @@ def test_two_pulls_at_once_do_not_corrupt_the_file(
     env: dict[str, str], hub: FakeHub, data: bytes
 ) -> None:
     hub.add(REPO, FILE, data)
-    hub.rate = 2_000_000
+    hub.hold(FILE, 1_500_000)  # the first pull is mid-file while the second one tries
     first = spawn(env, "models", "pull", "r1:1.5b")
     wait_for_part(model_path(env), 1, first)
     second = r1(env, "models", "pull", "r1:1.5b")
+    hub.release()
     assert second.returncode == 1
     assert "another r1chat is downloading r1:1.5b" in one_error_line(second.stderr)
     _, stderr = first.communicate(timeout=30)

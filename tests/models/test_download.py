@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -294,18 +295,30 @@ def test_cancel_from_another_thread_keeps_the_partial_file(hub: FakeHub, data: b
     import threading
 
     hub.add(REPO, FILE, data)
-    hub.rate = 2_000_000
+    hub.hold(FILE, 1_500_000)  # then the server says nothing: a read waits on it
     entry = catalog_for().require("tiny:1b")
     cancel = threading.Event()
+    raised: list[BaseException] = []
+    part = store.part_path(store.entry_paths(entry)[0])
 
-    def on_progress(p: download.PullProgress) -> None:
-        if p.done >= 500_000:
-            cancel.set()
+    def run() -> None:
+        try:
+            download.pull(entry, cancel=cancel)
+        except BaseException as e:
+            raised.append(e)
 
-    with pytest.raises(download.PullCancelled, match="cancelled"):
-        download.pull(entry, progress=on_progress, cancel=cancel)
+    pulling = threading.Thread(target=run)
+    pulling.start()
+    while not (part.exists() and part.stat().st_size >= 500_000):
+        assert pulling.is_alive(), raised
+        time.sleep(0.01)
+    cancel.set()
+    pulling.join(10)  # the cancel ends the read that waits on the silent server
+    hub.release()
+    assert not pulling.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], download.PullCancelled)
+    assert "cancelled" in str(raised[0])
     kept = store.part_path(store.entry_paths(entry)[0]).stat().st_size
     assert kept >= 500_000
-    hub.rate = None
     result = download.pull(entry)
     assert result.resumed == kept and store.entry_paths(entry)[0].read_bytes() == data

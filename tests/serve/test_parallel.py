@@ -188,7 +188,9 @@ def test_a_queued_stream_is_kept_alive(tmp_path: Path, loop_model: ScriptedModel
             target=lambda: httpx2.post(f"{s.url}/chat/completions", json=long, timeout=120)
         )
         runner.start()
-        time.sleep(0.3)
+        health = f"{s.url[: -len('/v1')]}/health"
+        while httpx2.get(health, timeout=10).json()["running"] < 1:
+            time.sleep(0.02)  # until the long reply holds the slot
         comments = 0
         body = {"messages": HI, "stream": True, "max_tokens": 8}
         with httpx2.stream("POST", f"{s.url}/chat/completions", json=body, timeout=120) as r:

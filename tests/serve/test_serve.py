@@ -289,8 +289,9 @@ def test_api_key(answer_model: ScriptedModel) -> None:
         assert post(s, {"messages": HI}, headers=auth).status_code == 200
 
 
-def test_ctrl_c_stops_the_server_during_a_reply(long_model: ScriptedModel) -> None:
-    with serving(long_model.path, "--ctx", "8192") as s:
+def test_ctrl_c_stops_the_server_during_a_reply(loop_model: ScriptedModel) -> None:
+    # reasoning that loops until a 32k context is full: seconds, however fast the machine
+    with serving(loop_model.path, "--ctx", "32768", "--no-loop-guard") as s:
         with httpx2.stream(
             "POST", f"{s.url}/chat/completions", timeout=60, json={"messages": HI, "stream": True}
         ) as r:

@@ -197,7 +197,7 @@ async def test_opens_from_the_command_palette(hub: FakeHub) -> None:
 async def test_pull_shows_live_progress_and_ends_installed_and_verified(
     hub: FakeHub, big_data: bytes
 ) -> None:
-    hub.rate = 2_000_000  # 2 s for 4 MB; progress comes once per MiB
+    hub.hold(BIG_FILE, 2_500_000)  # mid-file until the progress was seen; once per MiB
     app = chat_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_screen(pilot)
@@ -212,6 +212,7 @@ async def test_pull_shows_live_progress_and_ends_installed_and_verified(
         figures = screen.query_one("#models-pull-figures", Static)
         await wait_for(pilot, lambda: "/s · ETA" in str(figures.render()))
         assert f"/ {human(BIG_SIZE)}" in str(figures.render())
+        hub.release()
         await wait_for(pilot, lambda: screen.pull is None)
         assert not screen.has_class("-pulling")
         assert cell(screen, BIG, "status") == "installed"
@@ -225,7 +226,7 @@ async def test_pull_shows_live_progress_and_ends_installed_and_verified(
 async def test_cancel_keeps_the_partial_download_and_shows_it(
     hub: FakeHub, big_data: bytes
 ) -> None:
-    hub.rate = 1_000_000
+    hub.hold(BIG_FILE, 2_500_000)  # then silent: the cancel must cut a waiting read
     app = chat_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_screen(pilot)
@@ -235,6 +236,7 @@ async def test_cancel_keeps_the_partial_download_and_shows_it(
         await wait_for(pilot, lambda: (bar.progress or 0) >= 1 << 20)
         await pilot.press("escape")  # cancels the pull, leaves the screen open
         await wait_for(pilot, lambda: screen.pull is None)
+        hub.release()
         assert app.screen is screen
         path = store.entry_paths(entry(BIG))[0]
         part = store.part_path(path)
@@ -245,7 +247,6 @@ async def test_cancel_keeps_the_partial_download_and_shows_it(
         detail = str(screen.query_one("#models-detail", Static).render())
         assert "partial download" in detail and "p resumes it" in detail
         # p resumes from the kept bytes
-        hub.rate = None
         before = len(hub.gets(BIG_FILE))
         await pilot.press("p")
         await wait_for(pilot, lambda: screen.pull is None)

@@ -3,7 +3,9 @@ session when a proxy is configured."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 from collections.abc import Iterator
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
@@ -17,6 +19,10 @@ class Body(Protocol):
     def header(self, name: str) -> str: ...
 
     def readinto(self, buf: memoryview) -> int: ...
+
+    def abort(self) -> None:
+        """From another thread: end the connection, so a read waiting on it returns now."""
+        ...
 
     def close(self) -> None: ...
 
@@ -60,6 +66,10 @@ class _StdlibBody:
     def readinto(self, buf: memoryview) -> int:
         return self._resp.readinto(buf)
 
+    def abort(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            self._conn.sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         self._resp.close()
         self._conn.close()
@@ -94,6 +104,10 @@ class _SessionBody:
         buf[:n] = self._left[:n]
         self._left = self._left[n:]
         return n
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._resp.close()
 
     def close(self) -> None:
         self._cm.__exit__(None, None, None)

@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from r1chat.models.catalog import Entry
 
 RETRIES = 5  # reconnects per file without progress before giving up
+_WATCH_S = 0.05  # how soon a cancel ends a read that waits on the server
 _PROGRESS_EVERY = 0.1  # seconds between progress callbacks
 
 
@@ -59,13 +61,20 @@ class Tracker:
         self.resumed = done
         self.progress = progress
         self.file, self.index, self._last = "", 0, 0.0
+        self._owed = False  # a report held back by the pace, not sent since
+        self._lock = threading.Lock()  # (the fetch's watch sends what is owed)
 
     def report(self, phase: str = "download", force: bool = False) -> None:
+        """Tell `progress`, at most every `_PROGRESS_EVERY` unless `force`d; what the pace
+        holds back is sent by `report_owed` once it allows."""
         if self.progress is None:
             return
-        now = time.monotonic()
-        if force or now - self._last >= _PROGRESS_EVERY:
-            self._last = now
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._last < _PROGRESS_EVERY:
+                self._owed = True
+                return
+            self._last, self._owed = now, False
             self.progress(
                 PullProgress(
                     self.entry.name,
@@ -78,6 +87,11 @@ class Tracker:
                     phase,
                 )
             )
+
+    def report_owed(self) -> None:
+        """Send a report the pace held back (the bytes before a stalled read)."""
+        if self._owed:
+            self.report()
 
 
 def valid_part(remote: RemoteFile) -> int:
@@ -173,6 +187,7 @@ def _fetch(
     if start:
         headers["Range"] = f"bytes={start}-"
     body = open_body(remote.url, headers, timeout)
+    unwatch = _watch(tracker, body)
     try:
         status = body.status
         if status == 416 and start >= remote.size:
@@ -195,7 +210,28 @@ def _fetch(
                 raise R1ChatError(f"bad Content-Range {crange!r} for {remote.repo_path}")
         _copy(body, out, remote, hasher, tracker)
     finally:
+        unwatch()
         body.close()
+
+
+def _watch(tracker: Tracker, body: Body) -> Callable[[], None]:
+    """While `body` is read (a read fills a whole buffer, so it may wait seconds on a
+    slow or silent server): end its connection as soon as the pull is cancelled, and send
+    the progress the pace held back. Returns what ends the watch."""
+    cancel = tracker.cancel
+    if cancel is None and tracker.progress is None:
+        return lambda: None
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(_WATCH_S):
+            if cancel is not None and cancel.is_set():
+                body.abort()
+                return
+            tracker.report_owed()
+
+    threading.Thread(target=watch, name="r1chat-pull-watch", daemon=True).start()
+    return done.set
 
 
 def _copy(body: Body, out: Any, remote: RemoteFile, hasher: Hasher, tracker: Tracker) -> None:
@@ -211,10 +247,6 @@ def _copy(body: Body, out: Any, remote: RemoteFile, hasher: Hasher, tracker: Tra
         try:
             while n < want:
                 if cancel is not None and cancel.is_set():
-                    error = PullCancelled(
-                        f"pull of {tracker.entry.name} cancelled; {remote.repo_path} kept "
-                        "for the next pull to resume"
-                    )
                     break
                 k = body.readinto(buf[n:want])
                 if not k:
@@ -222,6 +254,11 @@ def _copy(body: Body, out: Any, remote: RemoteFile, hasher: Hasher, tracker: Tra
                 n += k
         except BaseException as e:
             error = e
+        if cancel is not None and cancel.is_set() and not isinstance(error, KeyboardInterrupt):
+            error = PullCancelled(  # (a read the cancel cut short, or that failed for it)
+                f"pull of {tracker.entry.name} cancelled; {remote.repo_path} kept "
+                "for the next pull to resume"
+            )
         if n:
             view = buf[:n]
             try:

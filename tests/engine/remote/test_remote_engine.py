@@ -426,10 +426,10 @@ def test_ctrl_c_in_ask_closes_the_stream(server: OpenAIServer) -> None:
         text=True,
         env=env,
     )
-    deadline = time.monotonic() + 30
-    while not server.chat_posts() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # the first deltas are out; the server is now silent
+    assert proc.stderr is not None
+    seen = ""
+    while "Okay, the" not in seen:  # the first deltas are out; the server is now silent
+        seen += proc.stderr.read(1) or pytest.fail(f"ask ended first: {seen!r}")
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=30)  # the server stays silent until the client goes
@@ -437,6 +437,7 @@ def test_ctrl_c_in_ask_closes_the_stream(server: OpenAIServer) -> None:
         proc.send_signal(signal.SIGABRT)
         _, err = proc.communicate(timeout=30)
         pytest.fail(f"ask did not stop on Ctrl-C; its threads:\n{err}")
+    err = seen + err
     assert proc.returncode == 130
     assert "Okay, the" in err  # the reasoning that came before the stop
     deadline = time.monotonic() + 5
