@@ -60,9 +60,9 @@ class Reply:
     `raw`: continue this prompt as written (special tokens read as such), not a chat.
     `dry_run`: answer with the prompt as the model sees it (`Rendered`).
     `save_to`: the History message the reply is saved into as it streams.
-    `overflow`: leave out the oldest exchanges that do not fit, and after the reply say
-    the context the conversation fills (`ContextUsed`); None: a prompt that does not fit
-    fails (`Why.TOO_LONG`).
+    `overflow`: leave out the oldest exchanges that do not fit; None: a prompt that does
+    not fit fails (`Why.TOO_LONG`). `measure`: after the reply, say the context the
+    conversation fills under that policy (`ContextUsed`: the chat's meter).
     """
 
     job: int
@@ -73,6 +73,7 @@ class Reply:
     dry_run: bool = False
     save_to: int | None = None
     overflow: Overflow | None = None
+    measure: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,10 +70,12 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A dry run's answer: the prompt's text and token ids."""
+    """A dry run's answer: the prompt's text, its token ids (where the engine works in
+    tokens) and how many tokens it takes (0 where the engine cannot count)."""
 
     text: str
     tokens: tuple[int, ...]
+    count: int = 0
 
 
 @dataclass(frozen=True, slots=True)

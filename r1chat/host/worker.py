@@ -293,7 +293,7 @@ class Worker:
         done: Done | None = None
         try:
             done = self._generate(engine, job)
-            if done is not None and c.overflow is not None:
+            if done is not None and c.measure and c.overflow is not None:
                 whole = c.request.answered(done.content)
                 self._measure(engine, c.job, whole.messages, c.request, c.overflow)
         finally:
@@ -319,7 +319,11 @@ class Worker:
             request = self._ready(engine, job)
             if c.dry_run:
                 rendered = engine.render(request)
-                self.put((c.job, Rendered(rendered.text, rendered.tokens)))
+                caps = engine.info.caps
+                count = len(rendered.tokens) if caps.tokens else 0
+                if not count and caps.counts:
+                    count = engine.count_prompt(request)
+                self.put((c.job, Rendered(rendered.text, rendered.tokens, count)))
                 return None
             for event in run_turn(self._source(engine, job), request, job.control, c.guards):
                 if isinstance(event, Done):

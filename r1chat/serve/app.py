@@ -26,7 +26,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from r1chat.config.settings import Settings
-from r1chat.serve.dialects import error_body_for, openai
+from r1chat.serve.dialects import anthropic, error_body_for, openai, responses_writer
+from r1chat.serve.dialects.responses import Store
 from r1chat.serve.dispatch import Dispatcher
 from r1chat.serve.door import Door, FrontDoor
 from r1chat.serve.errors import ApiError
@@ -49,18 +50,24 @@ def create_app(
     key = api_key.encode() if api_key is not None else None
 
     def authorize(request: Request) -> None:
+        """The API key, as OpenAI's clients send it (Authorization: Bearer) or Anthropic's
+        (x-api-key)."""
         if key is None:
             return
         given = request.headers.get("authorization", "").encode("latin-1")  # the bytes sent
         scheme, _, token = given.partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), key):
+        if scheme.lower() != b"bearer":
+            token = request.headers.get("x-api-key", "").encode("latin-1")
+        if not hmac.compare_digest(token.strip(), key):
             raise ApiError(
-                "a valid API key is needed (Authorization: Bearer KEY)",
+                "a valid API key is needed (Authorization: Bearer KEY, or x-api-key: KEY)",
                 status=401,
                 code="invalid_api_key",
             )
 
     server = Server(dispatcher, names, settings, authorize, log)
+    store = Store()
+    responses_api = responses_writer.dialect(store)
 
     def model_object(name: str) -> dict[str, Any]:
         n_ctx = dispatcher.context()
@@ -97,6 +104,23 @@ def create_app(
     async def complete(request: Request) -> Response:
         return await server.reply(request, openai.COMPLETIONS)
 
+    async def responses(request: Request) -> Response:
+        return await server.reply(request, responses_api)
+
+    async def stored_response(request: Request) -> Response:
+        authorize(request)
+        response_id = request.path_params["id"]
+        if request.method == "DELETE":
+            store.delete(response_id)
+            return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+        return JSONResponse(store.response(response_id))
+
+    async def messages(request: Request) -> Response:
+        return await server.reply(request, anthropic.MESSAGES)
+
+    async def count_tokens(request: Request) -> Response:
+        return await server.reply(request, anthropic.COUNT_TOKENS)
+
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         log(f"{request.method} {request.url.path} {exc.status} · {exc.log}")
@@ -115,6 +139,10 @@ def create_app(
             Route("/v1/models/{name:path}", one_model, methods=["GET"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/completions", complete, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/responses/{id}", stored_response, methods=["GET", "DELETE"]),
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             *ollama_routes(server),
         ],

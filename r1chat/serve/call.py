@@ -6,7 +6,7 @@ thinking budget (`EFFORT_BUDGETS`: the one place an effort becomes a budget)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from r1chat.config.schema import RULES, SAMPLING
@@ -46,6 +46,8 @@ class Call:
     dry_run: bool = False  # `r1chat.dry_run`: answer with the prompt as the model sees it
     show_reasoning: bool = True  # False: generated, not sent (`reasoning.exclude`)
     keep_alive: float | None = None  # seconds the model stays loaded after it (Ollama's)
+    truncate: bool = False  # the oldest exchanges that do not fit are left out (else a 400)
+    echo: dict[str, Any] = field(default_factory=dict)  # what the reply repeats of the request
 
     @property
     def chat(self) -> bool:

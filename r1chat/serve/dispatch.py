@@ -19,6 +19,7 @@ from r1chat.config import paths
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo
+from r1chat.core.overflow import Overflow
 from r1chat.core.request import DEFAULT_CTX
 from r1chat.host.commands import Load, Model, Reply, Start
 from r1chat.host.model_host import ModelHost, Put
@@ -190,6 +191,7 @@ class Dispatcher:
                 call.guards,
                 raw=call.prompt,
                 dry_run=call.dry_run,
+                overflow=Overflow() if call.truncate else None,
             )
         )
 

@@ -26,6 +26,7 @@ class Stops:
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self.stops = stops
+        self.hit: str | None = None  # the stop string reached
         self._held = ""
 
     def feed(self, text: str) -> tuple[str, bool]:
@@ -33,10 +34,11 @@ class Stops:
         if not self.stops:
             return text, False
         text = self._held + text
-        hits = [i for s in self.stops if (i := text.find(s)) != -1]
+        hits = [(i, s) for s in self.stops if (i := text.find(s)) != -1]
         if hits:
             self._held = ""
-            return text[: min(hits)], True
+            at, self.hit = min(hits)
+            return text[:at], True
         keep = max((_prefix_at_end(text, s) for s in self.stops), default=0)
         self._held = text[len(text) - keep :] if keep else ""
         return text[: len(text) - keep], False
@@ -64,7 +66,7 @@ class ReplyState:
         self.content: list[str] = []
         self.calls: list[ToolCall] = []
         self.notices: list[str] = []
-        self.stopped = False  # a stop string was reached
+        self.stopped = False  # a stop string was reached (`stop_string`: which)
         self._stops = Stops(call.stop)
         tools = call.request.tools
         self._reader = CallReader() if tools is not None and tools.callable else None
@@ -85,6 +87,10 @@ class ReplyState:
     def flush(self) -> list[Piece]:
         """At the end: the text held back for a stop string, calls not yet closed."""
         return self._answer(self._stops.flush(), final=True)
+
+    @property
+    def stop_string(self) -> str | None:
+        return self._stops.hit
 
     def finish(self, done: Done) -> str:
         """How the reply ended, for a client: `tool_calls`, `stop_string`, or the turn's

@@ -156,13 +156,7 @@ class ReplyResponse(Response):
                     return await response(scope, receive, send)
                 if isinstance(item, Rendered):
                     self._logged(200, "dry run")
-                    body = {
-                        "object": "r1chat.prompt",
-                        "model": self.ticket.model,
-                        "prompt": item.text,
-                        "tokens": list(item.tokens),
-                    }
-                    return await JSONResponse(body)(scope, receive, send)
+                    return await JSONResponse(self.writer.rendered(item))(scope, receive, send)
                 if isinstance(item, Done):
                     if (error := self._failure(item)) is not None:
                         response = self._error_response(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,43 +19,58 @@ _FUNCTION_KEYS = {"name", "description", "parameters", "strict"}
 
 
 def offered_tools(body: dict[str, Any]) -> Tools | None:
-    """`tools`, `tool_choice` and `parallel_tool_calls`, checked."""
+    """OpenAI's chat `tools`, `tool_choice` and `parallel_tool_calls`, checked."""
     value, choice = body.get("tools"), body.get("tool_choice")
     parallel = boolean_field(body, "parallel_tool_calls", True, "parallel_tool_calls")
     if not value:
         if choice not in (None, "none", "auto"):
             raise ApiError("tool_choice needs tools to choose from", "tool_choice")
         return None
+    offered = tool_list(value, _chat_tool)
+    return Tools(offered, _choice(choice, [t.name for t in offered]), parallel)
+
+
+def tool_list(
+    value: Any, read: Callable[[Any, str], Tool], name: str = "tools"
+) -> tuple[Tool, ...]:
+    """A request's tools, each read by `read(tool, "tools[i]")` (a dialect's shape)."""
     if not isinstance(value, list):
-        raise ApiError("tools must be an array of functions", "tools")
-    offered = [_tool(t, f"tools[{i}]") for i, t in enumerate(value)]
+        raise ApiError(f"{name} must be an array of functions", name)
+    offered = tuple(read(t, f"{name}[{i}]") for i, t in enumerate(value))
     names = [t.name for t in offered]
     if len(set(names)) < len(names):
-        raise ApiError("tools: two functions have the same name", "tools")
-    return Tools(tuple(offered), _choice(choice, names), parallel)
+        raise ApiError(f"{name}: two functions have the same name", name)
+    return offered
 
 
-def _tool(value: Any, where: str) -> Tool:
+def function_tool(
+    spec: dict[str, Any], where: str, *, schema_key: str = "parameters", at: str = ""
+) -> Tool:
+    """A function from its name, description and arguments' schema (`spec[schema_key]`),
+    whatever the dialect's shape; `at`: where in `where` they are (`.function`)."""
+    name = spec.get("name")
+    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
+        raise ApiError(
+            f"{where}{at}.name must be 1 to 64 letters, digits, _, . or -", f"{where}{at}.name"
+        )
+    description = spec.get("description") or ""
+    if not isinstance(description, str):
+        raise ApiError(f"{where}{at}.description must be text", f"{where}{at}.description")
+    params = spec.get(schema_key, {"type": "object", "properties": {}})
+    if not isinstance(params, dict):
+        raise ApiError(
+            f"{where}{at}.{schema_key} must be a JSON schema (an object)",
+            f"{where}{at}.{schema_key}",
+        )
+    return Tool(name, description, json.dumps(params))
+
+
+def _chat_tool(value: Any, where: str) -> Tool:
     if not isinstance(value, dict) or value.get("type") != "function":
         raise ApiError(f'{where} must be {{"type": "function", "function": {{...}}}}', where)
     function = object_field(value.get("function"), f"{where}.function", _FUNCTION_KEYS)
-    name = function.get("name")
-    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
-        raise ApiError(
-            f"{where}.function.name must be 1 to 64 letters, digits, _, . or -",
-            f"{where}.function.name",
-        )
-    description = function.get("description") or ""
-    if not isinstance(description, str):
-        raise ApiError(f"{where}.function.description must be text", f"{where}.function")
-    params = function.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(params, dict):
-        raise ApiError(
-            f"{where}.function.parameters must be a JSON schema (an object)",
-            f"{where}.function.parameters",
-        )
     boolean_field(function, "strict", True, f"{where}.function.strict")  # always held to it
-    return Tool(name, description, json.dumps(params))
+    return function_tool(function, where, at=".function")
 
 
 def _choice(value: Any, names: list[str]) -> str:

@@ -157,6 +157,7 @@ class ChatSession:
                 self.settings.guards,
                 save_to=message_id,
                 overflow=self.settings.overflow,
+                measure=True,
             )
         )
         job = ReplyJob(job_id, ended, self.runner)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from r1chat.config.settings import Settings
 from r1chat.core.events import Done
+from r1chat.host.outcomes import Rendered
 from r1chat.serve.call import Call
 from r1chat.serve.errors import ApiError
 from r1chat.serve.reply import Piece, ReplyState
@@ -44,6 +45,20 @@ class Writer(Protocol):
     def whole(self, done: Done) -> dict[str, Any]:
         """The whole reply's body (the events were fed to its state already)."""
         ...
+
+    def rendered(self, prompt: Rendered) -> dict[str, Any]:
+        """A dry run's body: the prompt as the model sees it."""
+        ...
+
+
+def prompt_object(model: str, prompt: Rendered) -> dict[str, Any]:
+    """A dry run's answer (`r1chat.dry_run`): the prompt's text and token ids."""
+    return {
+        "object": "r1chat.prompt",
+        "model": model,
+        "prompt": prompt.text,
+        "tokens": list(prompt.tokens),
+    }
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from r1chat.core.messages import Message, ToolCall
 from r1chat.core.request import Request
 from r1chat.core.tools import arguments
 from r1chat.core.units import duration
+from r1chat.host.outcomes import Rendered
 from r1chat.serve.call import (
     JSON_OBJECT,
     RAW_GUARDS,
@@ -33,7 +34,7 @@ from r1chat.serve.call import (
     schema_text,
     stops_of,
 )
-from r1chat.serve.dialects.base import Dialect, Template, json_line
+from r1chat.serve.dialects.base import Dialect, Template, json_line, prompt_object
 from r1chat.serve.errors import ApiError
 from r1chat.serve.fields import body_object, boolean_field, text_field
 from r1chat.serve.reply import CALLS, REASONING, TEXT, Piece, ReplyState
@@ -276,6 +277,9 @@ class _Writer:
         if state.reasoning:
             fields["thinking"] = "".join(state.reasoning)
         return self._final(done, fields, state.calls)
+
+    def rendered(self, prompt: Rendered) -> dict[str, Any]:
+        return prompt_object(self.model, prompt)
 
     def _frame(self, piece: Piece) -> bytes:
         kind, value = piece

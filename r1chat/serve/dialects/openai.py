@@ -22,6 +22,7 @@ from r1chat.config.settings import Settings
 from r1chat.core.events import Done
 from r1chat.core.messages import Message, ToolCall
 from r1chat.core.request import Request
+from r1chat.host.outcomes import Rendered
 from r1chat.serve.call import (
     JSON_OBJECT,
     RAW_GUARDS,
@@ -35,7 +36,7 @@ from r1chat.serve.call import (
     stops_of,
     thinking_switches,
 )
-from r1chat.serve.dialects.base import Dialect, Template, sse
+from r1chat.serve.dialects.base import Dialect, Template, prompt_object, sse
 from r1chat.serve.errors import ApiError
 from r1chat.serve.fields import body_object, boolean_field
 from r1chat.serve.reply import CALLS, REASONING, TEXT, Piece, ReplyState
@@ -363,6 +364,9 @@ class _Writer:
             "usage": usage(done),
             "r1chat": self.state.extension(done),
         }
+
+    def rendered(self, prompt: Rendered) -> dict[str, Any]:
+        return prompt_object(self.model, prompt)
 
     def _finish(self, done: Done) -> str:
         return FINISH.get(self.state.finish(done), "stop")
