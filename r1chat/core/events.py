@@ -145,6 +145,7 @@ class EngineInfo:
     model: str
     backend: str  # "CUDA", "Metal", "Vulkan", "CPU" or "remote"
     n_ctx: int
+    trained_ctx: int = 0  # the context the model was trained for (0: unknown)
     gpu_layers: int = 0
     total_layers: int = 0
     threads: int = 0

@@ -5,7 +5,7 @@ process."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from r1chat.config.settings import Settings
@@ -32,6 +32,15 @@ class Model:
     @property
     def label(self) -> str:
         return self.name or self.settings.model or ""
+
+    def serves(self, wanted: Model) -> bool:
+        """Whether this model, loaded, answers a reply asked of `wanted`: the same model,
+        or one with a larger context (a server grew it for a longer prompt)."""
+        if self == wanted:
+            return True
+        ours, theirs = self.settings.n_ctx or 0, wanted.settings.n_ctx or 0
+        same = replace(self.settings, n_ctx=None) == replace(wanted.settings, n_ctx=None)
+        return self.name == wanted.name and same and ours >= theirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +70,10 @@ class Reply:
     `dry_run`: answer with the prompt as the model sees it (`Rendered`).
     `save_to`: the History message the reply is saved into as it streams.
     `overflow`: leave out the oldest exchanges that do not fit; None: a prompt that does
-    not fit fails (`Why.TOO_LONG`). `measure`: after the reply, say the context the
-    conversation fills under that policy (`ContextUsed`: the chat's meter).
+    not fit fails (`Why.TOO_LONG`; with `sizes`, saying how many tokens it has, counted up
+    to the model's trained context, so a larger context can be asked for). `measure`:
+    after the reply, say the context the conversation fills under that policy
+    (`ContextUsed`: the chat's meter).
     """
 
     job: int
@@ -73,6 +84,7 @@ class Reply:
     dry_run: bool = False
     save_to: int | None = None
     overflow: Overflow | None = None
+    sizes: bool = False
     measure: bool = False
 
 

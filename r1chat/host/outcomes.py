@@ -51,11 +51,13 @@ class Why(Enum):
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A job that ended without a reply: `message` says why in words, `why` in kind;
-    for `Why.CRASHED`, `cause` says how the process ended (`was killed by SIGSEGV`)."""
+    for `Why.CRASHED`, `cause` says how the process ended (`was killed by SIGSEGV`); for
+    `Why.TOO_LONG`, `tokens` is the prompt's size where it was counted (`Reply.sizes`)."""
 
     message: str
     why: Why = Why.ERROR
     cause: str = ""
+    tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

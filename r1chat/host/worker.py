@@ -21,6 +21,7 @@ own process (`ModelHost.in_thread`); either way it reports `(job_id, item)` pair
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -165,7 +166,7 @@ class Worker:
         that does not fit is refused here. For another model, it is done once that model
         is loaded."""
         with self._swap:
-            engine = self.engine if self.resident == job.command.model else None
+            engine = self.engine if self._serves(job.command) else None
             if engine is not None:
                 self._reading += 1
         if engine is not None:
@@ -173,7 +174,7 @@ class Worker:
                 self._ready(engine, job)
             except PromptTooLong as e:
                 job.refused = True
-                self.put((job.command.job, Failed(str(e), Why.TOO_LONG)))
+                self.put((job.command.job, self._too_long(engine, job, e)))
             except Exception:
                 pass  # said when the reply runs (or, cancelled, when it would)
             finally:
@@ -229,7 +230,7 @@ class Worker:
         model loaded once no reply runs on the old one; None when it cannot be."""
         c = job.command
         engine = self.engine
-        if engine is not None and self.resident == c.model:
+        if engine is not None and self._serves(c):
             if isinstance(c, Load):
                 self.put((c.job, Loaded(engine.info, 0.0)))
             return engine
@@ -267,6 +268,13 @@ class Worker:
         else:
             self.put((c.job, Failed(message, Why.LOAD)))
         return None
+
+    def _serves(self, c: Job) -> bool:
+        """Whether the resident model answers `c` (a load wants exactly its model)."""
+        resident = self.resident
+        if resident is None:
+            return False
+        return resident == c.model if isinstance(c, Load) else resident.serves(c.model)
 
     def _drain(self, timeout: float | None = None) -> None:
         """Wait until no reply runs (at most `timeout` seconds)."""
@@ -333,7 +341,7 @@ class Worker:
                 if saver is not None:
                     saver.feed(event)
         except PromptTooLong as e:
-            self.put((c.job, Failed(str(e), Why.TOO_LONG)))
+            self.put((c.job, self._too_long(engine, job, e)))
         except BadSchema as e:
             self.put((c.job, Failed(str(e), Why.BAD_SCHEMA)))
         except PromptCancelled:
@@ -365,6 +373,19 @@ class Worker:
             reading = Reading(engine.info.n_ctx, job.control)
             job.prompt = text.prompt_tokens(job.request, reading)
         return job.request
+
+    def _too_long(self, engine: Engine, job: _Job, error: PromptTooLong) -> Failed:
+        """A prompt that does not fit; its size, where the reply asked for it and the
+        engine can count it within what the model was trained for."""
+        c = job.command
+        assert isinstance(c, Reply)
+        tokens, info = 0, engine.info
+        if c.sizes and info.caps.tokens and info.trained_ctx > info.n_ctx:
+            text: TextEngine = engine  # type: ignore[assignment]
+            reading = Reading(info.trained_ctx, job.control)
+            with contextlib.suppress(R1ChatError):  # beyond training: no size helps
+                tokens = len(text.prompt_tokens(job.request or c.request, reading))
+        return Failed(str(error), Why.TOO_LONG, tokens=tokens)
 
     def _source(self, engine: Engine, job: _Job) -> Source:
         c = job.command

@@ -122,3 +122,20 @@ def slots_for(spec: str, settings: Settings) -> int:
     path = model_path(spec)
     shape = Shape.from_gguf(path).with_kv(settings.kv_type)
     return slots_that_fit(shape, settings.n_ctx or DEFAULT_CTX, hardware.current())
+
+
+def largest_context(spec: str, settings: Settings) -> int:
+    """The most context a reply can have with local model `spec` on this machine (each
+    of `settings.sequences` slots, by the fit rule `--ctx` follows), up to what the model
+    was trained for."""
+    from r1chat.models import hardware
+    from r1chat.models.fit import Shape, max_context
+    from r1chat.models.gguf import read_gguf
+
+    path = model_path(spec)
+    meta = read_gguf(path)
+    shape = Shape.from_gguf(path, meta).with_kv(settings.kv_type)
+    trained = int(meta.arch_key("context_length", 0) or 0) or settings.n_ctx or DEFAULT_CTX
+    slots = settings.sequences
+    fits = max_context(shape, hardware.current(), trained * slots, on_gpu=False) // slots
+    return min(trained, fits // 256 * 256)

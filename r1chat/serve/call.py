@@ -47,6 +47,7 @@ class Call:
     show_reasoning: bool = True  # False: generated, not sent (`reasoning.exclude`)
     keep_alive: float | None = None  # seconds the model stays loaded after it (Ollama's)
     truncate: bool = False  # the oldest exchanges that do not fit are left out (else a 400)
+    context: int | None = None  # the context the client wants (Ollama's num_ctx)
     echo: dict[str, Any] = field(default_factory=dict)  # what the reply repeats of the request
 
     @property

@@ -172,6 +172,7 @@ def _serve(
     import uvicorn
 
     from r1chat.core.request import input_limit
+    from r1chat.launch.local import largest_context
     from r1chat.serve.app import create_app
     from r1chat.serve.dispatch import Dispatcher
     from r1chat.serve.door import Door
@@ -180,16 +181,23 @@ def _serve(
     names = Names(_model_id(spec), spec)
     log = (lambda line: None) if args.quiet else say
     dispatcher = Dispatcher(
-        settings, names.spec_for, max_queue=server.queue, keep_alive=server.keep_alive, log=log
+        settings,
+        names.spec_for,
+        max_queue=server.queue,
+        keep_alive=server.keep_alive,
+        log=log,
+        largest=largest_context,
     )
     info = dispatcher.load(names.default)  # a model that cannot load ends here, in one line
     dispatcher.idle_for(server.keep_alive)
+    largest = max(info.n_ctx, largest_context(spec, settings))
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
     slots = settings.sequences
+    grows = f" (up to {largest:,} for a longer prompt)" if largest > info.n_ctx else ""
     say(
         f"r1chat serve: http://{where}:{port}/v1 · {names.default} · {info.offload} · "
-        f"{slots} slot{'s' if slots > 1 else ''} × {info.n_ctx:,} context · "
+        f"{slots} slot{'s' if slots > 1 else ''} × {info.n_ctx:,} context{grows} · "
         f"{_kept(server.keep_alive)} · Ctrl-C stops"
     )
     if api_key is None and not _loopback(server.host):
@@ -197,7 +205,7 @@ def _serve(
             f"warning: listening on {server.host} without an API key: anyone who can reach "
             "this port can use the model (see --api-key-env)"
         )
-    door = Door(server.host, server.allowed_hosts, server.allowed_origins, input_limit(info.n_ctx))
+    door = Door(server.host, server.allowed_hosts, server.allowed_origins, input_limit(largest))
     app = create_app(dispatcher, names, settings, api_key=api_key, door=door, log=log)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5

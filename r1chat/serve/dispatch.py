@@ -20,7 +20,7 @@ from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo
 from r1chat.core.overflow import Overflow
-from r1chat.core.request import DEFAULT_CTX
+from r1chat.core.request import ANSWER_ROOM, DEFAULT_CTX
 from r1chat.host.commands import Load, Model, Reply, Start
 from r1chat.host.model_host import ModelHost, Put
 from r1chat.host.outcomes import (
@@ -36,6 +36,11 @@ from r1chat.host.outcomes import (
 )
 from r1chat.serve.call import Call
 from r1chat.serve.errors import ApiError
+
+CONTEXT_STEP = 8192
+"""A grown context is a multiple of this."""
+REPLY_ROOM = 4096
+"""What a context grown for a prompt keeps free for the reply."""
 
 
 def serve_log() -> Path:
@@ -54,6 +59,7 @@ class Ticket:
         self.call, self.model, self.what = call, model, what  # what: "POST /v1/..."
         self.id = 0  # given by `Dispatcher.submit`
         self.client_gone = False
+        self.resized = False  # the context was grown for it once
         self.started = False  # the model host began it
         self.ended = False  # its last item came
         self.cancelled = False
@@ -124,11 +130,16 @@ class Dispatcher:
         keep_alive: float = -1.0,
         log: Callable[[str], None] = print,
         host: Callable[[Put], ModelHost] | None = None,
+        largest: Callable[[str, Settings], int] | None = None,
     ) -> None:
         """`keep_alive`: seconds an idle model stays loaded (negative: for good). `host`
         makes the model host from the inbox it reports to (default: a model process
-        that opens local models; tests give one on threads with an engine of their own)."""
+        that opens local models; tests give one on threads with an engine of their own).
+        `largest(spec, settings)`: the most context a model can have here; with it, a
+        prompt or a client's `num_ctx` over the context reloads the model at one that fits
+        (`context_for`), instead of a 400."""
         self.settings, self._spec_for, self._log = settings, spec_for, log
+        self._largest = largest
         self._n_ctx = settings.n_ctx or DEFAULT_CTX
         self.max_queue = max_queue
         self.keep_alive = keep_alive
@@ -166,8 +177,19 @@ class Dispatcher:
         return item.info
 
     def submit(self, ticket: Ticket) -> None:
-        """Send `ticket` to the model host; a full queue raises the 429."""
+        """Send `ticket` to the model host; a full queue raises the 429, a `num_ctx` over
+        what fits here a 400."""
         call = ticket.call
+        if call.context is not None and call.context > self.context():
+            n_ctx, largest = self.context_for(ticket.model, call.context, 0)
+            if n_ctx is None:
+                raise ApiError(
+                    f"options.num_ctx {call.context:,} is more context than {ticket.model} "
+                    f"can have on this machine (at most {largest:,})",
+                    "options.num_ctx",
+                    code="context_length_exceeded",
+                )
+            self._grow(ticket, n_ctx, call.context)
         with self._lock:
             waiting = sum(1 for j in self._tickets.values() if not j.started)
             if waiting >= self.max_queue:
@@ -183,6 +205,10 @@ class Dispatcher:
             self.expires_at = None
             ticket.on_cancel = lambda: self._host.cancel(ticket.id)
             self._tickets[ticket.id] = ticket
+        self._send(ticket)
+
+    def _send(self, ticket: Ticket) -> None:
+        call = ticket.call
         self._host.send(
             Reply(
                 ticket.id,
@@ -192,7 +218,31 @@ class Dispatcher:
                 raw=call.prompt,
                 dry_run=call.dry_run,
                 overflow=Overflow() if call.truncate else None,
+                sizes=self._largest is not None,
             )
+        )
+
+    def context_for(self, name: str, tokens: int, room: int) -> tuple[int | None, int]:
+        """The context to load model `name` at for `tokens` with `room` to spare: a
+        multiple of `CONTEXT_STEP` (so a growing conversation reloads rarely), at most the
+        largest that fits here (None when that is too small: for a prompt, with no room
+        to answer); and that largest."""
+        if self._largest is None:
+            return None, self.context()
+        largest = self._largest(self._spec_for(name), self.settings)
+        if tokens + (ANSWER_ROOM if room else 0) > largest:
+            return None, largest
+        return min(-(-(tokens + room) // CONTEXT_STEP) * CONTEXT_STEP, largest), largest
+
+    def _grow(self, ticket: Ticket, n_ctx: int, tokens: int) -> None:
+        """Replies have `n_ctx` from now on (the model reloads at it with this ticket's
+        job): `tokens` need it."""
+        with self._lock:
+            self.settings = replace(self.settings, n_ctx=n_ctx)
+            self._n_ctx = n_ctx
+        self._log(
+            f"{ticket.what} · {tokens:,} tokens: {ticket.model} loads again with a "
+            f"{n_ctx:,}-token context"
         )
 
     def context(self) -> int:
@@ -275,6 +325,9 @@ class Dispatcher:
         if isinstance(item, Started):
             ticket.started = True
             self._started_at[job_id] = time.monotonic()
+        elif isinstance(item, Failed) and item.why is Why.TOO_LONG and item.tokens:
+            if (refusal := self._resized(ticket, item)) is not None:
+                ticket.put(refusal)
         elif isinstance(item, JobEnded):
             self._ended(ticket)
         else:
@@ -290,6 +343,26 @@ class Dispatcher:
                     "it is started again for the next request"
                 )
             ticket.put(item)
+
+    def _resized(self, ticket: Ticket, failed: Failed) -> Failed | None:
+        """A prompt of `failed.tokens`, too long for the context: the ticket goes again with
+        a context that fits it, if one does (once); else the refusal, saying the most this
+        machine fits."""
+        n_ctx, largest = self.context_for(ticket.model, failed.tokens, REPLY_ROOM)
+        if ticket.resized or n_ctx is None or n_ctx <= self.context():
+            message = (
+                f"the prompt is {failed.tokens:,} tokens, and {ticket.model} can have at most "
+                f"{largest:,} on this machine; send less"
+            )
+            return replace(failed, message=message)
+        self._grow(ticket, n_ctx, failed.tokens)
+        with self._lock:
+            self._tickets.pop(ticket.id, None)
+            self._started_at.pop(ticket.id, None)
+            ticket.id, ticket.resized, ticket.started = self._host.next_id(), True, False
+            self._tickets[ticket.id] = ticket
+        self._send(ticket)
+        return None
 
     def _ended(self, ticket: Ticket) -> None:
         with self._lock:

@@ -33,11 +33,11 @@ def api_error(failed: Failed, call: Call) -> ApiError:
     message = failed.message
     match failed.why:
         case Why.TOO_LONG:
-            return ApiError(
-                f"{message.split('; ')[0]} (start the server with a larger --ctx, or send less)",
-                "messages",
-                code="context_length_exceeded",
-            )
+            if not failed.tokens:  # (where the size is known, the message says what fits)
+                message = (
+                    f"{message.split('; ')[0]} (start the server with a larger --ctx, or send less)"
+                )
+            return ApiError(message, "messages", code="context_length_exceeded")
         case Why.BAD_SCHEMA:
             tools = call.request.tools is not None and call.request.tools.callable
             return ApiError(message, "tools" if tools else "response_format")

@@ -38,7 +38,7 @@ class Server:
         self.authorize(request)
         if body is None:
             body = await read_json(request)
-        call = dialect.parse(body, self.settings, self.dispatcher.context())
+        call = dialect.parse(body, self.settings)
         model = self.names.resolve(call.model)
         what = f"{request.method} {request.url.path}"
         ticket = Ticket(call, model, what, asyncio.get_running_loop())

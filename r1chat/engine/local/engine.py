@@ -107,6 +107,7 @@ class LocalEngine:
             # llama.cpp pads its context to a multiple of 256; llama-cpp-python's token
             # buffer holds what was asked for, and a prompt past it fails
             n_ctx=min(self._llm.n_ctx(), len(self._llm.input_ids)) // sequences,
+            trained_ctx=int(self._llm._model.n_ctx_train()),
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
             threads=threads,
@@ -118,7 +119,6 @@ class LocalEngine:
                 in_process=True, counts=True, prefill=True, tokens=True, sequences=sequences
             ),
         )
-        self.n_ctx_train = int(self._llm._model.n_ctx_train())
         self._chunk = 512 if self.info.gpu_layers else 128
         self.finish_reason = "stop"
 
@@ -185,7 +185,8 @@ class LocalEngine:
         that leaves no room, or a schema llama.cpp cannot use, before any work)."""
         n_ctx = self.info.n_ctx
         if problem := prompt_problem(len(prompt), n_ctx):
-            hint = f" (the model supports up to {self.n_ctx_train})" if self.n_ctx_train else ""
+            trained = self.info.trained_ctx
+            hint = f" (the model supports up to {trained})" if trained else ""
             raise PromptTooLong(f"{problem}; raise --ctx{hint} or shorten the input")
         limit = n_ctx - len(prompt)
         if s.max_tokens is not None:

@@ -69,15 +69,19 @@ _ERROR_TYPES = {
 
 
 def error_body(e: ApiError) -> dict[str, Any]:
-    """An error in Anthropic's shape."""
+    """An error in Anthropic's shape (a prompt over the context worded as Anthropic's, which
+    Claude Code reads to compact the conversation)."""
     kind = _ERROR_TYPES.get(e.status, "api_error" if e.status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": e.message}}
+    message = e.message
+    if e.code == "context_length_exceeded":
+        message = f"prompt is too long: {message}"
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 # -- requests ---------------------------------------------------------------------------
 
 
-def parse_messages(body: Any, settings: Settings, n_ctx: int = 0) -> Call:
+def parse_messages(body: Any, settings: Settings) -> Call:
     """A `/v1/messages` body."""
     body = body_object(body)
     _refuse_unknown(body)
@@ -87,7 +91,7 @@ def parse_messages(body: Any, settings: Settings, n_ctx: int = 0) -> Call:
     return _call(body, settings, {"max_tokens": tokens}, stream=_stream(body))
 
 
-def parse_count(body: Any, settings: Settings, n_ctx: int = 0) -> Call:
+def parse_count(body: Any, settings: Settings) -> Call:
     """A `/v1/messages/count_tokens` body: the prompt is rendered, not answered."""
     body = body_object(body)
     _refuse_unknown(body)

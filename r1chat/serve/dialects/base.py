@@ -63,11 +63,11 @@ def prompt_object(model: str, prompt: Rendered) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Dialect:
-    """A route's API: `parse(body, settings, context)` (the server's settings, the context
-    a reply has) gives the `Call`; `writer(state, model)` writes its reply; `error_body`
-    its refusals."""
+    """A route's API: `parse(body, settings)` (the server's settings: what a request does
+    not say) gives the `Call`; `writer(state, model)` writes its reply; `error_body` its
+    refusals."""
 
-    parse: Callable[[Any, Settings, int], Call]
+    parse: Callable[[Any, Settings], Call]
     writer: Callable[[ReplyState, str], Writer]
     error_body: Callable[[ApiError], dict[str, Any]]
 

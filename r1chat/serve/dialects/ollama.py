@@ -67,7 +67,7 @@ def error_body(e: ApiError) -> dict[str, Any]:
 # -- requests ---------------------------------------------------------------------------
 
 
-def parse_chat_body(body: Any, settings: Settings, n_ctx: int) -> Call:
+def parse_chat_body(body: Any, settings: Settings) -> Call:
     """A `/api/chat` body."""
     body = _present(body, _CHAT_KEYS)
     value = body.get("messages")
@@ -80,10 +80,10 @@ def parse_chat_body(body: Any, settings: Settings, n_ctx: int) -> Call:
             f"messages[{len(messages) - 1}].role",
         )
     tools = offered_tools({"tools": body["tools"]}) if body.get("tools") else None
-    return _chat(body, messages, settings, n_ctx, tools)
+    return _chat(body, messages, settings, tools)
 
 
-def parse_generate_body(body: Any, settings: Settings, n_ctx: int) -> Call:
+def parse_generate_body(body: Any, settings: Settings) -> Call:
     """A `/api/generate` body (`raw`: the prompt is continued as written)."""
     body = _present(body, _GENERATE_KEYS)
     for key in ("suffix", "template", "context", "images"):
@@ -96,18 +96,18 @@ def parse_generate_body(body: Any, settings: Settings, n_ctx: int) -> Call:
     if boolean_field(body, "raw", False, "raw"):
         if body.get("think") is not None or system:
             raise ApiError("raw prompts take no think or system", "raw")
-        request = Request(messages=(), sampling=_sampling(body, settings, n_ctx))
+        request = Request(messages=(), sampling=_sampling(body, settings))
         call = Call(model_field(body), request, RAW_GUARDS, _stream(body), prompt=prompt)
-        return replace(call, stop=_stop(body), keep_alive=keep_alive(body.get("keep_alive")))
+        alive = keep_alive(body.get("keep_alive"))
+        return replace(call, stop=_stop(body), keep_alive=alive, context=_context(body))
     messages = (Message("system", system),) if system else ()
-    return _chat(body, (*messages, Message("user", prompt)), settings, n_ctx, None)
+    return _chat(body, (*messages, Message("user", prompt)), settings, None)
 
 
 def _chat(
     body: dict[str, Any],
     messages: tuple[Message, ...],
     settings: Settings,
-    n_ctx: int,
     tools: Any,
 ) -> Call:
     switches: dict[str, Any] = {}
@@ -119,14 +119,14 @@ def _chat(
     guards, reasoning = reasoning_of(switches, settings)
     request = Request(
         messages=messages,
-        sampling=_sampling(body, settings, n_ctx),
+        sampling=_sampling(body, settings),
         system=settings.system,
         think=reasoning,
         math=settings.math,
         tools=tools,
     )
     call = Call(model_field(body), request, guards, _stream(body), stop=_stop(body))
-    return replace(call, keep_alive=keep_alive(body.get("keep_alive")))
+    return replace(call, keep_alive=keep_alive(body.get("keep_alive")), context=_context(body))
 
 
 def _present(body: Any, known: set[str]) -> dict[str, Any]:
@@ -175,7 +175,7 @@ def _message(m: Any, i: int) -> Message:
     return Message(role, text)
 
 
-def _sampling(body: dict[str, Any], settings: Settings, n_ctx: int) -> Any:
+def _sampling(body: dict[str, Any], settings: Settings) -> Any:
     """`options` and `format` over the server's sampling; each option is checked under its
     own name."""
     options = body.get("options")
@@ -185,11 +185,9 @@ def _sampling(body: dict[str, Any], settings: Settings, n_ctx: int) -> Any:
             raise ApiError("options must be an object", "options")
         for key, v in options.items():
             name = f"options.{key}"
-            if v is None or key == "stop":
+            if v is None or key in ("stop", "num_ctx"):
                 continue
-            if key == "num_ctx":
-                _context(v, n_ctx, name)
-            elif key not in _OPTIONS:
+            if key not in _OPTIONS:
                 known = ", ".join(["num_ctx", "stop", *_OPTIONS])
                 raise ApiError(f"{name} is not supported by r1chat serve (known: {known})", name)
             elif not (key == "num_predict" and isinstance(v, int) and v < 0):
@@ -199,16 +197,14 @@ def _sampling(body: dict[str, Any], settings: Settings, n_ctx: int) -> Any:
     return replace(sampling, schema=_schema(body.get("format")))
 
 
-def _context(value: Any, n_ctx: int, name: str) -> None:
-    """`num_ctx`: the reply fits the server's context, which must be at least as large."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ApiError(f"{name} must be a whole number", name)
-    if value > n_ctx:
-        raise ApiError(
-            f"{name} {value:,} is over this server's context of {n_ctx:,} "
-            "(start it with a larger --ctx)",
-            name,
-        )
+def _context(body: dict[str, Any]) -> int | None:
+    """`options.num_ctx`: the context the client wants (the server grows its own to it
+    when it is larger, where the machine fits it)."""
+    options = body.get("options")
+    value = options.get("num_ctx") if isinstance(options, dict) else None
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ApiError("options.num_ctx must be a whole number", "options.num_ctx")
+    return value
 
 
 def _stop(body: dict[str, Any]) -> tuple[str, ...]:

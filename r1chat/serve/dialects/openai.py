@@ -103,7 +103,7 @@ def refuse_unknown(body: dict[str, Any], known: set[str], inert: dict[str, Any] 
         raise ApiError(f"{key} is not supported by r1chat serve", key)
 
 
-def parse_chat(body: Any, settings: Settings, n_ctx: int = 0) -> Call:
+def parse_chat(body: Any, settings: Settings) -> Call:
     """A `/v1/chat/completions` body."""
     body = body_object(body)
     refuse_unknown(body, _CHAT)
@@ -140,7 +140,7 @@ def parse_chat(body: Any, settings: Settings, n_ctx: int = 0) -> Call:
     return replace(call, dry_run=dry_run, show_reasoning=not _excluded(body))
 
 
-def parse_completion(body: Any, settings: Settings, n_ctx: int = 0) -> Call:
+def parse_completion(body: Any, settings: Settings) -> Call:
     """A `/v1/completions` body: the prompt is the client's, markup and all; no guards
     (the reply is not split into reasoning and answer)."""
     body = body_object(body)

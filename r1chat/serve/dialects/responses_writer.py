@@ -279,7 +279,7 @@ class ResponsesWriter:
 def dialect(store: Store) -> Dialect:
     """The Responses API over `store`."""
     return Dialect(
-        lambda body, settings, n_ctx: parse_responses(body, settings, store),
+        lambda body, settings: parse_responses(body, settings, store),
         lambda state, model: ResponsesWriter(state, model, store),
         error_body,
     )
