@@ -13,6 +13,10 @@ class UsageError(R1ChatError):
     exit_code = 2
 
 
+class UnknownModel(R1ChatError):
+    """No catalog entry, installed model or Hub repository has that name."""
+
+
 class PromptTooLong(R1ChatError):
     """The prompt leaves the reply no room in the context (the API answers 400)."""
 

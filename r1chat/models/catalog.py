@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.config import paths
-from r1chat.core.errors import R1ChatError
+from r1chat.core.errors import R1ChatError, UnknownModel
 from r1chat.core.utf8 import decode
 from r1chat.models import hub_index
 
@@ -155,7 +155,7 @@ class Catalog:
     def require(self, name: str) -> Entry:
         entry = self.get(name)
         if entry is None:
-            raise R1ChatError(
+            raise UnknownModel(
                 f"unknown model {name!r}{suggest(name, self.entries)} (see: r1chat models)"
             )
         return entry

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from r1chat.core.errors import R1ChatError
+from r1chat.core.errors import R1ChatError, UnknownModel
 from r1chat.core.units import human
 from r1chat.models.hub_index import HUB_PREFIX
 
@@ -175,7 +175,7 @@ def repo_files(repo: str) -> HubRepo:
         with _quiet():
             found = _info(HfApi().model_info(repo, files_metadata=True))
     except hfe.RepositoryNotFoundError:
-        raise R1ChatError(f"repository {repo} not found on the Hub{_near(repo)}") from None
+        raise UnknownModel(f"repository {repo} not found on the Hub{_near(repo)}") from None
     except hub_errors() as e:
         raise R1ChatError(f"cannot look up {repo} on the Hub: {_why(e)}") from None
     if not found.quants:

@@ -14,9 +14,11 @@ A web page in the user's browser can send requests to a local port. Two rules ke
   headers and answered preflights; others a 403.
 
 And two bounds: a request body must be `application/json` (a page's form cannot send
-that without a preflight), and at most `core.request.input_limit` of the context (32 bytes
-a token, at least 1 MiB), refused with a 413 before it is read (or as soon as a chunked
-one passes it). Any error from the routes becomes one log line and a 500, never a traceback.
+that without a preflight; a request with neither an Origin nor a Content-Type, as litellm
+and aider send to Ollama's routes, is no page's, and is read as JSON), and at most
+`core.request.input_limit` of the context (32 bytes a token, at least 1 MiB), refused
+with a 413 before it is read (or as soon as a chunked one passes it). Any error from the
+routes becomes one log line and a 500, never a traceback.
 """
 
 from __future__ import annotations
@@ -137,7 +139,10 @@ class FrontDoor:
         if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
             return await _preflight(send, cors, headers)
         if scope["method"] in BODY_METHODS:
-            if (problem := _content_type_problem(headers.get("content-type"))) is not None:
+            kind = headers.get("content-type")
+            if (kind is not None or cors is not None) and (
+                problem := _content_type_problem(kind)
+            ) is not None:  # (no Origin and no type: litellm, aider; never a browser page)
                 return await refuse(ApiError(problem, status=415, code="unsupported_media_type"))
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > self.door.body_limit:

@@ -1,4 +1,4 @@
-"""Ollama's routes on `r1chat serve`'s port (Ollama 0.12's `docs/api.md`):
+"""Ollama's routes on `r1chat serve`'s port (its `docs/api.md`; `/api/version` says which):
 
     GET|HEAD /                  "Ollama is running" (clients probe it)
     GET  /api/version           the Ollama API version followed
@@ -23,20 +23,23 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from r1chat.core.errors import R1ChatError
+from r1chat.core.errors import R1ChatError, UnknownModel
 from r1chat.serve.body import read_json
 from r1chat.serve.dialects import ollama
 from r1chat.serve.dialects.base import json_line
 from r1chat.serve.errors import ApiError
 from r1chat.serve.fields import body_object
-from r1chat.serve.names import Names
+from r1chat.serve.names import Names, ollama_name
 from r1chat.serve.server import Server
+
+if TYPE_CHECKING:
+    from r1chat.models.catalog import Entry
 
 _UNSUPPORTED = ("embed", "embeddings", "create", "push", "copy", "blobs/{digest}")
 
@@ -76,6 +79,13 @@ def ollama_routes(server: Server) -> list[Route]:
         name = names.resolve(_name(body))
         facts = _facts(names, name)
         arch = facts.get("architecture") or "llama"
+        # the context a reply has (the served one for the loaded model), not its trained one
+        context = dispatcher.context() if name == dispatcher.resident else None
+        # every model calls tools here (in its own markers, or held to a JSON call by
+        # grammar); those in R1's format reason
+        capabilities = ["completion", "tools"]
+        if str(facts.get("prompt_format", "")).startswith("R1"):
+            capabilities.append("thinking")
         return JSONResponse(
             {
                 "modelfile": "",
@@ -84,10 +94,12 @@ def ollama_routes(server: Server) -> list[Route]:
                 "details": _details(facts),
                 "model_info": {
                     "general.architecture": arch,
-                    f"{arch}.context_length": facts.get("context") or dispatcher.context(),
+                    f"{arch}.context_length": context
+                    or facts.get("context")
+                    or dispatcher.context(),
                     f"{arch}.block_count": facts.get("layers"),
                 },
-                "capabilities": ["completion", "thinking"],
+                "capabilities": capabilities,
                 "modified_at": _model(names, name)["modified_at"],
             }
         )
@@ -140,10 +152,11 @@ def ollama_routes(server: Server) -> list[Route]:
         stream = body.get("stream", True)
         if not isinstance(stream, bool):
             raise ApiError("stream must be true or false", "stream")
+        entry = await asyncio.to_thread(_to_pull, name)
         if stream:
-            return StreamingResponse(_pulling(name), media_type="application/x-ndjson")
+            return StreamingResponse(_pulling(entry), media_type="application/x-ndjson")
         last: dict[str, Any] = {}
-        async for line in _pulling(name):
+        async for line in _pulling(entry):
             last = json.loads(line)
         status = 500 if "error" in last else 200
         return JSONResponse(last, status_code=status)
@@ -218,12 +231,29 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-async def _pulling(name: str) -> AsyncIterator[bytes]:
-    """The model manager's pull, on a thread, as Ollama's progress objects ({status,
-    digest, total, completed}; `{"status": "success"}` last, or `{"error": ...}`)."""
+def _to_pull(name: str) -> Entry:
+    """What `/api/pull` of `name` (Ollama's names for the distills included) fetches; an
+    unknown name is Ollama's 404, anything else that stops it a 400 or 500."""
     from r1chat.core.request import DEFAULT_CTX
-    from r1chat.models import download, hub_repos
+    from r1chat.models import hub_repos
     from r1chat.models.catalog import load_catalog
+
+    try:
+        entry, _ = hub_repos.entry_to_pull(ollama_name(name), load_catalog, DEFAULT_CTX)
+    except UnknownModel as e:
+        raise ApiError(f"pull model manifest: {e}", "model", status=404) from None
+    except R1ChatError as e:
+        raise ApiError(f"pull of {name} failed: {e}", "model", status=500) from None
+    if entry.remote:
+        raise ApiError(f"{entry.name} is too big to download and run here", "model")
+    return entry
+
+
+async def _pulling(entry: Entry) -> AsyncIterator[bytes]:
+    """The model manager's pull of `entry`, on a thread, as Ollama's progress objects
+    ({status, digest, total, completed}; `{"status": "success"}` last, or `{"error":
+    ...}`)."""
+    from r1chat.models import download
 
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -235,9 +265,6 @@ async def _pulling(name: str) -> AsyncIterator[bytes]:
     def run() -> None:
         try:
             put({"status": "pulling manifest"})
-            entry, _ = hub_repos.entry_to_pull(name, load_catalog, DEFAULT_CTX)
-            if entry.remote:
-                raise R1ChatError(f"{entry.name} is too big to download and run here")
 
             def progress(p: Any) -> None:
                 status = "verifying sha256 digest" if p.phase == "verify" else f"pulling {p.file}"
@@ -250,7 +277,7 @@ async def _pulling(name: str) -> AsyncIterator[bytes]:
         except R1ChatError as e:
             put({"error": str(e)})
         except Exception as e:  # a bug or an odd OS error: one line
-            put({"error": f"pull of {name} failed: {e}"})
+            put({"error": f"pull of {entry.name} failed: {e}"})
         finally:
             put(None)
 

@@ -118,17 +118,28 @@ def test_preflights(server: Serving) -> None:
 
 
 def test_bodies_must_be_json(server: Serving) -> None:
-    for kind in ("text/plain", "application/x-www-form-urlencoded", None):
-        headers = {"Content-Type": kind} if kind else {}
+    page = {"Origin": "http://localhost:3000"}  # a page the server lets in: still only JSON
+    for kind, origin in [
+        ("text/plain", {}),
+        ("application/x-www-form-urlencoded", {}),
+        ("text/plain", page),
+        ("application/x-www-form-urlencoded", page),
+        (None, page),
+    ]:
+        headers = {**origin, **({"Content-Type": kind} if kind else {})}
         r = httpx2.post(
             f"{server.url}/chat/completions",
             content=b'{"messages": []}',
             headers=headers,
             timeout=60,
         )
-        assert r.status_code == 415, kind
+        assert r.status_code == 415, (kind, origin)
         assert "Content-Type: application/json" in error(r)["message"]
     assert post(server, headers={"Content-Type": "application/json; charset=utf-8"}).is_success
+    # no Origin and no Content-Type (litellm and aider on Ollama's routes): no page sends
+    # that, and the body is read as JSON
+    r = httpx2.post(f"{server.url[:-3]}/api/chat", content=b'{"messages": []}', timeout=60)
+    assert r.status_code == 400 and r.json() == {"error": "messages must be a non-empty array"}
 
 
 def test_a_huge_body_is_refused_before_it_is_read(server: Serving) -> None:

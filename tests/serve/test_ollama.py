@@ -44,12 +44,12 @@ def test_list_show_ps_version_and_the_probe(server: Serving) -> None:
     [model] = c.list().models
     assert model.model == MODEL and model.size and model.details.format == "gguf"
     shown = c.show(MODEL)
-    assert "thinking" in (shown.capabilities or []) and "completion" in shown.capabilities
+    assert set(shown.capabilities or []) == {"completion", "tools", "thinking"}  # oterm's tools
     info = shown.modelinfo or {}
-    assert info[f"{info['general.architecture']}.context_length"] > 0
+    assert info[f"{info['general.architecture']}.context_length"] == 2048  # the one served
     [loaded] = c.ps().models
     assert loaded.model == MODEL and loaded.context_length == 2048 and loaded.expires_at
-    assert httpx2.get(f"{root(server)}/api/version").json()["version"] == "0.12.0"
+    assert httpx2.get(f"{root(server)}/api/version").json()["version"] == "0.13.5"  # /v1/responses
     probe = httpx2.get(f"{root(server)}/")
     assert probe.status_code == 200 and probe.text == "Ollama is running"
     assert httpx2.head(f"{root(server)}/").status_code == 200
@@ -222,4 +222,19 @@ def test_pull_and_delete_through_the_ollama_client(
         assert e.value.status_code == 400
         with pytest.raises(ollama.ResponseError) as e:
             c.pull("nobody/nothing-GGUF:Q4_K_M")
-        assert "nothing" in e.value.error
+        assert "nothing" in e.value.error and e.value.status_code == 404  # Ollama's shape
+        with pytest.raises(ollama.ResponseError) as e:
+            c.pull("deepseek-r1:999b")
+        assert e.value.status_code == 404 and "unknown model 'deepseek-r1:999b'" in e.value.error
+        with pytest.raises(ollama.ResponseError) as e:
+            c.pull("deepseek-r1:1.5b")  # Ollama's name for r1:1.5b (this Hub has not its file)
+        assert "DeepSeek-R1-Distill-Qwen-1.5B" in e.value.error
+        assert any("/api/pull 404" in line for line in s.lines(wait_for="/api/pull 404"))
+
+
+def test_a_model_that_does_not_reason_is_not_said_to_think(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    with serving(smollm2_path, "--ctx", "2048", env={"R1CHAT_HOME": str(tmp_path)}) as s:
+        shown = client(s).show(smollm2_path.stem)
+        assert set(shown.capabilities or []) == {"completion", "tools"}

@@ -40,8 +40,11 @@ from r1chat.serve.fields import body_object, boolean_field, text_field
 from r1chat.serve.reply import CALLS, REASONING, TEXT, Piece, ReplyState
 from r1chat.serve.tool_fields import calls_of, offered_tools
 
-VERSION = "0.12.0"
-"""The Ollama API version whose shapes r1chat follows (clients gate features on it)."""
+VERSION = "0.13.5"
+"""The Ollama version whose API r1chat serves (clients gate features on it): `/api/*` as
+its docs describe, OpenAI's `/v1/chat/completions` and `/v1/responses` (added in 0.13.4:
+Codex's `--oss` asks for it); Anthropic's `/v1/messages` too, which Ollama added later.
+Fields of later versions are refused by name, never ignored."""
 
 _CHAT_KEYS = {"model", "messages", "stream", "think", "options", "keep_alive", "format", "tools"}
 _GENERATE_KEYS = {
