@@ -10,7 +10,9 @@ and a non-zero exit status (128 + the signal, as shells count it).
 
 Ctrl-C reaches both processes from the terminal; a SIGINT sent to this process alone
 (`kill -INT PID`) is passed on. The child counts the two copies of one press as one
-(`one_press`). Where there is no `fork` (Windows) the work runs here, unguarded.
+(`one_press`). If this process dies (`kill -9`), the child stops too (`core.lifeline`),
+so no reply runs on with nobody to read it. Where there is no `fork` (Windows) the work
+runs here, unguarded.
 
 Why a fork and not the model host's child process (`r1chat.host`) that the chat and
 `serve` use: `ask` is one reply whose output goes straight to the user's stdout, and its
@@ -31,6 +33,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from r1chat.core.lifeline import lifeline, watch
+
 CRASHES = {
     signal.SIGSEGV: "a segmentation fault",
     signal.SIGILL: "an illegal instruction",
@@ -38,6 +42,8 @@ CRASHES = {
     signal.SIGFPE: "an arithmetic fault",
     signal.SIGABRT: "an abort",
 }
+ORPHAN_GRACE_S = 2.0
+"""How long a child whose parent died has to stop by itself before it is ended."""
 SAME_PRESS_S = 0.25
 """Two SIGINTs closer than this are one Ctrl-C (the terminal's copy and the forwarded one)."""
 
@@ -73,15 +79,18 @@ def guarded(work: Callable[[], int]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
+    watched, kept = lifeline()
     pid = os.fork()
     if pid == 0:  # the child: do the work, then leave without running the parent's cleanup
         os.close(read_end)
+        os.close(kept)  # only the parent holds it: its end closes when the parent dies
         global _tell_fd
         _tell_fd = write_end
         os.set_blocking(write_end, False)  # a full pipe drops a fact, never blocks
         code = 1
         try:
             signal.signal(signal.SIGINT, one_press(signal.default_int_handler))
+            watch(watched, _orphaned)
             code = work()
         except BaseException:  # a bug of ours: its traceback, as an unguarded run shows it
             traceback.print_exc()
@@ -93,7 +102,20 @@ def guarded(work: Callable[[], int]) -> int:
                 sys.stderr.flush()
             os._exit(code)
     os.close(write_end)
-    return _wait(pid, read_end)
+    os.close(watched)
+    try:
+        return _wait(pid, read_end)
+    finally:
+        os.close(kept)
+
+
+def _orphaned() -> None:
+    """In the child, its parent gone (killed): stop as Ctrl-C stops it (the reply is saved
+    as stopped), and leave for good soon after, whatever it was doing."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(128 + signal.SIGHUP)
 
 
 def _wait(pid: int, facts_fd: int) -> int:

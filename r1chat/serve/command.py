@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,6 +91,7 @@ def register(sub: Any) -> None:
         "30s, 1h, 0: after each reply, -1: never); it loads again on the next request",
     )
     g.add_argument("--quiet", action="store_true", help="no line per request")
+    g.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)  # (`r1chat launch`'s)
     add_model_options(p, remote=False)
     add_sampling_options(p)
     add_reasoning_options(p)
@@ -98,6 +100,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from r1chat.config.file import Config
+
+    if args.parent_fd is not None:  # started by `r1chat launch`: it ends with its parent
+        from r1chat.core.lifeline import watch
+
+        watch(args.parent_fd, lambda: os.kill(os.getpid(), signal.SIGINT))
     from r1chat.config.settings import resolve
     from r1chat.models.store import default_model
 
@@ -178,7 +185,7 @@ def _serve(
     from r1chat.serve.door import Door
     from r1chat.serve.names import Names
 
-    names = Names(_model_id(spec), spec)
+    names = Names(model_id(spec), spec)
     log = (lambda line: None) if args.quiet else say
     dispatcher = Dispatcher(
         settings,
@@ -226,7 +233,7 @@ def say(line: str) -> None:
     print(one_line(line), flush=True)
 
 
-def _model_id(spec: str) -> str:
+def model_id(spec: str) -> str:
     """The name clients use for the model the server started with: its catalog or
     imported name (`hf.co/Owner/Repo:Q4_K_M` as `owner/repo:q4_k_m`), or a file's name
     without `.gguf`."""

@@ -18,10 +18,61 @@ _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 forbids; llama.cpp's own converter excludes them, as this does."""
 
 
+_ANNOTATIONS = {
+    *("description", "title", "examples", "default", "$comment", "deprecated"),
+    *("readOnly", "writeOnly", "$schema", "$id"),
+}
+"""Keywords that say what a value means, not what it may be: llama-cpp-python's converter
+refuses a schema made only of them (`{"description": "any value"}`, which agents' tools
+use), so they are dropped before it sees the schema."""
+_SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+_SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+_SCHEMA_ONE = {
+    *("items", "additionalProperties", "not", "contains", "propertyNames", "if", "then"),
+    *("else", "additionalItems", "unevaluatedProperties", "unevaluatedItems"),
+}
+
+
+MOST_REPEATS = 16_384
+"""The converter writes a bound out as that many copies of a rule: past this many,
+llama.cpp's grammar takes seconds to build, and crashes soon after (Claude Code's Workflow
+tool says `maxLength: 524288`). An upper bound past it is left to `max_tokens` (a reply
+that long is 4,000 tokens and more), a lower bound past it refused (no reply reaches it)."""
+_UPPER = ("maxLength", "maxItems", "maxProperties")
+_LOWER = ("minLength", "minItems", "minProperties")
+
+
+def plain(schema: Any) -> Any:
+    """`schema` as the converter can take it: without its annotations (`_ANNOTATIONS`),
+    upper bounds past `MOST_REPEATS` left out (a lower bound past it is `BadSchema`),
+    every subschema too."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if isinstance(value, int) and value > MOST_REPEATS:
+            if key in _UPPER:
+                continue
+            if key in _LOWER:
+                raise BadSchema(
+                    f"{key} {value:,}: no reply is that long (at most {MOST_REPEATS:,})"
+                )
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            value = {name: plain(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            value = [plain(sub) for sub in value]
+        elif key in _SCHEMA_ONE:
+            value = plain(value)
+        out[key] = value
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def schema_grammar(schema: str) -> Any:
     """A `LlamaGrammar` for JSON text under `schema` (a JSON schema, as JSON text)."""
-    return _grammar(lambda c: c.visit(c.resolve_refs(json.loads(schema), "stdin"), ""))
+    return _grammar(lambda c: c.visit(c.resolve_refs(plain(json.loads(schema)), "stdin"), ""))
 
 
 CALL_HEAD = r1.CALL_BEGIN + "function" + r1.TOOL_SEP
@@ -40,7 +91,7 @@ def tools_grammar(tools: Tools, native: bool) -> Any:
             literal = c._format_literal
             calls = []
             for i, tool in enumerate(tools.callable):
-                params = c.resolve_refs(json.loads(tool.parameters), "stdin")
+                params = c.resolve_refs(plain(json.loads(tool.parameters)), "stdin")
                 calls.append(literal(tool.name + FENCE_OPEN) + " " + c.visit(params, f"args{i}"))
             head, tail = literal(CALL_HEAD), literal(FENCE_CLOSE + r1.CALL_END)
             c._add_rule("call", f"{head} ({' | '.join(calls)}) {tail}")
@@ -48,7 +99,7 @@ def tools_grammar(tools: Tools, native: bool) -> Any:
             c._add_rule("calls", f"{literal(r1.CALLS_BEGIN)} call{more} {literal(r1.CALLS_END)}")
         else:
             start = "{"
-            c.visit(c.resolve_refs(calls_schema(tools), "stdin"), "calls")
+            c.visit(c.resolve_refs(plain(calls_schema(tools)), "stdin"), "calls")
         if tools.text_allowed:
             c._add_rule("text", f"[^{start} \\t\\n] [^\\x00]*")
             c._add_rule("root", "[ \\t\\n]* (calls | text)")
