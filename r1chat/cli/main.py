@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -47,6 +48,14 @@ def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> l
 
 
 def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nothing could be said
+        if sys.stderr is not None:
+            print(
+                "error: standard output is closed (>&-): nothing could be written", file=sys.stderr
+            )
+        return 1
+    if sys.stderr is None:  # (stderr closed, `2>&-`: its lines go nowhere, the rest works)
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     parser = build_parser(commands)
     args = parser.parse_args(
         _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,7 +56,8 @@ class Door:
         """Why a request with this `Host` header is refused (None: it may come in)."""
         if not host:
             return None  # HTTP/1.0: no browser sends that
-        name = _hostname(host)
+        if (name := _hostname(host)) is None:
+            return f"Host {host[:100]!r} is not a host name (and a port)"
         if _is_ip(name) or name == "localhost" or name.endswith(".localhost"):
             return None
         known = {self.listen_host.lower(), socket.gethostname().lower(), "*"}
@@ -82,19 +83,23 @@ class Door:
     def origin_allowed(self, origin: str) -> bool:
         if "*" in self.allowed_origins or origin.rstrip("/") in self.allowed_origins:
             return True
-        parts = urlsplit(origin)
-        host = (parts.hostname or "").lower()
-        return parts.scheme in ("http", "https") and (
-            host in LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback_ip(host)
-        )
+        found = _ORIGIN.fullmatch(origin.strip().lower())
+        if found is None:  # not `scheme://host[:port]`: no page of this machine's
+            return False
+        host = found["host"].strip("[]")
+        return host in LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback_ip(host)
 
 
-def _hostname(host: str) -> str:
-    """`example.com:8080` → `example.com`, `[::1]:80` → `::1`."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host[1:]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+_HOST = r"(?P<host>\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?"
+_ORIGIN = re.compile(r"(?:https?)://" + _HOST + "/?")
+_HOST_HEADER = re.compile(_HOST)
+
+
+def _hostname(host: str) -> str | None:
+    """`example.com:8080` → `example.com`, `[::1]:80` → `::1`; None for what is not a host
+    name and a port (`localhost:80@evil.com`)."""
+    found = _HOST_HEADER.fullmatch(host.strip().lower())
+    return found["host"].strip("[]") if found is not None else None
 
 
 def _is_ip(name: str) -> bool:
@@ -179,10 +184,12 @@ def _content_type_problem(value: str | None) -> str | None:
 
 
 def _too_large(size: int | None, limit: int) -> ApiError:
-    of = f"{size:,} bytes" if size is not None else "more"
+    """The 413 for a body of `size` bytes (None: a chunked one, read past the bound)."""
+    what = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes (sent in chunks)"
     return ApiError(
-        f"the request body is {of}, over this server's {limit:,} (what its context could "
-        f"use: {BYTES_PER_TOKEN} bytes a token; start it with a larger --ctx to send more)",
+        f"the request body is {what}; this server takes at most {limit:,} (what its "
+        f"context could use: {BYTES_PER_TOKEN} bytes a token; start it with a larger --ctx "
+        "to send more)",
         status=413,
         code="request_too_large",
     )

@@ -22,6 +22,8 @@ def offered_tools(body: dict[str, Any]) -> Tools | None:
     """OpenAI's chat `tools`, `tool_choice` and `parallel_tool_calls`, checked."""
     value, choice = body.get("tools"), body.get("tool_choice")
     parallel = boolean_field(body, "parallel_tool_calls", True, "parallel_tool_calls")
+    if value is not None and not isinstance(value, list):
+        raise ApiError("tools must be an array of functions", "tools")
     if not value:
         if choice not in (None, "none", "auto"):
             raise ApiError("tool_choice needs tools to choose from", "tool_choice")

@@ -312,3 +312,16 @@ def test_a_broken_history_is_one_warning_and_the_answer_still_comes(
     assert proc.stderr.startswith("warning: this ask is not saved in the history: ")
     assert proc.stderr.count("\n") == 1
     assert db.read_bytes() == b"not a database, " * 100  # never touched
+
+
+def test_closed_standard_streams_are_one_line_not_a_traceback(answer_model: ScriptedModel):
+    cmd = [sys.executable, "-m", "r1chat", "ask", "-m", str(answer_model.path), "hi"]
+    closed_out = subprocess.run(
+        cmd, stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(1)
+    )
+    assert closed_out.returncode == 1
+    assert closed_out.stderr == "error: standard output is closed (>&-): nothing could be written\n"
+    closed_err = subprocess.run(
+        cmd, stdout=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(2)
+    )
+    assert closed_err.returncode == 0 and closed_err.stdout.strip() == answer_model.answer

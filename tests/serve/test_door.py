@@ -146,7 +146,9 @@ def test_a_huge_body_is_refused_before_it_is_read(server: Serving) -> None:
     big = {"messages": [{"role": "user", "content": "word " * 4_000_000}]}  # 20 MB
     r = post(server, big)
     assert r.status_code == 413 and error(r)["code"] == "request_too_large"
-    assert "over this server's 1,048,576 (what its context could use" in error(r)["message"]
+    assert (
+        "; this server takes at most 1,048,576 (what its context could use" in (error(r)["message"])
+    )
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: refused once it passes the bound
         yield b'{"messages": [{"role": "user", "content": "'
@@ -156,6 +158,9 @@ def test_a_huge_body_is_refused_before_it_is_read(server: Serving) -> None:
 
     r = httpx2.post(f"{server.url}/chat/completions", content=chunks(), headers=JSON, timeout=60)
     assert r.status_code == 413
+    assert error(r)["message"].startswith(
+        "the request body is more than 1,048,576 bytes (sent in chunks); this server takes"
+    )
 
 
 def test_a_prompt_past_the_context_costs_a_context_of_reading(server: Serving) -> None:
@@ -213,3 +218,17 @@ def test_keys_that_are_not_ascii(answer_model: ScriptedModel, tmp_path: Path) ->
             r = post(s, headers={"Authorization": wrong})
             assert r.status_code == 401 and error(r)["code"] == "invalid_api_key"
         assert not any("Traceback" in ln for ln in s.lines())
+
+
+def test_hosts_and_origins_are_parsed_strictly() -> None:
+    """What a browser cannot send, but a lax parser would read as this machine."""
+    from r1chat.serve.door import Door
+
+    door = Door("127.0.0.1")
+    assert door.host_problem("localhost:11435@evil.com") is not None
+    assert door.host_problem("localhost:11435/x") is not None
+    assert door.host_problem("[::1]:80") is None and door.host_problem("LocalHost:1") is None
+    for origin in ("http://localhost:3000.evil.com", "http://localhost@evil.com", "null"):
+        assert not door.origin_allowed(origin), origin
+    for origin in ("http://localhost:3000", "http://[::1]:8080", "https://127.0.0.1/"):
+        assert door.origin_allowed(origin), origin

@@ -103,6 +103,9 @@ def test_messages() -> None:
         ({"messages": HI, "r1chat": {"loop_guard": "no"}}, "r1chat.loop_guard"),
         ({"messages": HI, "r1chat": {"dry_run": True}, "stream": True}, "r1chat.dry_run"),
         ({"messages": HI, "model": 7}, "model"),
+        ({"messages": HI, "tools": {}}, "tools"),
+        ({"messages": HI, "stream_options": {"bogus": 1}}, "stream_options.bogus"),
+        ({"messages": HI, "r1chat": {"rm_rf": True}}, "r1chat.rm_rf"),
     ],
 )
 def test_wrong_fields_are_named(body: object, param: str | None) -> None:
@@ -219,3 +222,14 @@ def test_serve_stays_off_the_other_commands_paths() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_ollama_options_are_checked_by_name() -> None:
+    from r1chat.serve.dialects.ollama import parse_chat_body
+
+    for num_predict in (-1, -2):  # no limit, until the context is full
+        body = {"messages": HI, "options": {"num_predict": num_predict}}
+        assert parse_chat_body(body, SETTINGS).request.sampling.max_tokens is None
+    with pytest.raises(BadRequest) as e:
+        parse_chat_body({"messages": HI, "options": {"num_predict": -5}}, SETTINGS)
+    assert e.value.param == "options.num_predict"

@@ -69,6 +69,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._awaiting: set[int] = set()  # slots given a token, not yet fed again
         self._stepping: set[int] = set()  # slots in the batch being decoded
+        self._inline = False  # a lone reply decodes on its own thread (`alone`)
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
@@ -145,6 +146,9 @@ class Batcher:
             while True:
                 if self._closing:
                     return None
+                if self._inline:  # a lone reply steps on its own thread
+                    self._cond.wait()
+                    continue
                 for slot in self.slots:
                     if slot.pending and slot.control is not None and slot.control.cancelled:
                         slot.pending = []
@@ -172,13 +176,46 @@ class Batcher:
                 self._stepping.add(slot.seq)
             return work
 
-    def _step(self, work: list[tuple[Slot, list[int], int]]) -> None:
+    def alone(self, slot: Slot, tokens: list[int], control: Control) -> Any:
+        """Decode `tokens` on `slot` and sample its next token on the calling thread, when
+        no other slot has work: a reply running alone then costs what it costs on one
+        sequence, with no hand-off to the Batcher's thread and back per token. Returns the
+        token (or `_CANCELLED`); None when the Batcher must do it (others are at work)."""
+        with self._cond:
+            busy = self._closing or self._stepping or self._inline
+            if busy or len(self._free) < len(self.slots) - 1 or any(s.pending for s in self.slots):
+                return None
+            if control.cancelled:
+                return _CANCELLED
+            if slot.rewind is not None:
+                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, slot.rewind, -1)
+                del slot.cached[slot.rewind :]
+                slot.rewind = None
+            self._inline = True
+        try:
+            status, sampled = self._decode([(slot, tokens, slot.turn)], sample=True)
+            if status != 0:
+                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, len(slot.cached), -1)
+                raise R1ChatError(f"llama.cpp could not decode ({status})")
+            slot.cached += tokens
+            assert slot.sampler is not None
+            return slot.sampler.sample(self._ctx, sampled[slot])
+        finally:
+            with self._cond:
+                self._inline = False
+                self._cond.notify_all()
+
+    def _decode(
+        self, work: list[tuple[Slot, list[int], int]], *, sample: bool = False
+    ) -> tuple[int, dict[Slot, int]]:
+        """Decode one batch of each slot's tokens; llama.cpp's status, and the batch index
+        of the logits of each slot that samples next (`sample`: the one slot given does)."""
         batch = self._batch
         n = 0
         outputs: list[tuple[Slot, int]] = []  # slots sampling, at their last token's index
         for slot, tokens, _ in work:
             start = len(slot.cached)
-            last = not slot.pending and slot.sample
+            last = sample or (not slot.pending and slot.sample)
             for j, token in enumerate(tokens):
                 batch.token[n], batch.pos[n] = token, start + j
                 batch.n_seq_id[n], batch.seq_id[n][0] = 1, slot.seq
@@ -187,8 +224,10 @@ class Batcher:
             if last:
                 outputs.append((slot, n - 1))
         batch.n_tokens = n
-        status = llama_cpp.llama_decode(self._ctx, batch)
-        sampled = dict(outputs)
+        return llama_cpp.llama_decode(self._ctx, batch), dict(outputs)
+
+    def _step(self, work: list[tuple[Slot, list[int], int]]) -> None:
+        status, sampled = self._decode(work)
         with self._cond:
             self._stepping.clear()
             self._cond.notify_all()
@@ -225,8 +264,10 @@ class _InSlot:
 
     def next(self) -> int | None:
         unread, self._unread = self._unread, []
-        self._batcher.feed(self._slot, unread, sample=True, control=self._control)
-        item = self._slot.results.get()
+        item = self._batcher.alone(self._slot, unread, self._control)
+        if item is None:  # others are at work: the Batcher steps for all
+            self._batcher.feed(self._slot, unread, sample=True, control=self._control)
+            item = self._slot.results.get()
         if isinstance(item, Exception):
             raise item
         if item == _CANCELLED:

@@ -30,6 +30,7 @@ class SoFar:
     """What one reply has produced so far, across its requests."""
 
     deltas: int = 0  # deltas yielded (each counted as one token)
+    received: int = 0  # chunks that carried text, shown or not (what max_tokens counts)
     stream_deltas: int = 0  # of them, from the current request
     stream_thinking: int = 0  # of those, the ones in the reasoning field
     field_mode: bool = False  # the server sends reasoning in a separate field
@@ -74,7 +75,10 @@ def pieces(obj: dict[str, Any], reply: SoFar, chat: bool) -> list[Piece]:
         reply.finish = str(choice["finish_reason"])
     if not chat:  # /completions: everything is answer (the reasoning was closed)
         text = choice.get("text")
-        return [(Channel.ANSWER, text, 1)] if isinstance(text, str) and text else []
+        if not (isinstance(text, str) and text):
+            return []
+        reply.received += 1
+        return [(Channel.ANSWER, text, 1)]
     delta = choice.get("delta")
     if not isinstance(delta, dict):
         delta = choice.get("message")  # a server that ignored stream=true
@@ -84,6 +88,9 @@ def pieces(obj: dict[str, Any], reply: SoFar, chat: bool) -> list[Piece]:
     thought = delta.get("reasoning_content")
     if thought is None:
         thought = delta.get("reasoning")
+    text = delta.get("content")
+    if (isinstance(thought, str) and thought) or (isinstance(text, str) and text):
+        reply.received += 1
     if isinstance(thought, str):
         reply.field_mode = True
         if thought:

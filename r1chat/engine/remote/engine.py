@@ -253,11 +253,15 @@ class RemoteEngine:
         """Yield the deltas of an open event stream, switching to a continuation when the
         reasoning is closed; sets `finish_reason`."""
         reply.stream_deltas = reply.stream_thinking = 0
+        cap = request.sampling.max_tokens  # r1chat's own, whether the server honours it or not
         source = self._objects(reader, control, reply)
         try:
             while True:
                 switched = False
                 for batch in source:
+                    if cap is not None and reply.received >= cap:  # the stream is closed
+                        self.finish_reason = "length"
+                        return
                     pieces = self._pieces(batch, reply, chat)
                     i = 0
                     while i < len(pieces):

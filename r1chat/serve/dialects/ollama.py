@@ -193,8 +193,10 @@ def _sampling(body: dict[str, Any], settings: Settings) -> Any:
             if key not in _OPTIONS:
                 known = ", ".join(["num_ctx", "stop", *_OPTIONS])
                 raise ApiError(f"{name} is not supported by r1chat serve (known: {known})", name)
-            elif not (key == "num_predict" and isinstance(v, int) and v < 0):
-                values[_OPTIONS[key]] = v  # (num_predict -1, -2: no limit, the same here)
+            elif key == "num_predict" and v in (-1, -2):
+                continue  # -1: no limit, -2: until the context is full (the same here)
+            else:
+                values[_OPTIONS[key]] = v
     names = {config: f"options.{key}" for key, config in _OPTIONS.items()}
     sampling = sampling_of(values, settings.sampling, names)
     return replace(sampling, schema=_schema(body.get("format")))

@@ -38,7 +38,7 @@ from r1chat.serve.call import (
 )
 from r1chat.serve.dialects.base import Dialect, Template, prompt_object, sse
 from r1chat.serve.errors import ApiError
-from r1chat.serve.fields import body_object, boolean_field
+from r1chat.serve.fields import body_object, boolean_field, object_field
 from r1chat.serve.reply import CALLS, REASONING, TEXT, Piece, ReplyState
 from r1chat.serve.tool_fields import calls_of, offered_tools
 
@@ -167,8 +167,8 @@ def _call(body: dict[str, Any], request: Request, guards: Any) -> Call:
         raise ApiError(f"n must be 1 (one reply per request), not {n!r}", "n")
     stream = boolean_field(body, "stream", False, "stream")
     options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise ApiError("stream_options must be an object", "stream_options")
+    if options is not None:
+        object_field(options, "stream_options", {"include_usage"})
     include_usage = boolean_field(
         options or {}, "include_usage", False, "stream_options.include_usage"
     )
@@ -247,13 +247,15 @@ def _sampling(body: dict[str, Any], settings: Settings) -> Any:
     return sampling_of(values, settings.sampling, {"max_tokens": named})
 
 
+_EXTENSION = {"think_budget", "loop_guard", "think", "math", "dry_run"}
+
+
 def _extension(body: dict[str, Any]) -> dict[str, Any]:
+    """The `r1chat` object: R1 controls, each known by name."""
     ext = body.get("r1chat")
     if ext is None:
         return {}
-    if not isinstance(ext, dict):
-        raise ApiError("r1chat must be an object", "r1chat")
-    return ext
+    return object_field(ext, "r1chat", _EXTENSION)
 
 
 def _excluded(body: dict[str, Any]) -> bool:

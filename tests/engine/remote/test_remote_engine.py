@@ -568,3 +568,16 @@ def test_loop_guard_cuts_a_looping_reasoning(field: str | None) -> None:
     assert d.finish_reason == "stop"
     assert any("repeating itself" in n for n in notices(events))
     assert d.stats.thinking_tokens < len(looping)
+
+
+def test_max_tokens_ends_the_stream_of_a_server_that_ignores_it() -> None:
+    reasoning = tuple(f" step{i}" for i in range(400))  # the server streams all of it
+    with OpenAIServer(reasoning=reasoning, completions=False, delta_gap=0.005) as server:
+        events = turn(engine_for(server), sampling=Sampling(max_tokens=100))
+        end = done(events)
+        assert end.finish_reason == "length"
+        assert end.stats.thinking_tokens + end.stats.answer_tokens <= 100
+        deadline = time.monotonic() + 5
+        while not server.disconnects and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.disconnects  # closed, not read to its end
