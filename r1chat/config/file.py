@@ -12,6 +12,7 @@ from typing import Any
 
 from r1chat.config import paths
 from r1chat.config.schema import Values, parse
+from r1chat.core import storage
 from r1chat.core.errors import R1ChatError
 from r1chat.core.utf8 import decode
 
@@ -73,12 +74,20 @@ class Config:
             node[key] = value
 
     def save(self) -> None:
-        """Write the file atomically (a crash never leaves it half-written)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".config-", suffix=".toml")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(self.data))
-        os.replace(tmp, self.path)
+        """Write the file atomically (a crash never leaves it half-written; a write that
+        fails leaves the old file and no temporary one, and says why in one line)."""
+        tmp: str | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".config-", suffix=".toml")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(dumps(self.data))
+            os.replace(tmp, self.path)
+        except OSError as e:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            why = storage.problem(self.path, e)
+            raise R1ChatError(f"cannot write the config {self.path}: {why}") from None
 
 
 def _value(v: Any) -> str:

@@ -15,10 +15,8 @@ A `History` may be shared between threads (one connection guarded by a lock).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import shutil
 import sqlite3
 import threading
 import time
@@ -26,8 +24,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from r1chat.config import paths
+from r1chat.core import storage
 from r1chat.core.errors import R1ChatError
 from r1chat.history.damage import DamagedHistory, damaged
 from r1chat.history.records import (
@@ -56,10 +56,14 @@ class History:
         self.path = Path(path) if path is not None else paths.history_db()
         self._clock = clock
         self._lock = threading.RLock()
+        self.read_only: str | None = None
+        """Why the history cannot be written here (a read-only file system, a full disk):
+        it is read (listed, shown, searched, continued) and nothing new is saved."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise R1ChatError(f"cannot create {self.path.parent}: {e.strerror or e}") from None
+            why = storage.problem(self.path.parent, e)
+            raise R1ChatError(f"cannot create {self.path.parent}: {why}") from None
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -72,10 +76,32 @@ class History:
             self._conn.close()
             if damaged(e):
                 raise DamagedHistory(self.path, str(e)) from None
-            raise R1ChatError(f"cannot open history {self.path}: {_reason(e, self.path)}") from None
+            if (why := storage.problem(self.path)) is None or not self.path.is_file():
+                why = _reason(e, self.path) if why is None else why
+                raise R1ChatError(f"cannot open history {self.path}: {why}") from None
+            self._open_read_only(why)
         except BaseException:
             self._conn.close()
             raise
+
+    def _open_read_only(self, why: str) -> None:
+        """The history as it is, for reading only: nothing here can change it (`immutable`:
+        no journal to write either)."""
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
+        try:
+            self._conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise R1ChatError(f"cannot open history {self.path}: {why} ({e})") from None
+        if version != SCHEMA_VERSION:
+            self._conn.close()
+            raise R1ChatError(
+                f"history {self.path} needs upgrading, which cannot be written: {why}"
+            )
+        self.read_only = why
 
     def _setup_waiting(self, timeout: float) -> None:
         """`_setup`, waiting out another process that is creating the same file (switching
@@ -141,6 +167,11 @@ class History:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front (IMMEDIATE) so the busy timeout applies."""
+        if self.read_only is not None:
+            raise R1ChatError(
+                f"history {self.path} cannot be written: {self.read_only} (what it holds "
+                "can still be read)"
+            )
         with self._lock, self._errors():
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -478,10 +509,9 @@ def _rowid(cur: sqlite3.Cursor) -> int:
 
 def _reason(e: sqlite3.Error, path: Path) -> str:
     text = str(e)
-    if "disk I/O error" in text or "disk is full" in text:
-        with contextlib.suppress(OSError):
-            if (free := shutil.disk_usage(path.parent).free) < 1 << 20:
-                return f"the disk is full ({free:,} bytes free)"
+    written = ("disk I/O error", "disk is full", "readonly", "unable to open")
+    if any(w in text for w in written) and (why := storage.problem(path)) is not None:
+        return why
     if "no such module: fts5" in text:
         return "this Python's SQLite lacks FTS5 (full-text search), which r1chat needs"
     if "locked" in text or "busy" in text:

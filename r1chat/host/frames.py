@@ -136,6 +136,20 @@ def note(path: Path, line: str) -> None:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
+@contextlib.contextmanager
+def _log_file(path: Path) -> Any:
+    """The log a child writes to, or nowhere where it cannot be written (a full disk, a
+    read-only home): the model still runs; what it would have logged is lost."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(path, "ab")  # noqa: SIM115
+    except OSError:
+        yield subprocess.DEVNULL
+        return
+    with log:
+        yield log
+
+
 class ChildProcess:
     """`python -m MODULE ARGS...`, started on the first `send` and again after it dies."""
 
@@ -184,9 +198,7 @@ class ChildProcess:
             return True
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        log_path = self._log_path()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log_file:
+        with _log_file(self._log_path()) as log_file:
             proc = subprocess.Popen(
                 [sys.executable, "-m", self.module, *self.args],
                 stdin=subprocess.PIPE,

@@ -38,10 +38,11 @@ MAX_PARALLEL = 64
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve the installed models over OpenAI's and Ollama's APIs",
-        description="Serve the installed models over HTTP, with OpenAI's API "
-        "(/v1/chat/completions, /v1/completions, /v1/models: reasoning in "
-        "reasoning_content, the answer in content) and Ollama's (/api/chat, /api/generate, "
+        help="serve the installed models over OpenAI's, Anthropic's and Ollama's APIs",
+        description="Serve the installed models over HTTP, with OpenAI's APIs "
+        "(/v1/chat/completions, /v1/completions, /v1/responses, /v1/models: reasoning in "
+        "reasoning_content or reasoning items, the answer in content), Anthropic's "
+        "(/v1/messages: reasoning in thinking blocks) and Ollama's (/api/chat, /api/generate, "
         "/api/tags...: reasoning in thinking). Several replies at once (--parallel); "
         "others queue. "
         "The options below are the defaults a request's own fields override.",
@@ -53,7 +54,8 @@ def register(sub: Any) -> None:
         "--api-key-env",
         dest="serve_key_env",
         metavar="NAME",
-        help="require the API key held in environment variable NAME (Authorization: Bearer)",
+        help="require the API key held in environment variable NAME "
+        "(Authorization: Bearer, or x-api-key)",
     )
     g.add_argument(
         "--parallel",

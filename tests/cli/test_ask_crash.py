@@ -4,18 +4,17 @@ pipe too; a full disk costs the log and the history, never the answer."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from r1chat.config import paths
 from tests.fixtures.cli import ROOT, one_error_line, r1chat
+from tests.fixtures.disks import small_disk
 from tests.fixtures.scripted import ScriptedModel
 
 
@@ -71,32 +70,10 @@ def test_a_crash_in_a_pipe_is_said_and_fails_the_pipeline(answer_model: Scripted
     assert "--no-repack" not in line  # it was off already: not a thing to try
 
 
-@contextlib.contextmanager
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB filesystem with no byte free (a tmpfs: root only)."""
-    if os.geteuid() != 0:
-        pytest.skip("a full filesystem needs root here (mounting a small tmpfs)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
-    try:
-        (disk / "home").mkdir()
-        with contextlib.suppress(OSError), (disk / "filler").open("wb") as f:
-            while True:
-                f.write(bytes(65536))
-        yield disk / "home"
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: ScriptedModel) -> None:
-    with full_disk(tmp_path) as home:
+    with small_disk(tmp_path, size="2m") as disk:
+        home = disk.home
+        disk.fill()
         out = r1chat(
             "ask",
             "-m",
@@ -112,5 +89,6 @@ def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: Scripte
     assert len(warnings) == 2, out.stderr
     assert warnings[0].startswith("warning: this ask is not saved in the history: ")
     assert warnings[1] == (
-        f"warning: cannot write llama.cpp's log {home}/logs/llama.log: No space left on device"
+        f"warning: cannot write llama.cpp's log {home}/logs/llama.log: "
+        "the disk is full (0 bytes free)"
     )

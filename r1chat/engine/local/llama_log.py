@@ -12,6 +12,8 @@ import io
 from pathlib import Path
 from typing import Any, TextIO
 
+from r1chat.core import storage
+
 _MAX_BYTES = 4 << 20
 _state: dict[str, Any] = {}  # keeps the ctypes callback and the log alive
 
@@ -33,7 +35,8 @@ class LlamaLog(io.TextIOBase):
             self._failed(e)
 
     def _failed(self, e: OSError) -> None:
-        self.problem = self.problem or f"cannot write llama.cpp's log {self.path}: {e.strerror}"
+        why = storage.problem(self.path, e)
+        self.problem = self.problem or f"cannot write llama.cpp's log {self.path}: {why}"
         if self._file is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._file.close()
