@@ -3,9 +3,11 @@ file, keeping ids, then put the fresh file in its place (the damaged one is kept
 
 A disk that loses pages loses the rows on them, not the rest: rows are read by id, in
 ranges that are split until every readable row is found (a range that reads a bad page
-fails; its halves are tried apart). A conversation whose row was lost but whose messages
-were not is rebuilt around them, under its own id, titled from its first prompt. The
-full-text index is rebuilt as the rows go in, and ids already given out stay given out.
+fails; its halves are tried apart); then the file's pages are read directly
+(`history.pages`), which finds the rows SQLite cannot reach (a file cut short, a lost
+root page). A conversation whose row was lost but whose messages were not is rebuilt
+around them, under its own id, titled from its first prompt. The full-text index is
+rebuilt as the rows go in, and ids already given out stay given out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from r1chat.core.errors import R1ChatError
 from r1chat.history.damage import move_aside
+from r1chat.history.pages import Scanned, scan
 from r1chat.history.records import make_title
 from r1chat.history.store import History
 
@@ -47,20 +50,40 @@ RECOVERED = "(recovered)"
 
 
 @dataclass(frozen=True, slots=True)
-class Recovered:
+class Counts:
     conversations: int
     messages: int
+    cut: int  # messages whose end was on a lost page
+    not_found: int  # conversation ids up to the highest given out that did not come back
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    counts: Counts
     aside: Path  # where the damaged file was moved
 
     def __str__(self) -> str:
-        if not self.conversations and not self.messages:
+        c = self.counts
+        if not c.conversations and not c.messages:
             return f"nothing could be read from the damaged history (kept as {self.aside})"
-        c, m = self.conversations, self.messages
+        lost = []
+        if c.cut:
+            their = "their end was" if c.cut > 1 else "its end was"
+            lost.append(f"{_n(c.cut, 'message')} cut short: {their} on lost pages")
+        if c.not_found:
+            lost.append(
+                f"{_n(c.not_found, 'conversation')} not found (lost with the damage, or "
+                "deleted before)"
+            )
+        said = f" ({'; '.join(lost)})" if lost else ""
         return (
-            f"recovered {c:,} conversation{'s' if c != 1 else ''} and {m:,} "
-            f"message{'s' if m != 1 else ''}, with their ids; the damaged file is kept "
-            f"as {self.aside}"
+            f"recovered {_n(c.conversations, 'conversation')} and {_n(c.messages, 'message')}"
+            f", with their ids{said}; the damaged file is kept as {self.aside}"
         )
+
+
+def _n(count: int, thing: str) -> str:
+    return f"{count:,} {thing}{'s' if count != 1 else ''}"
 
 
 def recover(path: Path) -> Recovered:
@@ -73,9 +96,14 @@ def recover(path: Path) -> Recovered:
     except sqlite3.Error as e:
         raise R1ChatError(f"cannot read {path}: {e}") from None
     try:
+        scanned = scan(path)
+    except OSError as e:
+        source.close()
+        raise R1ChatError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
         target = History(fresh)
         try:
-            counts = _copy(source, target)
+            counts = _copy(source, target, scanned)
         finally:
             target.close()
     finally:
@@ -85,27 +113,45 @@ def recover(path: Path) -> Recovered:
         os.replace(fresh, path)
     except OSError as e:
         raise R1ChatError(f"cannot put the recovered history in place: {e.strerror}") from None
-    return Recovered(*counts, aside)
+    return Recovered(counts, aside)
 
 
-def _copy(source: sqlite3.Connection, target: History) -> tuple[int, int]:
+def _copy(source: sqlite3.Connection, target: History, scanned: Scanned) -> Counts:
+    """Every row SQLite reads, then those only the pages hold; the counts."""
+    conversations = {row["id"]: row for row in _rows(source, "conversations")}
+    for cid, row in scanned.conversations.items():
+        conversations.setdefault(cid, {"id": cid, **row})
+    messages = {row["id"]: row for row in _rows(source, "messages")}
+    cut = len(scanned.cut - set(messages))  # (a row SQLite read is whole)
+    for mid, row in scanned.messages.items():
+        messages.setdefault(mid, {"id": mid, **row})
     with target.restoring() as conn:  # one transaction of plain inserts, ids kept
-        kept = set()
-        for row in _rows(source, "conversations"):
+        when: dict[int, float] = {}
+        for cid in sorted(conversations):
+            row = conversations[cid]
+            row.setdefault("created_at", 0.0)
+            row.setdefault("updated_at", row["created_at"])
             _insert(conn, "conversations", row)
-            kept.add(row["id"])
-        messages = 0
-        for row in _rows(source, "messages"):
-            if row["conversation_id"] not in kept:
+            when[cid] = row["created_at"]
+        for mid in sorted(messages):
+            row = messages[mid]
+            if row["conversation_id"] not in when:
                 _rebuild_conversation(conn, row)
-                kept.add(row["conversation_id"])
+                when[row["conversation_id"]] = row.get("created_at") or 0.0
+            row.setdefault("created_at", when[row["conversation_id"]])
+            row.setdefault("updated_at", row["created_at"])
             _insert(conn, "messages", row)
-            messages += 1
+        tops = {}
         for table in ("conversations", "messages"):
-            top = max(_sequence(source, table), _max_id(conn, table))
+            tops[table] = max(
+                _sequence(source, table), scanned.sequence.get(table, 0), _max_id(conn, table)
+            )
             conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, top))
-    return len(kept), messages
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, tops[table])
+            )
+    not_found = tops["conversations"] - len(when)
+    return Counts(len(when), len(messages), cut, not_found)
 
 
 def _rows(source: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:

@@ -124,6 +124,7 @@ class History:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process kills
+        conn.execute("PRAGMA secure_delete = ON")  # a deleted chat's text is zeroed on disk
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             conn.execute("PRAGMA foreign_keys = OFF")  # see `schema.MIGRATIONS`

@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from r1chat.config import paths
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.history.damage import DamagedHistory
+from r1chat.history.pages import CUT, scan
 from r1chat.history.recover import RECOVERED
 from r1chat.history.store import History
 from r1chat.session.dialogue import Dialogue, with_its_model
@@ -26,7 +28,9 @@ PAGE = 4096
 WORDS = (Path(__file__).resolve().parents[2] / "README.md").read_text().split()
 
 
-def write_history(path: Path, conversations: int = 45) -> None:
+def write_history(path: Path, conversations: int = 45, long_every: int = 0) -> None:
+    """`conversations` of two exchanges; with `long_every`, every so many replies reason
+    for 20,000 words (a chain of overflow pages)."""
     rng = random.Random(2)
     history = History(path)
     for i in range(conversations):
@@ -34,10 +38,11 @@ def write_history(path: Path, conversations: int = 45) -> None:
         for j in range(2):
             history.add_message(cid, "user", f"question {i}.{j}")
             reply = history.add_message(cid, "assistant", "", model="r1:7b")
+            long = long_every and (2 * i + j) % long_every == 0
             history.update_message(
                 reply,
                 content=" ".join(rng.choice(WORDS) for _ in range(200)),
-                reasoning=" ".join(rng.choice(WORDS) for _ in range(300)),
+                reasoning=" ".join(rng.choice(WORDS) for _ in range(20000 if long else 300)),
                 stats={"total_s": 1.0},
                 finish_reason="stop",
             )
@@ -163,3 +168,96 @@ def test_a_prompt_is_saved_with_its_reply_row_or_not_at_all(tmp_path: Path) -> N
     assert again.model == "r1:1.5b"  # `-c` goes on with the model that turn used
     history.close()
     os.remove(tmp_path / "history.sqlite3")
+
+
+def cut_history(at: Callable[[bytes, dict[int, tuple[object, ...]]], int]) -> bytes:
+    """The user's history (16 conversations, every fifth reply 20,000 words long), cut
+    short at the offset `at(file, messages)` gives; what is left of the file."""
+    db = paths.history_db()
+    db.parent.mkdir(parents=True)
+    write_history(db, conversations=16, long_every=5)
+    clean = db.with_name("clean.sqlite3")
+    shutil.copy(db, clean)
+    with db.open("r+b") as f:
+        f.truncate(at(db.read_bytes(), rows(clean, "messages")))
+    return db.read_bytes()
+
+
+def starts(row: tuple[object, ...]) -> bytes:
+    """The first bytes of a message's text (its reasoning, if it has any)."""
+    return str(row[4] or row[3]).encode()[:64]
+
+
+def test_recover_reads_the_pages_of_a_history_cut_in_half() -> None:
+    left = cut_history(lambda data, _: len(data) // 2)
+    out = r1chat("history", "recover")
+    assert out.returncode == 0, out.stderr
+    db = paths.history_db()
+    was, now = rows(db.with_name("clean.sqlite3"), "messages"), rows(db, "messages")
+    held = {mid for mid, row in was.items() if starts(row) in left}
+    assert held and held == set(now)  # every message the file still holds, and only those
+    assert any(row[2] == "user" for row in now.values())
+    for mid, row in now.items():
+        assert row == was[mid]  # every column, the id included
+    conversations = rows(db, "conversations")
+    assert {row[1] for row in now.values()} <= set(conversations)
+    assert out.stdout.startswith(
+        f"recovered {len(conversations)} conversations and {len(now)} messages, with their ids"
+    )
+    history = History(db)  # a whole database again, its ids never given twice
+    try:
+        assert history.search("question")
+        assert history.new_conversation("after") > 16
+    finally:
+        history.close()
+
+
+def test_a_reply_whose_end_was_lost_comes_back_cut_and_counted() -> None:
+    def after_a_long_replys_cell(data: bytes, messages: dict[int, tuple[object, ...]]) -> int:
+        """Just past the page holding the cell of a long reply whose end is further on."""
+        for row in messages.values():
+            cell = data.index(str(row[3]).encode()[:64]) // PAGE  # (its answer starts it)
+            end = data.index(str(row[4]).encode()[-64:]) // PAGE
+            if len(str(row[4])) > 10000 and end > cell:
+                return (cell + 1) * PAGE
+        raise AssertionError("no long reply ends after its cell")
+
+    cut_history(after_a_long_replys_cell)
+    out = r1chat("history", "recover")
+    assert out.returncode == 0, out.stderr
+    db = paths.history_db()
+    was, now = rows(db.with_name("clean.sqlite3"), "messages"), rows(db, "messages")
+    [cut] = [mid for mid, row in now.items() if str(row[4]).endswith(CUT)]
+    kept = str(now[cut][4]).removesuffix(CUT)
+    assert len(kept) > 1000 and str(was[cut][4]).startswith(kept)
+    assert now[cut][3] == was[cut][3]  # its answer, stored before the reasoning, is whole
+    assert "(1 message cut short: its end was on lost pages" in out.stdout
+
+
+def test_a_deleted_conversation_leaves_no_text_on_disk(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    write_history(db, conversations=16, long_every=5)
+    history = History(db)
+    gone = {row[3] for row in rows(db, "messages").values() if row[1] <= 8}
+    for cid in range(1, 9):
+        history.delete(cid)
+    history.close()
+    data = db.read_bytes()
+    assert not [text for text in gone if str(text).encode() in data]
+
+
+def test_pages_the_file_freed_are_not_read_back(tmp_path: Path) -> None:
+    """Rows deleted by a writer that left their text on disk (an older r1chat: no secure
+    delete) are on pages the freelist holds; the page scan leaves those alone."""
+    db = tmp_path / "history.sqlite3"
+    write_history(db, conversations=16, long_every=5)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA secure_delete = OFF")
+    conn.execute("DELETE FROM messages WHERE conversation_id <= 8")
+    conn.execute("DELETE FROM conversations WHERE id <= 8")
+    conn.commit()
+    conn.close()
+    assert b"conversation 3" in db.read_bytes()  # (the title of 4, deleted: on a freed page)
+    scanned = scan(db)
+    assert set(scanned.conversations) == set(range(9, 17))
+    assert {row["conversation_id"] for row in scanned.messages.values()} == set(range(9, 17))
