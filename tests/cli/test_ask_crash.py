@@ -1,18 +1,22 @@
 """`ask` never dies silently: a crash inside llama.cpp (a signal the model process sends
 itself through a seam, as a faulting kernel would) is one line and a non-zero exit, in a
-pipe too; a full disk costs the log and the history, never the answer."""
+pipe too; a full disk costs the log and the history, never the answer; a killed `ask`
+leaves no worker behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from r1chat.config import paths
+from r1chat.history.store import History
 from tests.fixtures.cli import ROOT, one_error_line, r1chat
 from tests.fixtures.disks import small_disk
 from tests.fixtures.scripted import ScriptedModel
@@ -92,3 +96,28 @@ def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: Scripte
         f"warning: cannot write llama.cpp's log {home}/logs/llama.log: "
         "the disk is full (0 bytes free)"
     )
+
+
+def test_a_killed_ask_leaves_nothing_running(loop_model: ScriptedModel) -> None:
+    """`kill -9` of `ask` mid-reasoning: its worker ends too (it would reason on for
+    minutes with a real model), and saves the reply as stopped."""
+    cmd = [sys.executable, "-m", "r1chat", "ask", "--jsonl", "-m", str(loop_model.path)]
+    cmd += ["--threads", "1", "--no-loop-guard", "--think-budget", "1000000", "Go on."]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert json.loads(proc.stdout.readline())["type"] == "reasoning"
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children  # the worker that runs the model
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in children):
+        assert time.monotonic() < deadline, "the worker outlived ask"
+        time.sleep(0.1)
+    history = History(paths.history_db())
+    try:
+        [conversation] = history.list_conversations()
+        reply = history.messages(conversation.id)[-1]
+        assert reply.finish_reason == "cancelled" and reply.reasoning
+    finally:
+        history.close()
