@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from r1chat.core.errors import UsageError
+from r1chat.core.errors import BadSchema, UsageError
+from r1chat.core.schemas import check
 from r1chat.core.utf8 import decode
 
 LANGUAGES = {
@@ -88,7 +89,8 @@ class File:
 
 def read_schema(value: str | None, json_object: bool) -> str | None:
     """The JSON schema `--schema` gives (JSON text, or a file holding it), `--json-object`'s
-    (any JSON object), or None; one line when it is not a JSON object."""
+    (any JSON object), or None; one line when it is not a JSON object, or one an answer
+    cannot be held to."""
     if json_object:
         return '{"type": "object"}'
     if value is None:
@@ -103,6 +105,10 @@ def read_schema(value: str | None, json_object: bool) -> str | None:
         raise UsageError(f"--schema: not JSON ({e})") from None
     if not isinstance(schema, dict):
         raise UsageError("--schema must be a JSON schema: a JSON object")
+    try:
+        check(schema)
+    except BadSchema as e:
+        raise UsageError(f"--schema: {e}") from None
     return json.dumps(schema)
 
 

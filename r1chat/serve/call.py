@@ -12,7 +12,9 @@ from typing import Any
 from r1chat.config.schema import RULES, SAMPLING
 from r1chat.config.settings import Settings
 from r1chat.core import r1
+from r1chat.core.errors import BadSchema
 from r1chat.core.request import Request, Sampling
+from r1chat.core.schemas import check
 from r1chat.core.turn import Guards
 from r1chat.serve.errors import ApiError
 from r1chat.serve.fields import boolean_field, object_field
@@ -110,9 +112,14 @@ JSON_OBJECT = '{"type": "object"}'
 
 
 def schema_text(schema: Any, name: str) -> str:
-    """A JSON schema given by a client, as the text the grammar is built from."""
+    """A JSON schema given by a client, as the text the grammar is built from; one that an
+    answer cannot be held to is refused here (`core.schemas`), naming what in it."""
     if not isinstance(schema, dict):
         raise ApiError(f"{name} must be a JSON schema (an object)", name)
+    try:
+        check(schema)
+    except BadSchema as e:
+        raise ApiError(f"{name}: {e}", name) from None
     return json.dumps(schema)
 
 

@@ -3,7 +3,6 @@ earlier answer's `tool_calls`, checked field by field."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,6 +10,7 @@ from typing import Any
 
 from r1chat.core.messages import ToolCall
 from r1chat.core.tools import Tool, Tools
+from r1chat.serve.call import schema_text
 from r1chat.serve.errors import ApiError
 from r1chat.serve.fields import boolean_field, object_field
 
@@ -59,12 +59,7 @@ def function_tool(
     if not isinstance(description, str):
         raise ApiError(f"{where}{at}.description must be text", f"{where}{at}.description")
     params = spec.get(schema_key, {"type": "object", "properties": {}})
-    if not isinstance(params, dict):
-        raise ApiError(
-            f"{where}{at}.{schema_key} must be a JSON schema (an object)",
-            f"{where}{at}.{schema_key}",
-        )
-    return Tool(name, description, json.dumps(params))
+    return Tool(name, description, schema_text(params, f"{where}{at}.{schema_key}"))
 
 
 def _chat_tool(value: Any, where: str) -> Tool:

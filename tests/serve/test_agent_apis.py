@@ -283,11 +283,15 @@ def test_a_prompt_over_the_context_grows_it_and_the_model_reloads(
         assert loaded["context_length"] >= 8192
         # Ollama's num_ctx grows it too; past the trained context, a 400 in each shape
         wide = {"model": "scripted-answer", "messages": long, "stream": False}
-        r = httpx2.post(f"{root(s)}/api/chat", json={**wide, "options": {"num_ctx": 24_000}})
+        r = httpx2.post(
+            f"{root(s)}/api/chat", json={**wide, "options": {"num_ctx": 24_000}}, timeout=120
+        )
         assert r.status_code == 200
         [loaded] = httpx2.get(f"{root(s)}/api/ps").json()["models"]
         assert loaded["context_length"] >= 24_000
-        r = httpx2.post(f"{root(s)}/api/chat", json={**wide, "options": {"num_ctx": 99_000}})
+        r = httpx2.post(
+            f"{root(s)}/api/chat", json={**wide, "options": {"num_ctx": 99_000}}, timeout=120
+        )
         assert r.status_code == 400 and "options.num_ctx" in r.json()["error"]
         huge = [{"role": "user", "content": "word " * 40_000}]
         with pytest.raises(anthropic.BadRequestError) as e:

@@ -103,3 +103,6 @@ def test_ask_schema(answer_model: ScriptedModel, tmp_path: Path) -> None:
     assert isinstance(data["content"], dict) and data["reasoning_content"]
     bad = run("--schema", "[1, 2]", "hi")
     assert bad.returncode != 0 and "--schema" in bad.stderr and "Traceback" not in bad.stderr
+    unheld = run("--schema", '{"type": "integer", "minimum": 5, "maximum": 1}', "hi")
+    assert unheld.returncode == 2 and unheld.stdout == ""
+    assert unheld.stderr == "error: --schema: minimum: minimum 5, maximum 1: no integer fits\n"

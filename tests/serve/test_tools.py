@@ -210,7 +210,7 @@ def test_ollama_tools(server: Serving, model: ScriptedModel) -> None:
                     "json_schema": {"schema": {"properties": {"a": {"$ref": "#/nowhere"}}}},
                 }
             },
-            "response_format",
+            "response_format.json_schema.schema",
         ),
     ],
 )
@@ -220,6 +220,68 @@ def test_what_cannot_be_honoured_is_a_400_naming_it(  # (schemas' refusals too)
     r = httpx2.post(f"{server.url}/chat/completions", json={"messages": ASK, **extra}, timeout=60)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param
+
+
+BOUNDS = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 1}}}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "said"),
+    [
+        (
+            "chat/completions",
+            {
+                "tools": [
+                    {"type": "function", "function": {"name": "f", "parameters": {"type": "x"}}}
+                ]
+            },
+            "tools[0].function.parameters: type: 'x' is not a JSON Schema type",
+        ),
+        (
+            "chat/completions",
+            {
+                "stream": True,
+                "response_format": {"type": "json_schema", "json_schema": {"schema": BOUNDS}},
+            },
+            "response_format.json_schema.schema: minimum at properties.n: minimum 5, maximum 1: "
+            "no integer fits",
+        ),
+        (
+            "messages",
+            {
+                "max_tokens": 64,
+                "tools": [
+                    {
+                        "name": "f",
+                        "input_schema": {
+                            "$ref": "#/$defs/a",
+                            "$defs": {"a": {"$ref": "#/$defs/a"}},
+                        },
+                    }
+                ],
+            },
+            "tools[0].input_schema: $ref: #/$defs/a refers to itself",
+        ),
+        (
+            "/api/chat",
+            {"format": {"allOf": [{"type": "string"}, {"type": "integer"}]}},
+            "format: allOf: type string and type integer have no value in common",
+        ),
+    ],
+)
+def test_a_schema_an_answer_cannot_be_held_to_is_a_400_saying_where(
+    server: Serving, path: str, body: dict[str, object], said: str
+) -> None:
+    url = (
+        f"{server.url.removesuffix('/v1')}{path}"
+        if path.startswith("/")
+        else f"{server.url}/{path}"
+    )
+    r = httpx2.post(url, json={"model": "scripted-answer", "messages": ASK, **body}, timeout=60)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    message = error if isinstance(error, str) else error["message"]
+    assert message == said
 
 
 def test_tools_on_raw_completions_are_refused(server: Serving) -> None:

@@ -1,6 +1,8 @@
 """llama.cpp grammars for the answer, built with llama-cpp-python's own JSON-schema
 converter (cached: a schema or a tool set is converted once): JSON under a schema, or
-text-or-tool-calls."""
+text-or-tool-calls. Schemas are checked and rewritten first (`core.schemas.prepared`),
+and numbers within bounds written out by `numbers.number_rule`, which the converter
+would leave unbounded."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any
 
 from r1chat.core import r1
 from r1chat.core.errors import BadSchema
-from r1chat.core.tools import Tools, calls_schema
+from r1chat.core.schemas import RANGES, prepared
+from r1chat.core.tools import Tool, Tools, calls_schema
+from r1chat.engine.local.numbers import number_rule
 
 _LOOSE_CHAR = 'char ::= [^"\\\\] |'
 _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
@@ -18,61 +22,10 @@ _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 forbids; llama.cpp's own converter excludes them, as this does."""
 
 
-_ANNOTATIONS = {
-    *("description", "title", "examples", "default", "$comment", "deprecated"),
-    *("readOnly", "writeOnly", "$schema", "$id"),
-}
-"""Keywords that say what a value means, not what it may be: llama-cpp-python's converter
-refuses a schema made only of them (`{"description": "any value"}`, which agents' tools
-use), so they are dropped before it sees the schema."""
-_SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
-_SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
-_SCHEMA_ONE = {
-    *("items", "additionalProperties", "not", "contains", "propertyNames", "if", "then"),
-    *("else", "additionalItems", "unevaluatedProperties", "unevaluatedItems"),
-}
-
-
-MOST_REPEATS = 16_384
-"""The converter writes a bound out as that many copies of a rule: past this many,
-llama.cpp's grammar takes seconds to build, and crashes soon after (Claude Code's Workflow
-tool says `maxLength: 524288`). An upper bound past it is left to `max_tokens` (a reply
-that long is 4,000 tokens and more), a lower bound past it refused (no reply reaches it)."""
-_UPPER = ("maxLength", "maxItems", "maxProperties")
-_LOWER = ("minLength", "minItems", "minProperties")
-
-
-def plain(schema: Any) -> Any:
-    """`schema` as the converter can take it: without its annotations (`_ANNOTATIONS`),
-    upper bounds past `MOST_REPEATS` left out (a lower bound past it is `BadSchema`),
-    every subschema too."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _ANNOTATIONS:
-            continue
-        if isinstance(value, int) and value > MOST_REPEATS:
-            if key in _UPPER:
-                continue
-            if key in _LOWER:
-                raise BadSchema(
-                    f"{key} {value:,}: no reply is that long (at most {MOST_REPEATS:,})"
-                )
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            value = {name: plain(sub) for name, sub in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            value = [plain(sub) for sub in value]
-        elif key in _SCHEMA_ONE:
-            value = plain(value)
-        out[key] = value
-    return out
-
-
 @functools.lru_cache(maxsize=32)
 def schema_grammar(schema: str) -> Any:
     """A `LlamaGrammar` for JSON text under `schema` (a JSON schema, as JSON text)."""
-    return _grammar(lambda c: c.visit(c.resolve_refs(plain(json.loads(schema)), "stdin"), ""))
+    return _grammar(lambda c: c.visit(c.resolve_refs(prepared(json.loads(schema)), "stdin"), ""))
 
 
 CALL_HEAD = r1.CALL_BEGIN + "function" + r1.TOOL_SEP
@@ -91,7 +44,7 @@ def tools_grammar(tools: Tools, native: bool) -> Any:
             literal = c._format_literal
             calls = []
             for i, tool in enumerate(tools.callable):
-                params = c.resolve_refs(plain(json.loads(tool.parameters)), "stdin")
+                params = c.resolve_refs(_parameters(tools, tool), "stdin")
                 calls.append(literal(tool.name + FENCE_OPEN) + " " + c.visit(params, f"args{i}"))
             head, tail = literal(CALL_HEAD), literal(FENCE_CLOSE + r1.CALL_END)
             c._add_rule("call", f"{head} ({' | '.join(calls)}) {tail}")
@@ -99,7 +52,9 @@ def tools_grammar(tools: Tools, native: bool) -> Any:
             c._add_rule("calls", f"{literal(r1.CALLS_BEGIN)} call{more} {literal(r1.CALLS_END)}")
         else:
             start = "{"
-            c.visit(c.resolve_refs(plain(calls_schema(tools)), "stdin"), "calls")
+            for tool in tools.callable:
+                _parameters(tools, tool)  # (a schema that cannot be held names its tool)
+            c.visit(c.resolve_refs(prepared(calls_schema(tools)), "stdin"), "calls")
         if tools.text_allowed:
             c._add_rule("text", f"[^{start} \\t\\n] [^\\x00]*")
             c._add_rule("root", "[ \\t\\n]* (calls | text)")
@@ -109,13 +64,39 @@ def tools_grammar(tools: Tools, native: bool) -> Any:
     return _grammar(build)
 
 
+def _parameters(tools: Tools, tool: Tool) -> Any:
+    """A tool's arguments' schema, prepared; one that cannot be held says which tool."""
+    try:
+        return prepared(json.loads(tool.parameters))
+    except BadSchema as e:
+        raise BadSchema(
+            f"tools[{tools.offered.index(tool)}] ({tool.name}) parameters: {e}"
+        ) from None
+
+
 def _grammar(build: Any) -> Any:
-    from llama_cpp.llama_grammar import LlamaGrammar, SchemaConverter
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
-        c = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+        c = _converter()
         build(c)
         gbnf = c.format_grammar().replace(_LOOSE_CHAR, _JSON_CHAR)
         return LlamaGrammar.from_string(gbnf, verbose=False)
+    except BadSchema:
+        raise
     except Exception as e:  # the converter asserts, raises KeyError...: one line either way
         raise BadSchema(f"the JSON schema cannot be turned into a grammar: {e}") from None
+
+
+def _converter() -> Any:
+    """llama-cpp-python's converter, writing numbers within their bounds (`RANGES`)."""
+    from llama_cpp.llama_grammar import RESERVED_NAMES, SchemaConverter
+
+    class Converter(SchemaConverter):
+        def visit(self, schema: Any, name: str) -> Any:
+            if isinstance(schema, dict) and RANGES in schema:
+                rule = f"{name}-" if name in RESERVED_NAMES else name or "root"
+                return self._add_rule(rule, number_rule(schema[RANGES]) + " space")
+            return super().visit(schema, name)
+
+    return Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
