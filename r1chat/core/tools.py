@@ -141,6 +141,7 @@ class CallReader:
         self._mode = ""  # "", "text", "markers", "json"
         self._held = ""
         self._calls = 0
+        self.cut = False  # the answer ended inside a call (`finish`): it is not text
 
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         if self._mode == "text":
@@ -166,15 +167,20 @@ class CallReader:
 
     def finish(self) -> tuple[str, list[ToolCall]]:
         """What is left at the end of the answer: text that turned out not to be calls,
-        or the calls of a JSON object."""
-        held, self._held = self._held, ""
+        or the calls of a JSON object. A call the answer ended inside (`max_tokens` cut
+        it) is neither: it is dropped, and `cut` says so."""
         if self._mode == "json":
+            held, self._held = self._held, ""
             calls = _json_calls(held)
             self._calls += len(calls)
-            return ("", calls) if calls else (held, [])
+            self.cut = not calls
+            return "", calls
         if self._mode == "markers":
             calls = self._whole_marked_calls()
+            held, self._held = self._held, ""
+            self.cut = bool(held.replace(r1.CALLS_END, "").strip())
             return "", calls
+        held, self._held = self._held, ""
         return held, []
 
     @property

@@ -18,6 +18,7 @@ REASONING, TEXT, CALLS = "reasoning", "text", "calls"
 Piece = tuple[str, Any]
 """What a reply adds: (`REASONING` or `TEXT`, its text), or (`CALLS`, the tool calls
 that just ended)."""
+CUT_CALL = "a tool call was cut short by max_tokens and left out; raise max_tokens"
 
 
 class Stops:
@@ -117,6 +118,8 @@ class ReplyState:
             if final:
                 rest, more = self._reader.finish()
                 text, calls = text + rest, calls + more
+                if self._reader.cut:
+                    self.notices.append(CUT_CALL)
         if calls:
             self.calls += calls
             return [(CALLS, calls)]

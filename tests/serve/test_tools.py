@@ -222,6 +222,30 @@ def test_what_cannot_be_honoured_is_a_400_naming_it(  # (schemas' refusals too)
     assert r.json()["error"]["param"] == param
 
 
+def test_a_call_cut_by_max_tokens_is_never_text(server: Serving, model: ScriptedModel) -> None:
+    whole = client(server).chat.completions.create(
+        model=model.path.stem, messages=ASK, tools=[WEATHER]
+    )
+    assert whole.usage is not None
+    cap = whole.usage.completion_tokens - 3  # inside the call
+    cut = client(server).chat.completions.create(
+        model=model.path.stem, messages=ASK, tools=[WEATHER], max_tokens=cap
+    )
+    choice = cut.choices[0]
+    assert choice.finish_reason == "length" and not choice.message.tool_calls
+    assert not choice.message.content  # no half call as text
+    notices = (cut.model_extra or {})["r1chat"]["notices"]
+    assert "a tool call was cut short by max_tokens and left out; raise max_tokens" in notices
+    stream = client(server).chat.completions.create(
+        model=model.path.stem, messages=ASK, tools=[WEATHER], max_tokens=cap, stream=True
+    )
+    chunks = list(stream)
+    assert not any(
+        c.choices and (c.choices[0].delta.content or c.choices[0].delta.tool_calls) for c in chunks
+    )
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+
 BOUNDS = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 1}}}
 
 
