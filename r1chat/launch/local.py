@@ -52,7 +52,7 @@ def open_local(
     from r1chat.engine.local.engine import LocalEngine, ModelFile
     from r1chat.launch.machine import deep_hardware
     from r1chat.launch.repack import decide, require_runs
-    from r1chat.models import hardware
+    from r1chat.models import hardware, inuse
     from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
     from r1chat.models.gguf import read_gguf
 
@@ -82,19 +82,27 @@ def open_local(
     flash = flash_attn == "on" or (
         flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
     )
-    engine = BatchEngine if sequences > 1 else LocalEngine
-    return engine(
-        ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),
-        n_ctx=n_ctx,
-        gpu_layers=gpu_layers,
-        threads=threads or hardware.physical_cores(),
-        backend=backend,
-        log_path=paths.llama_log_file(),
-        kv_type=kv_type,
-        flash_attn=flash,
-        repack=kernels.on,
-        sequences=sequences,
-    )
+    kind = BatchEngine if sequences > 1 else LocalEngine
+    held = inuse.hold(path)  # (`models rm` leaves a model in use alone)
+    try:
+        engine = kind(
+            ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),
+            n_ctx=n_ctx,
+            gpu_layers=gpu_layers,
+            threads=threads or hardware.physical_cores(),
+            backend=backend,
+            log_path=paths.llama_log_file(),
+            kv_type=kv_type,
+            flash_attn=flash,
+            repack=kernels.on,
+            sequences=sequences,
+        )
+    except BaseException:
+        if held is not None:
+            held.close()
+        raise
+    engine.keep(held)
+    return engine
 
 
 def open_named(spec: str, settings: Settings, name: str | None = None) -> LocalEngine:

@@ -116,11 +116,17 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve(config, vars(args))
     spec = settings.model or default_model(config)
     settings = replace(settings, sequences=_parallel(args, config.values.serve, spec, settings))
+    from r1chat.launch.local import model_path
+    from r1chat.models import inuse
+
+    held = inuse.hold(model_path(spec))  # its model: `models rm` leaves it while this runs
     sock = _bind(server.host, server.port)
     try:
         return _serve(args, server, settings, spec, sock, api_key)
     finally:
         sock.close()
+        if held is not None:
+            held.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,3 +47,11 @@ class ApiError(Exception):
                 "code": self.code,
             }
         }
+
+
+def quoted(text: str, most: int = 80) -> str:
+    """A client's text as an error message names it: quoted, at most `most` characters
+    of it (a 5,000-character model name is not echoed whole)."""
+    if len(text) > most:
+        return repr(text[: most - 1]) + "…"
+    return repr(text)

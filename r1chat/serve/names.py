@@ -3,7 +3,7 @@ the one the server was started with. Clients never load a file by path."""
 
 from __future__ import annotations
 
-from r1chat.serve.errors import ApiError
+from r1chat.serve.errors import ApiError, quoted
 
 
 class Names:
@@ -38,7 +38,7 @@ class Names:
             return entry.name
 
         raise ApiError(
-            f"model {requested!r} is not installed here{suggest(lowered, known)} "
+            f"model {quoted(requested)} is not installed here{suggest(lowered, known)} "
             f"(installed: {', '.join(known)}; see GET /v1/models)",
             "model",
             status=404,

@@ -21,7 +21,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ from r1chat.core.errors import R1ChatError, UnknownModel
 from r1chat.serve.body import read_json
 from r1chat.serve.dialects import ollama
 from r1chat.serve.dialects.base import json_line
-from r1chat.serve.errors import ApiError
+from r1chat.serve.errors import ApiError, quoted
 from r1chat.serve.fields import body_object
 from r1chat.serve.names import Names, ollama_name
 from r1chat.serve.server import Server
@@ -153,13 +153,13 @@ def ollama_routes(server: Server) -> list[Route]:
         if not isinstance(stream, bool):
             raise ApiError("stream must be true or false", "stream")
         entry = await asyncio.to_thread(_to_pull, name)
+        pulling = _pulling(entry, lambda line: server.log(f"POST /api/pull {line}"))
         if stream:
-            return StreamingResponse(_pulling(entry), media_type="application/x-ndjson")
+            return StreamingResponse(pulling, media_type="application/x-ndjson")
         last: dict[str, Any] = {}
-        async for line in _pulling(entry):
+        async for line in pulling:
             last = json.loads(line)
-        status = 500 if "error" in last else 200
-        return JSONResponse(last, status_code=status)
+        return JSONResponse(last, status_code=500 if "error" in last else 200)  # (logged)
 
     async def unsupported(request: Request) -> Response:
         what = request.url.path
@@ -231,6 +231,10 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+MOST_NAME = 256
+"""The longest name `/api/pull` takes (a Hub repo and file name fit in it)."""
+
+
 def _to_pull(name: str) -> Entry:
     """What `/api/pull` of `name` (Ollama's names for the distills included) fetches; an
     unknown name is Ollama's 404, anything else that stops it a 400 or 500."""
@@ -238,21 +242,23 @@ def _to_pull(name: str) -> Entry:
     from r1chat.models import hub_repos
     from r1chat.models.catalog import load_catalog
 
+    if len(name) > MOST_NAME:
+        raise ApiError(f"model {quoted(name)}: longer than any model name", "model")
     try:
         entry, _ = hub_repos.entry_to_pull(ollama_name(name), load_catalog, DEFAULT_CTX)
     except UnknownModel as e:
         raise ApiError(f"pull model manifest: {e}", "model", status=404) from None
     except R1ChatError as e:
-        raise ApiError(f"pull of {name} failed: {e}", "model", status=500) from None
+        raise ApiError(f"pull of {quoted(name)} failed: {e}", "model", status=500) from None
     if entry.remote:
         raise ApiError(f"{entry.name} is too big to download and run here", "model")
     return entry
 
 
-async def _pulling(entry: Entry) -> AsyncIterator[bytes]:
+async def _pulling(entry: Entry, log: Callable[[str], None]) -> AsyncIterator[bytes]:
     """The model manager's pull of `entry`, on a thread, as Ollama's progress objects
     ({status, digest, total, completed}; `{"status": "success"}` last, or `{"error":
-    ...}`)."""
+    ...}`); how it ended goes to `log`."""
     from r1chat.models import download
 
     loop = asyncio.get_running_loop()
@@ -282,8 +288,16 @@ async def _pulling(entry: Entry) -> AsyncIterator[bytes]:
             put(None)
 
     threading.Thread(target=run, name="r1chat-pull", daemon=True).start()
+    last: dict[str, Any] = {}
     try:
         while (obj := await lines.get()) is not None:
+            last = obj
             yield json_line(obj)
     finally:
         cancel.set()  # the client went away: stop (the partial file stays)
+        if "error" in last:
+            log(f"500 · {entry.name}: {last['error']}")
+        elif last.get("status") == "success":
+            log(f"200 · pulled {entry.name}")
+        else:
+            log(f"499 · {entry.name}: the client left; the partial file is kept")

@@ -10,6 +10,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,14 +101,21 @@ def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: Scripte
 
 def test_a_killed_ask_leaves_nothing_running(loop_model: ScriptedModel) -> None:
     """`kill -9` of `ask` mid-reasoning: its worker ends too (it would reason on for
-    minutes with a real model), and saves the reply as stopped."""
-    cmd = [sys.executable, "-m", "r1chat", "ask", "--jsonl", "-m", str(loop_model.path)]
+    minutes with a real model), saves the reply as stopped, and lets go of the model
+    (which `models rm` leaves alone while it runs)."""
+    imported = r1chat("models", "import", str(loop_model.path), "--name", "looping", "--copy")
+    assert imported.returncode == 0, imported.stderr
+    cmd = [sys.executable, "-m", "r1chat", "ask", "--jsonl", "-m", "looping"]
     cmd += ["--threads", "1", "--no-loop-guard", "--think-budget", "1000000", "Go on."]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert json.loads(proc.stdout.readline())["type"] == "reasoning"
+    refused = r1chat("models", "rm", "looping", "--yes")
+    assert "looping is in use" in one_error_line(refused.stderr)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     assert children  # the worker that runs the model
+    stdout = proc.stdout
+    threading.Thread(target=stdout.read, daemon=True).start()  # (a terminal reads on)
     proc.kill()
     proc.wait(timeout=10)
     deadline = time.monotonic() + 30
@@ -121,3 +129,4 @@ def test_a_killed_ask_leaves_nothing_running(loop_model: ScriptedModel) -> None:
         assert reply.finish_reason == "cancelled" and reply.reasoning
     finally:
         history.close()
+    assert r1chat("models", "rm", "looping", "--yes").returncode == 0

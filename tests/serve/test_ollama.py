@@ -229,7 +229,13 @@ def test_pull_and_delete_through_the_ollama_client(
         with pytest.raises(ollama.ResponseError) as e:
             c.pull("deepseek-r1:1.5b")  # Ollama's name for r1:1.5b (this Hub has not its file)
         assert "DeepSeek-R1-Distill-Qwen-1.5B" in e.value.error
-        assert any("/api/pull 404" in line for line in s.lines(wait_for="/api/pull 404"))
+        with pytest.raises(ollama.ResponseError) as e:
+            c.pull("a" * 5000)
+        assert e.value.status_code == 400 and len(e.value.error) < 200  # not echoed whole
+        lines = s.lines(wait_for="/api/pull 400")
+        assert any("/api/pull 404" in line for line in lines)
+        assert any(line.startswith(f"POST /api/pull 200 · pulled {name}") for line in lines)
+        assert any(line.startswith("POST /api/pull 500 · r1:1.5b: ") for line in lines)
 
 
 def test_a_model_that_does_not_reason_is_not_said_to_think(

@@ -10,11 +10,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
+from tests.fixtures.cli import one_error_line, r1chat
 from tests.fixtures.scripted import ScriptedModel
 from tests.fixtures.serve import Serving, serving
 
@@ -404,3 +406,24 @@ def test_a_follow_up_finds_the_conversation_prefilled(
     second = post(server, {"messages": follow}).json()
     assert second["usage"]["prompt_tokens_details"]["cached_tokens"] == prefix
     assert second["choices"][0]["message"]["content"] == answer_model.answer
+
+
+def test_models_rm_leaves_a_model_a_server_runs(
+    tmp_path: Path, answer_model: ScriptedModel
+) -> None:
+    env = {"R1CHAT_HOME": str(tmp_path)}
+    imported = r1chat(
+        "models", "import", str(answer_model.path), "--name", "mine", "--copy", env=env
+    )
+    assert imported.returncode == 0, imported.stderr
+    with serving("mine", "--threads", "1", "--quiet", env=env) as s:
+        refused = r1chat("models", "rm", "mine", "--yes", env=env)
+        assert refused.returncode == 1
+        assert one_error_line(refused.stderr) == (
+            "error: mine is in use: a running r1chat (serve, chat or ask) has it loaded; "
+            "stop that first, or add --force"
+        )
+        r = httpx2.post(f"{s.url}/chat/completions", json={"messages": HI}, timeout=120)
+        assert r.status_code == 200  # it still answers
+        assert s.stop() == 0
+    assert r1chat("models", "rm", "mine", "--yes", env=env).returncode == 0  # no one runs it now

@@ -93,6 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = msub.add_parser("rm", parents=[common], help="delete a downloaded model")
     q.add_argument("names", nargs="+", metavar="NAME")
     q.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    q.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even while a running r1chat (serve, chat, ask) has it loaded",
+    )
     q.set_defaults(func=manage.run_rm)
 
     q = msub.add_parser("info", parents=[common, sizing], help="everything about one model")

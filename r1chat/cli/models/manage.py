@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from r1chat.cli.models.common import catalog_of
+from r1chat.core.errors import R1ChatError
 
 
 def run_rm(args: argparse.Namespace) -> int:
@@ -16,6 +18,11 @@ def run_rm(args: argparse.Namespace) -> int:
     catalog = catalog_of(args)
     for name in args.names:
         removal = store.plan_removal(name, catalog=catalog)
+        if not args.force and _in_use(name, catalog):
+            raise R1ChatError(
+                f"{removal.name} is in use: a running r1chat (serve, chat or ask) has it "
+                "loaded; stop that first, or add --force"
+            )
         if removal.forget_only:
             what = f"forget imported model {removal.name} (its file stays)"
         else:
@@ -31,6 +38,16 @@ def run_rm(args: argparse.Namespace) -> int:
         freed = f", freed {human(removal.bytes)}" if removal.bytes else ""
         print(f"removed {removal.name}{freed}")
     return 0
+
+
+def _in_use(name: str, catalog: Any) -> bool:
+    from r1chat.models import inuse, store
+
+    try:
+        path = store.resolve_model(name, catalog=catalog)
+    except R1ChatError:  # (a partial download: nothing runs it)
+        return False
+    return inuse.in_use(path)
 
 
 def run_import(args: argparse.Namespace) -> int:

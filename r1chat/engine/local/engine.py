@@ -98,6 +98,7 @@ class LocalEngine:
         except (ValueError, RuntimeError, OSError) as e:
             raise R1ChatError(_load_failure(path, model.architecture, log_path, e)) from None
         self._llm.verbose = False
+        self._kept: list[Any] = []
         self.vocab = Vocab(self._llm)
         self.builder = PromptBuilder(self.vocab, model.chat_template)
         n_layer = int(llama_cpp.llama_model_n_layer(self._llm._model.model))
@@ -278,9 +279,19 @@ class LocalEngine:
         tail = self.vocab.render(prompt[-16:])
         return tail.rfind(r1.THINK_OPEN) > tail.rfind(r1.THINK_CLOSE)
 
+    def keep(self, thing: Any) -> None:
+        """Keep `thing` (a lock on the model file, say) until the engine closes, then close
+        it too."""
+        if thing is not None:
+            self._kept.append(thing)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._llm.close()
+        for thing in self._kept:
+            with contextlib.suppress(Exception):
+                thing.close()
+        self._kept.clear()
 
 
 class Tokens(Protocol):
