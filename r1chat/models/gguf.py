@@ -239,8 +239,11 @@ def implausible(info: GGUFInfo) -> str | None:
         return None  # no attention (a recurrent model): no heads to check
     heads = _ints(info.arch_key("attention.head_count"))
     kv_heads = _ints(info.arch_key("attention.head_count_kv")) or heads
-    if not heads or max(heads) < 1 or not kv_heads or max(kv_heads) < 1:  # per-layer counts
+    if not heads or max(heads) < 1:  # (per-layer counts: some layers may have none)
         return f"its header says {_n(info.arch_key('attention.head_count'))} attention heads"
+    if not kv_heads or max(kv_heads) < 1:
+        said = _n(info.arch_key("attention.head_count_kv"))
+        return f"its header says {said} KV heads (attention.head_count_kv)"
     if any(
         k and h % k for h, k in zip(heads, kv_heads, strict=False)
     ):  # (hybrids have 0 in some layers)
@@ -266,6 +269,20 @@ def _n(value: Any) -> str:
 def _kind(mode: int) -> str:
     kinds = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
     return kinds.get(stat.S_IFMT(mode), "a device")
+
+
+def not_a_model_file(path: Path) -> str | None:
+    """Why `path`, which exists, cannot hold a model (a folder, a device, a pipe); None for
+    a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return f"{path} is a directory, not a GGUF file"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a file but {_kind(mode)}"
+    return None
 
 
 _NO_MODEL_IS_THIS_BIG = 1 << 44  # 16 TiB: the biggest GGUF (671B at f16) is ~1.3 TB

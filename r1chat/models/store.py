@@ -27,6 +27,7 @@ from r1chat.config import paths
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.units import human
 from r1chat.models import jsonfile
+from r1chat.models.gguf import not_a_model_file
 from r1chat.models.locks import FileLock
 
 if TYPE_CHECKING:
@@ -265,10 +266,10 @@ def resolve_model(spec: str, *, catalog: Catalog | None = None) -> Path:
         raise UsageError("no model given")
     path = Path(spec).expanduser()
     if _looks_like_path(spec) or path.exists():
-        if path.is_dir():
-            raise R1ChatError(f"{spec} is a directory, not a GGUF file")
         if path.is_file():
             return path.absolute()
+        if (why := not_a_model_file(path)) is not None:
+            raise R1ChatError(why)
         if _looks_like_path(spec):
             raise R1ChatError(f"no such file: {spec}")
     hub = parse_spec(spec)
@@ -360,7 +361,7 @@ def set_default_model(
     path = Path(spec).expanduser()
     if _looks_like_path(spec) or path.is_file():
         if not path.is_file():
-            raise R1ChatError(f"no such file: {spec}")
+            raise R1ChatError(not_a_model_file(path) or f"no such file: {spec}")
         value = str(path.absolute())
     elif spec.lower() not in load_index():
         if catalog is None:

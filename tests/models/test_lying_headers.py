@@ -1,10 +1,12 @@
 """A GGUF whose header lies (well-formed, figures no model has) is refused at the door:
 `models import`, a pull's verification and `-m PATH`, each in one line; nothing is
-registered or made default. (`block_count` 2^31 makes llama.cpp itself abort.)"""
+registered or made default. (`block_count` 2^31 makes llama.cpp itself abort.) A `-m` path
+that is no file (a device, a pipe, a folder) says what it is."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ WHY = {
     "missing-layers": "its header says 40 layers but the file holds weights for 1",
     "heads": "its header says 0 attention heads",
     "kv-heads": "its 4 attention heads do not share 3 KV heads evenly",
+    "no-kv-heads": "its header says 0 KV heads (attention.head_count_kv)",
     "context": "its header says a context of 0 tokens",
     "embedding": "its header says an embedding length of 4,096 but its embeddings are 64 wide",
 }
@@ -71,3 +74,14 @@ def test_honest_shapes_pass(tmp_path: Path) -> None:
         tmp_path / "split-00001-of-00002.gguf", layers=F32, n_embd=64, n_ff=128, metadata=shard
     )
     assert implausible(read_gguf(split)) is None  # the other shard holds the second layer
+
+
+def test_a_model_path_that_is_no_file_says_what_it_is(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    for given, what in (
+        ("/dev/zero", "/dev/zero is not a file but a device"),
+        (str(tmp_path / "pipe"), f"{tmp_path / 'pipe'} is not a file but a named pipe"),
+        (str(tmp_path), f"{tmp_path} is a directory, not a GGUF file"),
+    ):
+        asked = r1chat("ask", "-m", given, "--no-log", "hi")
+        assert asked.returncode == 1 and one_error_line(asked.stderr) == f"error: {what}"
