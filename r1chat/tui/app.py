@@ -5,6 +5,8 @@ the settings open over it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
@@ -12,6 +14,7 @@ from typing import ClassVar
 
 import platformdirs
 from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from r1chat.config.file import Config
@@ -32,6 +35,11 @@ class ChatApp(App[None]):
     ]
     TITLE = "r1chat"
     ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # not a priority binding (Textual's is): keys typed before it reach the input first,
+        # so that quitting keeps the whole draft
+        Binding("ctrl+q", "quit", "Quit", show=False),
+    ]
 
     def __init__(
         self,
@@ -125,6 +133,20 @@ class ChatApp(App[None]):
                 "Delete this conversation",
                 lambda: chat.sidebar.confirm_delete(cid),
             )
+
+    def on_mount(self) -> None:
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._told_to_end)
+
+    def _told_to_end(self) -> None:
+        """The terminal closed (SIGHUP) or the chat was asked to end (SIGTERM): keep the
+        draft at once, then quit as ctrl+q does."""
+        self.chat.keep_draft()
+        self.run_worker(self.action_quit(), exclusive=True, group="quit")
 
     async def action_quit(self) -> None:
         """Stop the reply (it is saved as stopped), keep an unsent draft, close the model,

@@ -1,6 +1,7 @@
 """A prompt typed and not sent is never thrown away: a new chat (ctrl+n) keeps it in the
-input, and quitting keeps it in `draft.txt` in the data folder, which the next chat puts
-back in the input (once)."""
+input, and quitting (or the terminal closing) keeps it in `draft.txt` in the data folder,
+which the next chat puts back in the input. The file goes once the prompt is sent, or
+the chat quits with an empty input: a chat killed before either finds it again."""
 
 from __future__ import annotations
 
@@ -37,13 +38,9 @@ def keep(text: str) -> str | None:
     return None
 
 
-def take() -> str:
-    """The draft the last chat left (and forget it), or ""."""
-    path = draft_path()
+def kept() -> str:
+    """The draft the last chat left, or "" (it stays until `keep` replaces or forgets it)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return draft_path().read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
-    with contextlib.suppress(OSError):
-        path.unlink()
-    return text

@@ -887,6 +887,14 @@ async def test_a_draft_is_never_thrown_away(answer_model: ScriptedModel) -> None
     async with again.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert again.chat.prompt.text == typed
-        assert not (paths.data_dir() / "draft.txt").exists()  # put back once
+        assert (paths.data_dir() / "draft.txt").exists()  # (until it is sent: a kill keeps it)
         again.chat.prompt.clear()
+        await pilot.press("ctrl+q")
     assert not (paths.data_dir() / "draft.txt").exists()  # an empty input leaves nothing
+    (paths.data_dir() / "draft.txt").write_text("What is 2 + 2?")
+    third = make_app(answer_model)
+    async with third.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("enter")  # the draft put back is sent
+        await settle(pilot)
+        assert not (paths.data_dir() / "draft.txt").exists()  # and not put back again

@@ -209,3 +209,36 @@ def test_the_chat_offers_to_recover_a_damaged_history(
     else:
         assert aside == [] and db.read_bytes() == b"\x00garbage" * 64
         assert "error: the chat needs its history; the damaged file is untouched" in term.text
+
+
+@pytest.mark.parametrize("how", ["ctrl+q", "terminal closed"])
+def test_a_draft_typed_just_before_the_end_is_kept_whole(
+    answer_model: ScriptedModel, how: str
+) -> None:
+    """Keys typed, then ctrl+n and ctrl+q in the same instant (a paste, a fast typist):
+    every key reaches the input before the chat quits. A terminal that closes (SIGHUP)
+    keeps the draft too. The next chat puts it back."""
+    draft = "an unsent draft, typed in one go"
+    command = [sys.executable, "-m", "r1chat", "chat", "-m", str(answer_model.path)]
+    term = Terminal([*command, "--threads", "1"])
+    try:
+        term.wait_for_text("Ask anything")
+        if how == "ctrl+q":
+            term.type(draft + "\x0e\x11")  # the draft, ctrl+n, ctrl+q
+        else:
+            term.type(draft)
+            term.wait_for_text("typed in one go")
+            os.killpg(term.proc.pid, signal.SIGHUP)
+        assert term.wait(30) in (0, -signal.SIGHUP)
+    finally:
+        term.close()
+    saved = paths.data_dir() / "draft.txt"
+    assert saved.read_text() == draft
+    again = Terminal([*command, "--threads", "1"])
+    try:
+        again.wait_for_text(draft)  # back in the input
+        again.type("\x11")
+        assert again.wait(30) == 0
+    finally:
+        again.close()
+    assert saved.read_text() == draft  # (quit with the draft still in the input: still kept)

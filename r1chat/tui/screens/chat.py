@@ -128,7 +128,7 @@ class ChatScreen(Screen[None]):
             await self.open_conversation(self._initial_conversation)
         else:
             await self._show_welcome()
-        if kept := draft.take():
+        if kept := draft.kept():
             self.prompt.insert(kept)
             self.notify("Your unsent draft from last time is back in the input.", timeout=5)
 
@@ -278,6 +278,7 @@ class ChatScreen(Screen[None]):
             self._history_error(e)
             return
         self.prompt.clear()
+        draft.keep("")  # (a draft put back is sent: it is not put back again)
         await self.transcript.query(".welcome").remove()
         await self.transcript.mount(UserMessage(text))
         await self._start_reply(exchange)
