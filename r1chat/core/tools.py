@@ -173,8 +173,10 @@ class CallReader:
             held, self._held = self._held, ""
             calls = _json_calls(held)
             self._calls += len(calls)
-            self.cut = not calls
-            return "", calls
+            if calls or not _unfinished_call(held):
+                return ("" if calls else held), calls
+            self.cut = True
+            return "", []
         if self._mode == "markers":
             calls = self._whole_marked_calls()
             held, self._held = self._held, ""
@@ -207,6 +209,15 @@ def _marked_call(body: str) -> ToolCall | None:
     args = args.strip()
     args = args.removeprefix("```json").removeprefix("```").removesuffix("```").strip()
     return ToolCall.new(name.strip(), args or "{}")
+
+
+def _unfinished_call(text: str) -> bool:
+    """Whether `text` is a JSON tool call the answer ended inside."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return '"tool_calls"' in text
+    return False
 
 
 def _json_calls(text: str) -> list[ToolCall]:

@@ -60,6 +60,15 @@ def test_json_that_is_not_a_call_is_text_at_the_end() -> None:
     assert "".join(texts) == '{"answer": 4}' and calls == []
 
 
+def test_a_json_call_the_answer_ended_inside_is_dropped_not_text() -> None:
+    reader = CallReader()
+    assert reader.feed('{"tool_calls": [{"name": "get_wea') == ("", [])
+    assert reader.finish() == ("", []) and reader.cut
+    plain = CallReader()
+    plain.feed("{not json at all")
+    assert plain.finish() == ("{not json at all", []) and not plain.cut
+
+
 def test_fold_writes_tools_calls_and_results_as_text() -> None:
     tools = Tools((Tool("get_weather", "Weather", json.dumps({"type": "object"})),))
     call = ToolCall("call_1", "get_weather", '{"city": "Paris"}')

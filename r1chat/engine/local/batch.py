@@ -29,8 +29,10 @@ from r1chat.engine.local.constrained import Sampler
 from r1chat.engine.local.engine import LocalEngine, common_prefix, seed_of
 
 STRAGGLERS_S = 0.05
-"""How long a step waits for replies still handling their last token (so that they go
-in the same batch and not one step later)."""
+"""The longest a step waits for replies still handling their last token (so that they go
+in the same batch and not one step later): half the last step's decode time, at most
+this. (A fixed wait, on a machine short of CPU, locks replies into taking turns, one
+wait a token.)"""
 
 SIMILAR = 0.5
 """How much of a slot's cache a prompt must begin with for the slot to be chosen for it
@@ -70,6 +72,7 @@ class Batcher:
         self._awaiting: set[int] = set()  # slots given a token, not yet fed again
         self._stepping: set[int] = set()  # slots in the batch being decoded
         self._inline = False  # a lone reply decodes on its own thread (`alone`)
+        self._patience = STRAGGLERS_S  # how long the next step waits for stragglers
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
@@ -158,7 +161,7 @@ class Batcher:
                 if ready and (not self._awaiting or (deadline is not None and now >= deadline)):
                     break
                 if ready and deadline is None:
-                    deadline = now + STRAGGLERS_S
+                    deadline = now + self._patience
                 self._cond.wait(None if deadline is None else max(0.0, deadline - now))
             work, room = [], self._n_batch
             # replies first (a token or an injection each), then prompt chunks
@@ -227,7 +230,9 @@ class Batcher:
         return llama_cpp.llama_decode(self._ctx, batch), dict(outputs)
 
     def _step(self, work: list[tuple[Slot, list[int], int]]) -> None:
+        start = time.perf_counter()
         status, sampled = self._decode(work)
+        self._patience = min(STRAGGLERS_S, (time.perf_counter() - start) / 2)
         with self._cond:
             self._stepping.clear()
             self._cond.notify_all()

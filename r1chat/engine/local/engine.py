@@ -87,6 +87,7 @@ class LocalEngine:
                     n_ctx=n_ctx * sequences,
                     n_gpu_layers=gpu_layers,
                     n_threads=threads,
+                    n_threads_batch=threads,  # (llama-cpp-python's default: every core)
                     n_batch=512,
                     type_k=cache,
                     type_v=cache,
