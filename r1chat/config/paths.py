@@ -55,5 +55,10 @@ def history_db() -> Path:
     return data_dir() / "history.sqlite3"
 
 
+def evals_db() -> Path:
+    """`r1chat eval`'s runs and graded samples."""
+    return data_dir() / "evals.sqlite3"
+
+
 def llama_log_file() -> Path:
     return log_dir() / "llama.log"

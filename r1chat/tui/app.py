@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +24,9 @@ from r1chat.history.store import History
 from r1chat.session.runner import RunnerFactory
 from r1chat.tui.screens.chat import ChatScreen
 from r1chat.tui.screens.settings import FIELDS
+
+END_S = 5.0
+"""How long a SIGTERM's quit may take before the chat ends without it."""
 
 TUI = Path(__file__).parent
 
@@ -138,15 +142,27 @@ class ChatApp(App[None]):
         if self.is_headless:
             return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._told_to_end)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self._end_now, signal.SIGHUP)
+            loop.add_signal_handler(signal.SIGTERM, self._told_to_end)
 
     def _told_to_end(self) -> None:
-        """The terminal closed (SIGHUP) or the chat was asked to end (SIGTERM): keep the
-        draft at once, then quit as ctrl+q does."""
+        """Asked to end (SIGTERM): keep the draft at once, then quit as ctrl+q does; and
+        if that has not ended the chat in `END_S`, end it as a hang-up does."""
         self.chat.keep_draft()
         self.run_worker(self.action_quit(), exclusive=True, group="quit")
+        asyncio.get_running_loop().call_later(END_S, self._end_now, signal.SIGTERM)
+
+    def _end_now(self, sig: int) -> None:
+        """The terminal is gone (SIGHUP), or a quit did not end: nothing can be drawn or
+        restored, so keep the draft, stop the reply and the model (the reply is saved as
+        stopped), and end by the signal, without Textual's shutdown (which waits on
+        writes to the terminal)."""
+        self.chat.keep_draft()
+        self.chat.session.stop()
+        self.chat.session.runner.stop(3.0)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
 
     async def action_quit(self) -> None:
         """Stop the reply (it is saved as stopped), keep an unsent draft, close the model,

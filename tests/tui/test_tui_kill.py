@@ -211,13 +211,14 @@ def test_the_chat_offers_to_recover_a_damaged_history(
         assert "error: the chat needs its history; the damaged file is untouched" in term.text
 
 
-@pytest.mark.parametrize("how", ["ctrl+q", "terminal closed"])
+@pytest.mark.parametrize("how", ["ctrl+q", "SIGHUP", "terminal gone"])
 def test_a_draft_typed_just_before_the_end_is_kept_whole(
     answer_model: ScriptedModel, how: str
 ) -> None:
     """Keys typed, then ctrl+n and ctrl+q in the same instant (a paste, a fast typist):
-    every key reaches the input before the chat quits. A terminal that closes (SIGHUP)
-    keeps the draft too. The next chat puts it back."""
+    every key reaches the input before the chat quits. A SIGHUP keeps the draft too, and
+    so does a terminal that is gone (its pty closed: nothing can be drawn or restored,
+    the chat must still end). The next chat puts it back."""
     draft = "an unsent draft, typed in one go"
     command = [sys.executable, "-m", "r1chat", "chat", "-m", str(answer_model.path)]
     term = Terminal([*command, "--threads", "1"])
@@ -228,7 +229,10 @@ def test_a_draft_typed_just_before_the_end_is_kept_whole(
         else:
             term.type(draft)
             term.wait_for_text("typed in one go")
-            os.killpg(term.proc.pid, signal.SIGHUP)
+            if how == "SIGHUP":
+                os.killpg(term.proc.pid, signal.SIGHUP)
+            else:
+                term.hang_up()
         assert term.wait(30) in (0, -signal.SIGHUP)
     finally:
         term.close()
@@ -242,3 +246,15 @@ def test_a_draft_typed_just_before_the_end_is_kept_whole(
     finally:
         again.close()
     assert saved.read_text() == draft  # (quit with the draft still in the input: still kept)
+
+
+def test_a_chat_whose_terminal_goes_away_while_it_starts_ends(long_model: ScriptedModel) -> None:
+    """A closed window or `tmux kill-server` just after the chat first paints (its model
+    still loading): the chat ends on the SIGHUP, not left spinning on a dead terminal."""
+    term = Terminal([sys.executable, "-m", "r1chat", "chat", "-m", str(long_model.path)])
+    try:
+        term.wait_for_text("Ask anything")
+        term.hang_up()
+        assert term.wait(20) == -signal.SIGHUP
+    finally:
+        term.close()
