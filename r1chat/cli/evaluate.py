@@ -25,14 +25,14 @@ MAX_TOKENS = 32_768
 PROMPT_ROOM = 2_048
 """Context kept for the prompt beside the reply's tokens (a GPQA question is ~600)."""
 
-OUTCOME_WORDS = {
-    "right": "right",
-    "wrong": "wrong",
-    "unclosed": "reasoning never closed",
-    "cut": "cut by max tokens",
-    "unread": "no answer to read",
-    "failed": "failed",
-}
+OUTCOME_WORDS = (
+    ("right", "right"),
+    ("wrong", "wrong answer"),
+    ("unclosed", "reasoning never closed"),
+    ("cut", "cut by max tokens"),
+    ("unread", "nothing to read"),
+    ("failed", "failed"),
+)
 
 
 def register(sub: Any) -> None:
@@ -323,7 +323,9 @@ def _report(store: EvalStore, r: Run, as_json: bool) -> None:
         f"{'yours':12}{f'{got.pass1:.1f} ± {got.stderr:.1f}':>16}{got.cons:>10.1f}   " + theirs,
         "",
         f"samples    {got.samples:,}: "
-        + " · ".join(f"{OUTCOME_WORDS[k]} {got.outcomes.get(k, 0):,}" for k in OUTCOME_WORDS),
+        + " · ".join(f"{w} {got.outcomes.get(k, 0):,}" for k, w in OUTCOME_WORDS[:2]),
+        "also wrong "
+        + " · ".join(f"{w} {got.outcomes.get(k, 0):,}" for k, w in OUTCOME_WORDS[2:]),
         f"reasoning  {got.reasoning_tokens:,.0f} tokens a sample on average · "
         f"{got.tokens:,} tokens generated",
     ]
