@@ -324,8 +324,7 @@ def _report(store: EvalStore, r: Run, as_json: bool) -> None:
         "",
         f"samples    {got.samples:,}: "
         + " · ".join(f"{w} {got.outcomes.get(k, 0):,}" for k, w in OUTCOME_WORDS[:2]),
-        "also wrong "
-        + " · ".join(f"{w} {got.outcomes.get(k, 0):,}" for k, w in OUTCOME_WORDS[2:]),
+        "also wrong " + " · ".join(f"{w} {got.outcomes.get(k, 0):,}" for k, w in OUTCOME_WORDS[2:]),
         f"reasoning  {got.reasoning_tokens:,.0f} tokens a sample on average · "
         f"{got.tokens:,} tokens generated",
     ]
