@@ -204,7 +204,7 @@ def _record(payload: bytes) -> tuple[list[Any], bool]:
     return values, False
 
 
-_MESSAGE = (
+MESSAGE_COLUMNS = (
     "conversation_id",
     "role",
     "content",
@@ -217,6 +217,7 @@ _MESSAGE = (
     "created_at",
     "updated_at",
 )
+"""A message row's columns after its id, in the order the file stores them."""
 _CONVERSATION = ("title", "model", "created_at", "updated_at", "source")
 
 
@@ -229,8 +230,8 @@ def _take(out: Scanned, rowid: int, values: list[Any], cut: bool) -> None:
         return
     rest = values[1:]
     if _a_message(rest, cut):
-        row = dict(zip(_MESSAGE, rest, strict=False))
-        if cut and (last := _MESSAGE[len(rest) - 1]) in ("content", "reasoning"):
+        row = dict(zip(MESSAGE_COLUMNS, rest, strict=False))
+        if cut and (last := MESSAGE_COLUMNS[len(rest) - 1]) in ("content", "reasoning"):
             row[last] += CUT
         _keep(out.messages, rowid, row, cut, out.cut)
     elif _a_conversation(rest, cut):
@@ -238,7 +239,7 @@ def _take(out: Scanned, rowid: int, values: list[Any], cut: bool) -> None:
 
 
 def _a_message(v: list[Any], cut: bool) -> bool:
-    if not (len(v) == len(_MESSAGE) or (cut and len(v) >= 3)):
+    if not (len(v) == len(MESSAGE_COLUMNS) or (cut and len(v) >= 3)):
         return False
     if not isinstance(v[0], int) or v[1] not in ("user", "assistant"):
         return False

@@ -22,7 +22,7 @@ from typing import Any
 
 from r1chat.core.errors import R1ChatError
 from r1chat.history.damage import move_aside
-from r1chat.history.pages import Scanned, scan
+from r1chat.history.pages import MESSAGE_COLUMNS, Scanned, scan
 from r1chat.history.records import make_title
 from r1chat.history.store import History
 
@@ -30,20 +30,7 @@ RANGE = 256
 QUIET_RANGES = 8  # past the highest known id: ranges without rows before giving up
 COLUMNS = {
     "conversations": ("id", "title", "model", "source", "created_at", "updated_at"),
-    "messages": (
-        "id",
-        "conversation_id",
-        "role",
-        "content",
-        "reasoning",
-        "model",
-        "sampling",
-        "stats",
-        "finish_reason",
-        "thinking_stopped_by",
-        "created_at",
-        "updated_at",
-    ),
+    "messages": ("id", *MESSAGE_COLUMNS),
 }
 RECOVERED = "(recovered)"
 """Marks the title of a conversation rebuilt from its messages."""
