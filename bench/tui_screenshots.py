@@ -128,6 +128,35 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
         app.chat.sidebar.query_one("#search").value = "sum"  # type: ignore[attr-defined]
         await pilot.pause(0.4)
         save(app, "chat-sidebar")
+
+    # 3. a file attached with @path: the chip on the turn, Tab's completions, the meter
+    work = models.parent / "work"
+    work.mkdir()
+    (work / "meeting-notes.md").write_text(
+        "# Launch meeting\n\n- Launch moves to Tuesday 14 May.\n- Ana owns the release "
+        "notes.\n- Budget: 12,000 EUR, approved.\n- Risk: the payment provider's API "
+        "change.\n"
+    )
+    (work / "report-q3.md").write_text("# Q3\n\nRevenue 1.2 M.\n")
+    (work / "report-q4.md").write_text("# Q4\n\nRevenue 1.5 M.\n")
+    here = Path.cwd()
+    os.chdir(work)
+    try:
+        app = app_for(answer_model.path)
+        async with app.run_test(size=(120, 32)) as pilot:
+            await ready(app)
+            await app.chat.send("Summarise @meeting-notes.md in three bullets.")
+            await finished(app, pilot)
+            await pilot.press(*"Now compare with @rep", "tab")
+            await pilot.press(*"4.md ")
+            while app.chat.session.draft_used is None:
+                await asyncio.sleep(0.05)
+                await app.chat.drain_now()
+            app.chat._show_status()
+            await pilot.pause()
+            save(app, "chat-attach")
+    finally:
+        os.chdir(here)
     return shots
 
 

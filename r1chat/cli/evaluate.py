@@ -172,6 +172,10 @@ def _new(args: argparse.Namespace) -> tuple[Settings, Any]:
         raise UsageError(f"--data {args.data}: no such file")
     cli = {**vars(args), "model": args.model or (args.target[0] if args.target else None)}
     settings = resolve(Config.load(), cli)
+    if not settings.endpoint and not settings.model:  # the default, named: a resume uses it
+        from r1chat.models.store import default_model
+
+        settings = replace(settings, model=default_model())
     settings = replace(settings, sequences=1 if settings.endpoint else parallel)
     n_ctx, max_tokens = _sized(settings, args.max_tokens)
     settings = replace(settings, n_ctx=n_ctx)
@@ -202,11 +206,10 @@ def _sized(settings: Settings, asked: int) -> tuple[int | None, int]:
     if settings.endpoint:
         return None, asked
     from r1chat.launch.local import largest_context
-    from r1chat.models.store import default_model
 
-    spec = settings.model or default_model()
+    assert settings.model is not None
     n_ctx = settings.n_ctx or min(
-        -(-(asked + PROMPT_ROOM) // 256) * 256, largest_context(spec, settings)
+        -(-(asked + PROMPT_ROOM) // 256) * 256, largest_context(settings.model, settings)
     )
     return n_ctx, max(min(asked, n_ctx - PROMPT_ROOM), 16)
 

@@ -74,6 +74,10 @@ class ChatSession:
         self.loading_since: float | None = None
         self.context_used: int | None = None
         """Tokens the conversation re-sends with the next prompt."""
+        self.draft_used: int | None = None
+        """Tokens the next prompt would fill with the draft's `@path` files (None: the
+        draft attaches none)."""
+        self._draft_job: int | None = None
         self.left_out = 0  # earlier exchanges the last prompt left out (over the context)
         self.last_stats: Stats | None = None
         self.prefilled = 0  # tokens the last idle-time prefill read ahead of the next prompt
@@ -122,6 +126,18 @@ class ChatSession:
             messages = (*messages, Message("assistant", last.answer))
         request = self.dialogue.request(self.settings)
         job = self.runner.next_id()
+        self.runner.send(Measure(job, self.model, messages, request, self.settings.overflow))
+        self._job_started()
+
+    def measure_draft(self, text: str | None) -> None:
+        """Ask what context the conversation fills with `text` (a draft with its files
+        attached) as the next prompt (`draft_used`); None forgets the last answer."""
+        self.draft_used, self._draft_job = None, None
+        if text is None or self.info is None:
+            return
+        messages = (*self.dialogue.context(), Message("user", text))
+        self._draft_job = job = self.runner.next_id()
+        request = self.settings.request(messages)
         self.runner.send(Measure(job, self.model, messages, request, self.settings.overflow))
         self._job_started()
 
@@ -230,6 +246,9 @@ class ChatSession:
             case LoadFailed(message=message):
                 self.loading_since, self.load_error = None, message
                 return item
+            case ContextUsed(tokens=tokens) if job_id == self._draft_job:
+                self.draft_used = tokens
+                return None
             case ContextUsed(tokens=tokens):
                 self.context_used = tokens
                 return None

@@ -169,7 +169,7 @@ def test_binary_missing_and_oversized_files_are_refused_by_name(
     binary.write_bytes(b"\x7fELF\x00\x01\x02")
     proc = ask("-m", str(answer_model.path), "-f", str(binary), "what?")
     assert proc.returncode == 2
-    assert proc.stderr == f"error: -f {binary}: binary data (ask takes text)\n"
+    assert proc.stderr == f"error: -f {binary}: binary data (text files and PDFs only)\n"
     proc = ask("-m", str(answer_model.path), "-f", str(tmp_path / "nope.txt"), "what?")
     assert (
         proc.returncode == 2 and proc.stderr == f"error: -f {tmp_path / 'nope.txt'}: no such file\n"

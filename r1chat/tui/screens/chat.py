@@ -11,6 +11,7 @@ is redrawn when what it shows changed, once per batch at most.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import getters, on
@@ -19,13 +20,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
-from r1chat.core.errors import R1ChatError
+from r1chat.core.attachments import MENTION, attach, split
+from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.events import Notice
 from r1chat.core.printable import printable
+from r1chat.core.request import input_limit
 from r1chat.history.store import History
 from r1chat.host.outcomes import (
     Failed,
@@ -52,6 +56,9 @@ from r1chat.tui.widgets.sidebar import Sidebar
 from r1chat.tui.widgets.status_bar import StatusBar
 from r1chat.tui.widgets.transcript import Banner, Transcript
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
+
+ATTACH_PAUSE_S = 0.4
+"""A pause in typing before the draft's `@path` files are read and counted."""
 
 WELCOME = (
     "Ask anything. Enter sends · ctrl+j new line · esc stops · ctrl+r regenerates · "
@@ -103,6 +110,8 @@ class ChatScreen(Screen[None]):
             job_started=self.inbox.job_started,
         )
         self._turns: dict[int, AssistantTurn] = {}  # job id -> the turn its reply fills
+        self._attaching: Timer | None = None  # the pause before the draft's files are counted
+        self._mentioned: tuple[str, ...] = ()  # the `@path`s they were counted for
         self.editing = False
         log_to_file()
 
@@ -143,6 +152,29 @@ class ChatScreen(Screen[None]):
         """Keep what is typed and not sent for the next start (quitting); why not, if it
         could not be kept."""
         return draft.keep(self.prompt.text)
+
+    # -- the draft's attached files in the context meter ------------------------------
+
+    @on(PromptInput.Changed)
+    def _draft_changed(self) -> None:
+        """When the `@path` files the draft names change, count them (after a pause in
+        typing) into the context meter."""
+        if self._attaching is not None:
+            self._attaching.stop()
+        self._attaching = self.set_timer(ATTACH_PAUSE_S, self._measure_draft)
+
+    def _measure_draft(self) -> None:
+        text = self.prompt.text
+        mentioned = tuple(MENTION.findall(text))
+        if mentioned == self._mentioned:
+            return
+        self._mentioned = mentioned
+        try:
+            sent = attach(text, input_limit(self.session.settings.n_ctx), Path.cwd())
+        except UsageError:  # (said when it is sent)
+            sent = None
+        self.session.measure_draft(sent.text if sent is not None and sent.files else None)
+        self._show_status()
 
     # -- the status bar follows the session -------------------------------------------
 
@@ -268,19 +300,26 @@ class ChatScreen(Screen[None]):
             )
             return
         try:
+            sent = attach(text, input_limit(self.session.settings.n_ctx), Path.cwd())
+        except UsageError as e:  # an @path that is no readable text file
+            self.notify(str(e), title="Attach", severity="error", timeout=8)
+            return
+        try:
             if self.editing:
                 self.session.dialogue.drop_last()
                 await self.transcript.remove_last_exchange()
             self.editing = False
             self.prompt.border_subtitle = ""
-            exchange = self.session.add_prompt(text)
+            exchange = self.session.add_prompt(sent.text)
         except R1ChatError as e:
             self._history_error(e)
             return
         self.prompt.clear()
+        self._mentioned = ()
+        self.session.measure_draft(None)  # (its files are the conversation's now)
         draft.keep("")  # (a draft put back is sent: it is not put back again)
         await self.transcript.query(".welcome").remove()
-        await self.transcript.mount(UserMessage(text))
+        await self.transcript.mount(UserMessage(sent.text))
         await self._start_reply(exchange)
 
     async def _start_reply(self, ex: Exchange) -> None:
@@ -393,7 +432,7 @@ class ChatScreen(Screen[None]):
         if self.session.current is not None or not exchanges:
             return
         self.editing = True
-        self.prompt.load_text(exchanges[-1].prompt)
+        self.prompt.load_text(split(exchanges[-1].prompt).prompt)  # (its @files read anew)
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.border_subtitle = "editing your last prompt · Enter resends · esc cancels"
 

@@ -61,7 +61,7 @@ class StatusBar(Horizontal):
         super().__init__(id=id)
         self._left = Static("", id="status-model")
         self._right = Static("", id="status-figures")
-        self._ready: tuple[EngineInfo, int | None, Stats | None, str] | None = None
+        self._ready: tuple[EngineInfo, int | None, Stats | None, str, int | None] | None = None
         self._shown: tuple[object, ...] | None = None  # the session's state shown now
 
     def compose(self) -> ComposeResult:
@@ -75,14 +75,14 @@ class StatusBar(Horizontal):
             self._shown = None
             self.show_loading(s.settings.model or "", now - s.loading_since)
             return
-        shown = (s.info, s.context_used, s.last_stats, s.left_out, s.load_error)
+        shown = (s.info, s.context_used, s.last_stats, s.left_out, s.load_error, s.draft_used)
         if shown == self._shown:
             return
         self._shown = shown
         if s.info is not None:
             n = s.left_out
             note = f"{n} earlier turn{'s' if n != 1 else ''} not sent" if n else ""
-            self.show_ready(s.info, s.context_used, s.last_stats, note)
+            self.show_ready(s.info, s.context_used, s.last_stats, note, s.draft_used)
         elif s.load_error is not None:
             self.show_error("no model loaded: ctrl+o pulls, imports or picks one")
 
@@ -100,13 +100,23 @@ class StatusBar(Horizontal):
         self.set_class(True, "-error")
 
     def show_ready(
-        self, info: EngineInfo, used: int | None, stats: Stats | None, note: str = ""
+        self,
+        info: EngineInfo,
+        used: int | None,
+        stats: Stats | None,
+        note: str = "",
+        draft: int | None = None,
     ) -> None:
+        """`draft`: the context the next prompt fills with the draft's attached files."""
         self.set_class(False, "-loading")
         self.set_class(False, "-error")
-        self._ready = (info, used, stats, note)
+        self._ready = (info, used, stats, note, draft)
         pieces = [[note, ""]] if note else []
-        pieces.append([context_meter(used, info.n_ctx), f"ctx {used or 0:,}/{info.n_ctx:,}"])
+        if draft is not None:
+            meter = context_meter(draft, info.n_ctx)
+            pieces.append([f"{meter} with @files", f"ctx {draft:,}/{info.n_ctx:,} @files"])
+        else:
+            pieces.append([context_meter(used, info.n_ctx), f"ctx {used or 0:,}/{info.n_ctx:,}"])
         pieces.append([reply_figures(stats), reply_figures(stats, short=True), ""])
         left, right = fit_line(one_line(info.model), info.offload, pieces, self.size.width or 160)
         self._left.update(Content(left))

@@ -17,6 +17,7 @@ from textual.containers import Container
 from textual.content import Content
 from textual.widgets import Static
 
+from r1chat.core.attachments import File, split
 from r1chat.core.events import AnswerDelta, Done, Notice, PromptProgress, ThinkingDone
 from r1chat.core.printable import printable
 from r1chat.core.titles import ending
@@ -34,13 +35,19 @@ reopened from History has only the note."""
 
 
 class UserMessage(Static):
-    """The user's prompt, shown as typed (no markup); `left_out` marks one the model no
-    longer sees (the conversation outgrew the context)."""
+    """The user's prompt, shown as typed (no markup), its attached files as a line of
+    chips; `left_out` marks one the model no longer sees (the conversation outgrew the
+    context)."""
 
     NOT_SENT = "not sent: over the context"
 
     def __init__(self, text: str) -> None:
-        super().__init__(Content(printable(text)), classes="user-message")
+        sent = split(text)
+        chips = [("attached ", "dim"), *_chips(sent.files)] if sent.files else []
+        lines = [Content(printable(sent.prompt))] if sent.prompt else []
+        if chips:
+            lines.append(Content.assemble(*chips))
+        super().__init__(Content("\n").join(lines), classes="user-message")
         self.text = text
         self._left_out = False
 
@@ -55,6 +62,15 @@ class UserMessage(Static):
         self._left_out = value
         self.set_class(value, "-left-out")
         self.border_title = self.NOT_SENT if value else None
+
+
+def _chips(files: tuple[File, ...]) -> list[tuple[str, str] | str]:
+    out: list[tuple[str, str] | str] = []
+    for f in files:
+        lines = f.text.count("\n")
+        size = f" {lines:,} line{'s' if lines != 1 else ''}  "
+        out += [(f" {printable(f.name)} ", "reverse"), (size, "dim")]
+    return out
 
 
 class AssistantTurn(Container):
