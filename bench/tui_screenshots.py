@@ -157,6 +157,19 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
             save(app, "chat-attach")
     finally:
         os.chdir(here)
+
+    # 4. branches: the second prompt edited, its old version chosen with alt+up
+    app = app_for(answer_model.path)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await ready(app)
+        for prompt in ("What is 2 + 2?", "Now multiply it by 3.", "And add 5."):
+            await app.chat.send(prompt)
+            await finished(app, pilot)
+        await pilot.press("alt+up", "up", "up", "up", "e", *" Then halve it.", "enter")
+        await finished(app, pilot)
+        await pilot.press("alt+up", "up")
+        await pilot.pause()
+        save(app, "chat-branches")
     return shots
 
 

@@ -216,9 +216,11 @@ MESSAGE_COLUMNS = (
     "thinking_stopped_by",
     "created_at",
     "updated_at",
+    "parent_id",
 )
-"""A message row's columns after its id, in the order the file stores them."""
-_CONVERSATION = ("title", "model", "created_at", "updated_at", "source")
+"""A message row's columns after its id, in the order the file stores them (a row last
+written before schema 4 lacks `parent_id`)."""
+_CONVERSATION = ("title", "model", "created_at", "updated_at", "source", "current_id")
 
 
 def _take(out: Scanned, rowid: int, values: list[Any], cut: bool) -> None:
@@ -239,19 +241,22 @@ def _take(out: Scanned, rowid: int, values: list[Any], cut: bool) -> None:
 
 
 def _a_message(v: list[Any], cut: bool) -> bool:
-    if not (len(v) == len(MESSAGE_COLUMNS) or (cut and len(v) >= 3)):
+    whole = len(MESSAGE_COLUMNS)
+    if not (len(v) in (whole - 1, whole) or (cut and len(v) >= 3)):
         return False
     if not isinstance(v[0], int) or v[1] not in ("user", "assistant"):
         return False
     texts = all(isinstance(x, str) for x in v[2:5])
-    return texts and all(isinstance(x, int | float) for x in v[9:11])
+    ids = all(isinstance(x, int) or x is None for x in v[11:12])
+    return texts and ids and all(isinstance(x, int | float) for x in v[9:11])
 
 
 def _a_conversation(v: list[Any], cut: bool) -> bool:
-    if not (len(v) in (4, 5) or (cut and len(v) >= 1)):
+    if not (len(v) in (4, 5, 6) or (cut and len(v) >= 1)):
         return False
     texts = all(isinstance(x, str) for x in v[:2]) and all(isinstance(x, str) for x in v[4:5])
-    return texts and all(isinstance(x, int | float) for x in v[2:4])
+    ids = all(isinstance(x, int) or x is None for x in v[5:6])
+    return texts and ids and all(isinstance(x, int | float) for x in v[2:4])
 
 
 def _keep(rows: dict[int, Row], rowid: int, row: Row, cut: bool, cuts: set[int]) -> None:

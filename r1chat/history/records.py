@@ -41,10 +41,24 @@ class StoredMessage:
     thinking_stopped_by: str | None
     created_at: float
     updated_at: float
+    parent_id: int | None = None  # the message it follows (None: a first prompt)
 
     def to_message(self) -> Message:
         """The message to re-send to the model (answers only; R1 drops old reasoning)."""
         return Message(self.role, self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """The messages shown of a conversation, first to last (the branch shown last), and
+    each one's versions: an edited prompt or a regenerated reply sits beside the one it
+    replaced."""
+
+    messages: list[StoredMessage]
+    versions: dict[int, tuple[int, int]]  # message id -> (its place, 1-based; how many)
+
+    def version(self, message_id: int | None) -> tuple[int, int]:
+        return self.versions.get(message_id, (1, 1)) if message_id is not None else (1, 1)
 
 
 @dataclass(frozen=True, slots=True)

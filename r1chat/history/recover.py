@@ -29,7 +29,7 @@ from r1chat.history.store import History
 RANGE = 256
 QUIET_RANGES = 8  # past the highest known id: ranges without rows before giving up
 COLUMNS = {
-    "conversations": ("id", "title", "model", "source", "created_at", "updated_at"),
+    "conversations": ("id", "title", "model", "source", "created_at", "updated_at", "current_id"),
     "messages": ("id", *MESSAGE_COLUMNS),
 }
 RECOVERED = "(recovered)"
@@ -112,6 +112,7 @@ def _copy(source: sqlite3.Connection, target: History, scanned: Scanned) -> Coun
     cut = len(scanned.cut - set(messages))  # (a row SQLite read is whole)
     for mid, row in scanned.messages.items():
         messages.setdefault(mid, {"id": mid, **row})
+    _link_orphans(messages)
     with target.restoring() as conn:  # one transaction of plain inserts, ids kept
         when: dict[int, float] = {}
         for cid in sorted(conversations):
@@ -139,6 +140,18 @@ def _copy(source: sqlite3.Connection, target: History, scanned: Scanned) -> Coun
             )
     not_found = tops["conversations"] - len(when)
     return Counts(len(when), len(messages), cut, not_found)
+
+
+def _link_orphans(messages: dict[int, dict[str, Any]]) -> None:
+    """A message whose parent was lost (or not read: the end of a cut record) follows the
+    message before it, as every message did before branches."""
+    before: dict[int, int] = {}  # conversation -> its last message so far
+    for mid in sorted(messages):
+        row = messages[mid]
+        parent = row.get("parent_id", -1)
+        if parent is not None and parent not in messages:
+            row["parent_id"] = before.get(row["conversation_id"])
+        before[row["conversation_id"]] = mid
 
 
 def _rows(source: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = (
     """
@@ -114,4 +114,29 @@ def _ids_never_reused_v3(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_source_v2, 3: _ids_never_reused_v3}
+def _branches_v4(conn: sqlite3.Connection) -> None:
+    """A tree of messages: each one's parent (None for a first prompt), so an edited prompt
+    or a regenerated reply is a sibling that keeps the old one; and each conversation's
+    `current_id`, the leaf of the branch last shown. An older history was one line: each
+    message's parent is the one before it."""
+    conn.execute("ALTER TABLE messages ADD COLUMN parent_id INTEGER")
+    conn.execute("ALTER TABLE conversations ADD COLUMN current_id INTEGER")
+    conn.execute(
+        "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p "
+        "WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)"
+    )
+    conn.execute(
+        "UPDATE conversations SET current_id = "
+        "(SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id)"
+    )
+    conn.execute(BY_PARENT)
+
+
+BY_PARENT = "CREATE INDEX messages_by_parent ON messages (parent_id)"
+
+MIGRATIONS: dict[int, Migration] = {
+    1: _create_v1,
+    2: _add_source_v2,
+    3: _ids_never_reused_v3,
+    4: _branches_v4,
+}

@@ -23,14 +23,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from r1chat.config import paths
 from r1chat.core import storage
 from r1chat.core.errors import R1ChatError
+from r1chat.history import tree
 from r1chat.history.damage import DamagedHistory, damaged
 from r1chat.history.records import (
+    Branch,
     Conversation,
     SearchHit,
     StoredMessage,
@@ -41,6 +43,9 @@ from r1chat.history.records import (
 from r1chat.history.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 5.0
+LEAF: Literal["leaf"] = "leaf"
+"""A new message's parent: the end of the branch shown (what appending means)."""
+Parent = int | None | Literal["leaf"]
 
 
 class History:
@@ -277,29 +282,40 @@ class History:
         reasoning: str = "",
         model: str = "",
         sampling: dict[str, Any] | None = None,
+        parent: Parent = LEAF,
     ) -> int:
-        """Append a message. The first user message titles an untitled conversation;
+        """Add a message after `parent` (by default at the end of the branch shown), which
+        becomes the branch shown. The first user message titles an untitled conversation;
         a message's model becomes the conversation's model."""
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', not {role!r}")
         with self._write() as conn:
-            return self._insert(conn, conversation_id, role, content, reasoning, model, sampling)
+            return self._insert(
+                conn, conversation_id, parent, role, content, reasoning, model, sampling
+            )
 
     def add_exchange(
-        self, conversation_id: int, prompt: str, model: str, sampling: dict[str, Any]
+        self,
+        conversation_id: int,
+        prompt: str,
+        model: str,
+        sampling: dict[str, Any],
+        parent: Parent = LEAF,
     ) -> tuple[int, int]:
-        """A prompt and its (empty) reply row, in one transaction: a full disk never
-        leaves a prompt whose reply, and the model it used, were not recorded. Returns
-        both ids."""
+        """A prompt after `parent` and its (empty) reply row, in one transaction: a full
+        disk never leaves a prompt whose reply, and the model it used, were not recorded.
+        Returns both ids."""
         with self._write() as conn:
-            prompt_id = self._insert(conn, conversation_id, "user", prompt, "", model, None)
-            reply_id = self._insert(conn, conversation_id, "assistant", "", "", model, sampling)
+            cid = conversation_id
+            prompt_id = self._insert(conn, cid, parent, "user", prompt, "", model, None)
+            reply_id = self._insert(conn, cid, prompt_id, "assistant", "", "", model, sampling)
             return prompt_id, reply_id
 
     def _insert(
         self,
         conn: sqlite3.Connection,
         conversation_id: int,
+        parent: Parent,
         role: StoredRole,
         content: str,
         reasoning: str,
@@ -312,16 +328,18 @@ class History:
         ).fetchone()
         if row is None:
             raise R1ChatError(f"no conversation {conversation_id}")
+        if parent == LEAF:
+            parent = _leaf(conn, conversation_id)
         cur = conn.execute(
-            "INSERT INTO messages (conversation_id, role, content, reasoning, model, "
-            "sampling, stats, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-            (conversation_id, role, content, reasoning, model, _dumps(sampling), now, now),
+            "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, "
+            "sampling, stats, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            (conversation_id, parent, role, content, reasoning, model, _dumps(sampling), now, now),
         )
         title = row["title"] or (make_title(content) if role == "user" else "")
         conn.execute(
-            "UPDATE conversations SET title = ?, updated_at = ?, "
+            "UPDATE conversations SET title = ?, updated_at = ?, current_id = ?, "
             "model = CASE WHEN ? != '' THEN ? ELSE model END WHERE id = ?",
-            (title, now, model, model, conversation_id),
+            (title, now, _rowid(cur), model, model, conversation_id),
         )
         return _rowid(cur)
 
@@ -365,24 +383,57 @@ class History:
             return True
 
     def delete_message(self, message_id: int) -> bool:
-        """Delete one message (e.g. a reply being regenerated); False if it was not there."""
+        """Delete one message (a reply that never started); what followed it follows its
+        parent. If it ended the branch shown, the branch through its parent is shown.
+        False if it was not there."""
         with self._write() as conn:
             row = conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+                "SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
             if row is None:
                 return False
-            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            cid, parent = row["conversation_id"], row["parent_id"]
             conn.execute(
-                "UPDATE conversations SET updated_at = ? WHERE id = ?",
-                (self._clock(), row["conversation_id"]),
+                "UPDATE messages SET parent_id = ? WHERE parent_id = ?", (parent, message_id)
+            )
+            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            current = conn.execute(
+                "SELECT current_id FROM conversations WHERE id = ?", (cid,)
+            ).fetchone()["current_id"]
+            if current == message_id:
+                rows = _get_messages(conn, cid)
+                current = tree.leaf_under(rows, parent) if parent is not None else None
+            conn.execute(
+                "UPDATE conversations SET updated_at = ?, current_id = ? WHERE id = ?",
+                (self._clock(), current, cid),
             )
             return True
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
-        """The conversation's messages in the order they were added."""
+        """The messages of the branch shown, first to last."""
+        return self.branch(conversation_id).messages
+
+    def branch(self, conversation_id: int) -> Branch:
+        """The branch shown (the one shown last, or through the newest message), with how
+        many versions each of its turns has."""
         with self._read() as conn:
-            return _get_messages(conn, conversation_id)
+            return _get_branch(conn, conversation_id)
+
+    def sibling(self, conversation_id: int, message_id: int, step: int) -> int | None:
+        """The version of a message `step` places from it (None: none that far)."""
+        with self._read() as conn:
+            return tree.sibling(_get_messages(conn, conversation_id), message_id, step)
+
+    def show(self, conversation_id: int, message_id: int) -> None:
+        """Show the branch through `message_id` (to its newest end) from now on."""
+        with self._write() as conn:
+            rows = _get_messages(conn, conversation_id)
+            if not any(m.id == message_id for m in rows):
+                raise R1ChatError(f"no message {message_id} in conversation {conversation_id}")
+            conn.execute(
+                "UPDATE conversations SET current_id = ? WHERE id = ?",
+                (tree.leaf_under(rows, message_id), conversation_id),
+            )
 
     def message(self, message_id: int) -> StoredMessage | None:
         with self._read() as conn:
@@ -426,7 +477,7 @@ class History:
     def _snapshot(self, conversation_id: int) -> tuple[Conversation, list[StoredMessage]]:
         with self._read() as conn:
             conversation = _get_conversation(conn, conversation_id)
-            return conversation, _get_messages(conn, conversation_id)
+            return conversation, _get_branch(conn, conversation_id).messages
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
         from r1chat.history import export
@@ -441,9 +492,31 @@ class History:
 
 _CONVERSATION_SELECT = (
     "SELECT c.id, c.title, c.model, c.source, c.created_at, c.updated_at, "
-    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user') "
-    "AS turns FROM conversations c"
+    "(WITH RECURSIVE shown (id, parent_id, role) AS ("  # the prompts of the branch shown
+    " SELECT id, parent_id, role FROM messages WHERE id = coalesce("
+    "  (SELECT id FROM messages WHERE id = c.current_id AND conversation_id = c.id),"
+    "  (SELECT max(id) FROM messages WHERE conversation_id = c.id))"
+    " UNION SELECT m.id, m.parent_id, m.role FROM messages m JOIN shown ON m.id = shown.parent_id"
+    ") SELECT count(*) FROM shown WHERE role = 'user') AS turns FROM conversations c"
 )
+
+
+def _leaf(conn: sqlite3.Connection, conversation_id: int) -> int | None:
+    """The end of the branch shown (None: no message yet)."""
+    row = conn.execute(
+        "SELECT coalesce((SELECT m.id FROM messages m WHERE m.id = c.current_id "
+        "AND m.conversation_id = c.id), (SELECT max(id) FROM messages "
+        "WHERE conversation_id = c.id)) AS leaf FROM conversations c WHERE c.id = ?",
+        (conversation_id,),
+    ).fetchone()
+    return row["leaf"] if row is not None else None
+
+
+def _get_branch(conn: sqlite3.Connection, conversation_id: int) -> Branch:
+    row = conn.execute(
+        "SELECT current_id FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
+    return tree.branch(_get_messages(conn, conversation_id), row and row["current_id"])
 
 
 def _get_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation:
@@ -486,6 +559,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         thinking_stopped_by=row["thinking_stopped_by"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        parent_id=row["parent_id"],
     )
 
 

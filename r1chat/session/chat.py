@@ -151,9 +151,10 @@ class ChatSession:
             return f"No model to answer: {self.load_error}"
         return None
 
-    def add_prompt(self, text: str) -> Exchange:
-        """Save a prompt (and its empty reply row): `R1ChatError` if History cannot."""
-        return self.dialogue.add_prompt(text, self.model_name, self.settings)
+    def add_prompt(self, text: str, at: int | None = None) -> Exchange:
+        """Save a prompt (and its empty reply row), as a new version of exchange `at` if
+        given (an edit): `R1ChatError` if History cannot."""
+        return self.dialogue.add_prompt(text, self.model_name, self.settings, at=at)
 
     def start_reply(self, ex: Exchange) -> tuple[ReplyJob, str | None]:
         """Ask the runner for `ex`'s reply; with why it will not be saved, if it cannot be."""
@@ -221,12 +222,26 @@ class ChatSession:
         dialogue = Dialogue.load(self.history, conversation_id)
         self.new_chat()
         self.dialogue = dialogue
-        last = dialogue.exchanges[-1].stats or {} if dialogue.exchanges else {}
+        self._measured_anew()
+        return dialogue
+
+    def _measured_anew(self) -> None:
+        """Another branch is shown: what its last reply left out, and what it fills."""
+        exchanges = self.dialogue.exchanges
+        last = exchanges[-1].stats or {} if exchanges else {}
         self.left_out = int(last.get("turns_left_out") or 0)
         self.last_stats = None
+        self.context_used = None
         if self.info is not None:
             self.measure()
-        return dialogue
+
+    def switch(self, at: int, part: str, step: int) -> bool:
+        """Show another version of exchange `at`'s prompt or reply (`Dialogue.switch`):
+        the context meter follows the branch now shown."""
+        if not self.dialogue.switch(at, part, step):
+            return False
+        self._measured_anew()
+        return True
 
     # -- what the runner reports ------------------------------------------------------
 

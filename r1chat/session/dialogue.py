@@ -12,7 +12,7 @@ from typing import Any
 from r1chat.config.settings import Settings
 from r1chat.core.messages import Message
 from r1chat.core.request import Request
-from r1chat.history.records import StoredMessage, make_title
+from r1chat.history.records import Branch, make_title
 from r1chat.history.store import History
 
 
@@ -28,6 +28,8 @@ class Exchange:
     stats: dict[str, Any] | None = None
     finish_reason: str | None = None
     settings: dict[str, Any] | None = None  # what the reply was made with (model, sampling)
+    prompt_version: tuple[int, int] = (1, 1)  # (which, of how many): edits sit side by side
+    reply_version: tuple[int, int] = (1, 1)  # regenerated replies too
 
     @property
     def answered(self) -> bool:
@@ -45,8 +47,9 @@ class Dialogue:
 
     @classmethod
     def load(cls, history: History, conversation_id: int) -> Dialogue:
+        """The conversation's branch shown last."""
         conv = cls(history, conversation_id)
-        conv.exchanges = pair(history.messages(conversation_id))
+        conv.exchanges = pair(history.branch(conversation_id))
         return conv
 
     # -- requests ---------------------------------------------------------------------
@@ -75,29 +78,75 @@ class Dialogue:
 
     # -- changes (each one a short History transaction) -------------------------------
 
-    def add_prompt(self, text: str, model: str, settings: Settings, title: str = "") -> Exchange:
+    def add_prompt(
+        self, text: str, model: str, settings: Settings, title: str = "", at: int | None = None
+    ) -> Exchange:
         """Add a prompt and the (empty) row of its reply, which the generation fills in as
         it streams, together (the first prompt starts the conversation, titled `title` or,
-        without one, from the prompt)."""
+        without one, from the prompt). With `at`, the prompt is a new version of exchange
+        `at` (an edit): that exchange and those after it leave this branch, kept in
+        History."""
         if self.id is None:
             self.id = self.history.new_conversation(make_title(title), model, self.source)
+        if at is not None:
+            del self.exchanges[at:]
         ex = Exchange(text)
         sampling = _sampling_record(settings)
-        ex.prompt_id, ex.reply_id = self.history.add_exchange(self.id, text, model, sampling)
+        ex.prompt_id, ex.reply_id = self.history.add_exchange(
+            self.id, text, model, sampling, parent=self._end()
+        )
         ex.settings = sampling
+        if at is not None:
+            ex.prompt_version = self.history.branch(self.id).version(ex.prompt_id)
         self.exchanges.append(ex)
         return ex
 
+    def _end(self) -> int | None:
+        """The last message of this branch (what a new prompt follows)."""
+        if not self.exchanges:
+            return None
+        last = self.exchanges[-1]
+        return last.reply_id if last.reply_id is not None else last.prompt_id
+
+    def regenerate(self, at: int) -> Exchange:
+        """Make exchange `at` ready for another reply: the one it has stays in History as
+        an earlier version (one with no text is dropped), and the exchanges after it leave
+        this branch."""
+        del self.exchanges[at + 1 :]
+        ex = self.exchanges[at]
+        if ex.answer or ex.reasoning:
+            ex.reply_id = None
+            ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
+        else:
+            self.drop_reply(ex)
+        return ex
+
     def start_reply(self, ex: Exchange, model: str, settings: Settings) -> int:
-        """The reply row for `ex`: the one `add_prompt` made, else a new one (regenerate)."""
+        """The reply row for `ex`: the one `add_prompt` made, else a new version of it
+        (regenerate)."""
         assert self.id is not None
         if ex.reply_id is None:
             ex.settings = _sampling_record(settings)
             ex.reply_id = self.history.add_message(
-                self.id, "assistant", "", model=model, sampling=ex.settings
+                self.id, "assistant", "", model=model, sampling=ex.settings, parent=ex.prompt_id
             )
+            ex.reply_version = self.history.branch(self.id).version(ex.reply_id)
         ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
         return ex.reply_id
+
+    def switch(self, at: int, part: str, step: int) -> bool:
+        """Show the version `step` places from exchange `at`'s prompt (`part` "prompt") or
+        reply ("reply"), to the newest end of its branch; False when there is none."""
+        ex = self.exchanges[at]
+        mine = ex.prompt_id if part == "prompt" else ex.reply_id
+        if self.id is None or mine is None:
+            return False
+        target = self.history.sibling(self.id, mine, step)
+        if target is None:
+            return False
+        self.history.show(self.id, target)
+        self.exchanges = pair(self.history.branch(self.id))
+        return True
 
     def drop_reply(self, ex: Exchange) -> None:
         """Forget the last reply (regenerate, or a reply that failed before any text)."""
@@ -116,21 +165,16 @@ class Dialogue:
 
     def withdraw_last(self) -> Exchange | None:
         """The last prompt got no reply at all (the model failed before its first token):
-        forget it, and the conversation too if that was its only prompt."""
-        ex = self.drop_last()
-        if not self.exchanges and self.id is not None:
-            self.history.delete(self.id)
-            self.id = None
-        return ex
-
-    def drop_last(self) -> Exchange | None:
-        """Remove the last exchange entirely (editing the last prompt)."""
+        forget it, and the conversation too if that was all it held."""
         if not self.exchanges:
             return None
         ex = self.exchanges.pop()
         self.drop_reply(ex)
         if ex.prompt_id is not None:
             self.history.delete_message(ex.prompt_id)
+        if self.id is not None and not self.history.messages(self.id):
+            self.history.delete(self.id)
+            self.id = None
         return ex
 
 
@@ -158,16 +202,18 @@ def with_its_model(settings: Settings, conversation: Dialogue, explicit: bool) -
     return replace(settings, model=model, endpoint=endpoint or None)
 
 
-def pair(messages: list[StoredMessage]) -> list[Exchange]:
-    """Stored messages as exchanges: each prompt with the reply that follows it, if any."""
+def pair(branch: Branch) -> list[Exchange]:
+    """A branch's messages as exchanges: each prompt with the reply that follows it, if
+    any, and how many versions each has."""
     out: list[Exchange] = []
-    for m in messages:
+    for m in branch.messages:
         if m.role == "user":
-            out.append(Exchange(m.content, prompt_id=m.id))
+            out.append(Exchange(m.content, prompt_id=m.id, prompt_version=branch.version(m.id)))
         elif out and out[-1].reply_id is None:
             ex = out[-1]
             ex.reply_id = m.id
             ex.answer, ex.reasoning = m.content, m.reasoning
             ex.stats, ex.finish_reason = m.stats, m.finish_reason
             ex.settings = m.sampling
+            ex.reply_version = branch.version(m.id)
     return out

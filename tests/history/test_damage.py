@@ -25,12 +25,17 @@ from tests.fixtures.cli import one_error_line, r1chat
 from tests.fixtures.scripted import ScriptedModel
 
 PAGE = 4096
-WORDS = (Path(__file__).resolve().parents[2] / "README.md").read_text().split()
+_LETTERS = random.Random(1)
+WORDS = [  # (fixed: where records fall on pages must not change with some other file)
+    "".join(_LETTERS.choice("etaoinshrdlucmfwyp") for _ in range(_LETTERS.randint(1, 9)))
+    for _ in range(600)
+]
 
 
 def write_history(path: Path, conversations: int = 45, long_every: int = 0) -> None:
     """`conversations` of two exchanges; with `long_every`, every so many replies reason
-    for 20,000 words (a chain of overflow pages)."""
+    for 20,000 words (a chain of overflow pages), saved as the chat saves them while they
+    stream (the answer first, then the reasoning as it grows)."""
     rng = random.Random(2)
     history = History(path)
     for i in range(conversations):
@@ -39,12 +44,11 @@ def write_history(path: Path, conversations: int = 45, long_every: int = 0) -> N
             history.add_message(cid, "user", f"question {i}.{j}")
             reply = history.add_message(cid, "assistant", "", model="r1:7b")
             long = long_every and (2 * i + j) % long_every == 0
+            answer = " ".join(rng.choice(WORDS) for _ in range(200))
+            reasoning = " ".join(rng.choice(WORDS) for _ in range(20000 if long else 300))
+            history.update_message(reply, content=answer)
             history.update_message(
-                reply,
-                content=" ".join(rng.choice(WORDS) for _ in range(200)),
-                reasoning=" ".join(rng.choice(WORDS) for _ in range(20000 if long else 300)),
-                stats={"total_s": 1.0},
-                finish_reason="stop",
+                reply, reasoning=reasoning, stats={"total_s": 1.0}, finish_reason="stop"
             )
     history.close()
 
@@ -130,8 +134,12 @@ def test_recover_keeps_every_row_it_can_read_with_its_id(damaged: tuple[Path, Pa
     was, now = rows(clean, "messages"), rows(db, "messages")
     assert set(now) == can_read and 0 < len(now) < len(was)  # all but what lost pages held
     assert out.stdout.startswith(f"recovered 45 conversations and {len(now)} messages")
-    for mid, row in now.items():
-        assert row == was[mid]  # every column, the id included
+    for mid, row in now.items():  # every column, the id included
+        parent = was[mid][-1]
+        if parent is not None and parent not in now:  # lost: it follows the one before it
+            before = [m for m in now if m < mid and now[m][1] == row[1]]
+            parent = max(before, default=None)
+        assert row == (*was[mid][:-1], parent)
     conversations = rows(db, "conversations")
     assert set(conversations) == set(rows(clean, "conversations"))
     for cid, row in conversations.items():  # a conversation whose row was lost: rebuilt
@@ -197,8 +205,16 @@ def test_recover_reads_the_pages_of_a_history_cut_in_half() -> None:
     held = {mid for mid, row in was.items() if starts(row) in left}
     assert held and held == set(now)  # every message the file still holds, and only those
     assert any(row[2] == "user" for row in now.values())
-    for mid, row in now.items():
-        assert row == was[mid]  # every column, the id included
+    for mid, row in now.items():  # every column, the id included
+        if str(row[4]).endswith(CUT):  # its reasoning ran on into the lost half
+            assert str(was[mid][4]).startswith(str(row[4]).removesuffix(CUT))
+            assert row[:4] == was[mid][:4]
+            continue
+        parent = was[mid][-1]
+        if parent is not None and parent not in now:  # lost: it follows the one before it
+            before = [m for m in now if m < mid and now[m][1] == row[1]]
+            parent = max(before, default=None)
+        assert row == (*was[mid][:-1], parent)
     conversations = rows(db, "conversations")
     assert {row[1] for row in now.values()} <= set(conversations)
     assert out.stdout.startswith(

@@ -249,10 +249,11 @@ async def test_up_on_empty_prompt_edits_the_last_one(answer_model: ScriptedModel
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "helo")
         await pilot.press("up")
-        assert app.chat.prompt.text == "helo" and app.chat.editing
+        assert app.chat.prompt.text == "helo" and app.chat.editing == 0
         await pilot.press("left", "l", "enter")  # "hello"
         await settle(pilot)
         assert [w.text for w in app.query(UserMessage)] == ["hello"]
+        assert "‹ 2/2 ›" in str(app.query_one(UserMessage).render())  # the typo is kept
         assert len(app.query(AssistantTurn)) == 1
         messages = app.history.messages(app.chat.session.dialogue.id)
         assert next((m.role, m.content) for m in messages) == ("user", "hello")

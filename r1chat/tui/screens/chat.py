@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from r1chat.config.file import Config
@@ -72,6 +73,7 @@ class ChatScreen(Screen[None]):
         Binding("escape", "back", "Back", show=False),
         Binding("ctrl+n", "new_chat", "New"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("alt+up", "turns", "Turns", show=False),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning"),
         Binding("ctrl+s,f2", "toggle_sidebar", "Chats"),
         Binding("ctrl+g", "copy_answer", "Copy answer", show=False),
@@ -112,7 +114,8 @@ class ChatScreen(Screen[None]):
         self._turns: dict[int, AssistantTurn] = {}  # job id -> the turn its reply fills
         self._attaching: Timer | None = None  # the pause before the draft's files are counted
         self._mentioned: tuple[str, ...] = ()  # the `@path`s they were counted for
-        self.editing = False
+        self.editing: int | None = None
+        """The exchange whose prompt is in the input to be sent as a new version."""
         log_to_file()
 
     # -- layout -----------------------------------------------------------------------
@@ -305,21 +308,20 @@ class ChatScreen(Screen[None]):
             self.notify(str(e), title="Attach", severity="error", timeout=8)
             return
         try:
-            if self.editing:
-                self.session.dialogue.drop_last()
-                await self.transcript.remove_last_exchange()
-            self.editing = False
-            self.prompt.border_subtitle = ""
-            exchange = self.session.add_prompt(sent.text)
+            exchange = self.session.add_prompt(sent.text, at=self.editing)
         except R1ChatError as e:
             self._history_error(e)
             return
+        if self.editing is not None:  # the edited exchange and those after it: another branch
+            await self.transcript.remove_children(self.transcript.from_exchange(self.editing))
+        self.editing = None
+        self.prompt.border_subtitle = ""
         self.prompt.clear()
         self._mentioned = ()
         self.session.measure_draft(None)  # (its files are the conversation's now)
         draft.keep("")  # (a draft put back is sent: it is not put back again)
         await self.transcript.query(".welcome").remove()
-        await self.transcript.mount(UserMessage(sent.text))
+        await self.transcript.mount(UserMessage(sent.text, exchange.prompt_version))
         await self._start_reply(exchange)
 
     async def _start_reply(self, ex: Exchange) -> None:
@@ -330,6 +332,7 @@ class ChatScreen(Screen[None]):
         if unsaved is not None:
             self.notify(unsaved, title="History", severity="error", timeout=8)
         self._turns[job.id] = turn
+        turn.answer.set_version(ex.reply_version)
         waiting = "Reading the prompt…" if self.session.info else "Waiting for the model to load…"
         turn.start(think=self.session.settings.think, waiting=waiting)
         self.transcript.follow()
@@ -347,11 +350,14 @@ class ChatScreen(Screen[None]):
         self.session.stop()
 
     async def action_back(self) -> None:
-        """Esc otherwise: close the sidebar, or cancel editing the last prompt."""
+        """Esc otherwise: close the sidebar, leave the turns for the input, or cancel
+        editing a prompt."""
         if self.sidebar.display and self.sidebar.has_focus_within:
             await self.action_toggle_sidebar()
-        elif self.editing:
-            self.editing = False
+        elif self._focused_turn() is not None:
+            self.prompt.focus()
+        elif self.editing is not None:
+            self.editing = None
             self.prompt.clear()
             self.prompt.border_subtitle = ""
 
@@ -370,29 +376,97 @@ class ChatScreen(Screen[None]):
             self.app.push_screen(ReaderScreen(pane.title, pane.text))
 
     async def action_regenerate(self) -> None:
-        exchanges = self.session.dialogue.exchanges
-        if not exchanges:
+        """Another answer to the last prompt (ctrl+r); the one it replaces is kept."""
+        if not self.session.dialogue.exchanges:
             self.notify("Nothing to regenerate yet.", timeout=3)
             return
+        await self._regenerate(len(self.session.dialogue.exchanges) - 1)
+
+    async def _regenerate(self, at: int) -> None:
         if self.session.current is not None:
-            self.session.after_current(self.action_regenerate)
+            self.session.after_current(lambda: self._regenerate(at))
             return
-        ex = exchanges[-1]
-        turns = self.transcript.query(AssistantTurn)
-        if turns and len(self.transcript.query(UserMessage)) == len(exchanges):
-            last_turn = turns.last()
-            if list(self.transcript.children)[-1] is last_turn:
-                await last_turn.remove()
         try:
-            self.session.dialogue.drop_reply(ex)
+            ex = self.session.dialogue.regenerate(at)
         except R1ChatError as e:
             self._history_error(e)
+            return
+        shown = self.transcript.from_exchange(at)
+        await self.transcript.remove_children(shown[1:])  # the prompt stays
         await self._start_reply(ex)
+
+    # -- turns: a prompt or reply chosen with alt+up ----------------------------------
+
+    def _focused_turn(self) -> UserMessage | AssistantTurn | None:
+        node = self.focused
+        while node is not None and not isinstance(node, UserMessage | AssistantTurn):
+            node = node.parent if isinstance(node.parent, Widget) else None
+        return node
+
+    def action_turns(self) -> None:
+        """Alt+up: choose the last turn; up and down move, left and right show its other
+        versions, e edits a prompt, r regenerates a reply, esc goes back to the input."""
+        if turns := self.transcript.turns():
+            self.set_focus(turns[-1])  # (now: keys typed right after it move from there)
+
+    def action_next_turn(self, step: int) -> None:
+        turn = self._focused_turn()
+        turns = self.transcript.turns()
+        if turn is None or turn not in turns:
+            return
+        at = turns.index(turn) + step
+        if at >= len(turns):
+            self.set_focus(self.prompt)
+        elif at >= 0:
+            self.set_focus(turns[at])
+
+    async def action_turn_version(self, step: int) -> None:
+        """Show the previous or next version of the chosen prompt or reply, and the
+        branch that follows it."""
+        turn = self._focused_turn()
+        if turn is None:
+            return
+        if self.session.current is not None:
+            self.notify("Still answering: press esc to stop it first.", timeout=3)
+            return
+        at = self.transcript.exchange_of(turn)
+        part = "prompt" if isinstance(turn, UserMessage) else "reply"
+        try:
+            switched = self.session.switch(at, part, step)
+        except R1ChatError as e:
+            self._history_error(e)
+            return
+        if not switched:
+            self.app.bell()
+            return
+        self.editing = None
+        await self.transcript.show(
+            self.session.dialogue, collapsed=self.display_mode == "collapsed", start=at
+        )
+        self.transcript.mark_left_out(
+            self.session.left_out, self.session.settings.overflow.keep_first
+        )
+        turns = [t for t in self.transcript.from_exchange(at) if isinstance(t, type(turn))]
+        if turns:
+            self.set_focus(turns[0])
+        self._show_status()
+
+    def action_edit_turn(self) -> None:
+        """Put the chosen prompt in the input: sent, it is a new version beside it."""
+        turn = self._focused_turn()
+        if isinstance(turn, UserMessage):
+            self._edit(self.transcript.exchange_of(turn))
+
+    async def action_regenerate_turn(self) -> None:
+        turn = self._focused_turn()
+        if isinstance(turn, AssistantTurn):
+            await self._regenerate(self.transcript.exchange_of(turn))
+            self.prompt.focus()
 
     async def action_new_chat(self) -> None:
         self.session.new_chat()
         self._turns.clear()
-        self.editing = False
+        self.editing = None
         self.refresh_bindings()
         self.transcript.mark_left_out(0)
         self._show_status()
@@ -428,13 +502,21 @@ class ChatScreen(Screen[None]):
 
     @on(PromptInput.EditLast)
     def _edit_last(self) -> None:
+        self._edit(len(self.session.dialogue.exchanges) - 1)
+
+    def _edit(self, at: int) -> None:
+        """Put exchange `at`'s prompt in the input, to send as a new version of it."""
         exchanges = self.session.dialogue.exchanges
-        if self.session.current is not None or not exchanges:
+        if self.session.current is not None or not 0 <= at < len(exchanges):
             return
-        self.editing = True
-        self.prompt.load_text(split(exchanges[-1].prompt).prompt)  # (its @files read anew)
+        self.editing = at
+        self.prompt.load_text(split(exchanges[at].prompt).prompt)  # (its @files read anew)
         self.prompt.move_cursor(self.prompt.document.end)
-        self.prompt.border_subtitle = "editing your last prompt · Enter resends · esc cancels"
+        which = "your last prompt" if at == len(exchanges) - 1 else f"prompt {at + 1}"
+        self.prompt.border_subtitle = (
+            f"editing {which} · Enter sends it as a new version (the old one is kept) · esc cancels"
+        )
+        self.prompt.focus()
 
     @on(PromptInput.Page)
     def _page(self, event: PromptInput.Page) -> None:
@@ -469,7 +551,7 @@ class ChatScreen(Screen[None]):
             self.notify(str(e), title="History", severity="error")
             return
         self._turns.clear()
-        self.editing = False
+        self.editing = None
         self.refresh_bindings()
         await self.transcript.show(dialogue, collapsed=self.display_mode == "collapsed")
         self.transcript.mark_left_out(

@@ -12,6 +12,11 @@ from r1chat.core.printable import printable
 from r1chat.tui.widgets.markdown_view import MarkdownView
 
 
+def versions_mark(version: tuple[int, int]) -> str:
+    """`‹ 2/3 ›`: which version of a turn is shown, of how many."""
+    return f"‹ {version[0]}/{version[1]} ›" if version[1] > 1 else ""
+
+
 class AnswerPane(Vertical):
     def __init__(self, text: str = "", *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
@@ -19,6 +24,7 @@ class AnswerPane(Vertical):
         self._boxed = Static("", classes="boxed")
         self._notices = Static("", classes="notices")
         self._status = Static("", classes="turn-status")
+        self._version = Static("", classes="turn-version")
         self._notice_lines: list[str] = []
         self.set_class(not text, "-no-text")
 
@@ -27,6 +33,7 @@ class AnswerPane(Vertical):
         yield self._boxed
         yield self._notices
         yield self._status
+        yield self._version
 
     @property
     def text(self) -> str:
@@ -58,6 +65,11 @@ class AnswerPane(Vertical):
         for k in ("info", "stopped", "warning", "error"):
             self._status.set_class(k == kind, f"-{k}")
         self._status.set_class(bool(text), "-shown")
+
+    def set_version(self, version: tuple[int, int]) -> None:
+        """`‹ 2/3 ›` under a reply regenerated (shown only when there are several)."""
+        self._version.update(Content(versions_mark(version)))
+        self._version.set_class(version[1] > 1, "-shown")
 
     @property
     def status(self) -> str:

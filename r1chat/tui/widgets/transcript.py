@@ -41,12 +41,13 @@ class Transcript(VerticalScroll, can_focus=True):
     def following(self) -> bool:
         return self.is_anchored and not self._anchor_released
 
-    async def show(self, dialogue: Dialogue, *, collapsed: bool) -> None:
-        """Replace what is shown with a saved conversation's turns."""
-        await self.remove_children()
+    async def show(self, dialogue: Dialogue, *, collapsed: bool, start: int = 0) -> None:
+        """Show a saved conversation's turns, from exchange `start` on (what is shown of
+        earlier ones stays)."""
+        await self.remove_children(self.from_exchange(start) if start else "*")
         widgets: list[Widget] = []
-        for ex in dialogue.exchanges:
-            widgets.append(UserMessage(ex.prompt))
+        for ex in dialogue.exchanges[start:]:
+            widgets.append(UserMessage(ex.prompt, ex.prompt_version))
             if ex.reply_id is not None:
                 widgets.append(
                     AssistantTurn.stored(
@@ -55,10 +56,32 @@ class Transcript(VerticalScroll, can_focus=True):
                         stats=ex.stats,
                         finish_reason=ex.finish_reason,
                         collapsed=collapsed,
+                        version=ex.reply_version,
                     )
                 )
         await self.mount_all(widgets)
-        self.scroll_end(animate=False)
+        if start == 0:
+            self.scroll_end(animate=False)
+
+    def from_exchange(self, index: int) -> list[Widget]:
+        """What shows exchange `index` and those after it."""
+        children = list(self.children)
+        users = [i for i, w in enumerate(children) if isinstance(w, UserMessage)]
+        return children[users[index] :] if index < len(users) else []
+
+    def turns(self) -> list[UserMessage | AssistantTurn]:
+        """The prompts and replies, top to bottom."""
+        return [w for w in self.children if isinstance(w, UserMessage | AssistantTurn)]
+
+    def exchange_of(self, turn: UserMessage | AssistantTurn) -> int:
+        """The index of the exchange a prompt or reply belongs to."""
+        users = 0
+        for w in self.children:
+            if isinstance(w, UserMessage):
+                users += 1
+            if w is turn:
+                return users - 1
+        raise ValueError("not in this transcript")
 
     def mark_left_out(self, turns: int, keep_first: bool = False) -> None:
         """Mark the prompts the model no longer sees ("not sent: over the context")."""
@@ -68,7 +91,6 @@ class Transcript(VerticalScroll, can_focus=True):
 
     async def remove_last_exchange(self) -> None:
         """Remove the last prompt and what follows it."""
-        children = list(self.children)
-        users = [i for i, w in enumerate(children) if isinstance(w, UserMessage)]
+        users = len(self.query(UserMessage))
         if users:
-            await self.remove_children(children[users[-1] :])
+            await self.remove_children(self.from_exchange(users - 1))

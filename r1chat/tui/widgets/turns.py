@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.content import Content
 from textual.widgets import Static
@@ -23,30 +24,44 @@ from r1chat.core.printable import printable
 from r1chat.core.titles import ending
 from r1chat.host.outcomes import AnswerChunk, Failed, Item, ThinkingChunk
 from r1chat.tui import pane_titles
-from r1chat.tui.widgets.answer_pane import AnswerPane
+from r1chat.tui.widgets.answer_pane import AnswerPane, versions_mark
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 
 _KINDS = {"cancelled": "stopped", "length": "warning", "loop": "warning", "error": "error"}
 FINISH_NOTES = {reason: (f"■ {ending(reason)}", kind) for reason, kind in _KINDS.items()}
+
+TURN_KEYS = [
+    Binding("left", "screen.turn_version(-1)", "Previous"),
+    Binding("right", "screen.turn_version(1)", "Next"),
+    Binding("up", "screen.next_turn(-1)", "Up", show=False),
+    Binding("down", "screen.next_turn(1)", "Down", show=False),
+]
+"""Keys on a focused prompt or reply: its versions, and the turn above or below."""
 
 SAID_BY_NOTICE = ("length", "loop")
 """Finishes whose live turn has a notice saying the same (`core.turn` writes it); a reply
 reopened from History has only the note."""
 
 
-class UserMessage(Static):
+class UserMessage(Static, can_focus=True):
     """The user's prompt, shown as typed (no markup), its attached files as a line of
-    chips; `left_out` marks one the model no longer sees (the conversation outgrew the
-    context)."""
+    chips, `‹ 2/3 ›` when it was edited; `left_out` marks one the model no longer sees
+    (the conversation outgrew the context). Focused (alt+up), it can be edited."""
 
     NOT_SENT = "not sent: over the context"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e,enter", "screen.edit_turn", "Edit"),
+        *TURN_KEYS,
+    ]
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, version: tuple[int, int] = (1, 1)) -> None:
         sent = split(text)
         chips = [("attached ", "dim"), *_chips(sent.files)] if sent.files else []
         lines = [Content(printable(sent.prompt))] if sent.prompt else []
         if chips:
             lines.append(Content.assemble(*chips))
+        if version[1] > 1:
+            lines.append(Content.styled(versions_mark(version), "dim"))
         super().__init__(Content("\n").join(lines), classes="user-message")
         self.text = text
         self._left_out = False
@@ -73,7 +88,14 @@ def _chips(files: tuple[File, ...]) -> list[tuple[str, str] | str]:
     return out
 
 
-class AssistantTurn(Container):
+class AssistantTurn(Container, can_focus=True):
+    """A reply. Focused (alt+up), it can be regenerated or switched to another version."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "screen.regenerate_turn", "Regenerate"),
+        *TURN_KEYS,
+    ]
+
     def __init__(
         self,
         *,
@@ -109,6 +131,7 @@ class AssistantTurn(Container):
         stats: dict[str, Any] | None,
         finish_reason: str | None,
         collapsed: bool,
+        version: tuple[int, int] = (1, 1),
     ) -> AssistantTurn:
         """A finished reply loaded from History, titled and marked as it ended."""
         turn = cls(
@@ -118,6 +141,7 @@ class AssistantTurn(Container):
             collapsed=collapsed,
             empty_reasoning=not reasoning,
         )
+        turn.answer.set_version(version)
         if stats is None:
             turn.answer.set_status("■ Interrupted (r1chat was closed mid-reply)", "stopped")
         else:
