@@ -18,7 +18,7 @@ from r1chat.core.printable import one_line, printable
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from r1chat.history.records import Conversation, StoredMessage
+    from r1chat.history.records import Branch, Conversation, StoredMessage
     from r1chat.history.store import History
 
 # Snippet markers unlikely to appear in text, swapped for a highlight on a terminal.
@@ -188,13 +188,19 @@ def run_show(args: argparse.Namespace) -> int:
             _print_json(history.export_json(args.id))
             return 0
         conversation = history.conversation(args.id)
-        messages = history.messages(args.id)
+        branch = history.branch(args.id)
     console = _console()
     if console is None:
-        _show_plain(conversation, messages)
+        _show_plain(conversation, branch)
     else:
-        _show_rich(console, conversation, messages)
+        _show_rich(console, conversation, branch)
     return 0
+
+
+def _version(branch: Branch, m: StoredMessage) -> str:
+    """` · version 2 of 3` beside a turn edited or regenerated (the branch shown)."""
+    which, of = branch.version(m.id)
+    return f" · version {which} of {of}" if of > 1 else ""
 
 
 def _meta(c: Conversation) -> str:
@@ -203,15 +209,16 @@ def _meta(c: Conversation) -> str:
     return " · ".join(x for x in (model, f"updated {_when(c.updated_at)}", turns) if x)
 
 
-def _show_plain(c: Conversation, messages: list[StoredMessage]) -> None:
+def _show_plain(c: Conversation, branch: Branch) -> None:
     from r1chat.core import titles
 
     out = [f"#{c.id} {one_line(c.display_title)}", _meta(c), ""]
-    for m in messages:
+    for m in branch.messages:
         if m.role == "user":
-            out += ["## You", m.content.rstrip(), ""]
+            out += [f"## You{_version(branch, m)}", m.content.rstrip(), ""]
             continue
-        out.append(f"## Assistant{f' ({one_line(m.model)})' if m.model else ''}")
+        model = f" ({one_line(m.model)})" if m.model else ""
+        out.append(f"## Assistant{model}{_version(branch, m)}")
         if m.reasoning.strip():
             out.append(titles.from_stats(m.stats, m.thinking_stopped_by) + ":")
             out += [f"> {line}".rstrip() for line in m.reasoning.strip().splitlines()]
@@ -224,7 +231,7 @@ def _show_plain(c: Conversation, messages: list[StoredMessage]) -> None:
     print("\n".join(out).rstrip())
 
 
-def _show_rich(console: Console, c: Conversation, messages: list[StoredMessage]) -> None:
+def _show_rich(console: Console, c: Conversation, branch: Branch) -> None:
     from rich.markdown import Markdown
     from rich.rule import Rule
     from rich.text import Text
@@ -233,13 +240,13 @@ def _show_rich(console: Console, c: Conversation, messages: list[StoredMessage])
 
     console.print(Text(f"#{c.id} {one_line(c.display_title)}", style="bold"))
     console.print(Text(_meta(c), style="dim"))
-    for m in messages:
+    for m in branch.messages:
         console.print()
         if m.role == "user":
-            console.print(Rule(Text("You", style="bold cyan"), align="left"))
+            console.print(Rule(Text(f"You{_version(branch, m)}", style="bold cyan"), align="left"))
             console.print(Text(printable(m.content.rstrip())))
             continue
-        label = f"Assistant{f' · {one_line(m.model)}' if m.model else ''}"
+        label = f"Assistant{f' · {one_line(m.model)}' if m.model else ''}{_version(branch, m)}"
         console.print(Rule(Text(label, style="bold green"), align="left"))
         if m.reasoning.strip():
             summary = titles.from_stats(m.stats, m.thinking_stopped_by)

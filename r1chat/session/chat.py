@@ -217,8 +217,12 @@ class ChatSession:
         self.context_used = None
         self.left_out = 0
 
-    def open(self, conversation_id: int) -> Dialogue:
-        """Go on with a saved conversation (`R1ChatError` if it cannot be read)."""
+    def open(self, conversation_id: int, message_id: int | None = None) -> Dialogue:
+        """Go on with a saved conversation, on the branch holding `message_id` if given
+        (a search hit), else the one shown last (`R1ChatError` if it cannot be read)."""
+        shown = self.history.messages(conversation_id)
+        if message_id is not None and all(m.id != message_id for m in shown):
+            self.history.show(conversation_id, message_id)
         dialogue = Dialogue.load(self.history, conversation_id)
         self.new_chat()
         self.dialogue = dialogue

@@ -12,7 +12,7 @@ from r1chat.tui.app import ChatApp
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 from tests.fixtures.cli import r1chat
 from tests.fixtures.scripted import ScriptedModel
-from tests.tui.pilot import SIZE, ask, make_app, run_async, settle
+from tests.tui.pilot import SIZE, ask, make_app, run_async, settle, wait_for
 
 
 def prompts(app: ChatApp) -> list[str]:
@@ -59,6 +59,7 @@ async def test_edit_the_second_of_three_prompts_and_switch_branches(
         assert "three" in markdown and "two again" not in markdown
         shown = r1chat("history", "show", str(cid))
         assert shown.returncode == 0 and "three" in shown.stdout
+        assert "## You · version 1 of 2\ntwo\n" in shown.stdout
         assert "two again" not in shown.stdout
         assert [ex.prompt for ex in Dialogue.load(app.history, cid).exchanges] == prompts(app)
 
@@ -77,6 +78,11 @@ async def test_edit_the_second_of_three_prompts_and_switch_branches(
         assert prompts(app) == ["one"]
         assert "‹ 2/2 ›" in mark(app.chat.transcript.query(AssistantTurn).last())
         assert len(app.chat.session.dialogue.exchanges) == 1
+
+        await pilot.press("ctrl+s", *"three")  # a hit in a branch not shown opens that branch
+        await wait_for(pilot, lambda: len(app.chat.sidebar.listing.children) == 1)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: prompts(app) == ["one", "two", "three"])
 
 
 @run_async

@@ -541,12 +541,13 @@ class ChatScreen(Screen[None]):
 
     @on(Sidebar.Open)
     async def _open(self, event: Sidebar.Open) -> None:
-        await self.open_conversation(event.conversation_id)
+        await self.open_conversation(event.conversation_id, event.message_id)
         self.prompt.focus()
 
-    async def open_conversation(self, conversation_id: int) -> None:
+    async def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
+        """Open a saved conversation, on the branch holding `message_id` if given."""
         try:
-            dialogue = self.session.open(conversation_id)
+            dialogue = self.session.open(conversation_id, message_id)
         except R1ChatError as e:
             self.notify(str(e), title="History", severity="error")
             return

@@ -30,10 +30,17 @@ MARK = ("\x01", "\x02")  # snippet match markers (never typed by a user)
 
 class ConversationItem(ListItem):
     def __init__(
-        self, conversation_id: int, title: str, detail: str | Content, *, current: bool
+        self,
+        conversation_id: int,
+        title: str,
+        detail: str | Content,
+        *,
+        current: bool,
+        message_id: int | None = None,
     ) -> None:
         super().__init__(classes="-current" if current else "")
         self.conversation_id = conversation_id
+        self.message_id = message_id  # a search hit's message (its branch is opened)
         self.title_text = one_line(title)
         self._detail = detail if isinstance(detail, Content) else Content(one_line(detail))
 
@@ -95,11 +102,13 @@ class SearchBox(Input):
 
 class Sidebar(Vertical):
     class Open(Message):
-        """Open this conversation in the chat."""
+        """Open this conversation in the chat (on the branch holding `message_id`, if
+        given: a search hit)."""
 
-        def __init__(self, conversation_id: int) -> None:
+        def __init__(self, conversation_id: int, message_id: int | None = None) -> None:
             super().__init__()
             self.conversation_id = conversation_id
+            self.message_id = message_id
 
     class Delete(Message):
         """The user confirmed deleting this conversation."""
@@ -171,6 +180,7 @@ class Sidebar(Vertical):
                     title,
                     _snippet(h.snippet),
                     current=h.conversation_id == current,
+                    message_id=h.message_id,
                 )
             )
         await self._fill(items, "No match" if not items else "")
@@ -195,7 +205,7 @@ class Sidebar(Vertical):
     def _selected(self, event: ListView.Selected) -> None:
         event.stop()
         if isinstance(event.item, ConversationItem):
-            self.post_message(self.Open(event.item.conversation_id))
+            self.post_message(self.Open(event.item.conversation_id, event.item.message_id))
 
     @on(Input.Changed, "#search")
     async def _search(self, event: Input.Changed) -> None:
