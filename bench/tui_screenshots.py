@@ -21,6 +21,7 @@ from pathlib import Path
 from _common import ROOT
 
 from tests.fixtures.scripted import write_answer_model, write_long_model
+from tests.fixtures.scripted_tools import write_marked_call_model
 
 _LEADING = re.compile(
     r'(<text [^>]*?x=")([\d.]+)("[^>]*?textLength=")([\d.]+)("[^>]*>)((?:&#160;)+)([^<]*)</text>'
@@ -59,6 +60,8 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     from r1chat.config.file import Config
     from r1chat.config.settings import Settings
     from r1chat.history.store import History
+    from r1chat.mcp.client import McpHub
+    from r1chat.mcp.config import ServerSpec
     from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
     from r1chat.tui.widgets.turns import AssistantTurn
@@ -67,12 +70,13 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
     answer_model = write_answer_model(models)
     shots: list[Path] = []
 
-    def app_for(model: Path) -> ChatApp:
+    def app_for(model: Path, mcp: McpHub | None = None) -> ChatApp:
         return ChatApp(
             Settings(model=str(model), threads=1),
             config=Config.load(),
             history=History(),
             runner=in_child_process,
+            mcp=mcp,
         )
 
     async def ready(app: ChatApp) -> None:
@@ -170,6 +174,29 @@ async def shoot(outdir: Path, models: Path) -> list[Path]:
         await pilot.press("alt+up", "up")
         await pilot.pause()
         save(app, "chat-branches")
+
+    # 5. an MCP tool: the call's card between the reasoning and the next round, asked
+    server = ServerSpec("weather", sys.executable, (str(ROOT / "tests/fixtures/mcp_server.py"),))
+    caller = write_marked_call_model(models)
+    app = app_for(caller.path, McpHub([server]))
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(app)
+        while app.chat.session.mcp is None:
+            await asyncio.sleep(0.05)
+        await app.chat.send("What is the weather in Paris?")
+        while not app.chat.session.calling:
+            await asyncio.sleep(0.05)
+            await app.chat.drain_now()
+        await pilot.pause(0.3)
+        await pilot.press("y")
+        while len(app.chat.transcript.query("ToolCard")) < 2:
+            await asyncio.sleep(0.05)
+        await pilot.pause(0.3)
+        app.chat.transcript.scroll_end(animate=False)
+        await pilot.pause()
+        save(app, "chat-tools")
+        await pilot.press("escape")
+        await pilot.pause(0.3)
     return shots
 
 

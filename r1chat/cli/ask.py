@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from r1chat.config.options import add_conversation_options, add_run_options
+from r1chat.config.options import add_conversation_options, add_run_options, add_tool_options
 from r1chat.core.errors import R1ChatError, UsageError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from r1chat.engine.base import Engine
     from r1chat.history.store import History
     from r1chat.session.dialogue import Dialogue
+    from r1chat.session.tool_rounds import Round
 
 EXIT_INTERRUPTED = 130
 EXIT_NO_ANSWER = 3
@@ -81,6 +83,7 @@ def register(sub: Any) -> None:
         help="do not save this ask in the history",
     )
     add_run_options(p)
+    add_tool_options(p, ask=True)
     p.set_defaults(func=run)
 
 
@@ -174,6 +177,7 @@ def _ask(
 
     from r1chat.cli.ask_input import read_prompt, read_schema
     from r1chat.cli.ask_output import ReasoningFile, choose_output
+    from r1chat.cli.ask_tools import open_hub, run_rounds
     from r1chat.cli.crashguard import one_press
     from r1chat.core.events import Done
     from r1chat.core.messages import Message
@@ -181,6 +185,8 @@ def _ask(
     from r1chat.core.turn import run_turn
     from r1chat.host.fitting import fit_request
 
+    if args.allow_tool and args.mcp is None:
+        raise UsageError("--allow-tool needs --mcp")
     prompt = read_prompt(args.prompt, args.files, input_limit(settings.n_ctx))
     if (schema := read_schema(args.schema, args.json_object)) is not None:
         settings = replace(settings, sampling=replace(settings.sampling, schema=schema))
@@ -219,6 +225,15 @@ def _ask(
         sinks.append(_Log(history, conversation, prompt, engine.info.model, settings))
     control = Control()
     interrupted = False
+    hub = open_hub(args.mcp, args.allow_tool)
+    log = next((s for s in sinks if isinstance(s, _Log)), None)
+
+    def events() -> Iterator[Event]:
+        if hub is None:
+            return run_turn(engine, request, control, settings.guards)
+        new_round = log.new_round if log is not None else (lambda rounds: None)
+        allowed = set(args.allow_tool)
+        return run_rounds(engine, request, control, settings, hub, allowed, new_round)
 
     def on_sigint(signum: int, frame: Any) -> None:
         nonlocal interrupted
@@ -230,7 +245,7 @@ def _ask(
     previous = signal.signal(signal.SIGINT, one_press(on_sigint))
     answered = False
     try:
-        for event in run_turn(engine, request, control, settings.guards):
+        for event in events():
             if isinstance(event, Done):
                 event.stats.turns_left_out = left_out
                 answered = bool(event.content.strip())
@@ -241,6 +256,8 @@ def _ask(
                     sink.event(event)
     finally:
         signal.signal(signal.SIGINT, previous)
+        if hub is not None:
+            hub.close()
     if interrupted:
         return EXIT_INTERRUPTED
     return 0 if answered else EXIT_NO_ANSWER
@@ -307,6 +324,7 @@ class _Log:
         self.saver: Any = None
         self.backlog: Any = None
         self.failed = False
+        self.exchange: Any = None
 
     def _start(self) -> Any:
         from r1chat.host.saver import Backlog, Saver
@@ -318,6 +336,7 @@ class _Log:
             self.prompt.text, self.model, self.settings, self.prompt.title
         )
         message_id = self.conversation.start_reply(exchange, self.model, self.settings)
+        self.exchange = exchange
 
         def warn(item: tuple[int, Any]) -> None:
             print(f"warning: {item[1].message}", file=sys.stderr)
@@ -339,6 +358,20 @@ class _Log:
     def event(self, event: Event) -> None:
         if self._started():
             self.saver.feed(event)
+
+    def new_round(self, rounds: list[Round]) -> None:
+        """A round of tool calls ended: keep it; the reply's text starts again."""
+        from r1chat.host.saver import Saver
+
+        if not self._started():
+            return
+        assert self.conversation is not None
+        self.exchange.rounds = list(rounds)
+        try:
+            self.conversation.save_rounds(self.exchange, cleared=True)
+        except R1ChatError as e:
+            print(f"warning: a round of tool calls was not saved: {e}", file=sys.stderr)
+        self.saver = Saver(self.backlog, self.exchange.reply_id)
 
     def finish(self, done: Done, model: str) -> None:
         if self._started():

@@ -113,6 +113,37 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     add_reasoning_options(p)
 
 
+def add_tool_options(p: argparse.ArgumentParser, *, ask: bool) -> None:
+    """MCP tools: the chat uses `mcp.json` in the config folder when there is one; `ask`
+    only with `--mcp`, and runs only the tools `--allow-tool` names."""
+    g = p.add_argument_group("tools (MCP)")
+    if ask:
+        g.add_argument(
+            "--mcp",
+            nargs="?",
+            const="",
+            metavar="FILE",
+            help="offer the tools of the MCP servers in FILE (Claude Desktop's mcpServers "
+            "JSON; default: mcp.json in the config folder)",
+        )
+        g.add_argument(
+            "--allow-tool",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="let the model run tool NAME (repeat for more); other calls are refused",
+        )
+    else:
+        x = g.add_mutually_exclusive_group()
+        x.add_argument(
+            "--mcp",
+            metavar="FILE",
+            help="MCP servers from FILE (Claude Desktop's mcpServers JSON) instead of "
+            "mcp.json in the config folder",
+        )
+        x.add_argument("--no-mcp", action="store_true", help="no MCP tools in this chat")
+
+
 def add_conversation_options(p: argparse.ArgumentParser, verb: str) -> None:
     """`-c` (the most recent conversation) and `--conversation ID`; `verb` is what the
     command does with it (`reopen`, `continue`)."""

@@ -29,6 +29,24 @@ def to_json(conversation: Conversation, messages: list[StoredMessage]) -> dict[s
     return out
 
 
+def _round(r: dict[str, Any]) -> list[str]:
+    """A round of tool calls: its reasoning folded, its text, each call and its result."""
+    out = []
+    if str(r.get("reasoning") or "").strip():
+        body = _DETAILS_END.sub(r"&lt;/\1>", str(r["reasoning"]).strip())
+        out += ["<details><summary>Reasoning</summary>", "", body, "", "</details>", ""]
+    if str(r.get("text") or "").strip():
+        out += [str(r["text"]).rstrip(), ""]
+    for c in r.get("calls") or []:
+        out += [
+            f"**Tool call** `{c.get('name', '')}` `{c.get('arguments', '')}` ({c.get('status')})"
+        ]
+        if result := str(c.get("result") or "").rstrip():
+            out += ["", "```", result.replace("```", "` ` `"), "```"]
+        out.append("")
+    return out
+
+
 def to_markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
     """The conversation as Markdown; each reply's reasoning in a `<details>` block."""
     when = datetime.fromtimestamp(conversation.created_at).strftime("%Y-%m-%d %H:%M")
@@ -39,6 +57,8 @@ def to_markdown(conversation: Conversation, messages: list[StoredMessage]) -> st
             lines += ["## You", "", m.content.rstrip(), ""]
             continue
         lines += [f"## Assistant{f' ({m.model})' if m.model else ''}", ""]
+        for r in m.tool_rounds or []:
+            lines += _round(r)
         if m.reasoning.strip():
             summary = titles.from_stats(m.stats, m.thinking_stopped_by)
             body = _DETAILS_END.sub(r"&lt;/\1>", m.reasoning.strip())

@@ -217,9 +217,10 @@ MESSAGE_COLUMNS = (
     "created_at",
     "updated_at",
     "parent_id",
+    "tool_rounds",
 )
 """A message row's columns after its id, in the order the file stores them (a row last
-written before schema 4 lacks `parent_id`)."""
+written before schema 4 lacks the last two)."""
 _CONVERSATION = ("title", "model", "created_at", "updated_at", "source", "current_id")
 
 
@@ -242,12 +243,13 @@ def _take(out: Scanned, rowid: int, values: list[Any], cut: bool) -> None:
 
 def _a_message(v: list[Any], cut: bool) -> bool:
     whole = len(MESSAGE_COLUMNS)
-    if not (len(v) in (whole - 1, whole) or (cut and len(v) >= 3)):
+    if not (whole - 2 <= len(v) <= whole or (cut and len(v) >= 3)):
         return False
     if not isinstance(v[0], int) or v[1] not in ("user", "assistant"):
         return False
     texts = all(isinstance(x, str) for x in v[2:5])
     ids = all(isinstance(x, int) or x is None for x in v[11:12])
+    ids = ids and all(isinstance(x, str) or x is None for x in v[12:13])
     return texts and ids and all(isinstance(x, int | float) for x in v[9:11])
 
 

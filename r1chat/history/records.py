@@ -42,6 +42,7 @@ class StoredMessage:
     created_at: float
     updated_at: float
     parent_id: int | None = None  # the message it follows (None: a first prompt)
+    tool_rounds: list[dict[str, Any]] | None = None  # a reply's rounds of tool calls
 
     def to_message(self) -> Message:
         """The message to re-send to the model (answers only; R1 drops old reasoning)."""

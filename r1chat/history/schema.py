@@ -114,12 +114,14 @@ def _ids_never_reused_v3(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-def _branches_v4(conn: sqlite3.Connection) -> None:
+def _branches_and_tools_v4(conn: sqlite3.Connection) -> None:
     """A tree of messages: each one's parent (None for a first prompt), so an edited prompt
     or a regenerated reply is a sibling that keeps the old one; and each conversation's
     `current_id`, the leaf of the branch last shown. An older history was one line: each
-    message's parent is the one before it."""
+    message's parent is the one before it. And a reply's tool rounds (MCP tools): each
+    round's reasoning, text, calls and results, as JSON."""
     conn.execute("ALTER TABLE messages ADD COLUMN parent_id INTEGER")
+    conn.execute("ALTER TABLE messages ADD COLUMN tool_rounds TEXT")
     conn.execute("ALTER TABLE conversations ADD COLUMN current_id INTEGER")
     conn.execute(
         "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p "
@@ -138,5 +140,5 @@ MIGRATIONS: dict[int, Migration] = {
     1: _create_v1,
     2: _add_source_v2,
     3: _ids_never_reused_v3,
-    4: _branches_v4,
+    4: _branches_and_tools_v4,
 }

@@ -352,6 +352,7 @@ class History:
         stats: dict[str, Any] | None = None,
         finish_reason: str | None = None,
         thinking_stopped_by: str | None = None,
+        tool_rounds: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Replace the given fields (None leaves a field as it is) in one short transaction.
 
@@ -364,6 +365,9 @@ class History:
             "stats": _dumps(stats),
             "finish_reason": finish_reason,
             "thinking_stopped_by": thinking_stopped_by,
+            "tool_rounds": None
+            if tool_rounds is None
+            else json.dumps(tool_rounds, ensure_ascii=False),
         }
         changes: dict[str, str | float] = {k: v for k, v in fields.items() if v is not None}
         now = self._clock()
@@ -560,6 +564,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         parent_id=row["parent_id"],
+        tool_rounds=_rounds(row["tool_rounds"]),
     )
 
 
@@ -575,6 +580,14 @@ def _loads(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _rounds(text: str | None) -> list[dict[str, Any]] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
 
 
 def _rowid(cur: sqlite3.Cursor) -> int:

@@ -17,12 +17,14 @@ from dataclasses import dataclass, replace
 from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo, Stats
-from r1chat.core.messages import Message
+from r1chat.core.messages import Message, ToolCall
+from r1chat.core.tools import CallReader
 from r1chat.history.store import History
 from r1chat.host.commands import Load, Measure, Model, Reply
 from r1chat.host.model_host import ModelHost
 from r1chat.host.outcomes import (
     Accepted,
+    AnswerChunk,
     ContextUsed,
     HostLost,
     Item,
@@ -35,15 +37,22 @@ from r1chat.host.outcomes import (
     SaveNotice,
     Started,
 )
+from r1chat.mcp.client import McpHub
+from r1chat.session import tool_rounds
 from r1chat.session.dialogue import Dialogue, Exchange
 from r1chat.session.runner import ReplyJob
+from r1chat.session.tool_rounds import Called, Round
 
 
 @dataclass(frozen=True, slots=True)
 class ReplyEnded:
-    """The reply streaming now is over; `then` is what was asked to run after it."""
+    """The reply streaming now is over; `then` is what was asked to run after it;
+    `calls`, the tools its answer called (the screen asks, runs them, and goes on with
+    `next_round`)."""
 
     then: Callable[[], object] | None
+    calls: tuple[ToolCall, ...] = ()
+    dropped: int = 0  # calls made after the last round of calls (`MAX_ROUNDS`)
 
 
 class ChatSession:
@@ -83,6 +92,11 @@ class ChatSession:
         self.prefilled = 0  # tokens the last idle-time prefill read ahead of the next prompt
         self._load_job = 0
         self._then: Callable[[], object] | None = None
+        self.mcp: McpHub | None = None
+        """The MCP servers whose tools replies may call (None: no tools)."""
+        self.calling = False
+        """The calls of the last reply are being asked about or run."""
+        self._readers: dict[int, _Calls] = {}  # job id -> the calls its answer makes
 
     @property
     def model_name(self) -> str:
@@ -145,7 +159,7 @@ class ChatSession:
 
     def refusal(self) -> str | None:
         """Why a prompt cannot be sent now, if it cannot."""
-        if self.current is not None:
+        if self.current is not None or self.calling:
             return "Still answering: press esc to stop it first."
         if self.load_error is not None:
             return f"No model to answer: {self.load_error}"
@@ -165,7 +179,12 @@ class ChatSession:
         except R1ChatError as e:
             message_id, unsaved = None, str(e)
         request = self.dialogue.request(self.settings)
+        tools = tool_rounds.offered(self.mcp.offered, len(ex.rounds)) if self.mcp else None
+        if tools is not None:
+            request = replace(request, tools=tools)
         job_id = self.runner.next_id()
+        if tools is not None:  # (a last round that may only answer: calls are dropped)
+            self._readers[job_id] = _Calls(final=not tools.callable)
         ended = self.runner.send(
             Reply(
                 job_id,
@@ -182,6 +201,24 @@ class ChatSession:
         self.live[job.id] = ex
         self._job_started()
         return job, unsaved
+
+    def next_round(self, ex: Exchange, called: list[Called]) -> tuple[ReplyJob, str | None]:
+        """The calls `ex`'s reply made, answered: keep the round, and go on with the next
+        (`start_reply`)."""
+        ex.rounds.append(Round(ex.reasoning, ex.answer, called, ex.stats))
+        unsaved = None
+        try:
+            self.dialogue.save_rounds(ex)
+        except R1ChatError as e:
+            unsaved = str(e)
+        job, later = self.start_reply(ex)
+        return job, unsaved or later
+
+    def end_rounds(self, ex: Exchange, called: list[Called]) -> None:
+        """The user stopped the calls: keep the round, the reply ends there (stopped)."""
+        ex.rounds.append(Round(ex.reasoning, ex.answer, called, ex.stats))
+        ex.answer, ex.reasoning, ex.finish_reason = "", "", "cancelled"
+        self.dialogue.save_rounds(ex, finish_reason="cancelled", cleared=True)
 
     def stop(self) -> None:
         """Stop the reply streaming now (what arrived is kept)."""
@@ -286,6 +323,11 @@ class ChatSession:
                 return self._ended(job_id)
         if job_id not in self.live:  # a reply whose chat was left: History has it
             return None
+        if (calls := self._readers.get(job_id)) is not None:
+            read = calls.read(item)
+            if read is None:
+                return None
+            item = read
         if isinstance(item, Done):
             ex = self.live[job_id]
             ex.answer, ex.reasoning = item.content, item.reasoning
@@ -296,8 +338,38 @@ class ChatSession:
 
     def _ended(self, job_id: int) -> ReplyEnded | None:
         self.live.pop(job_id, None)
+        calls = self._readers.pop(job_id, None)
         if self.current is None or self.current.id != job_id:
             return None
         self.current = None
         then, self._then = self._then, None
-        return ReplyEnded(then)
+        asked = tuple(calls.calls) if calls is not None and then is None else ()
+        if calls is not None and calls.final:
+            return ReplyEnded(then, dropped=len(asked))
+        return ReplyEnded(then, asked)
+
+
+class _Calls:
+    """An answer's calls taken out of its text as it streams (`CallReader`): the screen
+    shows the text, History keeps it, and the calls wait for `ReplyEnded`."""
+
+    def __init__(self, *, final: bool) -> None:
+        self.final = final  # the last round: its calls are not run
+        self.reader = CallReader()
+        self.shown = ""
+        self.calls: list[ToolCall] = []
+
+    def read(self, item: Item) -> Item | None:
+        if isinstance(item, AnswerChunk):
+            text, calls = self.reader.feed(item.text)
+            self.calls += calls
+            self.shown += text
+            return AnswerChunk(text, item.count) if text else None
+        if isinstance(item, Done):
+            text, calls = self.reader.finish()
+            self.calls += calls
+            self.shown += text
+            if item.finish_reason == "cancelled":
+                self.calls = []  # stopped: nothing it asked runs
+            return replace(item, content=self.shown)
+        return item

@@ -14,6 +14,8 @@ from r1chat.core.messages import Message
 from r1chat.core.request import Request
 from r1chat.history.records import Branch, make_title
 from r1chat.history.store import History
+from r1chat.session import tool_rounds
+from r1chat.session.tool_rounds import Round
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Exchange:
     settings: dict[str, Any] | None = None  # what the reply was made with (model, sampling)
     prompt_version: tuple[int, int] = (1, 1)  # (which, of how many): edits sit side by side
     reply_version: tuple[int, int] = (1, 1)  # regenerated replies too
+    rounds: list[Round] = field(default_factory=list)  # tool calls before the answer
 
     @property
     def answered(self) -> bool:
@@ -67,7 +70,8 @@ class Dialogue:
         """Messages for a reply to exchange `upto` (default: the last): every earlier
         answered exchange, then that prompt."""
         upto = len(self.exchanges) - 1 if upto is None else upto
-        return (*self.context(upto), Message("user", self.exchanges[upto].prompt))
+        ex = self.exchanges[upto]
+        return (*self.context(upto), Message("user", ex.prompt), *tool_rounds.messages(ex.rounds))
 
     def last_settings(self) -> dict[str, Any]:
         """What the latest reply was made with (`model`, `endpoint`, sampling...)."""
@@ -114,12 +118,27 @@ class Dialogue:
         this branch."""
         del self.exchanges[at + 1 :]
         ex = self.exchanges[at]
-        if ex.answer or ex.reasoning:
+        if ex.answer or ex.reasoning or ex.rounds:
             ex.reply_id = None
             ex.answer, ex.reasoning, ex.stats, ex.finish_reason = "", "", None, None
         else:
             self.drop_reply(ex)
+        ex.rounds = []
         return ex
+
+    def save_rounds(
+        self, ex: Exchange, finish_reason: str | None = None, *, cleared: bool = False
+    ) -> None:
+        """Keep `ex`'s tool rounds with its reply (the next round's text replaces the
+        reply's own as it streams; `cleared`: no next round, the reply's text is empty)."""
+        if ex.reply_id is not None:
+            self.history.update_message(
+                ex.reply_id,
+                content="" if cleared else None,
+                reasoning="" if cleared else None,
+                tool_rounds=tool_rounds.to_record(ex.rounds),
+                finish_reason=finish_reason,
+            )
 
     def start_reply(self, ex: Exchange, model: str, settings: Settings) -> int:
         """The reply row for `ex`: the one `add_prompt` made, else a new version of it
@@ -216,4 +235,5 @@ def pair(branch: Branch) -> list[Exchange]:
             ex.stats, ex.finish_reason = m.stats, m.finish_reason
             ex.settings = m.sampling
             ex.reply_version = branch.version(m.id)
+            ex.rounds = tool_rounds.from_record(m.tool_rounds)
     return out

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
+from r1chat.mcp.client import McpHub
 from r1chat.session.runner import RunnerFactory
 from r1chat.tui.screens.chat import ChatScreen
 from r1chat.tui.screens.settings import FIELDS
@@ -54,8 +55,10 @@ class ChatApp(App[None]):
         conversation_id: int | None = None,
         runner: RunnerFactory,
         clock: Callable[[], float] = time.monotonic,
+        mcp: McpHub | None = None,
     ) -> None:
-        """`runner` makes what runs the model (`tui/command.py`: a child process)."""
+        """`runner` makes what runs the model (`tui/command.py`: a child process); `mcp`,
+        the servers whose tools replies may call."""
         super().__init__()
         self.config = config if config is not None else Config.load()
         self.history = history if history is not None else History()
@@ -66,6 +69,7 @@ class ChatApp(App[None]):
             conversation_id=conversation_id,
             runner=runner,
             clock=clock,
+            mcp=mcp,
         )
 
     def get_default_screen(self) -> Screen[None]:
@@ -126,6 +130,13 @@ class ChatApp(App[None]):
             "Pull, delete, set the default, switch the chat's model (ctrl+o)",
             chat.action_models,
         )
+        for spec, up, count in chat.mcp.servers() if chat.mcp is not None else ():
+            on = spec.name not in chat.mcp.off  # type: ignore[union-attr]
+            yield SystemCommand(
+                f"Tools: turn {'off' if on else 'on'} {spec.name}",
+                f"{count} tools · {spec.where}" if up else f"not running · {spec.where}",
+                lambda name=spec.name: chat.toggle_server(name),
+            )
         if (cid := chat.session.dialogue.id) is not None:
             yield SystemCommand(
                 "Rename this chat",

@@ -9,11 +9,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from r1chat.config.options import add_conversation_options, add_run_options
+from r1chat.config.options import add_conversation_options, add_run_options, add_tool_options
 from r1chat.core.errors import R1ChatError, UsageError
 
 if TYPE_CHECKING:
     from r1chat.history.store import History
+    from r1chat.mcp.client import McpHub
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_conversation_options(p, "reopen")
     add_run_options(p)
+    add_tool_options(p, ask=False)
     p.set_defaults(func=run)
 
 
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = Config.load()
     settings = resolve(config, vars(args))
+    mcp = _mcp_hub(args)
     history = _open_history()
     conversation_id: int | None = args.conversation
     if conversation_id is not None:
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         history=history,
         conversation_id=conversation_id,
         runner=in_child_process,
+        mcp=mcp,
     )
     try:
         app.run()
@@ -65,6 +69,19 @@ def run(args: argparse.Namespace) -> int:
     if app.return_code not in (None, 0):
         return int(app.return_code or 1)
     return 0
+
+
+def _mcp_hub(args: argparse.Namespace) -> McpHub | None:
+    """The MCP servers of `--mcp FILE`, else of `mcp.json` in the config folder (if any)."""
+    from pathlib import Path
+
+    from r1chat.mcp.client import McpHub
+    from r1chat.mcp.config import load
+
+    if args.no_mcp:
+        return None
+    specs = load(Path(args.mcp) if args.mcp else None, required=args.mcp is not None)
+    return McpHub(specs) if any(not s.disabled for s in specs) else None
 
 
 def _open_history() -> History:

@@ -110,7 +110,7 @@ def test_a_history_written_before_branches_migrates_in_place(tmp_path: Path) -> 
         with sqlite3.connect(db) as raw:  # migrated: every column kept, one added
             parents = [None, 2, 3, 4, 5, 6, None, 8]
             assert raw.execute("SELECT * FROM messages ORDER BY id").fetchall() == [
-                (*row, parent) for row, parent in zip(before, parents, strict=True)
+                (*row, parent, None) for row, parent in zip(before, parents, strict=True)
             ]
             now = raw.execute("SELECT * FROM conversations ORDER BY id").fetchall()
             currents = [7, 9]

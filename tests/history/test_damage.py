@@ -135,11 +135,11 @@ def test_recover_keeps_every_row_it_can_read_with_its_id(damaged: tuple[Path, Pa
     assert set(now) == can_read and 0 < len(now) < len(was)  # all but what lost pages held
     assert out.stdout.startswith(f"recovered 45 conversations and {len(now)} messages")
     for mid, row in now.items():  # every column, the id included
-        parent = was[mid][-1]
+        parent = was[mid][-2]
         if parent is not None and parent not in now:  # lost: it follows the one before it
             before = [m for m in now if m < mid and now[m][1] == row[1]]
             parent = max(before, default=None)
-        assert row == (*was[mid][:-1], parent)
+        assert row == (*was[mid][:-2], parent, was[mid][-1])
     conversations = rows(db, "conversations")
     assert set(conversations) == set(rows(clean, "conversations"))
     for cid, row in conversations.items():  # a conversation whose row was lost: rebuilt
@@ -210,11 +210,11 @@ def test_recover_reads_the_pages_of_a_history_cut_in_half() -> None:
             assert str(was[mid][4]).startswith(str(row[4]).removesuffix(CUT))
             assert row[:4] == was[mid][:4]
             continue
-        parent = was[mid][-1]
+        parent = was[mid][-2]
         if parent is not None and parent not in now:  # lost: it follows the one before it
             before = [m for m in now if m < mid and now[m][1] == row[1]]
             parent = max(before, default=None)
-        assert row == (*was[mid][:-1], parent)
+        assert row == (*was[mid][:-2], parent, was[mid][-1])
     conversations = rows(db, "conversations")
     assert {row[1] for row in now.values()} <= set(conversations)
     assert out.stdout.startswith(

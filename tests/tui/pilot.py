@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.history.store import History
+from r1chat.mcp.client import McpHub
 from r1chat.session.runner import in_child_process
 from r1chat.tui.app import ChatApp
 from r1chat.tui.widgets.turns import AssistantTurn
@@ -36,6 +37,7 @@ def make_app(
     model: ScriptedModel | Path | str,
     history: History | None = None,
     config: Config | None = None,
+    mcp: McpHub | None = None,
     **settings: Any,
 ) -> ChatApp:
     path = str(model.path if isinstance(model, ScriptedModel) else model)
@@ -45,6 +47,7 @@ def make_app(
         config=config if config is not None else Config.load(),
         history=history if history is not None else History(),
         runner=in_child_process,
+        mcp=mcp,
     )
 
 

@@ -10,7 +10,9 @@ is redrawn when what it shows changed, once per batch at most.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,12 +25,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
+from textual.worker import Worker
 
 from r1chat.config.file import Config
 from r1chat.config.settings import Settings
 from r1chat.core.attachments import MENTION, attach, split
 from r1chat.core.errors import R1ChatError, UsageError
 from r1chat.core.events import Notice
+from r1chat.core.messages import ToolCall
 from r1chat.core.printable import printable
 from r1chat.core.request import input_limit
 from r1chat.history.store import History
@@ -42,9 +46,13 @@ from r1chat.host.outcomes import (
     LoadFailed,
     SaveNotice,
 )
+from r1chat.mcp import permissions
+from r1chat.mcp.client import McpHub, ToolResult
+from r1chat.session import tool_rounds
 from r1chat.session.chat import ChatSession, ReplyEnded
 from r1chat.session.dialogue import Exchange
 from r1chat.session.runner import RunnerFactory, log_to_file
+from r1chat.session.tool_rounds import Called
 from r1chat.tui import draft, preferences
 from r1chat.tui.inbox import Inbox
 from r1chat.tui.model_text import first_run_hint
@@ -55,6 +63,7 @@ from r1chat.tui.widgets.reasoning_log import ReasoningLog
 from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 from r1chat.tui.widgets.sidebar import Sidebar
 from r1chat.tui.widgets.status_bar import StatusBar
+from r1chat.tui.widgets.tool_card import ToolCard
 from r1chat.tui.widgets.transcript import Banner, Transcript
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 
@@ -96,10 +105,16 @@ class ChatScreen(Screen[None]):
         conversation_id: int | None,
         runner: RunnerFactory,
         clock: Callable[[], float],
+        mcp: McpHub | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.history = history
+        self.mcp = mcp
+        """MCP servers to connect when the chat opens; their tools go to the session."""
+        self._calling: Worker[None] | None = None  # the tool calls of a reply, running
+        self._card: ToolCard | None = None  # the call asked or running now
+        self._call: Future[ToolResult] | None = None
         self.display_mode = preferences.display_of(config)
         self._initial_conversation = conversation_id
         self._clock = clock
@@ -136,6 +151,8 @@ class ChatScreen(Screen[None]):
             self.prompt.cursor_blink = False
         self.prompt.focus()
         self._load_model()
+        if self.mcp is not None:
+            self.run_worker(self._connect_tools, thread=True, group="mcp")
         if self._initial_conversation is not None:
             await self.open_conversation(self._initial_conversation)
         else:
@@ -148,6 +165,8 @@ class ChatScreen(Screen[None]):
         await self.transcript.mount(Banner(WELCOME, classes="welcome"))
 
     def on_unmount(self) -> None:
+        if self.mcp is not None:
+            self.mcp.close()
         self.session.stop()
         self.session.runner.stop(timeout=3.0)
 
@@ -205,8 +224,18 @@ class ChatScreen(Screen[None]):
         match self.session.accept(job_id, item):
             case None:
                 pass
-            case ReplyEnded(then=then):
+            case ReplyEnded(then=then, calls=calls, dropped=dropped):
                 await self._reply_ended(job_id, then)
+                if dropped:
+                    self.notify(
+                        f"The model still called tools after {tool_rounds.MAX_ROUNDS} rounds: "
+                        "those calls were not run.",
+                        title="Tools",
+                        severity="warning",
+                        timeout=8,
+                    )
+                if calls:
+                    self._calling = self.run_worker(self._run_calls(calls), group="tools")
             case Loaded():
                 self.load_error_line.display = False
             case LoadFailed(message=message):
@@ -231,8 +260,8 @@ class ChatScreen(Screen[None]):
                 await self._to_turn(job_id, item)
             case Failed(message=message):
                 await self._failed(job_id, message)
-            case _:
-                await self._to_turn(job_id, item)
+            case shown:  # (an answer's tool calls taken out of it)
+                await self._to_turn(job_id, shown)
 
     async def _to_turn(self, job_id: int, item: Item) -> None:
         if (turn := self._turns.get(job_id)) is not None:
@@ -324,11 +353,15 @@ class ChatScreen(Screen[None]):
         await self.transcript.mount(UserMessage(sent.text, exchange.prompt_version))
         await self._start_reply(exchange)
 
-    async def _start_reply(self, ex: Exchange) -> None:
+    async def _start_reply(self, ex: Exchange, called: list[Called] | None = None) -> None:
+        """Start `ex`'s reply, or its next round after the tool calls in `called`."""
         self.transcript.mark_left_out(0)  # the engine says again what this prompt leaves out
         turn = AssistantTurn(collapsed=self.display_mode == "collapsed", clock=self._clock)
         await self.transcript.mount(turn)
-        job, unsaved = self.session.start_reply(ex)
+        if called is None:
+            job, unsaved = self.session.start_reply(ex)
+        else:
+            job, unsaved = self.session.next_round(ex, called)
         if unsaved is not None:
             self.notify(unsaved, title="History", severity="error", timeout=8)
         self._turns[job.id] = turn
@@ -342,12 +375,119 @@ class ChatScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # shown dimmed in the footer while nothing streams
-            return True if self.session.current is not None else None
+            return True if self.session.current is not None or self.session.calling else None
+        if action == "back":
+            return not self.session.calling
         return True
 
     def action_stop(self) -> None:
-        """Esc while a reply streams: stop it (the partial reply is kept)."""
+        """Esc while a reply streams: stop it (the partial reply is kept); while its tools
+        are asked or run: stop them, and the reply."""
+        if self.session.calling:
+            if self._call is not None:
+                self._call.cancel()
+            if self._card is not None:
+                self._card.action_decide(None)
+            return
         self.session.stop()
+
+    # -- tools (MCP) ------------------------------------------------------------------
+
+    def _connect_tools(self) -> None:
+        """(a thread) Start the MCP servers; the tools are offered once they are up."""
+        assert self.mcp is not None
+        self.mcp.start()
+        self.app.call_from_thread(self._tools_ready)
+
+    def _tools_ready(self) -> None:
+        assert self.mcp is not None
+        for problem in self.mcp.problems:
+            self.notify(problem, title="Tools", severity="error", timeout=10)
+        if self.mcp.tools:
+            self.session.mcp = self.mcp
+            servers = len({t.server for t in self.mcp.tools})
+            self.notify(
+                f"{len(self.mcp.tools)} tools from {servers} MCP server"
+                f"{'s' if servers != 1 else ''} (ctrl+p lists them).",
+                title="Tools",
+                timeout=4,
+            )
+        self._show_status()
+
+    def toggle_server(self, name: str) -> None:
+        """Turn an MCP server's tools off or on for this chat (the palette)."""
+        assert self.mcp is not None
+        off = self.mcp.off
+        off.symmetric_difference_update({name})
+        state = "off" if name in off else "on"
+        self.notify(f"MCP server {name}: its tools are {state} for this chat.", timeout=3)
+
+    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> None:
+        """Ask about and run the calls the reply made, then go on with its next round
+        (or end it, if the user stopped them)."""
+        assert self.mcp is not None
+        ex = self.session.dialogue.exchanges[-1]
+        called = [Called(call) for call in calls]
+        self.session.calling = True
+        self.refresh_bindings()
+        stopped = False
+        allowed = permissions.always()
+        try:
+            for c in called:
+                tool = self.mcp.find(c.call.name)
+                card = ToolCard(c, tool.server if tool else "")
+                self._card = card
+                await self.transcript.mount(card)
+                self.transcript.follow()
+                if stopped:
+                    c.status = "stopped"
+                    card.settled()
+                    continue
+                key = f"{tool.server}/{tool.remote}" if tool else ""
+                choice = "always" if key in allowed else await self._ask(card)
+                if choice is None:
+                    c.status, stopped = "stopped", True
+                elif choice == "deny":
+                    c.status = "denied"
+                else:
+                    if choice == "always" and key not in allowed:
+                        allowed.add(key)
+                        if (why := permissions.allow_always(key)) is not None:
+                            self.notify(why, title="Tools", severity="warning")
+                    stopped = not await self._run_one(c, card)
+                card.settled()
+        finally:
+            self._card, self._call = None, None
+            self.session.calling = False
+            self.refresh_bindings()
+        self.set_focus(self.prompt)
+        if stopped:
+            try:
+                self.session.end_rounds(ex, called)
+            except R1ChatError as e:
+                self._history_error(e)
+            return
+        await self._start_reply(ex, called)
+
+    async def _ask(self, card: ToolCard) -> str | None:
+        decision = card.ask()
+        self.set_focus(card)
+        return await decision
+
+    async def _run_one(self, c: Called, card: ToolCard) -> bool:
+        """Run one call; False if the user stopped it."""
+        assert self.mcp is not None
+        card.running()
+        self._call = self.mcp.call(c.call.name, c.call.arguments)
+        try:
+            result = await asyncio.wrap_future(self._call)
+        except (asyncio.CancelledError, CancelledError):
+            c.status = "stopped"
+            return False
+        finally:
+            self._call = None
+        c.status, c.result = ("error" if result.error else "ok"), result.text
+        return True
 
     async def action_back(self) -> None:
         """Esc otherwise: close the sidebar, leave the turns for the input, or cancel

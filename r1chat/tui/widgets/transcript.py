@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from r1chat.session.dialogue import Dialogue
+from r1chat.tui.widgets.tool_card import ToolCard
 from r1chat.tui.widgets.turns import AssistantTurn, UserMessage
 
 WIDE = 104
@@ -48,7 +49,18 @@ class Transcript(VerticalScroll, can_focus=True):
         widgets: list[Widget] = []
         for ex in dialogue.exchanges[start:]:
             widgets.append(UserMessage(ex.prompt, ex.prompt_version))
-            if ex.reply_id is not None:
+            for r in ex.rounds:  # tool calls: each round's reasoning, then its calls
+                widgets.append(
+                    AssistantTurn.stored(
+                        reasoning=r.reasoning,
+                        answer=r.text,
+                        stats=r.stats or {},
+                        finish_reason=None,
+                        collapsed=collapsed,
+                    )
+                )
+                widgets += [ToolCard(c) for c in r.calls]
+            if ex.reply_id is not None and (ex.answer or ex.reasoning or not ex.rounds):
                 widgets.append(
                     AssistantTurn.stored(
                         reasoning=ex.reasoning,

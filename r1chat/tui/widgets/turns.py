@@ -222,6 +222,9 @@ class AssistantTurn(Container, can_focus=True):
         self.reasoning.remove_class("-streaming")
         self.done = done
         self.finish_reason = done.finish_reason
+        shown = self.answer.text
+        if len(done.content) > len(shown) and done.content.startswith(shown):
+            self.answer.write(done.content[len(shown) :])  # text held back as a possible call
         self.answer.finish()
         thinking = self._thinking_done
         counted = done.stats.thinking_tokens  # a server's usage may count more than its deltas
