@@ -99,19 +99,33 @@ class McpHub:
 
     async def _serve(self, spec: ServerSpec, up: asyncio.Event) -> None:
         """Hold one server's connection open until `close` (its context managers must be
-        left in the task that entered them)."""
+        left in the task that entered them, so the time limit cancels this task)."""
         assert self._stop is not None
+        task = asyncio.current_task()
+        assert task is not None
+        late = False
+
+        def give_up() -> None:
+            nonlocal late
+            late = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.connect_s, give_up)
         try:
             async with AsyncExitStack() as stack:
-                session = await asyncio.wait_for(self._connect(spec, stack), self.connect_s)
+                try:
+                    session = await self._connect(spec, stack)
+                finally:
+                    timer.cancel()
                 self._sessions[spec.name] = session
                 up.set()
                 await self._stop.wait()
         except BaseException as e:  # (an ExceptionGroup from the SDK's task groups too)
             if not up.is_set():
-                self.problems.append(f"MCP server {spec.name!r} ({spec.where}): {_why(e)}")
+                why = f"no answer in {self.connect_s:g} s" if late else _why(e)
+                self.problems.append(f"MCP server {spec.name!r} ({spec.where}): {why}")
             self._sessions.pop(spec.name, None)
-            if isinstance(e, asyncio.CancelledError | KeyboardInterrupt):
+            if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) and not late:
                 raise
         finally:
             up.set()
@@ -176,7 +190,7 @@ class McpHub:
         model reads next (an error is a result too). Cancel it to stop the call."""
         tool = next((t for t in self.tools if t.name == name and t.server not in self.off), None)
         loop = self._loop
-        if tool is None or loop is None:
+        if tool is None or loop is None or loop.is_closed():
             done: Future[ToolResult] = Future()
             done.set_result(ToolResult(f"no tool named {name!r} is available", error=True))
             return done

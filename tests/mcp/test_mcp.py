@@ -159,5 +159,20 @@ def test_streamable_http_tools_are_listed_and_called(http_server: str) -> None:
         hub.close()
     down = McpHub([ServerSpec("gone", url="http://127.0.0.1:9/mcp")], connect_s=10)
     down.start()
-    assert down.tools == [] and down.problems[0].startswith("MCP server 'gone'")
+    assert down.tools == [] and down.problems == [
+        "MCP server 'gone' (http://127.0.0.1:9/mcp): All connection attempts failed"
+    ]
     down.close()
+
+
+def test_a_server_that_never_answers_is_given_up_on() -> None:
+    mute = ServerSpec("mute", sys.executable, ("-c", "import time; time.sleep(60)"))
+    hub = McpHub([mute, stdio()], connect_s=2)
+    started = time.monotonic()
+    hub.start()
+    try:
+        assert time.monotonic() - started < 10
+        assert hub.problems == [f"MCP server 'mute' ({mute.where}): no answer in 2 s"]
+        assert [t.server for t in hub.offered] == ["weather", "weather"]  # the other is up
+    finally:
+        hub.close()
