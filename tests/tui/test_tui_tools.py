@@ -25,6 +25,7 @@ from r1chat.tui.widgets.tool_card import ToolCard
 from r1chat.tui.widgets.turns import AssistantTurn
 from tests.fixtures.scripted import ScriptedModel
 from tests.fixtures.scripted_tools import write_marked_call_model
+from tests.fixtures.terminal import Terminal
 from tests.tui.pilot import SIZE, make_app, ready, run_async, settle, wait_for
 
 SERVER = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_server.py"
@@ -168,3 +169,28 @@ async def test_esc_stops_a_hanging_tool(caller: ScriptedModel, tmp_path: Path) -
         await wait_for(pilot, lambda: not app.chat.session.calling)
         assert len(app.chat.transcript.query(AssistantTurn)) == 1  # no round after it
         assert app.chat.session.refusal() is None
+
+
+def test_a_tool_call_in_a_real_terminal(caller: ScriptedModel, tmp_path: Path) -> None:
+    """`r1chat chat --mcp FILE` on a pseudo-terminal: asked, allowed, its result shown, the
+    server's own output kept off the screen, and nothing left running after ctrl+q."""
+    config = tmp_path / "mcp.json"
+    server = {"command": sys.executable, "args": [str(SERVER)], "env": {"NOISY": "1"}}
+    config.write_text(json.dumps({"mcpServers": {"weather": server}}))
+    argv = [sys.executable, "-m", "r1chat", "chat", "-m", str(caller.path), "--threads", "1"]
+    term = Terminal([*argv, "--mcp", str(config)], cols=100, rows=30)
+    try:
+        term.wait_for_text("2 tools from 1 MCP server")
+        term.type("Weather in Paris?\r")
+        term.wait_for_text("Run this tool?")
+        term.type("y")
+        term.wait_for_text("Sunny, 21")
+        term.wait_for_text("Run this tool?")  # the next round called again
+        term.type("\x1b")  # esc: stopped
+        term.wait_for_text("stopped")
+        term.type("\x11")  # ctrl+q
+        assert term.wait(30) == 0
+    finally:
+        term.close()
+    assert b"Processing request" not in term.output  # the server's log went to mcp.log
+    assert (paths.log_dir() / "mcp.log").exists()
