@@ -11,11 +11,15 @@
    the prompt box on screen (the model loads in the background).
 4. RSS of the app with the model loaded, and after a 20-turn conversation (1,500 reasoning
    tokens and a short answer a turn; reasoning is not re-sent, so 20 turns fit the context).
+5. The workbench: the same stream with a file attached (`@notes.md`) and MCP tools offered
+   (the fixture server's two; the model answers in text, held by the tools' grammar, as a
+   first distill's answer is when tools are offered), against the same `ask`.
 
 Both sides use the same `--threads` (default 1: the scripted model needs no more, and on a
 2-core machine a second llama.cpp thread would fight the UI thread for a core).
 
-Usage: python bench/tui_stream.py [--runs 5] [--turns 20] [--threads 1]
+Usage: python bench/tui_stream.py [--runs 5] [--turns 20] [--threads 1] [--workbench]
+[--only-stream]
 """
 
 from __future__ import annotations
@@ -42,13 +46,18 @@ PROMPT = "Explain the plan."
 # -- child: the app, headless ------------------------------------------------------------
 
 
-def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> None:
-    """Run the app in this process; write timings (and RSS) as JSON to `out`."""
+def _child_app(
+    model: str, out: str, turns: int, threads: int, n_ctx: int, workbench: bool = False
+) -> None:
+    """Run the app in this process; write timings (and RSS) as JSON to `out`; with
+    `workbench`, a file attached and MCP tools offered."""
     from r1chat.config.file import Config
     from r1chat.config.settings import Settings
     from r1chat.core.events import Done
     from r1chat.history.store import History
     from r1chat.host.outcomes import AnswerChunk, Failed, ThinkingChunk
+    from r1chat.mcp.client import McpHub
+    from r1chat.mcp.config import ServerSpec
     from r1chat.session.runner import in_child_process
     from r1chat.tui.app import ChatApp
 
@@ -84,12 +93,25 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
     async def run() -> None:
         history = History(Path(tempfile.mkdtemp()) / "history.sqlite3")
         settings = Settings(model=model, threads=threads, n_ctx=n_ctx)
-        app = TimedApp(settings, config=Config({}), history=history, runner=in_child_process)
+        mcp = None
+        prompt = PROMPT
+        if workbench:
+            server = str(ROOT / "tests" / "fixtures" / "mcp_server.py")
+            mcp = McpHub([ServerSpec("bench", sys.executable, (server,))])
+            folder = Path(tempfile.mkdtemp())
+            (folder / "notes.md").write_text("# Notes\n\n" + "- a point to keep in mind\n" * 40)
+            os.chdir(folder)
+            prompt = f"{PROMPT} See @notes.md"
+        app = TimedApp(
+            settings, config=Config({}), history=history, runner=in_child_process, mcp=mcp
+        )
         async with app.run_test(size=(160, 48)) as pilot:
             while app.chat.session.info is None and app.chat.session.load_error is None:
                 await pilot.pause(0.02)
             if app.chat.session.info is None:
                 raise SystemExit(app.chat.session.load_error)
+            while mcp is not None and app.chat.session.mcp is None:
+                await pilot.pause(0.02)
             child = getattr(app.chat.session.runner, "pid", None)
             result["rss_loaded_mb"] = _rss_mb() + _rss_mb(child)
             result["rss_ui_loaded_mb"] = _rss_mb()
@@ -97,7 +119,7 @@ def _child_app(model: str, out: str, turns: int, threads: int, n_ctx: int) -> No
                 app.done, app.tokens = None, 0
                 marks.clear()
                 start, cpu0 = time.perf_counter(), time.thread_time()
-                await app.chat.send(f"{PROMPT} ({turn + 1})")
+                await app.chat.send(f"{prompt} ({turn + 1})")
                 while app.done is None and app.failed is None:
                     await asyncio.sleep(0.005)
                 if app.failed:
@@ -133,11 +155,13 @@ def _rss_mb(pid: int | str | None = "self") -> float:
     return 0.0
 
 
-def run_app(model: Path, *, turns: int = 1, threads: int = 1, n_ctx: int = 8192) -> dict:
+def run_app(
+    model: Path, *, turns: int = 1, threads: int = 1, n_ctx: int = 8192, workbench: bool = False
+) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     env = {**os.environ, "R1CHAT_HOME": tempfile.mkdtemp()}
-    args = [str(model), out, str(turns), str(threads), str(n_ctx)]
+    args = [str(model), out, str(turns), str(threads), str(n_ctx), str(int(workbench))]
     subprocess.run([sys.executable, __file__, "--child-app", *args], check=True, env=env, cwd=ROOT)
     result = json.loads(Path(out).read_text())
     os.unlink(out)
@@ -224,13 +248,19 @@ def first_paint(model: Path, threads: int, attempt: int) -> float | None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child-app":
-        model, out, turns, threads, n_ctx = sys.argv[2:7]
-        _child_app(model, out, int(turns), int(threads), int(n_ctx))
+        model, out, turns, threads, n_ctx, workbench = sys.argv[2:8]
+        _child_app(model, out, int(turns), int(threads), int(n_ctx), workbench == "1")
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--workbench", action="store_true", help="also the chat with a file and MCP tools"
+    )
+    parser.add_argument(
+        "--only-stream", action="store_true", help="the stream rows only (no 20k, paint, RSS)"
+    )
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="r1chat-tui-bench-"))
@@ -239,7 +269,7 @@ def main() -> int:
     turn_model = write_long_model(directory, 1500, 60).path
     threads = ["--threads", str(args.threads)]
 
-    ask_s, app_s, ratios = [], [], []
+    ask_s, app_s, ratios, bench_s, bench_ratios = [], [], [], [], []
     early, late, answer_cpu = [], [], []
     tokens = thinking = 0
     for _ in range(args.runs):
@@ -248,10 +278,28 @@ def main() -> int:
         ask_s.append(ask["total_s"])
         app_s.append(app["ui_s"])
         ratios.append(app["ui_s"] / ask["total_s"])
+        if args.workbench:
+            with_tools = run_app(long_model, threads=args.threads, workbench=True)
+            bench_s.append(with_tools["ui_s"])
+            bench_ratios.append(with_tools["ui_s"] / ask["total_s"])
         tokens, thinking, marks = app["tokens"], app["thinking_tokens"], app["marks"]
         early.append(per_thousand(marks, 1000, 3000))
         late.append(per_thousand(marks, thinking - 2500, thinking - 500))
         answer_cpu.append(per_thousand(marks, thinking, tokens)[1])
+    stream_rows = [
+        ["`r1chat ask --json`: generation (s)", f"{median(ask_s):.2f}"],
+        ["chat app: prompt sent → last token on the widgets (s)", f"{median(app_s):.2f}"],
+        ["ratio app / ask (target ≤ 1.3)", f"{median(ratios):.2f}×"],
+    ]
+    if bench_s:
+        stream_rows += [
+            ["chat with @notes.md and MCP tools offered (s)", f"{median(bench_s):.2f}"],
+            ["ratio workbench app / ask", f"{median(bench_ratios):.2f}×"],
+        ]
+    if args.only_stream:
+        print(f"{long_model.name}: --threads {args.threads}; medians of {args.runs} runs\n")
+        print(table(["measure", "value"], stream_rows))
+        return 0
     huge = run_app(huge_model, threads=args.threads, n_ctx=32768)
     huge_thinking = huge["thinking_tokens"]
     bare = engine_alone(huge_model, args.threads, 32768)
@@ -262,9 +310,7 @@ def main() -> int:
 
     per_k = "reasoning, per 1,000 tokens, wall / UI-thread CPU (ms)"
     rows = [
-        ["`r1chat ask --json`: generation (s)", f"{median(ask_s):.2f}"],
-        ["chat app: prompt sent → last token on the widgets (s)", f"{median(app_s):.2f}"],
-        ["ratio app / ask (target ≤ 1.3)", f"{median(ratios):.2f}×"],
+        *stream_rows,
         [f"{per_k}: tokens 1,000–3,000", ms(early)],
         [f"{per_k}: tokens {thinking - 2500:,}–{thinking - 500:,}", ms(late)],
         [
