@@ -80,7 +80,14 @@ def _mcp_hub(args: argparse.Namespace) -> McpHub | None:
 
     if args.no_mcp:
         return None
-    specs = load(Path(args.mcp) if args.mcp else None, required=args.mcp is not None)
+    try:
+        specs = load(Path(args.mcp) if args.mcp else None, required=args.mcp is not None)
+    except UsageError as e:
+        if args.mcp is not None:
+            raise
+        broken = McpHub([])  # the optional default file: the chat opens, and says why
+        broken.problems.append(f"{e} (the chat goes on without MCP tools)")
+        return broken
     return McpHub(specs) if any(not s.disabled for s in specs) else None
 
 
