@@ -183,10 +183,18 @@ def test_a_queued_stream_is_kept_alive(tmp_path: Path, loop_model: ScriptedModel
     with serving(loop_model.path, *flags, env={"R1CHAT_HOME": str(tmp_path)}) as s:
         # a reply that reasons for ~30,000 tokens holds the one slot for some seconds
         unguarded = {"loop_guard": False, "think_budget": 30000}
-        long = {"messages": HI, "max_tokens": 30000, "r1chat": unguarded}
-        runner = threading.Thread(
-            target=lambda: httpx2.post(f"{s.url}/chat/completions", json=long, timeout=120)
-        )
+        long = {"messages": HI, "max_tokens": 30000, "r1chat": unguarded, "stream": True}
+        done = threading.Event()
+
+        def hold() -> None:
+            """Stream the long reply until the queued one has been kept alive, then hang up
+            (however slow the machine, the test waits for no 30,000 tokens)."""
+            with httpx2.stream("POST", f"{s.url}/chat/completions", json=long, timeout=120) as r:
+                for _ in r.iter_lines():
+                    if done.is_set():
+                        return
+
+        runner = threading.Thread(target=hold)
         runner.start()
         health = f"{s.url[: -len('/v1')]}/health"
         while httpx2.get(health, timeout=10).json()["running"] < 1:
@@ -195,6 +203,8 @@ def test_a_queued_stream_is_kept_alive(tmp_path: Path, loop_model: ScriptedModel
         body = {"messages": HI, "stream": True, "max_tokens": 8}
         with httpx2.stream("POST", f"{s.url}/chat/completions", json=body, timeout=120) as r:
             for line in r.iter_lines():
-                comments += line.startswith(": waiting for a free slot")
+                if line.startswith(": waiting for a free slot"):
+                    comments += 1
+                    done.set()  # the slot is let go: this one is answered
         runner.join(120)
-        assert comments >= 1
+        assert comments >= 1 and not runner.is_alive()
