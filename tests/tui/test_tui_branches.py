@@ -5,6 +5,7 @@ through Pilot, the real CLI)."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import Static
 
 from r1chat.session.dialogue import Dialogue
@@ -111,3 +112,17 @@ async def test_regenerate_twice_and_page_through_three_answers(
         assert stored is not None and turn.answer.text == stored.content
         await pilot.press("escape")
         assert app.focused is app.chat.prompt
+
+
+@run_async
+async def test_keys_typed_in_one_burst_act_where_focus_went(answer_model: ScriptedModel) -> None:
+    """A terminal delivers fast keys in one read: alt+up and the arrows after it are queued
+    before the first has moved focus; they still walk the turns (not the input's Up)."""
+    app = make_app(answer_model)
+    async with app.run_test(size=SIZE) as pilot:
+        for prompt in ("one", "two", "three"):
+            await ask(pilot, prompt)
+        for key in ("alt+up", "up", "up", "up", "e"):
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await pilot.pause(0.3)
+        assert app.chat.editing == 1 and app.chat.prompt.text == "two"

@@ -76,13 +76,25 @@ WELCOME = (
 )
 
 
+_TURN_ACTIONS = {"turn_version", "next_turn", "edit_turn", "regenerate_turn", "leave_turns"}
+
+
 class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", show=True),
         Binding("escape", "back", "Back", show=False),
         Binding("ctrl+n", "new_chat", "New"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
-        Binding("alt+up", "turns", "Turns", show=False),
+        # a chosen turn's keys: priority, so that keys typed in a burst after one that
+        # moves focus act where it went (check_action lets them through otherwise)
+        Binding("alt+up", "turns", "Turns", show=False, priority=True),
+        Binding("left", "turn_version(-1)", "Previous", priority=True),
+        Binding("right", "turn_version(1)", "Next", priority=True),
+        Binding("up", "next_turn(-1)", "Up", show=False, priority=True),
+        Binding("down", "next_turn(1)", "Down", show=False, priority=True),
+        Binding("e,enter", "edit_turn", "Edit", priority=True),
+        Binding("r", "regenerate_turn", "Regenerate", priority=True),
+        Binding("escape", "leave_turns", "Input", show=False, priority=True),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning"),
         Binding("ctrl+s,f2", "toggle_sidebar", "Chats"),
         Binding("ctrl+g", "copy_answer", "Copy answer", show=False),
@@ -378,6 +390,15 @@ class ChatScreen(Screen[None]):
             return True if self.session.current is not None or self.session.calling else None
         if action == "back":
             return not self.session.calling
+        if action == "leave_turns" and (self.session.current or self.session.calling):
+            return False  # esc stops what runs first
+        if action in _TURN_ACTIONS:
+            turn = self.focused
+            if action == "edit_turn":
+                return isinstance(turn, UserMessage)
+            if action == "regenerate_turn":
+                return isinstance(turn, AssistantTurn)
+            return isinstance(turn, UserMessage | AssistantTurn)
         return True
 
     def action_stop(self) -> None:
@@ -494,8 +515,8 @@ class ChatScreen(Screen[None]):
         editing a prompt."""
         if self.sidebar.display and self.sidebar.has_focus_within:
             await self.action_toggle_sidebar()
-        elif self._focused_turn() is not None:
-            self.prompt.focus()
+        elif self._focused_turn() is not None:  # (something inside a turn: a pane)
+            self.set_focus(self.prompt)
         elif self.editing is not None:
             self.editing = None
             self.prompt.clear()
@@ -548,6 +569,10 @@ class ChatScreen(Screen[None]):
         versions, e edits a prompt, r regenerates a reply, esc goes back to the input."""
         if turns := self.transcript.turns():
             self.set_focus(turns[-1])  # (now: keys typed right after it move from there)
+
+    def action_leave_turns(self) -> None:
+        """Esc on a chosen turn: back to the input."""
+        self.set_focus(self.prompt)
 
     def action_next_turn(self, step: int) -> None:
         turn = self._focused_turn()

@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.content import Content
 from textual.widgets import Static
@@ -30,14 +29,6 @@ from r1chat.tui.widgets.reasoning_pane import ReasoningPane
 _KINDS = {"cancelled": "stopped", "length": "warning", "loop": "warning", "error": "error"}
 FINISH_NOTES = {reason: (f"■ {ending(reason)}", kind) for reason, kind in _KINDS.items()}
 
-TURN_KEYS = [
-    Binding("left", "screen.turn_version(-1)", "Previous"),
-    Binding("right", "screen.turn_version(1)", "Next"),
-    Binding("up", "screen.next_turn(-1)", "Up", show=False),
-    Binding("down", "screen.next_turn(1)", "Down", show=False),
-]
-"""Keys on a focused prompt or reply: its versions, and the turn above or below."""
-
 SAID_BY_NOTICE = ("length", "loop")
 """Finishes whose live turn has a notice saying the same (`core.turn` writes it); a reply
 reopened from History has only the note."""
@@ -46,13 +37,10 @@ reopened from History has only the note."""
 class UserMessage(Static, can_focus=True):
     """The user's prompt, shown as typed (no markup), its attached files as a line of
     chips, `‹ 2/3 ›` when it was edited; `left_out` marks one the model no longer sees
-    (the conversation outgrew the context). Focused (alt+up), it can be edited."""
+    (the conversation outgrew the context). Focused (alt+up), it can be edited (the
+    keys of a focused turn are the chat screen's)."""
 
     NOT_SENT = "not sent: over the context"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e,enter", "screen.edit_turn", "Edit"),
-        *TURN_KEYS,
-    ]
 
     def __init__(self, text: str, version: tuple[int, int] = (1, 1)) -> None:
         sent = split(text)
@@ -90,11 +78,6 @@ def _chips(files: tuple[File, ...]) -> list[tuple[str, str] | str]:
 
 class AssistantTurn(Container, can_focus=True):
     """A reply. Focused (alt+up), it can be regenerated or switched to another version."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "screen.regenerate_turn", "Regenerate"),
-        *TURN_KEYS,
-    ]
 
     def __init__(
         self,
