@@ -15,7 +15,6 @@ from r1chat.core.events import AnswerDelta, Done, Event
 from r1chat.core.messages import ToolCall
 from r1chat.core.printable import one_line
 from r1chat.core.request import Control, Request
-from r1chat.core.tools import CallReader
 from r1chat.core.turn import run_turn
 from r1chat.engine.base import Engine
 from r1chat.mcp.client import McpHub
@@ -66,38 +65,32 @@ def run_rounds(
             messages=(*request.messages, *tool_rounds.messages(rounds)),
             tools=tools,
         )
-        reader = CallReader() if tools is not None else None
-        calls, shown = [], ""
+        reader = tool_rounds.AnswerCalls(tools) if tools is not None else None
         for event in run_turn(engine, asked, control, settings.guards):
             if reader is not None and isinstance(event, AnswerDelta):
-                text, got = reader.feed(event.text)
-                calls += got
-                shown += text
-                if text:
+                if text := reader.feed(event.text):
                     yield AnswerDelta(text)
                 continue
             if not isinstance(event, Done):
                 yield event
                 continue
+            calls: list[ToolCall] = []
             if reader is not None:
-                text, got = reader.finish()
-                calls += got
-                shown += text
-                if text:
+                if text := reader.finish():
                     yield AnswerDelta(text)
-                event = replace(event, content=shown)
-            if calls and tools is not None and not tools.callable:
-                print(
-                    f"warning: the model still called tools after {len(rounds)} rounds; "
-                    "its calls were dropped",
-                    file=sys.stderr,
-                )
-                calls = []
+                event = replace(event, content=reader.shown)
+                calls = reader.calls
+                if reader.dropped:
+                    print(
+                        f"warning: the model still called tools after {len(rounds)} rounds; "
+                        "its calls were dropped",
+                        file=sys.stderr,
+                    )
             if not calls or control.cancelled or event.finish_reason == "cancelled":
                 yield event
                 return
             called = [_run(c, hub, allowed, control) for c in calls]
-            rounds.append(Round(event.reasoning, shown, called, event.stats.to_dict()))
+            rounds.append(Round(event.reasoning, event.content, called, event.stats.to_dict()))
             new_round(rounds)
             if control.cancelled:
                 yield replace(event, finish_reason="cancelled", content="")

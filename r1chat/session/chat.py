@@ -18,7 +18,7 @@ from r1chat.config.settings import Settings
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Done, EngineInfo, Stats
 from r1chat.core.messages import Message, ToolCall
-from r1chat.core.tools import CallReader
+from r1chat.core.request import Request
 from r1chat.history.store import History
 from r1chat.host.commands import Load, Measure, Model, Reply
 from r1chat.host.model_host import ModelHost
@@ -41,7 +41,7 @@ from r1chat.mcp.client import McpHub
 from r1chat.session import tool_rounds
 from r1chat.session.dialogue import Dialogue, Exchange
 from r1chat.session.runner import ReplyJob
-from r1chat.session.tool_rounds import Called, Round
+from r1chat.session.tool_rounds import AnswerCalls, Called, Round
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +138,7 @@ class ChatSession:
         last = self.dialogue.exchanges[-1]
         if last.answered:
             messages = (*messages, Message("assistant", last.answer))
-        request = self.dialogue.request(self.settings)
-        job = self.runner.next_id()
-        self.runner.send(Measure(job, self.model, messages, request, self.settings.overflow))
-        self._job_started()
+        self._measure(messages, self.dialogue.request(self.settings))
 
     def measure_draft(self, text: str | None) -> None:
         """Ask what context the conversation fills with `text` (a draft with its files
@@ -150,10 +147,13 @@ class ChatSession:
         if text is None or self.info is None:
             return
         messages = (*self.dialogue.context(), Message("user", text))
-        self._draft_job = job = self.runner.next_id()
-        request = self.settings.request(messages)
+        self._draft_job = self._measure(messages, self.settings.request(messages))
+
+    def _measure(self, messages: tuple[Message, ...], request: Request) -> int:
+        job = self.runner.next_id()
         self.runner.send(Measure(job, self.model, messages, request, self.settings.overflow))
         self._job_started()
+        return job
 
     # -- replies ----------------------------------------------------------------------
 
@@ -183,8 +183,8 @@ class ChatSession:
         if tools is not None:
             request = replace(request, tools=tools)
         job_id = self.runner.next_id()
-        if tools is not None:  # (a last round that may only answer: calls are dropped)
-            self._readers[job_id] = _Calls(final=not tools.callable)
+        if tools is not None:
+            self._readers[job_id] = _Calls(tools)
         ended = self.runner.send(
             Reply(
                 job_id,
@@ -205,7 +205,7 @@ class ChatSession:
     def next_round(self, ex: Exchange, called: list[Called]) -> tuple[ReplyJob, str | None]:
         """The calls `ex`'s reply made, answered: keep the round, and go on with the next
         (`start_reply`)."""
-        ex.rounds.append(Round(ex.reasoning, ex.answer, called, ex.stats))
+        self._keep_round(ex, called)
         unsaved = None
         try:
             self.dialogue.save_rounds(ex)
@@ -216,9 +216,13 @@ class ChatSession:
 
     def end_rounds(self, ex: Exchange, called: list[Called]) -> None:
         """The user stopped the calls: keep the round, the reply ends there (stopped)."""
-        ex.rounds.append(Round(ex.reasoning, ex.answer, called, ex.stats))
+        self._keep_round(ex, called)
         ex.answer, ex.reasoning, ex.finish_reason = "", "", "cancelled"
         self.dialogue.save_rounds(ex, finish_reason="cancelled", cleared=True)
+
+    @staticmethod
+    def _keep_round(ex: Exchange, called: list[Called]) -> None:
+        ex.rounds.append(Round(ex.reasoning, ex.answer, called, ex.stats))
 
     def stop(self) -> None:
         """Stop the reply streaming now (what arrived is kept)."""
@@ -257,8 +261,9 @@ class ChatSession:
     def open(self, conversation_id: int, message_id: int | None = None) -> Dialogue:
         """Go on with a saved conversation, on the branch holding `message_id` if given
         (a search hit), else the one shown last (`R1ChatError` if it cannot be read)."""
-        shown = self.history.messages(conversation_id)
-        if message_id is not None and all(m.id != message_id for m in shown):
+        if message_id is not None and all(
+            m.id != message_id for m in self.history.messages(conversation_id)
+        ):
             self.history.show(conversation_id, message_id)
         dialogue = Dialogue.load(self.history, conversation_id)
         self.new_chat()
@@ -343,32 +348,21 @@ class ChatSession:
             return None
         self.current = None
         then, self._then = self._then, None
-        asked = tuple(calls.calls) if calls is not None and then is None else ()
-        if calls is not None and calls.final:
-            return ReplyEnded(then, dropped=len(asked))
-        return ReplyEnded(then, asked)
+        if calls is None or then is not None:
+            return ReplyEnded(then)
+        return ReplyEnded(then, tuple(calls.calls), calls.dropped)
 
 
-class _Calls:
-    """An answer's calls taken out of its text as it streams (`CallReader`): the screen
-    shows the text, History keeps it, and the calls wait for `ReplyEnded`."""
-
-    def __init__(self, *, final: bool) -> None:
-        self.final = final  # the last round: its calls are not run
-        self.reader = CallReader()
-        self.shown = ""
-        self.calls: list[ToolCall] = []
+class _Calls(AnswerCalls):
+    """`AnswerCalls` on the host's items: the screen shows the text, History keeps it,
+    and the calls wait for `ReplyEnded`."""
 
     def read(self, item: Item) -> Item | None:
         if isinstance(item, AnswerChunk):
-            text, calls = self.reader.feed(item.text)
-            self.calls += calls
-            self.shown += text
+            text = self.feed(item.text)
             return AnswerChunk(text, item.count) if text else None
         if isinstance(item, Done):
-            text, calls = self.reader.finish()
-            self.calls += calls
-            self.shown += text
+            self.finish()
             if item.finish_reason == "cancelled":
                 self.calls = []  # stopped: nothing it asked runs
             return replace(item, content=self.shown)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1chat.core.messages import Message, ToolCall
-from r1chat.core.tools import Tool, Tools
+from r1chat.core.tools import CallReader, Tool, Tools
 from r1chat.mcp.client import McpTool
 
 MAX_ROUNDS = 8
@@ -51,6 +51,39 @@ class Round:
     text: str = ""
     calls: list[Called] = field(default_factory=list)
     stats: dict[str, Any] | None = None  # its reply's (`Stats.to_dict()`)
+
+
+class AnswerCalls:
+    """A round's answer as it streams, its tool calls taken out (`CallReader`): `feed`
+    and `finish` return the text to show. In the `final` round (after `MAX_ROUNDS`) calls
+    are not run: `dropped` counts them."""
+
+    def __init__(self, tools: Tools) -> None:
+        self.final = not tools.callable
+        self.calls: list[ToolCall] = []
+        self.dropped = 0
+        self._reader = CallReader()
+        self._shown: list[str] = []
+
+    def feed(self, text: str) -> str:
+        return self._take(*self._reader.feed(text))
+
+    def finish(self) -> str:
+        return self._take(*self._reader.finish())
+
+    @property
+    def shown(self) -> str:
+        """The answer's text, without its calls."""
+        return "".join(self._shown)
+
+    def _take(self, text: str, calls: list[ToolCall]) -> str:
+        if self.final:
+            self.dropped += len(calls)
+        else:
+            self.calls += calls
+        if text:
+            self._shown.append(text)
+        return text
 
 
 def messages(rounds: Sequence[Round]) -> list[Message]:
