@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from r1chat.cli import ask, completion, doctor, evaluate, history, models
 from r1chat.cli.main import run
-from r1chat.serve import agents
-from r1chat.serve import command as serve
-from r1chat.tui import command as chat
 
-COMMANDS = (chat, ask, models, history, serve, agents, evaluate, doctor, completion)
-"""The first is the default command (`r1chat -m r1:7b` opens the chat)."""
+COMMANDS = {
+    "chat": "r1chat.tui.command",
+    "ask": "r1chat.cli.ask",
+    "models": "r1chat.cli.models",
+    "history": "r1chat.cli.history",
+    "serve": "r1chat.serve.command",
+    "launch": "r1chat.serve.agents",
+    "eval": "r1chat.cli.evaluate",
+    "doctor": "r1chat.cli.doctor",
+    "completion": "r1chat.cli.completion",
+}
+"""Each command's name and the module that registers it (`register(subparsers)`), imported
+only when its command runs or the whole parser is asked for (help, completion). The first
+is the default command (`r1chat -m r1:7b` opens the chat)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

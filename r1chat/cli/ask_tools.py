@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from r1chat.config.settings import Settings
 from r1chat.core.errors import UsageError
@@ -17,9 +18,11 @@ from r1chat.core.printable import one_line
 from r1chat.core.request import Control, Request
 from r1chat.core.turn import run_turn
 from r1chat.engine.base import Engine
-from r1chat.mcp.client import McpHub
 from r1chat.session import tool_rounds
 from r1chat.session.tool_rounds import Called, Round
+
+if TYPE_CHECKING:  # (the MCP client, asyncio and all, is imported only for --mcp)
+    from r1chat.mcp.client import McpHub
 
 
 def open_hub(file: str | None, allowed: list[str]) -> McpHub | None:
@@ -27,10 +30,11 @@ def open_hub(file: str | None, allowed: list[str]) -> McpHub | None:
     `allowed` must be one of their tools."""
     from pathlib import Path
 
-    from r1chat.mcp.config import load
-
     if file is None:
         return None
+    from r1chat.mcp.client import McpHub
+    from r1chat.mcp.config import load
+
     hub = McpHub(load(Path(file) if file else None, required=True))
     if not hub.specs:
         raise UsageError("--mcp: no MCP server in the file is enabled")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
 
 from r1chat import __version__
@@ -38,16 +39,26 @@ def build_parser(commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
     return parser
 
 
-def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
-    """`r1chat -m X` means `r1chat chat -m X`."""
-    known = {"-h", "--help", "--version"}
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if argv and (argv[0] in sub.choices or argv[0] in known):
+def _with_default_command(argv: list[str], names: Iterable[str]) -> list[str]:
+    """`r1chat -m X` means `r1chat chat -m X` (the first command)."""
+    names = list(names)
+    if argv and (argv[0] in names or argv[0] in ("-h", "--help", "--version")):
         return argv
-    return [next(iter(sub.choices)), *argv]
+    return [names[0], *argv]
 
 
-def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> int:
+def _needed(commands: Mapping[str, str], argv: list[str]) -> list[ModuleType]:
+    """The command modules the parser needs for `argv`: the named command's alone (a
+    command starts without importing the others), none for `--version`, else all (help,
+    completion)."""
+    if argv[0] == "--version":
+        return []
+    names = [argv[0]] if argv[0] in commands and argv[0] != "completion" else list(commands)
+    return [importlib.import_module(commands[name]) for name in names]
+
+
+def run(commands: Mapping[str, str], argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` for `commands` (name: the module that registers it) and run it."""
     if sys.stdout is None:  # started with stdout closed (`>&-`): nothing could be said
         if sys.stderr is not None:
             print(
@@ -56,10 +67,8 @@ def run(commands: Sequence[ModuleType], argv: Sequence[str] | None = None) -> in
         return 1
     if sys.stderr is None:  # (stderr closed, `2>&-`: its lines go nowhere, the rest works)
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-    parser = build_parser(commands)
-    args = parser.parse_args(
-        _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
-    )
+    words = _with_default_command(list(sys.argv[1:] if argv is None else argv), commands)
+    args = build_parser(_needed(commands, words)).parse_args(words)
     return outcome(lambda: _command(args))
 
 

@@ -72,7 +72,10 @@ class Shape:
     @classmethod
     def from_gguf(cls, path: str | Path, info: GGUFInfo | None = None) -> Shape:
         """The shape of the GGUF at `path` (`info`: its header, if already read)."""
-        info = info if info is not None else read_header(path)
+        if info is None:
+            from r1chat.models.gguf import read_gguf
+
+            info = read_gguf(path)
         layers, kv_heads, k_len, v_len = kv_shape(info)
         per_token = layers * kv_heads * (k_len + v_len) * 2
         return cls(split_total_size(Path(path), info.metadata), layers, per_token)
@@ -87,19 +90,6 @@ def kv_shape(info: GGUFInfo) -> tuple[int, int, int, int]:
     k_len = _max_int(info.arch_key("attention.key_length")) or (embd // heads if heads else 0)
     v_len = _max_int(info.arch_key("attention.value_length")) or k_len
     return info.block_count, kv_heads, k_len, v_len
-
-
-def read_header(path: str | Path) -> GGUFInfo:
-    """The GGUF header, reading 16 MiB first (enough for a 152k-token vocabulary) and the
-    full default only if the header is longer, so listing models stays fast."""
-    from r1chat.models.gguf import GGUFError, read_gguf
-
-    try:
-        return read_gguf(path, max_header=16 << 20)
-    except GGUFError:
-        if Path(path).is_file() and Path(path).stat().st_size > 16 << 20:
-            return read_gguf(path)
-        raise
 
 
 def _max_int(value: Any) -> int:

@@ -6,6 +6,7 @@ to size models for the hardware (layers, heads, context) in milliseconds.
 
 from __future__ import annotations
 
+import mmap
 import re
 import stat
 import struct
@@ -67,6 +68,7 @@ _TYPE_SIZES = {
     39: (17, 32),
 }
 _KEEP_ARRAY = 64  # arrays longer than this keep only their length
+_LENGTH = struct.Struct("<Q")
 
 
 class GGUFError(R1ChatError):
@@ -125,7 +127,7 @@ R1_MARKERS = frozenset((r1.USER, r1.ASSISTANT, r1.THINK_OPEN, r1.THINK_CLOSE, r1
 
 
 class _Reader:
-    def __init__(self, data: bytes, path: Path) -> None:
+    def __init__(self, data: bytes | mmap.mmap, path: Path) -> None:
         self.data, self.pos, self.path = data, 0, path
         self.markers: set[str] = set()  # R1 markers seen in the long string arrays
 
@@ -156,18 +158,37 @@ class _Reader:
                 return [self.value(etype) for _ in range(count)]
             if etype in _SCALARS:
                 self.pos += struct.calcsize(_SCALARS[etype]) * count
+            elif etype == _STRING:
+                self._skip_strings(count)
             else:
                 for _ in range(count):
-                    if (v := self.value(etype)) in R1_MARKERS:
-                        self.markers.add(v)
+                    self.value(etype)
             if self.pos > len(self.data):
                 raise EOFError
             return ArrayInfo(count)
         raise GGUFError(f"{self.path}: unknown metadata type {vtype} (corrupt GGUF?)")
 
+    def _skip_strings(self, count: int) -> None:
+        """Step over a long string array (the vocabulary: milliseconds, nothing decoded),
+        noting which of R1's markers it holds."""
+        data, pos, unpack = self.data, self.pos, _LENGTH.unpack_from
+        start = pos
+        try:
+            for _ in range(count):
+                pos += 8 + unpack(data, pos)[0]
+        except struct.error:
+            raise EOFError from None
+        for marker in R1_MARKERS:  # a marker is an element: its length comes before it
+            raw = marker.encode()
+            element = _LENGTH.pack(len(raw)) + raw
+            if data.find(element, start, pos) >= 0:
+                self.markers.add(marker)
+        self.pos = pos
 
-def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
-    """Parse the header of `path`; raise GGUFError with a one-line reason if unusable."""
+
+def read_gguf(path: str | Path) -> GGUFInfo:
+    """Parse the header of `path`; raise GGUFError with a one-line reason if unusable.
+    The file is mapped, not read: only the header's pages are touched."""
     path = Path(path)
     try:
         found = path.stat()
@@ -175,13 +196,21 @@ def read_gguf(path: str | Path, *, max_header: int = 256 << 20) -> GGUFInfo:
             raise GGUFError(f"{path} is not a file but {_kind(found.st_mode)}")
         size = found.st_size
         with path.open("rb") as f:
-            data = f.read(min(size, max_header))
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except FileNotFoundError:
         raise GGUFError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise GGUFError(f"{path} is a directory, not a GGUF file") from None
     except OSError as e:
         raise GGUFError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return _parse(data, path, size)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+def _parse(data: bytes | mmap.mmap, path: Path, size: int) -> GGUFInfo:
     if data[:4] != MAGIC:
         raise GGUFError(f"{path} is not a GGUF file")
     r = _Reader(data, path)

@@ -170,10 +170,11 @@ def import_model(
     file: str | Path, *, name: str | None = None, copy: bool = False, catalog: Catalog | None = None
 ) -> Imported:
     """Register a GGUF already on disk under a name (copying it in if asked)."""
-    from r1chat.models.fit import read_header, split_files
+    from r1chat.models.fit import split_files
+    from r1chat.models.gguf import read_gguf
 
     src = Path(file).expanduser().absolute()
-    info = read_header(src)  # clear errors: missing, not GGUF, truncated
+    info = read_gguf(src)  # clear errors: missing, not GGUF, truncated
     shards = split_files(src)
     if len(shards) > 1 or int(info.metadata.get("split.count", 1) or 1) > 1:
         missing = [p.name for p in shards if not p.exists()]
@@ -462,9 +463,10 @@ def free_bytes(folder: Path) -> int:
 
 def describe_path(path: Path) -> dict[str, Any]:
     """Facts about a local GGUF for `models info`."""
-    from r1chat.models.fit import read_header, split_total_size
+    from r1chat.models.fit import split_total_size
+    from r1chat.models.gguf import read_gguf
 
-    info = read_header(path)
+    info = read_gguf(path)
     return {
         "path": str(path),
         "name": info.name,

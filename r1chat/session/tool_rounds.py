@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1chat.core.messages import Message, ToolCall
 from r1chat.core.tools import CallReader, Tool, Tools
-from r1chat.mcp.client import McpTool
+
+if TYPE_CHECKING:  # (the MCP client, asyncio and all, is imported only where servers run)
+    from r1chat.mcp.client import McpTool
 
 MAX_ROUNDS = 8
 """Rounds of calls in one reply; the round after the last may only answer."""

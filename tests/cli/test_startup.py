@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.fixtures.scripted import ScriptedModel
+
 HEAVY = ("llama_cpp", "textual", "rich", "huggingface_hub", "jinja2", "numpy")
 
 PROBE = """
@@ -43,3 +45,35 @@ def test_help_imports_no_heavy_library(argv: list[str]) -> None:
 def test_listing_models_needs_neither_llama_cpp_nor_textual(argv: list[str]) -> None:
     loaded = loaded_after(*argv)
     assert "llama_cpp" not in loaded and "textual" not in loaded
+
+
+def test_a_command_imports_no_other_command(answer_model: ScriptedModel) -> None:
+    """`ask` runs (here as far as its prompt) without the chat's, the server's or the MCP
+    client's modules. (`-X importtime` sees the forked child's imports too.)"""
+    argv = ["ask", "--dry-run", "--no-log", "-m", str(answer_model.path), "hi"]
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "r1chat", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "hi" in proc.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "r1chat.engine.local.engine" in imported  # (what the child did is seen)
+    assert imported.isdisjoint(OTHERS)
+
+
+OTHERS = ("r1chat.tui.command", "r1chat.serve.command", "r1chat.serve.agents", "r1chat.mcp.client")
+
+
+def test_each_command_is_registered_by_its_module() -> None:
+    import argparse
+    import importlib
+
+    from r1chat.__main__ import COMMANDS
+    from r1chat.cli.main import build_parser
+
+    for name, module in COMMANDS.items():
+        parser = build_parser([importlib.import_module(module)])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        assert list(sub.choices) == [name]

@@ -157,10 +157,10 @@ def run_info(args: argparse.Namespace) -> int:
 
 def _prompt_format(path: str) -> str:
     from r1chat.core.errors import R1ChatError
-    from r1chat.models.fit import read_header
+    from r1chat.models.gguf import read_gguf
 
     try:
-        return read_header(path).prompt_format
+        return read_gguf(path).prompt_format
     except R1ChatError as e:
         return f"? ({e})"
 

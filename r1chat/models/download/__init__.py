@@ -145,11 +145,10 @@ def _refuse_implausible(paths: list[Path]) -> None:
     """A verified download whose header no model can have (layers, heads or context that
     llama.cpp would crash on) is deleted, not installed: its checksum only proves it is
     the file the Hub holds."""
-    from r1chat.models.fit import read_header
-    from r1chat.models.gguf import GGUFError
+    from r1chat.models.gguf import GGUFError, read_gguf
 
     try:
-        read_header(paths[0])
+        read_gguf(paths[0])
     except GGUFError as e:
         for p in paths:
             p.unlink(missing_ok=True)
@@ -159,10 +158,11 @@ def _refuse_implausible(paths: list[Path]) -> None:
 def _learn_shape(entry: Entry, path: Path) -> None:
     """A model pulled by its Hub name: its header's KV shape replaces the estimate."""
     from r1chat.models import hub_index
-    from r1chat.models.fit import kv_shape, read_header
+    from r1chat.models.fit import kv_shape
+    from r1chat.models.gguf import read_gguf
 
     try:
-        info = read_header(path)
+        info = read_gguf(path)
     except R1ChatError:
         return  # loading it will say what is wrong with the file
     layers, kv_heads, k_len, v_len = kv_shape(info)

@@ -309,11 +309,10 @@ def _verify(remote: RemoteFile, digest: str, sha1: str | None) -> None:
 
 def intact(path: Path) -> bool:
     """An installed file still reads as a whole GGUF (its header and tensor extent)."""
-    from r1chat.models.fit import read_header
-    from r1chat.models.gguf import GGUFError
+    from r1chat.models.gguf import GGUFError, read_gguf
 
     try:
-        read_header(path)
+        read_gguf(path)
     except GGUFError:
         return False
     return True
