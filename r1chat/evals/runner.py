@@ -146,7 +146,7 @@ class Evaluation:
         request = Request(
             (Message("user", asked.prompt),), sampling, math=self.bench.kind == "math"
         )
-        self._host.send(Reply(job, self._model, request, PROTOCOL))
+        self._host.send(Reply(job, self._model, request, PROTOCOL, follow_up=False))
         return job
 
     def _sample(

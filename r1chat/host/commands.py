@@ -73,7 +73,9 @@ class Reply:
     not fit fails (`Why.TOO_LONG`; with `sizes`, saying how many tokens it has, counted up
     to the model's trained context, so a larger context can be asked for). `measure`:
     after the reply, say the context the conversation fills under that policy
-    (`ContextUsed`: the chat's meter).
+    (`ContextUsed`: the chat's meter). `follow_up`: a next turn may come, so the
+    conversation with this answer is read ahead while the model is idle (`Prefilled`);
+    False where none comes (an eval's samples), whose slot is then free at once.
     """
 
     job: int
@@ -86,6 +88,7 @@ class Reply:
     overflow: Overflow | None = None
     sizes: bool = False
     measure: bool = False
+    follow_up: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,7 +309,8 @@ class Worker:
                 arrivals = self._arrivals
             self._end(job)
         try:
-            if done is not None and done.goes_on and c.raw is None and engine.info.caps.prefill:
+            ahead = c.follow_up and c.raw is None and engine.info.caps.prefill
+            if done is not None and done.goes_on and ahead:
                 assert job.request is not None
                 self._prefill(engine, c.job, job.request.answered(done.content), arrivals)
         finally:

@@ -141,6 +141,39 @@ def test_a_follow_up_finds_its_conversation_cached(smollm2: Serving) -> None:
     assert (usage.prompt_tokens_details.cached_tokens or 0) >= reply.usage.prompt_tokens - 1
 
 
+LONG_QUESTION = (
+    "Here is a list of facts about the solar system. The Sun is a star. Mercury is the "
+    "closest planet to the Sun. Venus is the hottest planet. Earth has one moon. Mars is "
+    "red because of iron oxide. Jupiter is the largest planet. Saturn has bright rings. "
+    "Uranus rotates on its side. Neptune has the strongest winds. Pluto is a dwarf planet. "
+    "Using only these facts, which planet is the largest?"
+)
+
+
+def test_a_prompt_another_slot_holds_is_copied_not_read_again(smollm2: Serving) -> None:
+    """Four requests with the prompt that one slot holds (followed there by another
+    reply): each starts from a copy of that slot's cache (all four report it as cached),
+    and the copies are right (each greedy reply is the lone request's)."""
+    client = openai.OpenAI(base_url=smollm2.url, api_key="x", max_retries=0)
+    model = smollm2_model(smollm2)
+    messages = [{"role": "user", "content": LONG_QUESTION}]
+
+    def ask(i: int, temperature: float = 0) -> tuple[str, int, int]:
+        reply = client.chat.completions.create(
+            model=model, messages=messages, temperature=temperature, seed=5, max_tokens=24
+        )
+        usage = reply.usage
+        assert usage is not None and usage.prompt_tokens_details is not None
+        cached = usage.prompt_tokens_details.cached_tokens or 0
+        return reply.choices[0].message.content or "", cached, usage.prompt_tokens
+
+    alone = ask(0)[0]
+    assert alone and ask(0, temperature=1.5)[0] != alone  # what the slot holds goes on apart
+    together = at_once(4, ask)
+    assert [t[0] for t in together] == [alone] * 4
+    assert all(cached >= prompt - 1 for _, cached, prompt in together)
+
+
 def test_a_client_that_leaves_frees_its_slot(tmp_path: Path, long_model: ScriptedModel) -> None:
     flags = ("--ctx", "8192", "--parallel", "2", "--quiet")
     with serving(long_model.path, *flags, env={"R1CHAT_HOME": str(tmp_path)}) as s:

@@ -7,7 +7,9 @@ samples each reply's next token (its own chain, seed and grammar) from that batc
 reply runs on the thread of its request, exactly as with one sequence
 (`LocalEngine._generate`: reasoning guards, injections, the grammar after `</think>`),
 and waits for the Batcher only for its tokens. A reply goes to the free slot whose cache
-shares the longest prefix with its prompt (a follow-up finds its conversation there).
+shares the longest prefix with its prompt (a follow-up finds its conversation there); a
+prompt that another slot holds, or is reading, more of is copied from that slot's cache
+rather than read again (an eval's K samples of a question, agents' long system prompts).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ SIMILAR = 0.5
 """How much of a slot's cache a prompt must begin with for the slot to be chosen for it
 (as llama-server's `--slot-prompt-similarity`, measured on the cache)."""
 
+COPY_GAIN = 8
+"""The fewest prompt tokens a copy from another slot must save (on a long context, one in
+1,024 of a slot's context). A copy moves that slot's whole KV stream (llama.cpp copies
+across streams only whole): at 8,192 tokens a slot, about what reading 1 to 3 prompt
+tokens costs, on a CPU (SmolLM2 to a 7B) as on a GPU."""
+
 _CANCELLED = "cancelled"
 _READ = "read"
 
@@ -67,10 +75,13 @@ class Batcher:
         self.slots = [Slot(i) for i in range(sequences)]
         self._free = list(self.slots)
         self._chunk, self._n_batch = chunk, n_batch
+        per_slot = int(llama_cpp.llama_n_ctx(self._ctx)) // sequences
+        self._copy_gain = max(COPY_GAIN, per_slot // 1024)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._cond = threading.Condition()
         self._awaiting: set[int] = set()  # slots given a token, not yet fed again
         self._stepping: set[int] = set()  # slots in the batch being decoded
+        self._copying: set[int] = set()  # slots waiting to copy a prompt (no step starts)
         self._inline = False  # a lone reply decodes on its own thread (`alone`)
         self._patience = STRAGGLERS_S  # how long the next step waits for stragglers
         self._closing = False
@@ -110,11 +121,43 @@ class Batcher:
 
     def keep(self, slot: Slot, tokens: list[int], most: int) -> int:
         """Keep the slot's cached prefix in common with `tokens` (at most `most`), the
-        rest dropped before its next step; returns where reading starts."""
-        start = min(common_prefix(slot.cached, tokens), most)
+        rest dropped before its next step; or, when another slot holds (or is reading)
+        `copy_gain` more of them, that slot's prefix, copied once it is read. Returns
+        where reading starts."""
+        own = min(common_prefix(slot.cached, tokens), most)
         with self._cond:
-            slot.rewind = start
-        return start
+            try:
+                while True:
+                    donor, n = self._donor(slot, tokens, most)
+                    if donor is None or n < own + self._copy_gain:
+                        slot.rewind = own
+                        return own
+                    if (len(donor.cached) if donor.rewind is None else donor.rewind) >= n:
+                        if not self._stepping and not self._inline:
+                            break
+                        self._copying.add(slot.seq)  # read: the next step waits for the copy
+                    self._cond.wait()  # for the donor's reading, or for the step to end
+                # (no step runs now, and none starts: the Batcher needs this lock)
+                llama_cpp.llama_memory_seq_cp(self._memory, donor.seq, slot.seq, -1, -1)
+                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, n, -1)
+                slot.cached, slot.rewind = donor.cached[:n], None
+                return n
+            finally:
+                self._copying.discard(slot.seq)
+                self._cond.notify_all()
+
+    def _donor(self, slot: Slot, tokens: list[int], most: int) -> tuple[Slot | None, int]:
+        """The other slot whose cache will hold the longest prefix of `tokens` once what
+        it is reading is read, and that prefix's length (at most `most`)."""
+        best, longest = None, 0
+        for other in self.slots:
+            if other is slot:
+                continue
+            kept = other.cached if other.rewind is None else other.cached[: other.rewind]
+            n = min(common_prefix(kept + other.pending, tokens), most)
+            if n > longest:
+                best, longest = other, n
+        return best, longest
 
     def feed(self, slot: Slot, tokens: list[int], *, sample: bool, control: Control) -> None:
         """Decode `tokens` on the slot in the next steps; then sample a token if asked."""
@@ -149,7 +192,7 @@ class Batcher:
             while True:
                 if self._closing:
                     return None
-                if self._inline:  # a lone reply steps on its own thread
+                if self._inline or self._copying:  # a lone reply steps on its own thread
                     self._cond.wait()
                     continue
                 for slot in self.slots:
@@ -185,7 +228,7 @@ class Batcher:
         sequence, with no hand-off to the Batcher's thread and back per token. Returns the
         token (or `_CANCELLED`); None when the Batcher must do it (others are at work)."""
         with self._cond:
-            busy = self._closing or self._stepping or self._inline
+            busy = self._closing or self._stepping or self._inline or self._copying
             if busy or len(self._free) < len(self.slots) - 1 or any(s.pending for s in self.slots):
                 return None
             if control.cancelled:
