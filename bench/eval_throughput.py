@@ -7,12 +7,18 @@ sampling with a fixed seed (so both sides draw the same samples), 256 tokens a r
 most, 2 llama.cpp threads. Figures are whole `r1chat eval` processes, launch to exit:
 generated tokens (from `--json`) over wall time.
 
+Twice: the wheel's Q4_1 file, and the same weights requantized to Q4_0 (by llama.cpp's
+own `llama_model_quantize`, through llama-cpp-python). What batching gains on a CPU is a
+property of the quant's kernels: llama.cpp repacks Q4_0 (as it does the R1 distills'
+Q4_K) for matrix-matrix kernels, while Q4_1 multiplies a batch one column at a time.
+
 Usage: python bench/eval_throughput.py [--rounds 3] [--smollm2 PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import tempfile
@@ -38,6 +44,21 @@ QUESTIONS = [
 ]
 
 
+def requantized(source: Path, out: Path) -> Path:
+    """`source`'s weights as Q4_0, written to `out` by llama.cpp's quantizer."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
+    params.allow_requantize = True
+    status = llama_cpp.llama_model_quantize(
+        str(source).encode(), str(out).encode(), ctypes.byref(params)
+    )
+    if status != 0:
+        raise SystemExit(f"llama_model_quantize failed ({status})")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -47,14 +68,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     data = work / "q.jsonl"
     data.write_text("".join(json.dumps({"problem": q, "answer": a}) + "\n" for q, a in QUESTIONS))
+    q4_0 = requantized(opts.smollm2, work / "smollm2-q4_0.gguf")
+    for label, model in (("Q4_1 (the wheel's file)", opts.smollm2), ("Q4_0 (requantized)", q4_0)):
+        run(label, model, data, work, opts)
+
+
+def run(label: str, model: Path, data: Path, work: Path, opts: argparse.Namespace) -> None:
     k = str(opts.samples)
     sides = {f"parallel {k} (default)": k, "one after another (--parallel 1)": "1"}
     results: dict[str, list[tuple[float, int]]] = {name: [] for name in sides}
     for r in range(opts.rounds):
         for name, parallel in sides.items():
-            env = {"R1CHAT_HOME": str(work / f"home-{r}-{parallel}")}
+            env = {"R1CHAT_HOME": str(work / f"home-{label[:4]}-{r}-{parallel}")}
             seconds, out = r1chat(
-                "eval", str(opts.smollm2), "--bench", "math500", "--data", str(data),
+                "eval", str(model), "--bench", "math500", "--data", str(data),
                 "--samples", k, "--parallel", parallel, "--max-tokens", "256", "--seed", "7",
                 "--threads", "2", "--ctx", "2560", "--json", env={**os.environ, **env},
             )  # fmt: skip
@@ -69,7 +96,7 @@ def main() -> None:
     base = rates["one after another (--parallel 1)"]
     for row, name in zip(rows, rates, strict=True):
         row.append(f"{rates[name] / base:.2f}x")
-    print(f"K = {k} samples, {len(QUESTIONS)} questions, SmolLM2-135M Q4_1, 2 threads, "
+    print(f"\nK = {k} samples, {len(QUESTIONS)} questions, SmolLM2-135M {label}, 2 threads, "
           f"{opts.rounds} rounds (medians)")  # fmt: skip
     print(table(["eval", "wall (s)", "tokens", "tokens/s", "vs one after another"], rows))
 

@@ -7,6 +7,8 @@ llama.cpp's own `llama-server -np 4`, on the same file, in one run, alternating.
 2. Time to the first byte of a short non-streaming request sent 0.3 s into a stream of the
    6,000-token reasoning fixture (`--parallel 1` and `4`).
 3. RSS of the model process with 1 and 4 slots against the fit advisor's prediction.
+4. One stream alone, the 6,000-token reasoning fixture (1 thread): the default
+   `--parallel 4` against `--parallel 1`, wall time from the request to the stream's end.
 
 llama-server is built from the llama.cpp vendored in llama-cpp-python's sdist:
     pip download --no-deps --no-binary :all: llama-cpp-python==$(pip show llama-cpp-python
@@ -162,6 +164,16 @@ def short_while_long(url: str) -> float:
     return first_byte
 
 
+def lone_stream(url: str) -> float:
+    """Seconds from the request to the end of one stream of the long fixture."""
+    body = {"messages": [{"role": "user", "content": "Plan it."}], "stream": True}
+    start = time.perf_counter()
+    with httpx2.stream("POST", f"{url}/chat/completions", json=body, timeout=600) as r:
+        for _ in r.iter_lines():
+            pass
+    return time.perf_counter() - start
+
+
 def predicted_mb(model: Path, n_ctx: int, slots: int) -> float:
     from r1chat.models.fit import Shape, memory_needed
 
@@ -209,6 +221,23 @@ def main() -> int:
                 rows.append([f"--parallel {slots}", f"{short_while_long(s.url):.2f}"])
         print("\n2. A short request while the 6,000-token fixture streams")
         print(table(["server", "first byte (s)"], rows))
+
+        lone: dict[int, list[float]] = {1: [], 4: []}
+        for _ in range(args.rounds):  # alternating
+            for slots in (4, 1):
+                flags = ("--ctx", "8192", "--threads", "1", "--quiet", "--parallel", str(slots))
+                with serving(long.path, *flags, env=env) as s:
+                    lone_stream(s.url)  # (a first stream: the process warm)
+                    lone[slots].append(median([lone_stream(s.url) for _ in range(3)]))
+        p1, p4 = median(lone[1]), median(lone[4])
+        print("\n4. One stream alone, the 6,000-token fixture, 1 thread")
+        print(
+            table(
+                ["server", "stream (s)", "vs --parallel 1"],
+                [["--parallel 4 (default)", f"{p4:.2f}", f"{p1 / p4:.2f}x"],
+                 ["--parallel 1", f"{p1:.2f}", "1.00x"]],
+            )
+        )  # fmt: skip
 
     rows = [[str(n), f"{rss[n]:.0f}", f"{predicted_mb(SMOLLM2, 8192, n):.0f}"] for n in sorted(rss)]
     print("\n3. The model process's RSS, 8,192 context a slot")

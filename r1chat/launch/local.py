@@ -43,8 +43,9 @@ def open_local(
     """Load a GGUF file with llama.cpp. Without `gpu_layers`: every layer that fits on
     the GPU when this llama.cpp build can offload, else none; without `threads`: one per
     physical core. The KV cache is `kv_type`; flash attention `auto` is on for a quantized
-    cache (llama.cpp needs it there), when layers go to a GPU, or for several sequences
-    (batched decode on the CPU runs 6–19% faster with it: bench/serve_parallel.py).
+    cache (llama.cpp needs it there) or when layers go to a GPU. (Not for several
+    sequences on the CPU: 4 batched clients gain 4% with it, but a stream alone loses
+    10–25%, the more the longer its context: bench/serve_parallel.py.)
     `repack` (auto, on, off): whether llama.cpp repacks weights for its CPU kernels
     (`launch.repack`). With
     `sequences` > 1, a `BatchEngine`: that many replies at once, `n_ctx` each."""
@@ -83,7 +84,7 @@ def open_local(
         backend = "GPU" if built == "CPU" else built  # offload through a library unnamed here
     flash = flash_attn == "on" or (
         flash_attn == "auto"
-        and (kv_type != "f16" or (offload and gpu_layers != 0) or sequences > 1)
+        and (kv_type != "f16" or (offload and gpu_layers != 0))
     )
     kind = BatchEngine if sequences > 1 else LocalEngine
     held = inuse.hold(path)  # (`models rm` leaves a model in use alone)

@@ -249,7 +249,8 @@ class Batcher:
         finally:
             with self._cond:
                 self._inline = False
-                self._cond.notify_all()
+                if self._copying or any(s.pending for s in self.slots):
+                    self._cond.notify_all()  # (else no one waits for it: no wake-up a token)
 
     def _decode(
         self, work: list[tuple[Slot, list[int], int]], *, sample: bool = False
