@@ -51,9 +51,16 @@ def requantized(source: Path, out: Path) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
     params.allow_requantize = True
-    status = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(out).encode(), ctypes.byref(params)
-    )
+    saved = os.dup(2)  # (llama.cpp lists every tensor on stderr)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            status = llama_cpp.llama_model_quantize(
+                str(source).encode(), str(out).encode(), ctypes.byref(params)
+            )
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     if status != 0:
         raise SystemExit(f"llama_model_quantize failed ({status})")
     return out
