@@ -83,8 +83,7 @@ def open_local(
         built = hardware.llama_backend()
         backend = "GPU" if built == "CPU" else built  # offload through a library unnamed here
     flash = flash_attn == "on" or (
-        flash_attn == "auto"
-        and (kv_type != "f16" or (offload and gpu_layers != 0))
+        flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
     )
     kind = BatchEngine if sequences > 1 else LocalEngine
     held = inuse.hold(path)  # (`models rm` leaves a model in use alone)
