@@ -196,3 +196,36 @@ def test_max_tokens_leaves_room_for_an_answer(long_model: ScriptedModel):
         assert isinstance(done, Done) and done.content == "" and done.stats.thinking_tokens == 64
     finally:
         eng.close()
+
+
+class _CancelledOnTheBatcher(Control):
+    """Ctrl-C landing after the reply's own check, before its next batched step: once
+    armed, the Batcher's thread is the first to see it cancelled."""
+
+    armed = False
+
+    @property
+    def cancelled(self) -> bool:
+        if self.armed and threading.current_thread().name == "batcher":
+            self.cancel()
+        return super().cancelled
+
+
+def test_a_reply_cancelled_between_its_steps_ends_as_cancelled(loop_model: ScriptedModel):
+    eng = open_local(loop_model.path, n_ctx=4096, threads=1, sequences=2)
+    other = Control()  # a second reply, so that the Batcher steps for both
+    beside = threading.Thread(
+        target=lambda: list(eng.stream(request("loop"), other)), name="beside", daemon=True
+    )
+    beside.start()
+    control = _CancelledOnTheBatcher()
+    events = []
+    for event in run_turn(eng, request("loop"), control, Guards(loop_guard=False)):
+        events.append(event)
+        if len(events) == 20:
+            control.armed = True
+    other.cancel()
+    beside.join(30)
+    eng.close()
+    done = events[-1]
+    assert isinstance(done, Done) and done.finish_reason == "cancelled"

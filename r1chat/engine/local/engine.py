@@ -238,7 +238,10 @@ class LocalEngine:
         try:
             while produced < limit:
                 token = tokens.next()
-                if token is None or vocab.is_eog(token):
+                if token is None:  # (the slot's step was cancelled: the reply was stopped)
+                    finish = "cancelled" if control.cancelled else "stop"
+                    break
+                if vocab.is_eog(token):
                     finish = "stop"
                     break
                 produced += 1
