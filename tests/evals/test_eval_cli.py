@@ -130,6 +130,26 @@ def test_gpqa_choices_from_a_file_are_graded_by_letter(four: ScriptedModel, tmp_
     assert got["score"]["outcomes"] == {"unread": 4}  # it answers \boxed{4}, not a letter
 
 
+def test_samples_that_start_together_share_their_prompt_and_finish(
+    four: ScriptedModel, tmp_path: Path
+) -> None:
+    """Eight samples a question on eight slots start together, each copying its prompt
+    from whichever sibling reads it first; a copy that waited on a reading sibling once
+    held every step back for good (3 runs: that came in 5 of 6)."""
+    rows = "".join(f"r{i},Which {'one ' * i}?,a,b,c,d\n" for i in range(3))
+    data = tmp_path / "gpqa.csv"
+    data.write_text("Record ID,Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,"
+                    "Incorrect Answer 3\n" + rows)  # fmt: skip
+    for run in range(3):
+        out = r1chat(
+            "eval", str(four.path), "--bench", "gpqa", "--data", str(data), "--samples", "8",
+            "--threads", "1", "--json", env={"R1CHAT_HOME": str(tmp_path / f"home{run}")},
+            timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["score"]["samples"] == 24
+
+
 def test_bad_usage_is_one_line() -> None:
     for args, words in [
         (("eval", "x.gguf"), "which benchmark?"),

@@ -129,13 +129,15 @@ class Batcher:
             try:
                 while True:
                     donor, n = self._donor(slot, tokens, most)
-                    if donor is None or n < own + self._copy_gain:
+                    if donor is None or n < own + self._copy_gain or self._closing:
                         slot.rewind = own
                         return own
                     if (len(donor.cached) if donor.rewind is None else donor.rewind) >= n:
                         if not self._stepping and not self._inline:
                             break
                         self._copying.add(slot.seq)  # read: the next step waits for the copy
+                    else:  # (still reading, perhaps more than when last seen: steps go on)
+                        self._copying.discard(slot.seq)
                     self._cond.wait()  # for the donor's reading, or for the step to end
                 # (no step runs now, and none starts: the Batcher needs this lock)
                 llama_cpp.llama_memory_seq_cp(self._memory, donor.seq, slot.seq, -1, -1)
