@@ -4,6 +4,7 @@ listed, calls answered, a server that cannot start, dies or hangs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -78,10 +79,19 @@ def stdio(mode: str = "ok") -> ServerSpec:
     return ServerSpec("weather", sys.executable, (SERVER, "--mode", mode))
 
 
-def test_stdio_tools_are_listed_and_called() -> None:
-    hub = McpHub([stdio(), ServerSpec("broken", "/nonexistent/server")], connect_s=20)
+@contextlib.contextmanager
+def running(hub: McpHub) -> Iterator[McpHub]:
+    """`hub` started, and closed after."""
     hub.start()
     try:
+        yield hub
+    finally:
+        hub.close()
+
+
+def test_stdio_tools_are_listed_and_called() -> None:
+    hub = McpHub([stdio(), ServerSpec("broken", "/nonexistent/server")], connect_s=20)
+    with running(hub):
         assert [t.name for t in hub.offered] == ["get_weather", "add"]
         assert hub.find("get_weather") is not None
         assert hub.find("get_weather").schema["properties"]["city"]["type"] == "string"  # type: ignore[union-attr]
@@ -95,26 +105,20 @@ def test_stdio_tools_are_listed_and_called() -> None:
         assert hub.call("nope", "{}").result(10).text == "no tool named 'nope' is available"
         hub.off.add("weather")
         assert hub.offered == []
-    finally:
-        hub.close()
 
 
 def test_a_dying_server_is_an_error_result_and_its_tools_go() -> None:
     hub = McpHub([stdio("die")], connect_s=20)
-    hub.start()
-    try:
+    with running(hub):
         result = hub.call("get_weather", '{"city": "Oslo"}').result(10)
         assert result.error and result.text.startswith("MCP server 'weather' failed")
         assert hub.offered == []
         assert "is not running" in hub.call("add", '{"a": 1, "b": 1}').result(10).text
-    finally:
-        hub.close()
 
 
 def test_a_hanging_call_is_cancelled() -> None:
     hub = McpHub([stdio("hang")], connect_s=20)
-    hub.start()
-    try:
+    with running(hub):
         call = hub.call("get_weather", '{"city": "Oslo"}')
         time.sleep(0.5)
         assert not call.done()
@@ -122,8 +126,6 @@ def test_a_hanging_call_is_cancelled() -> None:
         with pytest.raises(CancelledError):
             call.result(5)
         assert hub.call("add", '{"a": 1, "b": 2}').result(10).text == "3"  # still serves
-    finally:
-        hub.close()
 
 
 @pytest.fixture
@@ -151,12 +153,9 @@ def http_server() -> Iterator[str]:
 
 def test_streamable_http_tools_are_listed_and_called(http_server: str) -> None:
     hub = McpHub([ServerSpec("web", url=http_server, headers={"X-Client": "r1chat"})])
-    hub.start()
-    try:
+    with running(hub):
         assert hub.problems == [] and [t.name for t in hub.offered] == ["get_weather", "add"]
         assert hub.call("add", '{"a": 20, "b": 22}').result(10).text == "42"
-    finally:
-        hub.close()
     down = McpHub([ServerSpec("gone", url="http://127.0.0.1:9/mcp")], connect_s=10)
     down.start()
     assert down.tools == [] and down.problems == [
@@ -169,10 +168,7 @@ def test_a_server_that_never_answers_is_given_up_on() -> None:
     mute = ServerSpec("mute", sys.executable, ("-c", "import time; time.sleep(60)"))
     hub = McpHub([mute, stdio()], connect_s=2)
     started = time.monotonic()
-    hub.start()
-    try:
+    with running(hub):
         assert time.monotonic() - started < 10
         assert hub.problems == [f"MCP server 'mute' ({mute.where}): no answer in 2 s"]
         assert [t.server for t in hub.offered] == ["weather", "weather"]  # the other is up
-    finally:
-        hub.close()

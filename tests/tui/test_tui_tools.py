@@ -67,6 +67,14 @@ async def card_asking(app: ChatApp, pilot, n: int) -> ToolCard:  # type: ignore[
     return app.chat.transcript.query(ToolCard)[n - 1]
 
 
+async def first_call_allowed(app: ChatApp, pilot) -> ToolCard:  # type: ignore[no-untyped-def]
+    """The chat started, its first call asked about and allowed (`y`): its card."""
+    await start(app, pilot)
+    card = await card_asking(app, pilot, 1)
+    await pilot.press("y")
+    return card
+
+
 @run_async
 async def test_a_call_asked_run_fed_back_then_denied_then_stopped(
     caller: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -145,9 +153,7 @@ async def test_a_server_that_dies_is_one_line_and_the_chat_goes_on(
 ) -> None:
     app = make_app(caller, mcp=hub(tmp_path, "die"))
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot)
-        card = await card_asking(app, pilot, 1)
-        await pilot.press("y")
+        card = await first_call_allowed(app, pilot)
         await wait_for(pilot, lambda: card.state == "error")
         assert "MCP server 'weather' failed" in str(card.render())
         await wait_for(pilot, lambda: not app.chat.session.calling)
@@ -160,9 +166,7 @@ async def test_a_server_that_dies_is_one_line_and_the_chat_goes_on(
 async def test_esc_stops_a_hanging_tool(caller: ScriptedModel, tmp_path: Path) -> None:
     app = make_app(caller, mcp=hub(tmp_path, "hang"))
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot)
-        card = await card_asking(app, pilot, 1)
-        await pilot.press("y")
+        card = await first_call_allowed(app, pilot)
         await wait_for(pilot, lambda: card.state == "running")
         await pilot.press("escape")
         await wait_for(pilot, lambda: card.state == "stopped")

@@ -194,7 +194,7 @@ class Batcher:
             while True:
                 if self._closing:
                     return None
-                if self._inline or self._copying:  # a lone reply steps on its own thread
+                if self._inline or self._copying:  # a lone reply steps, or a prompt is copied
                     self._cond.wait()
                     continue
                 for slot in self.slots:
