@@ -258,6 +258,7 @@ def _ask(
         signal.signal(signal.SIGINT, previous)
         if hub is not None:
             hub.close()
+        _leave(engine)
     if interrupted:
         return EXIT_INTERRUPTED
     return 0 if answered else EXIT_NO_ANSWER
@@ -295,7 +296,16 @@ def _open(settings: Settings) -> Engine:
     return engine
 
 
-_kept: dict[str, Any] = {}  # the file faulthandler writes to must stay open
+def _leave(engine: Engine) -> None:
+    """Let go of a local model's lock now (`models rm` may follow at once), and leave its
+    memory to this process's end: ask's process ends right after the reply, and frees
+    nothing first (a model's caches take tens of milliseconds to free)."""
+    if (let_go := getattr(engine, "let_go", None)) is not None:
+        _kept["engine"] = engine
+        let_go()
+
+
+_kept: dict[str, Any] = {}  # the file faulthandler writes to must stay open; the engine
 
 
 def _history() -> History:

@@ -8,6 +8,11 @@ stdout and stderr (no copying, no speed lost), tells this process what it is run
 (`tell`), and this process turns a death by signal into `error: llama.cpp crashed ...`
 and a non-zero exit status (128 + the signal, as shells count it).
 
+The child's last fact is its exit status, sent once its work is done (the history saved,
+the model's lock let go) and its output closed: this process returns it at once, and
+a pipe reads its end, while the child gives its memory back to the system (tens of
+milliseconds for a model's caches) with nobody waiting.
+
 Ctrl-C reaches both processes from the terminal; a SIGINT sent to this process alone
 (`kill -INT PID`) is passed on. The child counts the two copies of one press as one
 (`one_press`). If this process dies (`kill -9`), the child stops too (`core.lifeline`),
@@ -96,17 +101,28 @@ def guarded(work: Callable[[], int]) -> int:
             traceback.print_exc()
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os._exit(code)
+            _finish(code)
     os.close(write_end)
     os.close(watched)
     try:
         return _wait(pid, read_end)
     finally:
         os.close(kept)
+
+
+def _finish(code: int) -> None:
+    """In the child, its work done: flush and close its output, tell the parent `code`
+    (its wait ends there), and leave."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    with contextlib.suppress(OSError):  # (a pipe's reader sees its end now)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+    tell(exit=code)
+    os._exit(code)
 
 
 def _orphaned() -> None:
@@ -125,6 +141,11 @@ def _wait(pid: int, facts_fd: int) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
+    facts = _facts(facts_fd)
+    if "exit" in facts:  # (the child ends by itself; its last step cannot fail)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return int(facts["exit"])
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -133,7 +154,6 @@ def _wait(pid: int, facts_fd: int) -> int:
             return 1
         except InterruptedError:  # pragma: no cover - PEP 475 retries it
             continue
-    facts = _last_facts(facts_fd)
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     sig = signal.Signals(os.WTERMSIG(status))
@@ -161,14 +181,16 @@ def crash_line(sig: signal.Signals, facts: dict[str, Any]) -> str:
     return f"llama.cpp crashed ({what}) while running {facts['model']}{log}{hint}"
 
 
-def _last_facts(fd: int) -> dict[str, Any]:
-    chunks = []
-    with contextlib.suppress(OSError):
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    os.close(fd)
+def _facts(fd: int) -> dict[str, Any]:
+    """What the child told, read until it tells its exit status or its end closes (it
+    died)."""
     facts: dict[str, Any] = {}
-    for line in b"".join(chunks).decode(errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            facts.update(json.loads(line))
+    pending = b""
+    with contextlib.suppress(OSError):
+        while "exit" not in facts and (chunk := os.read(fd, 65536)):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    facts.update(json.loads(line))
+    os.close(fd)
     return facts

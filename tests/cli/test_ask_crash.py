@@ -75,6 +75,28 @@ def test_a_crash_in_a_pipe_is_said_and_fails_the_pipeline(answer_model: Scripted
     assert "--no-repack" not in line  # it was off already: not a thing to try
 
 
+def test_ask_ends_with_its_reply_not_with_its_memory(answer_model: ScriptedModel) -> None:
+    """ask returns, and a pipe reads its end, once the reply is out and saved and the
+    model's lock let go: its process giving back the model's memory (slowed here to 60 s)
+    delays neither, nor a `models rm` right after."""
+    imported = r1chat("models", "import", str(answer_model.path), "--name", "ans", "--copy")
+    assert imported.returncode == 0, imported.stderr
+    out = r1chat(
+        "ask", "-m", "ans", "--threads", "1", "What is 2+2?", seams=("--slow-exit", "60"),
+        timeout=40,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == answer_model.answer + "\n"
+    history = History(paths.history_db())
+    try:
+        [conversation] = history.list_conversations()
+        assert history.messages(conversation.id)[-1].content == answer_model.answer
+    finally:
+        history.close()
+    removed = r1chat("models", "rm", "ans", "--yes")
+    assert removed.returncode == 0, removed.stderr
+
+
 def test_a_full_disk_never_stops_an_answer(tmp_path: Path, answer_model: ScriptedModel) -> None:
     with small_disk(tmp_path, size="2m") as disk:
         home = disk.home

@@ -292,6 +292,11 @@ class LocalEngine:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._llm.close()
+        self.let_go()
+
+    def let_go(self) -> None:
+        """Close what the engine keeps (the model file's lock), not the model: for a
+        process about to end, whose memory goes back to the system with it."""
         for thing in self._kept:
             with contextlib.suppress(Exception):
                 thing.close()
