@@ -12,6 +12,8 @@ on the same prompt, in one run, alternating.
 `llama-completion` is built from the llama.cpp vendored in llama-cpp-python's sdist, as
 `bench/serve_parallel.py` says (`--target llama-completion`).
 
+r1chat's modules are compiled to bytecode first, as an install leaves them (`_common`).
+
 Usage: python bench/ask_start.py --llama-completion PATH [--runs 5]
 """
 
@@ -67,7 +69,7 @@ def main() -> int:
     model = str(SMOLLM2)
     th = str(opts.threads)
     native = [opts.llama_completion, "-m", model, "-t", th, "-c", "8192", "-no-cnv"]
-    native += ["--no-display-prompt", "--temp", "0.6"]
+    native += ["--no-display-prompt", "--temp", "0.6", "--min-p", "0"]  # (ask's sampling)
     templated = Path(env["R1CHAT_HOME"]) / "prompt.txt"
     templated.write_text(ask_json("--dry-run", "-m", model, SHORT, env=env)["prompt"])
     long_prompt = Path(env["R1CHAT_HOME"]) / "long.txt"
