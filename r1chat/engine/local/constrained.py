@@ -1,4 +1,5 @@
-"""Tokens under a grammar, sampled as llama.cpp's own common sampler does it.
+"""A reply's sampling (the local engines' one chain), and its tokens under a grammar,
+sampled as llama.cpp's own common sampler does it.
 
 `Llama.generate(grammar=...)` runs the grammar over the whole vocabulary before every
 token (on SmolLM2's 49k tokens that costs more than the model). llama.cpp's common
@@ -31,11 +32,12 @@ class Sampler:
         self.chain = LlamaSampler()
         if s.temperature == 0:
             self.chain.add_greedy()
-        else:
+        else:  # the temperature first, as the R1 card's protocol (vLLM, transformers) and
+            # OpenAI's API mean it: top-k, top-p and min-p cut the tempered distribution
+            self.chain.add_temp(s.temperature)
             self.chain.add_top_k(s.top_k)
             self.chain.add_top_p(s.top_p, 1)
             self.chain.add_min_p(s.min_p, 1)
-            self.chain.add_temp(s.temperature)
             self.chain.add_dist(seed)
         self._rules: Any = None
         self._n_vocab = llm.n_vocab()
@@ -88,7 +90,7 @@ def constrained(
     llm: Any, context: list[int], grammar: Any, s: Sampling
 ) -> Generator[int, None, None]:
     """The tokens `llm` generates after `context` (its cache reused), under `grammar` (a
-    `LlamaGrammar`), with `s`'s sampling."""
+    `LlamaGrammar`; None: freely), with `s`'s sampling."""
     sampler = Sampler(llm, s, llm._seed)
     sampler.hold(grammar)
     try:

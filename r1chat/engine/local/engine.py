@@ -1,8 +1,9 @@
 """The in-process engine: a GGUF model run by llama.cpp through llama-cpp-python.
 
-Generation uses `Llama.generate()` with incremental UTF-8 decoding (constant work per
-token); the prompt is evaluated in chunks so a long paste can be cancelled; the KV
-cache keeps whatever prefix the next prompt shares with the last one.
+Generation samples with `constrained.Sampler` (the batched engine's chain too) and
+decodes UTF-8 incrementally (constant work per token); the prompt is evaluated in chunks
+so a long paste can be cancelled; the KV cache keeps whatever prefix the next prompt
+shares with the last one.
 """
 
 from __future__ import annotations
@@ -317,7 +318,8 @@ class Tokens(Protocol):
 
 
 class _Alone:
-    """The context's one sequence, through llama-cpp-python's own generation loop."""
+    """The context's one sequence, sampled as the batched engine samples its sequences
+    (`constrained.Sampler`: the same chain, the same seed, the same tokens)."""
 
     def __init__(self, llm: Any, s: Sampling) -> None:
         self._llm, self._s = llm, s
@@ -325,13 +327,7 @@ class _Alone:
 
     def restart(self, context: list[int], grammar: Any) -> None:
         self.close()
-        s = self._s
-        if grammar is not None:
-            self._tokens = constrained(self._llm, context, grammar, s)
-        else:
-            self._tokens = self._llm.generate(
-                context, temp=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p
-            )
+        self._tokens = constrained(self._llm, context, grammar, self._s)
 
     def next(self) -> int | None:
         return next(self._tokens, None) if self._tokens is not None else None
