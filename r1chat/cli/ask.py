@@ -297,10 +297,12 @@ def _open(settings: Settings) -> Engine:
 
 
 def _leave(engine: Engine) -> None:
-    """Let go of a local model's lock now (`models rm` may follow at once), and leave its
-    memory to this process's end: ask's process ends right after the reply, and frees
-    nothing first (a model's caches take tens of milliseconds to free)."""
-    if (let_go := getattr(engine, "let_go", None)) is not None:
+    """In the crash guard's child, which ends right after the reply: let go of a local
+    model's lock now (`models rm` may follow at once) and leave its memory to the
+    process's end, freeing nothing first (a model's caches take tens of milliseconds)."""
+    from r1chat.cli.crashguard import forked
+
+    if forked() and (let_go := getattr(engine, "let_go", None)) is not None:
         _kept["engine"] = engine
         let_go()
 

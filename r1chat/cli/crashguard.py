@@ -62,6 +62,12 @@ def tell(**facts: Any) -> None:
             os.write(_tell_fd, (json.dumps(facts) + "\n").encode())
 
 
+def forked() -> bool:
+    """Whether this is the child `guarded` forked (it ends by `os._exit`: nothing it holds
+    is freed before its memory goes back to the system)."""
+    return _tell_fd is not None
+
+
 def one_press(handler: Callable[[int, Any], None]) -> Callable[[int, Any], None]:
     """`handler`, called once for SIGINTs that arrive together."""
     last = [-SAME_PRESS_S]
