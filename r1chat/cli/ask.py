@@ -307,7 +307,7 @@ def _leave(engine: Engine) -> None:
         let_go()
 
 
-_kept: dict[str, Any] = {}  # the file faulthandler writes to must stay open; the engine
+_kept: dict[str, Any] = {}  # what outlives `_ask`: faulthandler's file, the engine (`_leave`)
 
 
 def _history() -> History:
