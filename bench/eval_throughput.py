@@ -68,13 +68,12 @@ def kernel_ceiling(model: Path, threads: int = 2, steps: int = 200) -> float:
     r1chat): what batching can gain with this file's kernels on this CPU."""
     import llama_cpp
 
-    from r1chat.engine.local.kernels import load_llama
+    from r1chat.engine.local.native import Model
 
     quiet = llama_cpp.llama_log_callback(lambda level, text, data: None)
     llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
-    llm = load_llama(model, repack=True, sequences=4, n_ctx=4096, n_threads=threads,
-                     n_threads_batch=threads, verbose=False)  # fmt: skip
-    ctx, batch = llm._ctx.ctx, llama_cpp.llama_batch_init(4, 0, 1)
+    llm = Model(model, n_ctx=4096, n_batch=512, threads=threads, gpu_layers=0, sequences=4)
+    ctx, batch = llm.ctx, llama_cpp.llama_batch_init(4, 0, 1)
     rates: dict[int, list[float]] = {1: [], 4: []}
     try:
         for n in (1, 4, 1, 4):  # alternating

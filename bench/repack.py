@@ -2,7 +2,7 @@
 
 For each kind, a llama model of realistic width (n_embd 2048, n_ff 5632, 2 blocks, random
 weights of that kind: `models.gguf_writer.write_llama`) is loaded with repacking on and off
-(`engine.local.kernels.load_llama`, what `--repack`/`--no-repack` do), alternately, and
+(`engine.local.native.Model`, what `--repack`/`--no-repack` do), alternately, and
 timed reading a 256-token prompt in one batch (prompt tok/s: the matrix-matrix kernels
 repacking speeds up) and generating 64 tokens one at a time (decode tok/s: matrix-vector).
 With `--smollm2 PATH`, the real SmolLM2-135M (Q4_1) too. A CPU whose repacked kernels
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from _common import median, table
 
-from r1chat.engine.local.kernels import load_llama
+from r1chat.engine.local.llama_log import route_llama_log
+from r1chat.engine.local.native import Model
 from r1chat.launch.repack import decide
 from r1chat.models.gguf_writer import write_llama
 
@@ -31,16 +32,7 @@ PROMPT, DECODE = 256, 64
 
 def measure(path: Path, repack: bool, threads: int) -> tuple[float, float]:
     """(prompt tok/s, decode tok/s) of one load."""
-    llm = load_llama(
-        path,
-        repack=repack,
-        n_ctx=512,
-        n_batch=PROMPT,
-        n_ubatch=PROMPT,
-        n_threads=threads,
-        n_threads_batch=threads,
-        verbose=False,
-    )
+    llm = Model(path, n_ctx=512, n_batch=PROMPT, threads=threads, gpu_layers=0, repack=repack)
     tokens = [(i * 7) % 250 + 3 for i in range(PROMPT)]
     start = time.perf_counter()
     llm.eval(tokens)
@@ -63,6 +55,7 @@ def main() -> None:
     print(f"repack decision here: {'on' if kernels.on else 'off'} ({kernels.why})\n")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        route_llama_log(Path(tmp) / "llama.log")  # (not on the table's terminal)
         models = {}
         for kind in KINDS:
             models[kind.upper()] = write_llama(

@@ -121,7 +121,7 @@ def _decoded(engine: LocalEngine) -> int:
     """Tokens llama.cpp has decoded in this context (its own performance counters)."""
     import llama_cpp
 
-    ctx = engine._llm._ctx.ctx
+    ctx = engine._llm.ctx
     llama_cpp.llama_synchronize(ctx)  # the counters take in a decode once it is waited for
     perf = llama_cpp.llama_perf_context(ctx)
     return int(perf.n_p_eval + perf.n_eval)

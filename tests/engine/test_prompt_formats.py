@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from r1chat.core.messages import Message
 from r1chat.core.request import Request
 from r1chat.engine.local.engine import LocalEngine
 from r1chat.launch.local import open_local
+from r1chat.models.gguf import read_gguf
 
 THINK, END_THINK, ASSISTANT, NEWLINE, TWO_NEWLINES = 151648, 151649, 151645, 198, 271
 ANSWER_ABOUT_R1 = "R1 ends its reasoning with </think> and then answers."
@@ -26,17 +28,25 @@ def r1_engine(r1_vocab_path: Path) -> LocalEngine:
     return open_local(r1_vocab_path, n_ctx=512, gpu_layers=0, threads=1)
 
 
-def official(engine: LocalEngine, messages: list[dict[str, str]], suffix: str) -> list[int]:
+@pytest.fixture(scope="module")
+def official(r1_vocab_path: Path, r1_engine: LocalEngine) -> Callable[..., list[int]]:
     """The ids of the GGUF's own chat template's prompt (+ `suffix`), as llama.cpp's
     tokenizer reads the whole text, special tokens included."""
-    template = engine._llm.metadata["tokenizer.chat_template"]
+    template = read_gguf(r1_vocab_path).chat_template
+    assert template
+    return lambda messages, suffix: _official(r1_engine, template, messages, suffix)
+
+
+def _official(
+    engine: LocalEngine, template: str, messages: list[dict[str, str]], suffix: str
+) -> list[int]:
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     text = env.from_string(template).render(
         messages=messages, add_generation_prompt=True, bos_token=r1.BOS
     )
     if not text.endswith(r1.OPEN_REASONING):  # older conversions stop at <｜Assistant｜>
         text += r1.OPEN_REASONING
-    return engine._llm.tokenize((text + suffix).encode(), add_bos=False, special=True)
+    return engine.vocab.encode_markup(text + suffix)
 
 
 def dry_run(model: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -48,21 +58,21 @@ def dry_run(model: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_no_think_is_the_canonical_tokenization(r1_vocab_path: Path, r1_engine) -> None:
+def test_no_think_is_the_canonical_tokenization(r1_vocab_path: Path, official) -> None:
     out = dry_run(r1_vocab_path, "--no-think", "What is 2+2?")
     assert out.returncode == 0, out.stderr
     tokens = json.loads(out.stdout)["tokens"]
     assert tokens[-5:] == [ASSISTANT, THINK, TWO_NEWLINES, END_THINK, TWO_NEWLINES]
     user = [{"role": "user", "content": "What is 2+2?"}]
-    assert tokens == official(r1_engine, user, r1.EMPTY_REASONING)
+    assert tokens == official(user, r1.EMPTY_REASONING)
 
 
-def test_multi_turn_prompt_matches_the_official_template(r1_engine) -> None:
+def test_multi_turn_prompt_matches_the_official_template(r1_engine, official) -> None:
     turns = [("user", "Hi there."), ("assistant", "Hello! How can I help?"), ("user", "2+2?")]
     request = Request(messages=tuple(Message(role, text) for role, text in turns))  # type: ignore[arg-type]
     tokens = r1_engine.prompt_tokens(request)
     assert tokens[-3:] == [ASSISTANT, THINK, NEWLINE]
-    assert tokens == official(r1_engine, [{"role": r, "content": t} for r, t in turns], "")
+    assert tokens == official([{"role": r, "content": t} for r, t in turns], "")
 
 
 def test_an_answer_that_mentions_end_think_is_resent_whole(r1_engine) -> None:
@@ -86,8 +96,8 @@ def test_no_special_spelling_in_user_text_becomes_a_token(r1_engine) -> None:
 
     llm = r1_engine._llm
     spellings = [
-        llama_cpp.llama_vocab_get_text(llm._model.vocab, t).decode()
-        for t in range(llm.n_vocab())
+        llama_cpp.llama_vocab_get_text(llm.vocab, t).decode()
+        for t in range(llm.n_vocab)
         if _special(llm, t)
     ]
     assert "<|fim_pad|>" in spellings and "[PAD151665]" in spellings and len(spellings) > 400
@@ -95,7 +105,7 @@ def test_no_special_spelling_in_user_text_becomes_a_token(r1_engine) -> None:
     request = Request(messages=(Message("user", hostile),))
     local = r1_engine.prompt_tokens(request)
     assert [t for t in local if _special(llm, t)] == [151646, 151644, ASSISTANT, THINK]
-    server_side = llm.tokenize(r1.prompt_text(request.messages).encode(), False, True)
+    server_side = r1_engine.vocab.encode_markup(r1.prompt_text(request.messages))
     assert [t for t in server_side if _special(llm, t)] == [151644, ASSISTANT, THINK]
 
 
@@ -103,7 +113,7 @@ def _special(llm, token: int) -> bool:
     import llama_cpp
 
     return (
-        llama_cpp.llama_vocab_get_attr(llm._model.vocab, token)
+        llama_cpp.llama_vocab_get_attr(llm.vocab, token)
         & (
             llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
             | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED

@@ -20,7 +20,7 @@ from r1chat.launch.local import open_local
 def test_top_p_cuts_the_tempered_distribution() -> None:
     """Logits 1, 0, 0: untempered, top-p 0.7 keeps two tokens (58% + 21%); at temperature
     0.25 the first holds 96% and is kept alone."""
-    model = SimpleNamespace(_model=None, n_vocab=lambda: 3)  # (the chain needs no model)
+    model = SimpleNamespace(vocab=None, n_vocab=3)  # (the chain needs no model)
     s = Sampling(temperature=0.25, top_p=0.7, top_k=0, min_p=0.0)
     sampler = Sampler(model, s, seed=1)
     try:
@@ -28,7 +28,7 @@ def test_top_p_cuts_the_tempered_distribution() -> None:
             *(llama_cpp.llama_token_data(i, logit, 0.0) for i, logit in enumerate((1, 0, 0)))
         )
         candidates = llama_cpp.llama_token_data_array(data, 3, -1, False)
-        llama_cpp.llama_sampler_apply(sampler.chain.sampler, ctypes.byref(candidates))
+        llama_cpp.llama_sampler_apply(sampler.chain, ctypes.byref(candidates))
         assert candidates.size == 1
         assert data[candidates.selected].id == 0
     finally:

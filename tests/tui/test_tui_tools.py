@@ -187,9 +187,10 @@ def test_a_tool_call_in_a_real_terminal(caller: ScriptedModel, tmp_path: Path) -
         term.wait_for_text("2 tools from 1 MCP server")
         term.type("Weather in Paris?\r")
         term.wait_for_text("Run this tool?")
+        allowed = len(term.output)
         term.type("y")
-        term.wait_for_text("Sunny, 21")
-        term.wait_for_text("Run this tool?")  # the next round called again
+        term.wait_for_text("Sunny, 21", since=allowed)
+        term.wait_for_text("Run this tool?", since=allowed)  # the next round called again
         term.type("\x1b")  # esc: stopped
         term.wait_for_text("stopped")
         term.type("\x11")  # ctrl+q

@@ -21,14 +21,13 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-import llama_cpp
-
 from r1chat.core.errors import R1ChatError
 from r1chat.core.events import Delta, PromptProgress
 from r1chat.core.request import Control, Request, Sampling, prompt_problem
 from r1chat.core.tools import Tools
 from r1chat.engine.local.constrained import Sampler
-from r1chat.engine.local.engine import LocalEngine, common_prefix, seed_of
+from r1chat.engine.local.engine import LocalEngine, seed_of
+from r1chat.engine.local.native import Model, common_prefix, lib
 
 STRAGGLERS_S = 0.05
 """The longest a step waits for replies still handling their last token (so that they go
@@ -69,15 +68,15 @@ class Slot:
 class Batcher:
     """The context's thread: see the module's docstring."""
 
-    def __init__(self, llm: Any, sequences: int, chunk: int, n_batch: int) -> None:
-        self._llm, self._ctx = llm, llm._ctx.ctx
-        self._memory = llama_cpp.llama_get_memory(self._ctx)
+    def __init__(self, llm: Model, sequences: int, chunk: int, n_batch: int) -> None:
+        self._lib = lib()
+        self._ctx, self._memory = llm.ctx, llm.memory
         self.slots = [Slot(i) for i in range(sequences)]
         self._free = list(self.slots)
         self._chunk, self._n_batch = chunk, n_batch
-        per_slot = int(llama_cpp.llama_n_ctx(self._ctx)) // sequences
+        per_slot = int(self._lib.llama_n_ctx(self._ctx)) // sequences
         self._copy_gain = max(COPY_GAIN, per_slot // 1024)
-        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._batch = self._lib.llama_batch_init(n_batch, 0, 1)
         self._cond = threading.Condition()
         self._awaiting: set[int] = set()  # slots given a token, not yet fed again
         self._stepping: set[int] = set()  # slots in the batch being decoded
@@ -140,8 +139,8 @@ class Batcher:
                         self._copying.discard(slot.seq)
                     self._cond.wait()  # for the donor's reading, or for the step to end
                 # (no step runs now, and none starts: the Batcher needs this lock)
-                llama_cpp.llama_memory_seq_cp(self._memory, donor.seq, slot.seq, -1, -1)
-                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, n, -1)
+                self._lib.llama_memory_seq_cp(self._memory, donor.seq, slot.seq, -1, -1)
+                self._lib.llama_memory_seq_rm(self._memory, slot.seq, n, -1)
                 slot.cached, slot.rewind = donor.cached[:n], None
                 return n
             finally:
@@ -179,7 +178,7 @@ class Batcher:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout=30)
-        llama_cpp.llama_batch_free(self._batch)
+        self._lib.llama_batch_free(self._batch)
 
     # -- the batcher's thread ------------------------------------------------------------
 
@@ -216,7 +215,7 @@ class Batcher:
                     break
                 del slot.pending[: len(take)]
                 if slot.rewind is not None:
-                    llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, slot.rewind, -1)
+                    self._lib.llama_memory_seq_rm(self._memory, slot.seq, slot.rewind, -1)
                     del slot.cached[slot.rewind :]
                     slot.rewind = None
                 work.append((slot, take, slot.turn))
@@ -236,14 +235,14 @@ class Batcher:
             if control.cancelled:
                 return _CANCELLED
             if slot.rewind is not None:
-                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, slot.rewind, -1)
+                self._lib.llama_memory_seq_rm(self._memory, slot.seq, slot.rewind, -1)
                 del slot.cached[slot.rewind :]
                 slot.rewind = None
             self._inline = True
         try:
             status, sampled = self._decode([(slot, tokens, slot.turn)], sample=True)
             if status != 0:
-                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, len(slot.cached), -1)
+                self._lib.llama_memory_seq_rm(self._memory, slot.seq, len(slot.cached), -1)
                 raise R1ChatError(f"llama.cpp could not decode ({status})")
             slot.cached += tokens
             assert slot.sampler is not None
@@ -273,7 +272,7 @@ class Batcher:
             if last:
                 outputs.append((slot, n - 1))
         batch.n_tokens = n
-        return llama_cpp.llama_decode(self._ctx, batch), dict(outputs)
+        return self._lib.llama_decode(self._ctx, batch), dict(outputs)
 
     def _step(self, work: list[tuple[Slot, list[int], int]]) -> None:
         start = time.perf_counter()
@@ -284,7 +283,7 @@ class Batcher:
             self._cond.notify_all()
             for slot, tokens, turn in work:
                 if status != 0:
-                    llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, len(slot.cached), -1)
+                    self._lib.llama_memory_seq_rm(self._memory, slot.seq, len(slot.cached), -1)
                 else:
                     slot.cached += tokens
                 if slot.turn != turn:  # its reply ended meanwhile

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from r1chat.engine.local.native import lib
+
 
 @dataclass(frozen=True, slots=True)
 class Device:
@@ -22,9 +24,7 @@ class Device:
 
 def llama_offload_supported() -> bool:
     """Whether this build can put layers on a GPU, from llama.cpp itself."""
-    import llama_cpp
-
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    return bool(lib().llama_supports_gpu_offload())
 
 
 def _lib_dir() -> Path | None:
@@ -38,7 +38,7 @@ def _lib_dir() -> Path | None:
 def _loaded_lib(*names: str) -> ctypes.CDLL | None:
     """One of llama-cpp-python's shared libraries, after llama_cpp has loaded them."""
     try:
-        import llama_cpp  # noqa: F401  (loads libggml, its backends and libllama)
+        lib()  # (loads libggml, its backends and libllama)
     except ImportError:
         return None
     lib_dir = _lib_dir()
@@ -99,7 +99,5 @@ def llama_build() -> str:
 
 def llama_system_info() -> str:
     """llama.cpp's build summary (the CPU features its kernels use)."""
-    import llama_cpp
-
-    info: bytes = llama_cpp.llama_print_system_info()
+    info: bytes = lib().llama_print_system_info()
     return info.decode("utf-8", errors="replace").strip().rstrip("|").strip()

@@ -25,8 +25,8 @@ from r1chat.engine.base import RenderedPrompt
 from r1chat.engine.local import llama_log
 from r1chat.engine.local.constrained import constrained
 from r1chat.engine.local.grammar import schema_grammar, tools_grammar
-from r1chat.engine.local.kernels import load_llama
 from r1chat.engine.local.llama_log import route_llama_log, tail
+from r1chat.engine.local.native import LoadFailed, Model
 from r1chat.engine.local.prompt import PromptBuilder
 from r1chat.engine.local.vocab import Vocab
 
@@ -66,51 +66,35 @@ class LocalEngine:
         repack: bool = True,
         sequences: int = 1,
     ) -> None:
-        import llama_cpp
-        from jinja2.exceptions import TemplateError
-
         path = model.path
         log = route_llama_log(log_path)
         log.write(
             f"\n--- r1chat loading {path} (n_ctx={n_ctx}, gpu_layers={gpu_layers}, "
             f"kv={kv_type}, flash_attn={flash_attn}, repack={repack})\n"
         )
-        cache = _GGML_TYPES[kv_type]
         try:
-            # verbose=True keeps llama-cpp-python from muting file descriptors 1 and 2
-            # (which would blank a UI drawing from another thread); its own prints go
-            # to the log file with everything llama.cpp says.
-            with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                self._llm: Any = load_llama(
-                    path,
-                    repack=repack,
-                    sequences=sequences,
-                    n_ctx=n_ctx * sequences,
-                    n_gpu_layers=gpu_layers,
-                    n_threads=threads,
-                    n_threads_batch=threads,  # (llama-cpp-python's default: every core)
-                    n_batch=512,
-                    type_k=cache,
-                    type_v=cache,
-                    flash_attn=flash_attn,
-                    verbose=True,
-                )
-        except TemplateError as e:  # llama-cpp-python compiles the template as it loads
-            raise R1ChatError(f"the model's chat template is invalid: {e}") from None
-        except (ValueError, RuntimeError, OSError) as e:
+            self._llm = Model(
+                path,
+                n_ctx=n_ctx * sequences,
+                n_batch=512,
+                threads=threads,
+                gpu_layers=gpu_layers,
+                repack=repack,
+                sequences=sequences,
+                kv_type=_GGML_TYPES[kv_type],
+                flash_attn=flash_attn,
+            )
+        except (LoadFailed, OSError) as e:
             raise R1ChatError(_load_failure(path, model.architecture, log_path, e)) from None
-        self._llm.verbose = False
         self._kept: list[Any] = []
         self.vocab = Vocab(self._llm)
         self.builder = PromptBuilder(self.vocab, model.chat_template)
-        n_layer = int(llama_cpp.llama_model_n_layer(self._llm._model.model))
+        n_layer = self._llm.n_layer
         self.info = EngineInfo(
             model=model.name,
             backend=backend,
-            # llama.cpp pads its context to a multiple of 256; llama-cpp-python's token
-            # buffer holds what was asked for, and a prompt past it fails
-            n_ctx=min(self._llm.n_ctx(), len(self._llm.input_ids)) // sequences,
-            trained_ctx=int(self._llm._model.n_ctx_train()),
+            n_ctx=self._llm.n_ctx // sequences,
+            trained_ctx=self._llm.n_ctx_train,
             gpu_layers=min(n_layer + 1, gpu_layers if gpu_layers >= 0 else n_layer + 1),
             total_layers=n_layer + 1,
             threads=threads,
@@ -151,7 +135,7 @@ class LocalEngine:
         start = self._rewind(tokens, len(tokens))
         for _ in self._read(tokens, start, len(tokens), control):
             pass
-        return int(self._llm.n_tokens) - start
+        return len(self._llm.cached) - start
 
     # -- generation ------------------------------------------------------------
 
@@ -180,7 +164,7 @@ class LocalEngine:
         yield from self._evaluate_prompt(prompt, control)
         if control.cancelled:
             return "cancelled"
-        self._llm.set_seed(seed_of(s))
+        self._llm.seed = seed_of(s)
         return (yield from self._generate(_Alone(self._llm, s), prompt, limit, control, grammar))
 
     def _limits(self, prompt: list[int], s: Sampling, tools: Tools | None) -> tuple[int, Any]:
@@ -202,16 +186,13 @@ class LocalEngine:
         start = self._rewind(prompt, total - 1)
         for done in self._read(prompt, start, total - 1, control):
             yield PromptProgress(done, total, start)
-        if self._llm.n_tokens >= total - 1:  # not stopped part way
+        if len(self._llm.cached) >= total - 1:  # not stopped part way
             yield PromptProgress(total, total, start)
 
     def _rewind(self, tokens: list[int], most: int) -> int:
         """Keep the cache's prefix in common with `tokens` (at most `most` of them), drop
         the rest; returns where evaluation starts."""
-        llm = self._llm
-        start = min(common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), most)
-        llm.n_tokens = start
-        return start
+        return self._llm.keep_prefix(tokens, most)
 
     def _read(self, tokens: list[int], start: int, end: int, control: Control) -> Iterator[int]:
         """Evaluate `tokens[start:end]` in chunks, stopping between them once `control` is
@@ -220,7 +201,7 @@ class LocalEngine:
             if control.cancelled:
                 return
             self._llm.eval(tokens[i : min(i + self._chunk, end)])
-            yield self._llm.n_tokens
+            yield len(self._llm.cached)
 
     def _generate(
         self, tokens: Tokens, prompt: list[int], limit: int, control: Control, grammar: Any
@@ -321,7 +302,7 @@ class _Alone:
     """The context's one sequence, sampled as the batched engine samples its sequences
     (`constrained.Sampler`: the same chain, the same seed, the same tokens)."""
 
-    def __init__(self, llm: Any, s: Sampling) -> None:
+    def __init__(self, llm: Model, s: Sampling) -> None:
         self._llm, self._s = llm, s
         self._tokens: Generator[int, None, None] | None = None
 
@@ -341,14 +322,6 @@ class _Alone:
 def seed_of(s: Sampling) -> int:
     """The request's seed, else a random one."""
     return s.seed if s.seed is not None else random.randrange(2**31)
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _load_failure(path: Path, arch: str, log_path: Path, error: Exception) -> str:

@@ -14,6 +14,7 @@ from r1chat.core import r1
 from r1chat.core.errors import BadSchema
 from r1chat.core.schemas import RANGES, prepared
 from r1chat.core.tools import Tool, Tools, calls_schema
+from r1chat.engine.local.native import grammar_tools
 from r1chat.engine.local.numbers import number_rule
 
 _LOOSE_CHAR = 'char ::= [^"\\\\] |'
@@ -75,13 +76,11 @@ def _parameters(tools: Tools, tool: Tool) -> Any:
 
 
 def _grammar(build: Any) -> Any:
-    from llama_cpp.llama_grammar import LlamaGrammar
-
     try:
         c = _converter()
         build(c)
         gbnf = c.format_grammar().replace(_LOOSE_CHAR, _JSON_CHAR)
-        return LlamaGrammar.from_string(gbnf, verbose=False)
+        return grammar_tools().LlamaGrammar.from_string(gbnf, verbose=False)
     except BadSchema:
         raise
     except Exception as e:  # the converter asserts, raises KeyError...: one line either way
@@ -90,12 +89,12 @@ def _grammar(build: Any) -> Any:
 
 def _converter() -> Any:
     """llama-cpp-python's converter, writing numbers within their bounds (`RANGES`)."""
-    from llama_cpp.llama_grammar import RESERVED_NAMES, SchemaConverter
+    tools = grammar_tools()
 
-    class Converter(SchemaConverter):
+    class Converter(tools.SchemaConverter):  # type: ignore[name-defined]
         def visit(self, schema: Any, name: str) -> Any:
             if isinstance(schema, dict) and RANGES in schema:
-                rule = f"{name}-" if name in RESERVED_NAMES else name or "root"
+                rule = f"{name}-" if name in tools.RESERVED_NAMES else name or "root"
                 return self._add_rule(rule, number_rule(schema[RANGES]) + " space")
             return super().visit(schema, name)
 

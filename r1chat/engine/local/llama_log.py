@@ -70,15 +70,16 @@ def route_llama_log(path: Path) -> LlamaLog:
     log, which Python's own prints can be redirected to as well."""
     if (current := _state.get("log")) is not None and current.path == path:
         return current
-    import llama_cpp
+    from r1chat.engine.local.native import lib
 
+    c = lib()
     log = LlamaLog(path)
 
-    @llama_cpp.llama_log_callback
+    @c.llama_log_callback
     def _write(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         log.write(text.decode("utf-8", errors="replace"))
 
-    llama_cpp.llama_log_set(_write, ctypes.c_void_p(0))
+    c.llama_log_set(_write, ctypes.c_void_p(0))
     _state.update(log=log, callback=_write)
     return log
 

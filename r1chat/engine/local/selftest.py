@@ -11,7 +11,7 @@ decided for real models.
 
 from __future__ import annotations
 
-import contextlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,34 +34,30 @@ def run_kernels(
 ) -> SelfTest:
     """Load the tiny model at `model_path` (offloaded if possible; repacked as `repack`
     says; llama.cpp's log to `log_path`) and generate."""
-    import llama_cpp
-
-    from r1chat.engine.local.kernels import PROBE_TEXT, load_llama
+    from r1chat.core.request import Sampling
+    from r1chat.engine.local.constrained import constrained
+    from r1chat.engine.local.kernels import PROBE_TEXT
     from r1chat.engine.local.llama_log import route_llama_log
+    from r1chat.engine.local.native import Model, lib
 
-    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    offload = bool(lib().llama_supports_gpu_offload())
     gpu_layers = -1 if (offload if gpu is None else gpu) else 0
-    log = route_llama_log(log_path)
+    route_llama_log(log_path)
+    threads = max(1, (os.cpu_count() or 2) // 2)
     t0 = time.perf_counter()
     try:
-        with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-            llm = load_llama(
-                model_path,
-                repack=repack,
-                n_ctx=256,
-                n_batch=64,
-                n_gpu_layers=gpu_layers,
-                seed=1,
-                verbose=False,
-            )
-    except Exception as e:  # llama.cpp reports failures as ValueError/RuntimeError
+        llm = Model(
+            model_path, n_ctx=256, n_batch=64, threads=threads, gpu_layers=gpu_layers, repack=repack
+        )
+    except Exception as e:  # (LoadFailed, or what the bindings raise)
         return SelfTest(False, offload, gpu_layers, error=f"load failed: {e}")
     load = time.perf_counter() - t0
     try:
-        prompt = llm.tokenize(PROBE_TEXT, add_bos=True)  # one batch: the matrix kernels
+        # the prompt in one batch (the matrix kernels), then token by token
+        prompt = llm.tokenize(PROBE_TEXT, add_bos=True, special=False)
         produced = 0
         t1 = time.perf_counter()
-        for _ in llm.generate(prompt, top_k=1, top_p=1.0, temp=0.0, reset=True):
+        for _ in constrained(llm, prompt, None, Sampling(temperature=0)):
             produced += 1
             if produced >= n_tokens:
                 break
@@ -69,9 +65,7 @@ def run_kernels(
     except Exception as e:
         return SelfTest(False, offload, gpu_layers, load, error=f"generation failed: {e}")
     finally:
-        with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-            llm.close() if hasattr(llm, "close") else None
-            del llm
+        llm.close()
     return SelfTest(
         True, offload, gpu_layers, load, len(prompt), produced, produced / gen if gen > 0 else 0.0
     )

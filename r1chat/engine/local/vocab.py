@@ -15,10 +15,10 @@ from __future__ import annotations
 import ctypes
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from r1chat.core import r1
 from r1chat.core.request import Reading
+from r1chat.engine.local.native import Model, lib
 
 PIECE = 32 << 10
 """Characters of text read at once under a `Reading`."""
@@ -28,16 +28,14 @@ SPECIAL_ATTRS = ATTR_CONTROL | ATTR_USER_DEFINED
 
 
 class Vocab:
-    def __init__(self, llm: Any) -> None:
-        import llama_cpp
-
+    def __init__(self, llm: Model) -> None:
+        c = self._lib = lib()
         self._llm = llm
-        self._lib = llama_cpp
-        self._vocab = llm._model.vocab
-        self.bos: int = llm.token_bos()
-        self.eos: int = llm.token_eos()
-        self.add_bos: bool = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
-        self._bpe = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_BPE
+        self._vocab = llm.vocab
+        self.bos: int = llm.bos
+        self.eos: int = llm.eos
+        self.add_bos: bool = bool(c.llama_vocab_get_add_bos(self._vocab))
+        self._bpe = c.llama_vocab_type(self._vocab) == c.LLAMA_VOCAB_TYPE_BPE
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         markers = [self.special_id(m) for m in r1.TOOL_MARKERS]
