@@ -1,10 +1,10 @@
 """Open a GGUF with llama.cpp: the one place where the local engine meets the model
 manager, the machine and the config.
 
-A model is resolved to a file (`models.store`), its header read (`models.gguf`: clear
-errors for missing, non-GGUF, truncated and implausible files before llama.cpp sees
-them), its offload decided (`models.fit`) and whether llama.cpp may repack its weights
-(`launch.repack`); `LocalEngine` receives the outcome.
+A model is resolved to a file (`models.store`), its header read (`models.gguf`, cached by
+`models.headers`: clear errors for missing, non-GGUF, truncated and implausible files
+before llama.cpp sees them), its offload decided (`models.fit`) and whether llama.cpp may
+repack its weights (`launch.repack`); `LocalEngine` receives the outcome.
 """
 
 from __future__ import annotations
@@ -50,17 +50,16 @@ def open_local(
     (`launch.repack`). With
     `sequences` > 1, a `BatchEngine`: that many replies at once, `n_ctx` each."""
     from r1chat.config import paths
-    from r1chat.engine.local.batch import BatchEngine
     from r1chat.engine.local.build import llama_offload_supported
     from r1chat.engine.local.engine import LocalEngine, ModelFile
     from r1chat.launch.machine import deep_hardware
     from r1chat.launch.repack import decide, require_runs
     from r1chat.models import hardware, inuse
     from r1chat.models.fit import Shape, auto_gpu_layers, context_problem
-    from r1chat.models.gguf import read_gguf
+    from r1chat.models.headers import header
 
     path = Path(path).expanduser()
-    meta = read_gguf(path)
+    meta = header(path)
     shape = Shape.from_gguf(path, meta).with_kv(kv_type)
     trained = int(meta.arch_key("context_length", 0) or 0)
     hw = hardware.current()
@@ -85,11 +84,17 @@ def open_local(
     flash = flash_attn == "on" or (
         flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
     )
-    kind = BatchEngine if sequences > 1 else LocalEngine
+    kind: type[LocalEngine] = LocalEngine
+    if sequences > 1:
+        from r1chat.engine.local.batch import BatchEngine
+
+        kind = BatchEngine
     held = inuse.hold(path)  # (`models rm` leaves a model in use alone)
     try:
         engine = kind(
-            ModelFile(path, name or meta.name, meta.architecture, meta.chat_template),
+            ModelFile(
+                path, name or meta.name, meta.architecture, meta.chat_template, meta.r1_vocab
+            ),
             n_ctx=n_ctx,
             gpu_layers=gpu_layers,
             threads=threads or hardware.physical_cores(),
@@ -141,10 +146,10 @@ def largest_context(spec: str, settings: Settings) -> int:
     was trained for."""
     from r1chat.models import hardware
     from r1chat.models.fit import Shape, max_context
-    from r1chat.models.gguf import read_gguf
+    from r1chat.models.headers import header
 
     path = model_path(spec)
-    meta = read_gguf(path)
+    meta = header(path)
     shape = Shape.from_gguf(path, meta).with_kv(settings.kv_type)
     trained = int(meta.arch_key("context_length", 0) or 0) or settings.n_ctx or DEFAULT_CTX
     slots = settings.sequences

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from r1chat.config.file import Config
@@ -55,6 +56,8 @@ def find_remote(settings: Settings, config: Config | None = None) -> RemoteTarge
     entry = config.values.remotes.get(model)
     if entry is not None:
         return _from_config(model, entry, settings)
+    if Path(model).expanduser().is_file():  # (a path: opened as it is)
+        return None
     if _catalog_remote(model):
         raise R1ChatError(
             f"{model} runs on a server, not here: serve it with vLLM, SGLang or llama-server "

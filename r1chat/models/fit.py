@@ -73,9 +73,9 @@ class Shape:
     def from_gguf(cls, path: str | Path, info: GGUFInfo | None = None) -> Shape:
         """The shape of the GGUF at `path` (`info`: its header, if already read)."""
         if info is None:
-            from r1chat.models.gguf import read_gguf
+            from r1chat.models.headers import header
 
-            info = read_gguf(path)
+            info = header(Path(path))
         layers, kv_heads, k_len, v_len = kv_shape(info)
         per_token = layers * kv_heads * (k_len + v_len) * 2
         return cls(split_total_size(Path(path), info.metadata), layers, per_token)

@@ -94,10 +94,16 @@ class GGUFInfo:
     tensors: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> dims
 
     @property
+    def r1_vocab(self) -> bool:
+        """Whether its vocabulary has all of R1's markers (the local engine then builds
+        its prompts in R1's format, not with its template)."""
+        return self.r1_markers == R1_MARKERS
+
+    @property
     def prompt_format(self) -> str:
         """How r1chat builds this model's prompts: R1's format when its vocabulary has
         all of R1's markers (as the local engine decides), else its own template."""
-        if self.r1_markers == R1_MARKERS:
+        if self.r1_vocab:
             return "R1 (its vocabulary has the R1 markers)"
         return "its own chat template" if self.chat_template else "ChatML (it has no template)"
 

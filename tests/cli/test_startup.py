@@ -63,6 +63,25 @@ def test_a_command_imports_no_other_command(answer_model: ScriptedModel) -> None
     assert imported.isdisjoint(OTHERS)
 
 
+def test_ask_with_an_r1_model_imports_neither_numpy_nor_jinja2(answer_model: ScriptedModel) -> None:
+    """llama.cpp is reached through its ctypes bindings alone (not llama-cpp-python's
+    package, which imports numpy, jinja2 and diskcache), and an R1 model's prompts are
+    built without its chat template. (The first launch's kernel probe writes a GGUF with
+    numpy: it has run once already.)"""
+    argv = ["ask", "--dry-run", "--no-log", "-m", str(answer_model.path), "hi"]
+    subprocess.run([sys.executable, "-m", "r1chat", *argv], capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "r1chat", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "hi" in proc.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "llama_cpp._ctypes_extensions" in imported  # (llama.cpp was loaded)
+    assert imported.isdisjoint({"numpy", "jinja2", "diskcache", "llama_cpp.llama"})
+
+
 OTHERS = ("r1chat.tui.command", "r1chat.serve.command", "r1chat.serve.agents", "r1chat.mcp.client")
 
 

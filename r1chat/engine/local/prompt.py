@@ -7,7 +7,8 @@ text goes through `Vocab.encode_text`, so user text can never become a special t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from r1chat.core import r1
@@ -27,13 +28,15 @@ _CHATML = (
 class PromptBuilder:
     """Turns a prepared conversation into prompt token ids for one model."""
 
-    def __init__(self, vocab: Vocab, chat_template: str | None) -> None:
+    def __init__(self, vocab: Vocab, template: Callable[[], Any]) -> None:
+        """`template`: the model's chat template, compiled (`template_compiler`); called
+        unless the vocabulary is R1's."""
         self.vocab = vocab
         markers = (r1.USER, r1.ASSISTANT, r1.THINK_OPEN, r1.THINK_CLOSE, r1.EOS)
         self.is_r1 = all(vocab.special_id(m) is not None for m in markers)
         self.tool_tokens = self.is_r1 and vocab.tool_tokens
         """Whether tool calls are written in R1-0528's markers (else folded into text)."""
-        self._template = None if self.is_r1 else _compile(chat_template or _CHATML)
+        self._template = None if self.is_r1 else template()
         self._eos_text = vocab.render([vocab.eos])
         self._bos_text = vocab.render([vocab.bos]) if vocab.bos >= 0 else ""
 
@@ -115,6 +118,32 @@ class PromptBuilder:
             if reading is not None:
                 reading.add(1)
         return out
+
+
+def template_compiler(chat_template: str | None, *, ahead: bool) -> Callable[[], Any]:
+    """`chat_template` (ChatML when None), compiled when called; with `ahead`, compiling
+    starts now, on a thread of its own."""
+    source = chat_template or _CHATML
+    if not ahead:
+        return lambda: _compile(source)
+    done: list[Any] = []
+
+    def compile_it() -> None:
+        try:
+            done.append(_compile(source))
+        except Exception as e:  # (raised where the template is wanted)
+            done.append(e)
+
+    worker = threading.Thread(target=compile_it, name="r1chat-template", daemon=True)
+    worker.start()
+
+    def compiled() -> Any:
+        worker.join()
+        if isinstance(done[0], Exception):
+            raise done[0]
+        return done[0]
+
+    return compiled
 
 
 def _compile(template: str) -> Any:
