@@ -117,6 +117,25 @@ def test_kv_cache_reuse_gives_what_a_fresh_engine_gives(smollm2_path: Path):
         chat.close()
 
 
+def test_the_first_token_is_sampled_from_the_prompts_own_batch(answer_model: ScriptedModel):
+    """The prompt is decoded whole, in one batch (its last token included), and the first
+    token is sampled from it: no extra single-token decode (a whole decode pass, ~150 ms
+    for a 7B on a CPU) before the reply starts. Only the reply's tokens, but its last,
+    are then decoded one at a time."""
+    fresh = open_local(answer_model.path, n_ctx=1024, threads=1)
+    batches: list[int] = []
+    decode = fresh._llm.eval
+    fresh._llm.eval = lambda tokens: (batches.append(len(tokens)), decode(tokens))[1]
+    try:
+        req = request("hi", sampling=Sampling(temperature=0.0, max_tokens=5))
+        done = list(run_turn(fresh, req, Control()))[-1]
+        assert isinstance(done, Done)
+        assert done.stats.thinking_tokens + done.stats.answer_tokens == 5
+        assert batches == [len(fresh.prompt_tokens(req)), 1, 1, 1, 1]
+    finally:
+        fresh.close()
+
+
 def _decoded(engine: LocalEngine) -> int:
     """Tokens llama.cpp has decoded in this context (its own performance counters)."""
     import llama_cpp

@@ -110,5 +110,8 @@ def constrained(
 
 
 def _read(llm: Model, context: list[int]) -> None:
-    """Evaluate what the cache lacks of `context` (at least its last token, for logits)."""
+    """Evaluate what the cache lacks of `context`, its last token at least, unless the
+    last decode ended with it (its logits are at hand)."""
+    if llm.keep_prefix(context, len(context)) == len(context) and llm.logits_fresh:
+        return
     llm.eval(context[llm.keep_prefix(context, len(context) - 1) :])

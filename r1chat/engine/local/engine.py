@@ -185,13 +185,12 @@ class LocalEngine:
         return limit, self._grammar(s, tools)
 
     def _evaluate_prompt(self, prompt: list[int], control: Control) -> Iterator[PromptProgress]:
-        """Evaluate all but the last prompt token in cancellable chunks, reusing the cache."""
+        """Evaluate the prompt in cancellable chunks, reusing the cache (but for the last
+        token, whose logits the reply's first token is sampled from)."""
         total = len(prompt)
         start = self._rewind(prompt, total - 1)
-        for done in self._read(prompt, start, total - 1, control):
+        for done in self._read(prompt, start, total, control):
             yield PromptProgress(done, total, start)
-        if len(self._llm.cached) >= total - 1:  # not stopped part way
-            yield PromptProgress(total, total, start)
 
     def _rewind(self, tokens: list[int], most: int) -> int:
         """Keep the cache's prefix in common with `tokens` (at most `most` of them), drop

@@ -106,6 +106,7 @@ class Model:
         self.memory = c.llama_get_memory(self.ctx)
         self._batch = c.llama_batch_init(self.n_batch, 0, 1)
         self.cached: list[int] = []
+        self._logits_at = -1  # how many tokens the cache held when the last decode ended
         self.seed = 0
 
     @property
@@ -138,6 +139,11 @@ class Model:
                 return ids[:n]
             size = -n
 
+    @property
+    def logits_fresh(self) -> bool:
+        """Whether the last decode's logits are those of the cache's last token."""
+        return self._logits_at == len(self.cached)
+
     def keep_prefix(self, tokens: list[int], most: int) -> int:
         """Keep the cache's prefix in common with `tokens`, at most `most` of them (the
         rest is dropped at the next `eval`); returns its length."""
@@ -163,6 +169,7 @@ class Model:
             if (status := c.llama_decode(self.ctx, batch)) != 0:
                 raise RuntimeError(f"llama_decode returned {status}")
             self.cached += chunk
+            self._logits_at = len(self.cached)
 
     def close(self) -> None:
         """Free the context and the model (once)."""
