@@ -192,6 +192,8 @@ def _ask(
         settings = replace(settings, sampling=replace(settings.sampling, schema=schema))
     keep_thinking = args.thinking_file and not args.dry_run
     thinking_file = ReasoningFile(args.thinking_file) if keep_thinking else None
+    if history is not None and not args.dry_run:
+        _import_meanwhile(*_Log.NEEDS)
     engine = _open(settings)
     context = conversation.context() if conversation is not None else ()
     request = settings.request((*context, Message("user", prompt.text)))
@@ -296,6 +298,19 @@ def _open(settings: Settings) -> Engine:
     return engine
 
 
+def _import_meanwhile(*modules: str) -> None:
+    """Import `modules` on a thread of its own: what is needed once the model is loaded,
+    imported while llama.cpp loads it (on one core, the GIL released)."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    threading.Thread(target=run, name="r1chat-imports", daemon=True).start()
+
+
 def _leave(engine: Engine) -> None:
     """In the crash guard's child, which ends right after the reply: let go of a local
     model's lock now (`models rm` may follow at once) and leave its memory to the
@@ -322,6 +337,9 @@ class _Log:
     The rows are made at the first event: a prompt refused before any (too long, say)
     leaves no turn without a reply behind.
     """
+
+    NEEDS = ("r1chat.host.saver", "r1chat.session.dialogue")
+    """The modules it imports at the first event."""
 
     def __init__(
         self,
