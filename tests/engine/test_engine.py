@@ -136,6 +136,30 @@ def test_the_first_token_is_sampled_from_the_prompts_own_batch(answer_model: Scr
         fresh.close()
 
 
+def test_a_lone_slot_samples_its_first_token_from_the_prompts_batch(
+    answer_model: ScriptedModel,
+):
+    """The same for a reply alone on the batched engine (`serve`'s)."""
+    fresh = open_local(answer_model.path, n_ctx=1024, threads=1, sequences=2)
+    batcher = fresh.batcher  # type: ignore[attr-defined]
+    batches: list[int] = []
+    decode = batcher._decode
+
+    def counted(work, **kw):  # type: ignore[no-untyped-def]
+        batches.append(sum(len(tokens) for _, tokens, _ in work))
+        return decode(work, **kw)
+
+    batcher._decode = counted
+    try:
+        req = request("hi", sampling=Sampling(temperature=0.0, max_tokens=5))
+        done = list(run_turn(fresh, req, Control()))[-1]
+        assert isinstance(done, Done)
+        assert done.stats.thinking_tokens + done.stats.answer_tokens == 5
+        assert batches == [len(fresh.prompt_tokens(req)), 1, 1, 1, 1]
+    finally:
+        fresh.close()
+
+
 def _decoded(engine: LocalEngine) -> int:
     """Tokens llama.cpp has decoded in this context (its own performance counters)."""
     import llama_cpp
