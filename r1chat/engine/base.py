@@ -55,6 +55,11 @@ class Engine(Protocol):
         `info.caps.prefill`."""
         ...
 
+    def warm_up(self) -> None:
+        """Run the model once, before any reply, so that the first reply does not pay
+        for its first use. Only where `info.caps.in_process`."""
+        ...
+
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:
         """Generate the reply, yielding progress while the prompt is read, then deltas.
 

@@ -254,6 +254,8 @@ class Worker:
             start = time.perf_counter()
             try:
                 self.engine = self._open_engine(model.settings, model.name)
+                if self.engine.info.caps.in_process:  # (its first reply not slower)
+                    self.engine.warm_up()
             except R1ChatError as e:
                 message = str(e)
             except Exception as e:  # a bug or an unexpected file: still one readable line

@@ -141,6 +141,9 @@ class LocalEngine:
             pass
         return len(self._llm.cached) - start
 
+    def warm_up(self) -> None:
+        self._llm.warm_up()
+
     # -- generation ------------------------------------------------------------
 
     def stream(self, request: Request, control: Control) -> Iterator[Delta | PromptProgress]:

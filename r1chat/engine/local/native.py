@@ -171,6 +171,14 @@ class Model:
             self.cached += chunk
             self._logits_at = len(self.cached)
 
+    def warm_up(self) -> None:
+        """Decode one token, then forget it (the next decode drops it from the cache): the
+        first decode touches every weight (mapped, not read, at load) and sizes llama.cpp's
+        buffers, as llama-server's start does."""
+        self.keep_prefix([], 0)
+        self.eval([max(self.bos, 0)])
+        self.cached.clear()
+
     def close(self) -> None:
         """Free the context and the model (once)."""
         c = self._lib

@@ -202,6 +202,9 @@ class RemoteEngine:
     def prefill(self, request: Request, control: Control) -> int:
         raise TypeError("a server keeps its own cache (caps.prefill)")
 
+    def warm_up(self) -> None:
+        raise TypeError("a server warms its own model (caps.in_process)")
+
     def render(self, request: Request) -> RenderedPrompt:
         body = self.chat_body(request)
         body.pop("stream_options", None)
