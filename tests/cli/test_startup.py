@@ -47,28 +47,11 @@ def test_listing_models_needs_neither_llama_cpp_nor_textual(argv: list[str]) -> 
     assert "llama_cpp" not in loaded and "textual" not in loaded
 
 
-def test_a_command_imports_no_other_command(answer_model: ScriptedModel) -> None:
-    """`ask` runs (here as far as its prompt) without the chat's, the server's or the MCP
-    client's modules. (`-X importtime` sees the forked child's imports too.)"""
-    argv = ["ask", "--dry-run", "--no-log", "-m", str(answer_model.path), "hi"]
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "r1chat", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "hi" in proc.stdout
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
-    assert "r1chat.engine.local.engine" in imported  # (what the child did is seen)
-    assert imported.isdisjoint(OTHERS)
-
-
-def test_ask_with_an_r1_model_imports_neither_numpy_nor_jinja2(answer_model: ScriptedModel) -> None:
-    """llama.cpp is reached through its ctypes bindings alone (not llama-cpp-python's
-    package, which imports numpy, jinja2 and diskcache), and an R1 model's prompts are
-    built without its chat template. (The first launch's kernel probe writes a GGUF with
-    numpy: it has run once already.)"""
-    argv = ["ask", "--dry-run", "--no-log", "-m", str(answer_model.path), "hi"]
+def ask_imports(model: ScriptedModel) -> set[str]:
+    """The modules `ask` imports (the parent's and the forked child's: `-X importtime`
+    sees both) for a dry run on `model`, launched a second time (the first launch's kernel
+    probe writes a GGUF, with numpy)."""
+    argv = ["ask", "--dry-run", "--no-log", "-m", str(model.path), "hi"]
     subprocess.run([sys.executable, "-m", "r1chat", *argv], capture_output=True, timeout=60)
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "r1chat", *argv],
@@ -77,7 +60,22 @@ def test_ask_with_an_r1_model_imports_neither_numpy_nor_jinja2(answer_model: Scr
         timeout=60,
     )
     assert "hi" in proc.stdout
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+
+
+def test_a_command_imports_no_other_command(answer_model: ScriptedModel) -> None:
+    """`ask` runs (here as far as its prompt) without the chat's, the server's or the MCP
+    client's modules."""
+    imported = ask_imports(answer_model)
+    assert "r1chat.engine.local.engine" in imported  # (what the child did is seen)
+    assert imported.isdisjoint(OTHERS)
+
+
+def test_ask_with_an_r1_model_imports_neither_numpy_nor_jinja2(answer_model: ScriptedModel) -> None:
+    """llama.cpp is reached through its ctypes bindings alone (not llama-cpp-python's
+    package, which imports numpy, jinja2 and diskcache), and an R1 model's prompts are
+    built without its chat template."""
+    imported = ask_imports(answer_model)
     assert "llama_cpp._ctypes_extensions" in imported  # (llama.cpp was loaded)
     assert imported.isdisjoint({"numpy", "jinja2", "diskcache", "llama_cpp.llama"})
 

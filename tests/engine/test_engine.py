@@ -117,39 +117,28 @@ def test_kv_cache_reuse_gives_what_a_fresh_engine_gives(smollm2_path: Path):
         chat.close()
 
 
-def test_the_first_token_is_sampled_from_the_prompts_own_batch(answer_model: ScriptedModel):
+@pytest.mark.parametrize("sequences", [1, 2])
+def test_the_first_token_is_sampled_from_the_prompts_own_batch(
+    answer_model: ScriptedModel, sequences: int
+):
     """The prompt is decoded whole, in one batch (its last token included), and the first
     token is sampled from it: no extra single-token decode (a whole decode pass, ~150 ms
     for a 7B on a CPU) before the reply starts. Only the reply's tokens, but its last,
-    are then decoded one at a time."""
-    fresh = open_local(answer_model.path, n_ctx=1024, threads=1)
+    are then decoded one at a time. Alone on the batched engine (`serve`'s) too."""
+    fresh = open_local(answer_model.path, n_ctx=1024, threads=1, sequences=sequences)
     batches: list[int] = []
-    decode = fresh._llm.eval
-    fresh._llm.eval = lambda tokens: (batches.append(len(tokens)), decode(tokens))[1]
-    try:
-        req = request("hi", sampling=Sampling(temperature=0.0, max_tokens=5))
-        done = list(run_turn(fresh, req, Control()))[-1]
-        assert isinstance(done, Done)
-        assert done.stats.thinking_tokens + done.stats.answer_tokens == 5
-        assert batches == [len(fresh.prompt_tokens(req)), 1, 1, 1, 1]
-    finally:
-        fresh.close()
+    if sequences == 1:
+        eval_ = fresh._llm.eval
+        fresh._llm.eval = lambda tokens: (batches.append(len(tokens)), eval_(tokens))[1]
+    else:
+        batcher = fresh.batcher  # type: ignore[attr-defined]
+        decode = batcher._decode
 
+        def counted(work, **kw):  # type: ignore[no-untyped-def]
+            batches.append(sum(len(tokens) for _, tokens, _ in work))
+            return decode(work, **kw)
 
-def test_a_lone_slot_samples_its_first_token_from_the_prompts_batch(
-    answer_model: ScriptedModel,
-):
-    """The same for a reply alone on the batched engine (`serve`'s)."""
-    fresh = open_local(answer_model.path, n_ctx=1024, threads=1, sequences=2)
-    batcher = fresh.batcher  # type: ignore[attr-defined]
-    batches: list[int] = []
-    decode = batcher._decode
-
-    def counted(work, **kw):  # type: ignore[no-untyped-def]
-        batches.append(sum(len(tokens) for _, tokens, _ in work))
-        return decode(work, **kw)
-
-    batcher._decode = counted
+        batcher._decode = counted
     try:
         req = request("hi", sampling=Sampling(temperature=0.0, max_tokens=5))
         done = list(run_turn(fresh, req, Control()))[-1]

@@ -86,6 +86,10 @@ class Model:
         if not self.model:
             raise LoadFailed("llama.cpp could not load the model")
         self.vocab = c.llama_model_get_vocab(self.model)
+        self.n_vocab = int(c.llama_vocab_n_tokens(self.vocab))
+        self.n_ctx_train = int(c.llama_model_n_ctx_train(self.model))
+        self.n_layer = int(c.llama_model_n_layer(self.model))
+        self.bos, self.eos = int(c.llama_vocab_bos(self.vocab)), int(c.llama_vocab_eos(self.vocab))
         self.n_batch = min(n_ctx, n_batch)
         context = c.llama_context_default_params()
         context.n_ctx = n_ctx
@@ -108,26 +112,6 @@ class Model:
         self.cached: list[int] = []
         self._logits_at = -1  # how many tokens the cache held when the last decode ended
         self.seed = 0
-
-    @property
-    def n_vocab(self) -> int:
-        return int(self._lib.llama_vocab_n_tokens(self.vocab))
-
-    @property
-    def n_ctx_train(self) -> int:
-        return int(self._lib.llama_model_n_ctx_train(self.model))
-
-    @property
-    def n_layer(self) -> int:
-        return int(self._lib.llama_model_n_layer(self.model))
-
-    @property
-    def bos(self) -> int:
-        return int(self._lib.llama_vocab_bos(self.vocab))
-
-    @property
-    def eos(self) -> int:
-        return int(self._lib.llama_vocab_eos(self.vocab))
 
     def tokenize(self, text: bytes, *, add_bos: bool, special: bool) -> list[int]:
         """`text`'s tokens; `special`: spelled special tokens are read as such."""
