@@ -343,10 +343,7 @@ class BatchEngine(LocalEngine):
         slot = self.batcher.take(prompt)
         try:
             start = self.batcher.keep(slot, prompt, len(prompt) - 1)
-            # the last chunk is read in the step that samples the first token (not read,
-            # then its last token decoded again, alone, for the logits)
-            last_chunk = max(start, len(prompt) - self._chunk)
-            yield from self._read_into(slot, prompt, start, last_chunk, control)
+            yield from self._read_into(slot, prompt, start, len(prompt) - 1, control)
             yield PromptProgress(len(prompt), len(prompt), start)
             if control.cancelled:
                 return "cancelled"
