@@ -175,6 +175,33 @@ async def test_esc_stops_a_hanging_tool(caller: ScriptedModel, tmp_path: Path) -
         assert app.chat.session.refusal() is None
 
 
+@run_async
+async def test_esc_as_the_next_round_starts_stops_it(
+    caller: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An esc that lands after a call's result, while the next round's turn is mounted
+    (neither a call nor a reply to stop yet), still stops the reply."""
+    monkeypatch.setenv("MCP_FIXTURE_LOG", str(tmp_path / "calls.log"))
+    app = make_app(caller, mcp=hub(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        start_reply = chat._start_reply
+
+        async def esc_meanwhile(*args):  # type: ignore[no-untyped-def]
+            chat.action_stop()  # (as the key would, in the mount's await)
+            await start_reply(*args)
+
+        monkeypatch.setattr(chat, "_start_reply", esc_meanwhile)
+        card = await first_call_allowed(app, pilot)
+        await wait_for(pilot, lambda: card.state == "ok")
+        await wait_for(pilot, lambda: chat.session.current is None and not chat.session.calling)
+        await settle(pilot)
+        assert len(chat.transcript.query(ToolCard)) == 1  # the next round called nothing
+        ex = chat.session.dialogue.exchanges[-1]
+        stored = app.history.message(ex.reply_id or 0)
+        assert stored is not None and stored.finish_reason == "cancelled"
+
+
 def test_a_tool_call_in_a_real_terminal(caller: ScriptedModel, tmp_path: Path) -> None:
     """`r1chat chat --mcp FILE` on a pseudo-terminal: asked, allowed, its result shown, the
     server's own output kept off the screen, and nothing left running after ctrl+q."""

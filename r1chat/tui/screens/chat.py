@@ -127,6 +127,7 @@ class ChatScreen(Screen[None]):
         self._calling: Worker[None] | None = None  # the tool calls of a reply, running
         self._card: ToolCard | None = None  # the call asked or running now
         self._call: Future[ToolResult] | None = None
+        self._stop_asked = False  # esc while a reply's calls are handled, whenever it came
         self.display_mode = preferences.display_of(config)
         self._initial_conversation = conversation_id
         self._clock = clock
@@ -405,6 +406,7 @@ class ChatScreen(Screen[None]):
         """Esc while a reply streams: stop it (the partial reply is kept); while its tools
         are asked or run: stop them, and the reply."""
         if self.session.calling:
+            self._stop_asked = True  # (also between two cards, or as the next round starts)
             if self._call is not None:
                 self._call.cancel()
             if self._card is not None:
@@ -449,7 +451,7 @@ class ChatScreen(Screen[None]):
         assert self.mcp is not None
         ex = self.session.dialogue.exchanges[-1]
         called = [Called(call) for call in calls]
-        self.session.calling = True
+        self.session.calling, self._stop_asked = True, False
         self.refresh_bindings()
         stopped = False
         allowed = permissions.always()
@@ -460,8 +462,8 @@ class ChatScreen(Screen[None]):
                 self._card = card
                 await self.transcript.mount(card)
                 self.transcript.follow()
-                if stopped:
-                    c.status = "stopped"
+                if stopped or self._stop_asked:
+                    c.status, stopped = "stopped", True
                     card.settled()
                     continue
                 key = f"{tool.server}/{tool.remote}" if tool else ""
@@ -479,16 +481,21 @@ class ChatScreen(Screen[None]):
                 card.settled()
         finally:
             self._card, self._call = None, None
+        self.set_focus(self.prompt)
+        try:
+            if stopped or self._stop_asked:
+                try:
+                    self.session.end_rounds(ex, called)
+                except R1ChatError as e:
+                    self._history_error(e)
+                return
+            # `calling` holds until the next round's reply exists: an esc meanwhile stops it
+            await self._start_reply(ex, called)
+        finally:
             self.session.calling = False
             self.refresh_bindings()
-        self.set_focus(self.prompt)
-        if stopped:
-            try:
-                self.session.end_rounds(ex, called)
-            except R1ChatError as e:
-                self._history_error(e)
-            return
-        await self._start_reply(ex, called)
+        if self._stop_asked:
+            self.session.stop()
 
     async def _ask(self, card: ToolCard) -> str | None:
         decision = card.ask()
