@@ -217,7 +217,8 @@ def test_a_tool_call_in_a_real_terminal(caller: ScriptedModel, tmp_path: Path) -
         allowed = len(term.output)
         term.type("y")
         term.wait_for_text("Sunny, 21", since=allowed)
-        term.wait_for_text("Run this tool?", since=allowed)  # the next round called again
+        result = term.output.find(b"Sunny, 21", allowed)
+        term.wait_for_text("Run this tool?", since=result)  # the next round called again
         term.type("\x1b")  # esc: stopped
         term.wait_for_text("stopped")
         term.type("\x11")  # ctrl+q
