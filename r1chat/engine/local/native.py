@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 _import_lock = threading.Lock()
+_bindings: Any = None
 _INT32_MAX = 0x7FFFFFFF  # n_gpu_layers: every layer
 
 
@@ -26,24 +27,26 @@ def lib() -> Any:
     """llama-cpp-python's `llama_cpp.llama_cpp` (llama.cpp's C API), its backends
     initialised. A later `import llama_cpp` still runs the whole package, over these
     same bindings."""
+    global _bindings
     with _import_lock:
-        bindings = sys.modules.get("llama_cpp.llama_cpp")
-        if bindings is not None:
-            return bindings
-        if "llama_cpp" in sys.modules:  # (the whole package is imported already)
-            bindings = importlib.import_module("llama_cpp.llama_cpp")
-        else:
-            spec = importlib.util.find_spec("llama_cpp")
-            if spec is None:
-                raise ModuleNotFoundError("No module named 'llama_cpp'", name="llama_cpp")
-            sys.modules["llama_cpp"] = importlib.util.module_from_spec(spec)  # not run
-            try:
-                bindings = importlib.import_module("llama_cpp.llama_cpp")
-                importlib.import_module("llama_cpp.llama_grammar")
-            finally:
-                del sys.modules["llama_cpp"]
-        bindings.llama_backend_init()
-        return bindings
+        if _bindings is None:
+            _bindings = sys.modules.get("llama_cpp.llama_cpp") or _import_bindings()
+            _bindings.llama_backend_init()
+        return _bindings
+
+
+def _import_bindings() -> Any:
+    if "llama_cpp" in sys.modules:  # (the whole package is being imported)
+        return importlib.import_module("llama_cpp.llama_cpp")
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None:
+        raise ModuleNotFoundError("No module named 'llama_cpp'", name="llama_cpp")
+    sys.modules["llama_cpp"] = importlib.util.module_from_spec(spec)  # not run
+    try:
+        importlib.import_module("llama_cpp.llama_grammar")
+        return importlib.import_module("llama_cpp.llama_cpp")
+    finally:
+        del sys.modules["llama_cpp"]
 
 
 def grammar_tools() -> Any:
@@ -110,7 +113,7 @@ class Model:
         self.memory = c.llama_get_memory(self.ctx)
         self._batch = c.llama_batch_init(self.n_batch, 0, 1)
         self.cached: list[int] = []
-        self._logits_at = -1  # how many tokens the cache held when the last decode ended
+        self._in_kv = 0  # sequence 0's positions the KV cache may hold (the last decode's end)
         self.seed = 0
 
     def tokenize(self, text: bytes, *, add_bos: bool, special: bool) -> list[int]:
@@ -126,7 +129,7 @@ class Model:
     @property
     def logits_fresh(self) -> bool:
         """Whether the last decode's logits are those of the cache's last token."""
-        return self._logits_at == len(self.cached)
+        return 0 < self._in_kv == len(self.cached)
 
     def keep_prefix(self, tokens: list[int], most: int) -> int:
         """Keep the cache's prefix in common with `tokens`, at most `most` of them (the
@@ -138,7 +141,8 @@ class Model:
         """Decode `tokens` into sequence 0 after `cached` (what the cache holds past it is
         dropped first), in batches of `n_batch`; the logits are the last token's."""
         c, batch = self._lib, self._batch
-        c.llama_memory_seq_rm(self.memory, 0, len(self.cached), -1)
+        if self._in_kv > len(self.cached):  # (not per token: only after a rewind)
+            c.llama_memory_seq_rm(self.memory, 0, len(self.cached), -1)
         for start in range(0, len(tokens), self.n_batch):
             chunk = tokens[start : start + self.n_batch]
             n_past = len(self.cached)
@@ -150,10 +154,10 @@ class Model:
                 batch.n_seq_id[i] = 1
                 batch.logits[i] = False
             batch.logits[len(chunk) - 1] = True
+            self._in_kv = n_past + len(chunk)  # (what a failed decode may have left too)
             if (status := c.llama_decode(self.ctx, batch)) != 0:
                 raise RuntimeError(f"llama_decode returned {status}")
             self.cached += chunk
-            self._logits_at = len(self.cached)
 
     def warm_up(self) -> None:
         """Decode one token, then forget it (the next decode drops it from the cache): the
