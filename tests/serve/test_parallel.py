@@ -141,6 +141,30 @@ def test_a_follow_up_finds_its_conversation_cached(smollm2: Serving) -> None:
     assert (usage.prompt_tokens_details.cached_tokens or 0) >= reply.usage.prompt_tokens - 1
 
 
+def test_a_prompt_asked_again_goes_to_the_slot_holding_it(smollm2: Serving) -> None:
+    """Four conversations (replies longer than their prompts) fill the four slots; the
+    second one's question asked again (a retry) reuses its own slot, not the least recently
+    used one: the first conversation stays cached for its follow-up."""
+    client = openai.OpenAI(base_url=smollm2.url, api_key="x")
+    model = smollm2_model(smollm2)
+    asked = [[{"role": "user", "content": q}] for q in ASKED]
+    replies = [
+        client.chat.completions.create(model=model, messages=m, max_tokens=64) for m in asked
+    ]
+    client.chat.completions.create(model=model, messages=asked[1], max_tokens=8)
+    follow = [
+        *asked[0],
+        {"role": "assistant", "content": replies[0].choices[0].message.content or ""},
+        {"role": "user", "content": "Another."},
+    ]
+    again = client.chat.completions.create(model=model, messages=follow, max_tokens=8)
+    usage, first = again.usage, replies[0].usage
+    assert usage is not None and usage.prompt_tokens_details is not None and first is not None
+    assert (usage.prompt_tokens_details.cached_tokens or 0) >= first.prompt_tokens - 1
+
+
+ASKED = [f"Tell me a long story about {a}." for a in ("a dragon", "the sea", "a robot", "a king")]
+
 LONG_QUESTION = (
     "Here is a list of facts about the solar system. The Sun is a star. Mercury is the "
     "closest planet to the Sun. Venus is the hottest planet. Earth has one moon. Mars is "

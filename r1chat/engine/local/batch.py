@@ -92,13 +92,16 @@ class Batcher:
     def take(self, tokens: list[int]) -> Slot:
         """A free slot for `tokens` (waits for one): the one whose cache holds most of them
         if they go on from at least `SIMILAR` of what it holds (a follow-up finds its
-        conversation), else the least recently used (so that a new conversation, which
-        shares no more than a system prompt with the others, leaves theirs cached)."""
+        conversation) or it holds them all but the last (the same prompt again: a retry,
+        another client's same question; only the reply after it is lost), else the least
+        recently used (so that a new conversation, which shares no more than a system
+        prompt with the others, leaves theirs cached)."""
         with self._cond:
             while not (free := [s for s in self._free if s.seq not in self._stepping]):
                 self._cond.wait()
             best = max(free, key=lambda s: common_prefix(s.cached, tokens))
-            if common_prefix(best.cached, tokens) < max(1, SIMILAR * len(best.cached)):
+            held = common_prefix(best.cached, tokens)
+            if held < 1 or held < min(SIMILAR * len(best.cached), len(tokens) - 1):
                 best = min(free, key=lambda s: s.used)
             slot = best
             self._free.remove(slot)
