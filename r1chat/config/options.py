@@ -33,7 +33,7 @@ def add_model_options(p: argparse.ArgumentParser, *, remote: bool = True) -> Non
     g.add_argument(
         "--flash-attn",
         choices=FLASH_ATTN,
-        help="flash attention (auto: on for a quantized KV cache or on a GPU)",
+        help="flash attention (auto: llama.cpp's choice, on wherever it has the kernel)",
     )
     repack = g.add_mutually_exclusive_group()
     repack.add_argument(

@@ -41,7 +41,7 @@ class Settings:
     api_key_env: str | None = None  # the environment variable holding the server's API key
     overflow: Overflow = field(default_factory=Overflow)  # a conversation over the context
     kv_type: str = "f16"  # the KV cache's element type (config.schema.KV_TYPES)
-    flash_attn: str = "auto"  # auto: on for a quantized KV cache or a GPU, else off
+    flash_attn: str = "auto"  # auto: llama.cpp's choice (on wherever it has the kernel)
     repack: str = "auto"  # llama.cpp repacking weights for its CPU kernels (launch.repack)
     sequences: int = 1  # replies at once, each with `n_ctx` (serve's --parallel)
 

@@ -150,14 +150,14 @@ class EngineInfo:
     total_layers: int = 0
     threads: int = 0
     kv_type: str = "f16"
-    flash_attn: bool = False
+    flash_attn: bool = True  # (llama.cpp's default, as r1chat's)
     repack: bool = True  # llama.cpp repacks weights for its CPU kernels (launch.repack)
     notes: tuple[str, ...] = ()  # what the front end tells the user once (a log not written)
     caps: EngineCaps = field(default_factory=EngineCaps)
 
     @property
     def offload(self) -> str:
-        """`CUDA 29/29 layers`, `CPU 8 threads · KV q8_0 · flash attention`, `remote`
+        """`CUDA 29/29 layers`, `CPU 8 threads · KV q8_0 · no flash attention`, `remote`
         (the KV cache and flash attention when not llama.cpp's defaults)."""
         if not self.caps.in_process:
             return self.backend
@@ -166,7 +166,7 @@ class EngineInfo:
         else:
             where = f"CPU {self.threads} thread{'s' if self.threads != 1 else ''}"
         cache = f" · KV {self.kv_type}" if self.kv_type != "f16" else ""
-        return where + cache + (" · flash attention" if self.flash_attn else "")
+        return where + cache + ("" if self.flash_attn else " · no flash attention")
 
 
 Event = PromptProgress | ThinkingDelta | ThinkingDone | AnswerDelta | Notice | Done

@@ -42,12 +42,11 @@ def open_local(
 ) -> LocalEngine:
     """Load a GGUF file with llama.cpp. Without `gpu_layers`: every layer that fits on
     the GPU when this llama.cpp build can offload, else none; without `threads`: one per
-    physical core. The KV cache is `kv_type`; flash attention `auto` is on for a quantized
-    cache (llama.cpp needs it there) or when layers go to a GPU. (Not for several
-    sequences on the CPU: 4 batched clients gain 4% with it, but a stream alone loses
-    10–25%, the more the longer its context: bench/serve_parallel.py.)
-    `repack` (auto, on, off): whether llama.cpp repacks weights for its CPU kernels
-    (`launch.repack`). With
+    physical core. The KV cache is `kv_type`; flash attention `auto` is llama.cpp's own
+    choice: on wherever the layers' device has the kernel (the CPU always). On the CPU it
+    decodes ~7% faster on a short context, 0.92-1.18x on a long one (bench/flash_attn.py);
+    several batched replies gain ~10% (bench/serve_parallel.py). `repack` (auto, on, off):
+    whether llama.cpp repacks weights for its CPU kernels (`launch.repack`). With
     `sequences` > 1, a `BatchEngine`: that many replies at once, `n_ctx` each."""
     from r1chat.config import paths
     from r1chat.engine.local.build import llama_offload_supported
@@ -81,9 +80,6 @@ def open_local(
     if offload and gpu_layers != 0:
         built = hardware.llama_backend()
         backend = "GPU" if built == "CPU" else built  # offload through a library unnamed here
-    flash = flash_attn == "on" or (
-        flash_attn == "auto" and (kv_type != "f16" or (offload and gpu_layers != 0))
-    )
     kind: type[LocalEngine] = LocalEngine
     if sequences > 1:
         from r1chat.engine.local.batch import BatchEngine
@@ -101,7 +97,7 @@ def open_local(
             backend=backend,
             log_path=paths.llama_log_file(),
             kv_type=kv_type,
-            flash_attn=flash,
+            flash_attn=flash_attn,
             repack=kernels.on,
             sequences=sequences,
         )

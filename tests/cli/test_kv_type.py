@@ -24,16 +24,28 @@ def test_a_q8_0_cache_answers_and_reaches_llama_cpp(answer_model: ScriptedModel)
 
 
 def test_the_engine_says_its_cache_in_the_status(answer_model: ScriptedModel) -> None:
-    engine = open_local(answer_model.path, n_ctx=256, threads=1, kv_type="q4_0")
-    try:
-        assert engine.info.offload == "CPU 1 thread · KV q4_0 · flash attention"
-    finally:
-        engine.close()
-    plain = open_local(answer_model.path, n_ctx=256, threads=1)
-    try:
-        assert plain.info.offload == "CPU 1 thread"  # llama.cpp's defaults say nothing
-    finally:
-        plain.close()
+    for options, status in [
+        ({"kv_type": "q4_0"}, "CPU 1 thread · KV q4_0"),
+        ({}, "CPU 1 thread"),  # llama.cpp's defaults say nothing
+        ({"flash_attn": "off"}, "CPU 1 thread · no flash attention"),
+    ]:
+        engine = open_local(answer_model.path, n_ctx=256, threads=1, **options)
+        try:
+            assert engine.info.offload == status
+        finally:
+            engine.close()
+
+
+def test_flash_attention_auto_is_llama_cpps_choice(smollm2_path: Path) -> None:
+    """auto leaves it to llama.cpp, which turns it on where the device has the kernel (the
+    CPU does)."""
+    log = paths.llama_log_file()
+    for setting, said in [("auto", "Flash Attention enabled"), ("off", "= disabled")]:
+        start = log.stat().st_size if log.exists() else 0
+        open_local(smollm2_path, n_ctx=256, threads=1, flash_attn=setting).close()
+        loaded = log.read_text(encoding="utf-8")[start:]
+        assert said in loaded
+        assert ("FLASH_ATTN_EXT" in loaded) == (setting == "auto")
 
 
 def test_a_quantized_cache_without_flash_attention_is_refused(answer_model: ScriptedModel) -> None:

@@ -63,7 +63,7 @@ class LocalEngine:
         backend: str,
         log_path: Path,
         kv_type: str = "f16",
-        flash_attn: bool = False,
+        flash_attn: str = "auto",
         repack: bool = True,
         sequences: int = 1,
     ) -> None:
@@ -103,7 +103,7 @@ class LocalEngine:
             total_layers=n_layer + 1,
             threads=threads,
             kv_type=kv_type,
-            flash_attn=flash_attn,
+            flash_attn=flash_attn != "off",
             repack=repack,
             notes=tuple(filter(None, [llama_log.problem()])),
             caps=EngineCaps(

@@ -64,7 +64,8 @@ class Model:
     sequences (each with a KV cache of its own); `eval` feeds sequence 0, and `cached`
     is what its cache holds. `gpu_layers`: layers offloaded (-1 all); `repack`: llama.cpp's
     repacked CPU kernels (its "extra buffer types", off as `--no-repack`); `kv_type`:
-    a ggml type id for the cache's keys and values."""
+    a ggml type id for the cache's keys and values; `flash_attn`: auto (llama.cpp's
+    choice: on wherever the layers' device has the kernel), on or off."""
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class Model:
         repack: bool = True,
         sequences: int = 1,
         kv_type: int = 1,
-        flash_attn: bool = False,
+        flash_attn: str = "auto",
     ) -> None:
         c = self._lib = lib()
         if not Path(path).is_file():
@@ -99,9 +100,11 @@ class Model:
         context.n_batch = context.n_ubatch = self.n_batch
         context.n_threads = context.n_threads_batch = threads
         context.type_k = context.type_v = kv_type
-        context.flash_attn_type = (
-            c.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else c.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
+        context.flash_attn_type = {
+            "auto": c.LLAMA_FLASH_ATTN_TYPE_AUTO,
+            "on": c.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            "off": c.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        }[flash_attn]
         if sequences > 1:
             context.n_seq_max, context.kv_unified = sequences, False
         self.ctx = c.llama_init_from_model(self.model, context)
