@@ -35,9 +35,10 @@ in the same batch and not one step later): half the last step's decode time, at 
 this. (A fixed wait, on a machine short of CPU, locks replies into taking turns, one
 wait a token.)"""
 
-SIMILAR = 0.5
-"""How much of a slot's cache a prompt must begin with for the slot to be chosen for it
-(as llama-server's `--slot-prompt-similarity`, measured on the cache)."""
+OPENING = 2
+"""The tokens by which a conversation's last prompt may end apart from the same
+conversation rendered as history in its follow-up: the template's opening of the reply
+(R1's `<think>\n`, which history leaves out)."""
 
 COPY_GAIN = 8
 """The fewest prompt tokens a copy from another slot must save (on a long context, one in
@@ -56,6 +57,7 @@ class Slot:
     seq: int
     cached: list[int] = field(default_factory=list)
     used: float = 0.0  # when it last ended a reply (the least recent is reused first)
+    asked: int = 0  # the length of the last prompt it read (a reply's, or a prefill's)
     pending: list[int] = field(default_factory=list)  # to decode in the next steps
     rewind: int | None = None  # drop the cache from here before decoding `pending`
     sample: bool = False  # sample a token once `pending` is decoded
@@ -90,20 +92,20 @@ class Batcher:
     # -- a reply's thread ----------------------------------------------------------------
 
     def take(self, tokens: list[int]) -> Slot:
-        """A free slot for `tokens` (waits for one): the one whose cache holds most of them
-        if they go on from at least `SIMILAR` of what it holds (a follow-up finds its
-        conversation) or it holds them all but the last (the same prompt again: a retry,
-        another client's same question; only the reply after it is lost), else the least
-        recently used (so that a new conversation, which shares no more than a system
-        prompt with the others, leaves theirs cached)."""
+        """A free slot for `tokens` (waits for one): of those whose cache they go on from,
+        the one holding most of them, else the least recently used. They go on from a
+        slot's cache when they hold the whole prompt it last read (a follow-up finds its
+        conversation), or it holds them all but the last (the same prompt again: a retry,
+        another client's same question; only the reply after it is lost). A new
+        conversation that shares a system prompt with another (agents' long ones) takes
+        another slot, and copies that prompt from it (`keep`): both stay cached."""
         with self._cond:
             while not (free := [s for s in self._free if s.seq not in self._stepping]):
                 self._cond.wait()
-            best = max(free, key=lambda s: common_prefix(s.cached, tokens))
-            held = common_prefix(best.cached, tokens)
-            if held < 1 or held < min(SIMILAR * len(best.cached), len(tokens) - 1):
-                best = min(free, key=lambda s: s.used)
-            slot = best
+            held = {s: common_prefix(s.cached, tokens) for s in free}
+            ours = [s for s in free if _goes_on(s, held[s], len(tokens))]
+            slot = max(ours, key=held.__getitem__) if ours else min(free, key=lambda s: s.used)
+            slot.asked = len(tokens)
             self._free.remove(slot)
             while not slot.results.empty():  # (what came after its last reply ended)
                 slot.results.get()
@@ -300,6 +302,13 @@ class Batcher:
                     slot.results.put(_READ)
                 else:
                     slot.results.put(len(slot.cached))
+
+
+def _goes_on(slot: Slot, held: int, prompt: int) -> bool:
+    """Whether a prompt of `prompt` tokens, `held` of them in `slot`'s cache, goes on from
+    that cache: it holds the whole prompt the slot last read (but the template's opening of
+    the reply), or the slot holds all of it but its last token."""
+    return held > OPENING and held >= min(slot.asked - OPENING, prompt - 1)
 
 
 class _InSlot:
