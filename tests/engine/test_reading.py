@@ -12,7 +12,7 @@ from r1chat.core.errors import PromptCancelled, PromptTooLong
 from r1chat.core.messages import Message
 from r1chat.core.request import Control, Reading, Request
 from r1chat.engine.local.engine import LocalEngine
-from r1chat.engine.local.vocab import PIECE
+from r1chat.engine.local.vocab import PIECE, Known
 from r1chat.launch.local import open_local
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -29,7 +29,8 @@ def text(words: int) -> str:
     return " ".join(rng.choice(vocab) for _ in range(words))
 
 
-def test_pieces_read_the_same_tokens(engine: LocalEngine) -> None:
+def test_pieces_read_the_same_tokens(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine.vocab, "_known", Known(0))  # (each read afresh)
     request = Request((Message("user", text(40_000)),))
     reading = Reading(10**9)
     assert engine.prompt_tokens(request, reading) == engine.prompt_tokens(request)

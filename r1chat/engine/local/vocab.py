@@ -8,13 +8,20 @@ such match apart and re-encodes the pieces as plain text.
 Given a `Reading`, long text is read in pieces (`PIECE` characters, cut between two words,
 where a BPE pre-tokenizer cuts anyway, so the tokens are the same) and counted, so that a
 server stops reading a prompt once it is past the context or its client is gone.
+
+Long text is remembered (`Known`): a conversation's next prompt repeats every message of
+the last, and a coding agent's repeats a system prompt and tool list of 10-20k tokens each
+turn, which R1's tokenizer takes ~4 ms per 1,000 tokens to read. Only what is new is read.
 """
 
 from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 
 from r1chat.core import r1
 from r1chat.core.request import Reading
@@ -25,6 +32,11 @@ PIECE = 32 << 10
 ATTR_CONTROL = 1 << 3
 ATTR_USER_DEFINED = 1 << 4
 SPECIAL_ATTRS = ATTR_CONTROL | ATTR_USER_DEFINED
+KNOWN_TOKENS = 1 << 20
+"""The most tokens of encoded text remembered (4 MiB of ids), the least recently used
+forgotten first."""
+KNOWN_SHORTEST = 256
+"""Characters: shorter text is encoded afresh (as fast as a lookup)."""
 
 
 class Vocab:
@@ -42,6 +54,7 @@ class Vocab:
         self.tool_tokens = all(t is not None for t in markers)
         """Whether the vocabulary has DeepSeek's tool-call tokens (R1-0528)."""
         self._spoken = {t for t in markers if t is not None}
+        self._known = Known(KNOWN_TOKENS)
 
     def is_special(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_get_attr(self._vocab, token) & SPECIAL_ATTRS)
@@ -83,22 +96,30 @@ class Vocab:
 
     def encode_markup(self, text: str, reading: Reading | None = None) -> list[int]:
         """Encode text we wrote (template parts), special tokens allowed."""
-        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True) if text else []
-        if reading is not None:
-            reading.add(len(ids))
-        return ids
+
+        def encode() -> list[int]:
+            ids = self._llm.tokenize(text.encode(), add_bos=False, special=True) if text else []
+            if reading is not None:
+                reading.add(len(ids))
+            return ids
+
+        return self._known.get(True, text, reading, encode)
 
     def encode_text(self, text: str, reading: Reading | None = None) -> list[int]:
         """Encode user-supplied text: never yields a control or user-defined token; under
         `reading`, piece by piece (see the module's docstring)."""
-        if reading is None:
-            return self._encode_text(text)
-        out: list[int] = []
-        for piece in _pieces(text) if self._bpe else [text]:
-            ids = self._encode_text(piece)
-            reading.add(len(ids))
-            out += ids
-        return out
+
+        def encode() -> list[int]:
+            if reading is None:
+                return self._encode_text(text)
+            out: list[int] = []
+            for piece in _pieces(text) if self._bpe else [text]:
+                ids = self._encode_text(piece)
+                reading.add(len(ids))
+                out += ids
+            return out
+
+        return self._known.get(False, text, reading, encode)
 
     def _encode_text(self, text: str) -> list[int]:
         if not text:
@@ -125,6 +146,42 @@ class Vocab:
             return [t for t in ids if not self.is_special(t)]
         cut = 1 if len(spelled) < 4 else len(spelled) // 2
         return self._encode_text(spelled[:cut]) + self._encode_text(spelled[cut:])
+
+
+class Known:
+    """Text's token ids, as it was last encoded (at most `most` tokens in all, the least
+    recently used forgotten first); thread-safe."""
+
+    def __init__(self, most: int) -> None:
+        self._most, self._held = most, 0
+        self._ids: OrderedDict[tuple[bool, str], array[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, special: bool, text: str, reading: Reading | None, encode: Callable[[], list[int]]
+    ) -> list[int]:
+        """`text`'s ids (`special`: markup), from `encode()` unless remembered; a
+        remembered text is counted in `reading` as a whole (it raises as reading does)."""
+        if len(text) < KNOWN_SHORTEST:
+            return encode()
+        key = (special, text)
+        with self._lock:
+            known = self._ids.get(key)
+            if known is not None:
+                self._ids.move_to_end(key)
+        if known is not None:
+            if reading is not None:
+                reading.add(len(known))
+            return known.tolist()
+        ids = encode()
+        if len(ids) <= self._most:
+            with self._lock:
+                if key not in self._ids:
+                    self._ids[key] = array("i", ids)
+                    self._held += len(ids)
+                while self._held > self._most:
+                    self._held -= len(self._ids.popitem(last=False)[1])
+        return ids
 
 
 _WORD_GAP = re.compile(r"(?<=\S) (?=\S)")
