@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
-import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx2
-from _common import ROOT, median, table
+from _common import median, table
 from serve_parallel import _free_port
 
 from tests.fixtures.serve import serving
@@ -39,20 +41,23 @@ TURNS = 8
 SLOT_CTX = 32768
 
 
-def words(n: int, seed: int) -> str:
-    rng = random.Random(seed)
-    vocab = (ROOT / "README.md").read_text().split()
-    return " ".join(rng.choice(vocab) for _ in range(n))
+def source(module: ModuleType, start: int, size: int) -> str:
+    """`size` characters of a standard-library module's source: prose and code, as an
+    agent's system prompt and the files its tools read are (the same for a Python)."""
+    return Path(inspect.getfile(module)).read_text()[start : start + size]
 
 
 def conversation(turns: int) -> list[dict[str, str]]:
-    """An agent's request at turn `turns`: a ~12k-token system prompt, then a tool-like
-    result of ~700 tokens a turn."""
-    messages = [{"role": "system", "content": words(6500, 0)}, {"role": "user", "content": "Go."}]
+    """An agent's request at turn `turns`: a ~12k-token system prompt (argparse's source),
+    then a file read by a tool each turn (~800 tokens of shutil's)."""
+    messages = [
+        {"role": "system", "content": source(argparse, 0, 60_000)},
+        {"role": "user", "content": "Go."},
+    ]
     for turn in range(turns):
         messages += [
-            {"role": "assistant", "content": f"Running step {turn}."},
-            {"role": "user", "content": words(380, turn + 1)},
+            {"role": "assistant", "content": f"Reading part {turn}."},
+            {"role": "user", "content": source(shutil, turn * 3000, 3000)},
         ]
     return messages
 

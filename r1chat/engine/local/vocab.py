@@ -11,7 +11,7 @@ server stops reading a prompt once it is past the context or its client is gone.
 
 Long text is remembered (`Known`): a conversation's next prompt repeats every message of
 the last, and a coding agent's repeats a system prompt and tool list of 10-20k tokens each
-turn, which R1's tokenizer takes ~4 ms per 1,000 tokens to read. Only what is new is read.
+turn, which R1's tokenizer reads at 2-4 ms per 1,000 tokens. Only what is new is read.
 """
 
 from __future__ import annotations
