@@ -18,21 +18,18 @@ Usage: python bench/agent_turns.py --llama-server build/bin/llama-server [--roun
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import httpx2
 from _common import median, table
-from serve_parallel import _free_port
+from serve_parallel import llama_server
 
 from tests.fixtures.serve import serving
 
@@ -76,27 +73,6 @@ def session(url: str) -> list[tuple[float, int]]:
     return [turn(url, conversation(n)) for n in range(TURNS)]
 
 
-@contextlib.contextmanager
-def llama_server(binary: str) -> Iterator[str]:
-    port = _free_port()
-    cmd = [binary, "-m", str(R1_TINY), "-np", "4", "-c", str(4 * SLOT_CTX), "-t", "1"]
-    cmd += ["--override-kv", f"qwen2.context_length=int:{SLOT_CTX}"]  # (the file says 4,096)
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            with contextlib.suppress(httpx2.HTTPError):
-                if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield f"{url}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -112,7 +88,8 @@ def main() -> int:
         with serving(R1_TINY, *flags, env=env) as s:
             runs["r1chat serve"].append(session(s.url))
         if args.llama_server:
-            with llama_server(args.llama_server) as url:
+            ctx = ("-c", str(4 * SLOT_CTX), "--override-kv", f"qwen2.context_length=int:{SLOT_CTX}")
+            with llama_server(args.llama_server, R1_TINY, *ctx) as url:  # (the file says 4,096)
                 runs["llama-server -np 4"].append(session(url))
 
     ours, theirs = runs["r1chat serve"], runs["llama-server -np 4"]

@@ -101,10 +101,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def llama_server(binary: str, model: Path) -> Iterator[str]:
+def llama_server(binary: str, model: Path, *flags: str) -> Iterator[str]:
+    """`llama-server -np 4 -t 1` on `model` (`flags`: more, else `-c 8192`); its /v1 URL."""
     port = _free_port()
-    cmd = [binary, "-m", str(model), "-np", "4", "-c", "8192", "-t", "1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [binary, "-m", str(model), "-np", "4", "-t", "1", *(flags or ("-c", "8192"))]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
