@@ -9,6 +9,10 @@ llama.cpp's own `llama-server -np 4`, on the same file, in one run, alternating.
 3. RSS of the model process with 1 and 4 slots against the fit advisor's prediction.
 4. One stream alone, the 6,000-token reasoning fixture (1 thread): the default
    `--parallel 4` against `--parallel 1`, wall time from the request to the stream's end.
+5. Cheap tokens: 1 and 4 clients, 1,024 tokens each, on the one-layer model with R1's
+   tokenizer (`pytest tests/engine/test_reading.py` builds it), which decodes a token in
+   ~1.6 ms, about a 1.5B's speed on a GPU: what r1chat spends per token and per step
+   beside llama.cpp shows here, hidden on SmolLM2's 13-40 ms.
 
 llama-server is built from the llama.cpp vendored in llama-cpp-python's sdist:
     pip download --no-deps --no-binary :all: llama-cpp-python==$(pip show llama-cpp-python
@@ -43,6 +47,7 @@ from tests.fixtures.scripted import write_long_model
 from tests.fixtures.serve import serving
 
 SMOLLM2 = Path.home() / ".cache" / "r1chat-tests" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+R1_TINY = Path.home() / ".cache" / "r1chat-tests" / "r1-distill-qwen-tokenizer-tiny.gguf"
 QUESTIONS = [
     "Tell me about cats.",
     "What is Python?",
@@ -52,13 +57,15 @@ QUESTIONS = [
 TOKENS = 128
 
 
-def stream_one(url: str, question: str, out: list[tuple[int, float, float, float]]) -> None:
+def stream_one(
+    url: str, question: str, out: list[tuple[int, float, float, float]], max_tokens: int = TOKENS
+) -> None:
     """One streamed reply: (tokens, start, first token, end) appended to `out`."""
     body = {
         "messages": [{"role": "user", "content": question}],
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_tokens": TOKENS,
+        "max_tokens": max_tokens,
         "temperature": 0,
     }
     start = time.perf_counter()
@@ -79,11 +86,12 @@ def stream_one(url: str, question: str, out: list[tuple[int, float, float, float
     out.append((tokens, start, first, end))
 
 
-def clients(url: str, n: int) -> tuple[float, float]:
+def clients(url: str, n: int, max_tokens: int = TOKENS) -> tuple[float, float]:
     """n concurrent streams: (aggregate tokens/s, the slowest time to first token)."""
     out: list[tuple[int, float, float, float]] = []
     threads = [
-        threading.Thread(target=stream_one, args=(url, QUESTIONS[i % 4], out)) for i in range(n)
+        threading.Thread(target=stream_one, args=(url, QUESTIONS[i % 4], out, max_tokens))
+        for i in range(n)
     ]
     for t in threads:
         t.start()
@@ -183,6 +191,27 @@ def predicted_mb(model: Path, n_ctx: int, slots: int) -> float:
     return memory_needed(Shape.from_gguf(model), n_ctx * slots) / 2**20
 
 
+def cheap(args: argparse.Namespace) -> list[list[str]]:
+    """Section 5's rows: r1chat and llama-server on `R1_TINY`, alternating."""
+    env = {"R1CHAT_HOME": tempfile.mkdtemp(prefix="r1chat-bench-")}
+    flags = ("--ctx", "4096", "--threads", "1", "--temperature", "0", "--quiet")
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for _ in range(args.rounds):
+        with serving(R1_TINY, *flags, "--parallel", "4", env=env) as s:
+            clients(s.url, 4, 1024)  # (warm)
+            for n in (1, 4):
+                results.setdefault(("r1chat --parallel 4", n), []).append(clients(s.url, n, 1024))
+        if args.llama_server:
+            with llama_server(args.llama_server, R1_TINY, "-c", "16384") as url:
+                clients(url, 4, 1024)
+                for n in (1, 4):
+                    results.setdefault(("llama-server -np 4", n), []).append(clients(url, n, 1024))
+    return [
+        [who, str(n), f"{median([r[0] for r in runs]):.0f}", f"{median([r[1] for r in runs]):.3f}"]
+        for (who, n), runs in results.items()
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=2)
@@ -241,6 +270,10 @@ def main() -> int:
                  ["--parallel 1", f"{p1:.2f}", "1.00x"]],
             )
         )  # fmt: skip
+
+    if R1_TINY.is_file():
+        print("\n5. Cheap tokens: the one-layer R1-tokenizer model, greedy, 1,024 tokens a client")
+        print(table(["server", "clients", "tokens/s", "slowest first token (s)"], cheap(args)))
 
     rows = [[str(n), f"{rss[n]:.0f}", f"{predicted_mb(SMOLLM2, 8192, n):.0f}"] for n in sorted(rss)]
     print("\n3. The model process's RSS, 8,192 context a slot")
