@@ -29,11 +29,10 @@ from types import ModuleType
 
 import httpx2
 from _common import median, table
-from serve_parallel import llama_server
+from serve_parallel import R1_TINY, llama_server
 
 from tests.fixtures.serve import serving
 
-R1_TINY = Path.home() / ".cache" / "r1chat-tests" / "r1-distill-qwen-tokenizer-tiny.gguf"
 TURNS = 8
 SLOT_CTX = 32768
 
