@@ -141,7 +141,7 @@ class Batcher:
                             break
                         self._copying.add(slot.seq)  # read: the next step waits for the copy
                     else:  # (still reading, perhaps more than when last seen: steps go on)
-                        self._copying.discard(slot.seq)
+                        self._no_copy(slot)
                     self._cond.wait()  # for the donor's reading, or for the step to end
                 # (no step runs now, and none starts: the Batcher needs this lock)
                 self._lib.llama_memory_seq_cp(self._memory, donor.seq, slot.seq, -1, -1)
@@ -151,6 +151,13 @@ class Batcher:
             finally:
                 self._copying.discard(slot.seq)
                 self._cond.notify_all()
+
+    def _no_copy(self, slot: Slot) -> None:
+        """`slot` waits to copy a prompt no more: the Batcher, which starts no step while a
+        slot does, is told (it may be waiting for that copy)."""
+        if slot.seq in self._copying:
+            self._copying.discard(slot.seq)
+            self._cond.notify_all()
 
     def _donor(self, slot: Slot, tokens: list[int], most: int) -> tuple[Slot | None, int]:
         """The other slot whose cache will hold the longest prefix of `tokens` once what
