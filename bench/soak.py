@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx2
 from _common import table
@@ -69,8 +68,8 @@ def ask(
     return "".join(text)
 
 
-def soak(url: str, seconds: float) -> dict[str, object]:
-    """The load on one server: its counts."""
+def soak(url: str, seconds: float) -> list[object]:
+    """The load on one server: its row of the table."""
     conversations = [
         [{"role": "system", "content": s}, {"role": "user", "content": q}]
         for s in SYSTEMS
@@ -108,7 +107,10 @@ def soak(url: str, seconds: float) -> dict[str, object]:
         t.start()
     for t in threads:
         t.join()
-    return {**counts, "first error": errors[0] if errors else ""}
+    answered, differs = counts["answered"], counts["differs"]
+    share = f"{differs} ({100 * differs / max(answered, 1):.0f}%)"
+    cells = [answered, counts["hung up"], counts["failed"], counts["stalled"], share]
+    return [*cells, errors[0] if errors else "-"]
 
 
 def main() -> int:
@@ -116,21 +118,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--llama-server")
     args = parser.parse_args()
-    results = {}
+    rows = []
     home = {"R1CHAT_HOME": tempfile.mkdtemp(prefix="r1chat-soak-")}
     flags = ("--parallel", "4", "--threads", "1", "--ctx", "8192", "--quiet")
     with serving(SMOLLM2, *flags, env=home) as s:
-        results["r1chat serve --parallel 4"] = soak(s.url, args.seconds)
+        rows.append(["r1chat serve --parallel 4", *soak(s.url, args.seconds)])
     if args.llama_server:
-        with llama_server(args.llama_server, Path(SMOLLM2)) as url:
-            results["llama-server -np 4"] = soak(url, args.seconds)
-    rows = []
-    for name, r in results.items():
-        answered = int(r.get("answered", 0))  # type: ignore[call-overload]
-        differs = int(r.get("differs", 0))  # type: ignore[call-overload]
-        share = f"{differs} ({100 * differs / max(answered, 1):.0f}%)"
-        cells = [answered, r.get("hung up", 0), r.get("failed", 0), r.get("stalled", 0)]
-        rows.append([name, *cells, share, r["first error"] or "-"])
+        with llama_server(args.llama_server, SMOLLM2) as url:
+            rows.append(["llama-server -np 4", *soak(url, args.seconds)])
     print(f"{CLIENTS} clients for {args.seconds:.0f} s each, SmolLM2-135M Q4_1, 1 thread, greedy")
     heads = [
         "server",

@@ -20,8 +20,6 @@ TEXT = (
     "spray reached the windows of the lamp room. He had a cat, a radio and a shelf of "
     "books about birds, and he knew the names of all the rocks along the coast. "
 ) * 5
-CHUNK = 128
-"""The prompt tokens a step reads on the CPU (`LocalEngine._chunk`)."""
 
 
 def until(done: Callable[[], bool], what: str) -> None:
@@ -54,7 +52,8 @@ def test_a_copy_turned_to_wait_for_a_reading_lets_the_steps_go_on(smollm2_path: 
         assert isinstance(engine, BatchEngine)
         batcher = engine.batcher
         text = engine._llm.tokenize(TEXT.encode(), add_bos=False, special=False)
-        assert len(text) > 3 * CHUNK
+        chunk = engine._chunk  # (the prompt tokens a step reads)
+        assert len(text) > 3 * chunk
         read(
             batcher,
             text[:50] + engine._llm.tokenize(b" Then it ends.", add_bos=False, special=False),
@@ -64,7 +63,7 @@ def test_a_copy_turned_to_wait_for_a_reading_lets_the_steps_go_on(smollm2_path: 
         batcher.feed(reading, text[start:], sample=False, control=Control())
         until(lambda: bool(batcher._stepping), "a step")
         # during its first step, the start of the prompt is in the idle slot only
-        prompt = text[: 3 * CHUNK]
+        prompt = text[: 3 * chunk]
         copier = batcher.take(prompt)
         kept: list[int] = []
         waiting = threading.Thread(
